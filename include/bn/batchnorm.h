@@ -1,0 +1,200 @@
+#ifndef BN_BATCHNORM_H
+#define BN_BATCHNORM_H
+
+/** @file bn/batchnorm.h
+ *  @brief The BatchNorm layer: parameters, running statistics, forward and
+ *         backward over the (features x batch) layout.
+ *
+ *  A layer normalizes each of its F features over the batch. In training mode
+ *  it uses the batch's mean and biased variance and updates the running
+ *  statistics; in inference mode it uses the running statistics. See
+ *  bn/batchnorm_kernels.h for the layout and the formulas.
+ *
+ *  Conventions (see docs/conventions.md for the mapping to PyTorch and Keras):
+ *  - the update factor is the weight of the new batch:
+ *      running = (1 - factor)*running + factor*batch_stat
+ *    (default 0.1 = PyTorch momentum=0.1 = Keras momentum=0.9);
+ *  - BN_BATCHNORM_CUMULATIVE_AVERAGE uses factor = 1/(batches tracked) instead;
+ *  - the running variance is updated with the unbiased batch variance
+ *    var*N/(N-1) (as PyTorch) unless BN_BATCHNORM_BIASED_RUNNING_VAR (as Keras).
+ *
+ *  Thread-safety: a handle must not be used by two threads at once; distinct
+ *  handles are fully independent (the library has no global mutable state).
+ *
+ *  Errors: every function returns a bn_status; when a handle is given, the
+ *  reason is also stored in it and readable with bn_batchnorm_last_error().
+ *  On error, outputs and the layer's state are left unchanged. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <bn/status.h>
+#include <bn/batchnorm_kernels.h>
+
+BN_EXTERN_C_BEGIN
+
+/** Opaque BatchNorm layer. */
+typedef struct bn_batchnorm bn_batchnorm;
+
+/** Creation flags (bitwise OR; 0 gives the defaults). Unknown bits are rejected. */
+enum bn_batchnorm_flags {
+  BN_BATCHNORM_NO_SCALE = 1u << 0,            /**< No gamma (fixed at 1). */
+  BN_BATCHNORM_NO_SHIFT = 1u << 1,            /**< No beta (fixed at 0). */
+  BN_BATCHNORM_NO_RUNNING_STATS = 1u << 2,    /**< No running statistics: both modes use batch statistics. */
+  BN_BATCHNORM_CUMULATIVE_AVERAGE = 1u << 3,  /**< Running statistics are the plain average of all batches. */
+  BN_BATCHNORM_BIASED_RUNNING_VAR = 1u << 4,  /**< Store the biased batch variance in the running variance. */
+  BN_BATCHNORM_FUSE_RELU = 1u << 5            /**< Output max(0, bn(x)); the backward applies the ReLU mask. */
+};
+
+/** Forward mode, given explicitly on every call. */
+typedef enum bn_mode {
+  BN_MODE_TRAINING = 1,   /**< Batch statistics; running statistics are updated. */
+  BN_MODE_INFERENCE = 2   /**< Running statistics (batch statistics if the layer has none). */
+} bn_mode;
+
+/** Vectors of F floats held by a layer, for bn_batchnorm_get() / bn_batchnorm_set(). */
+typedef enum bn_batchnorm_tensor {
+  BN_BATCHNORM_GAMMA = 1,         /**< Scale; get/set. BN_ERR_WRONG_STATE with BN_BATCHNORM_NO_SCALE. */
+  BN_BATCHNORM_BETA = 2,          /**< Shift; get/set. BN_ERR_WRONG_STATE with BN_BATCHNORM_NO_SHIFT. */
+  BN_BATCHNORM_RUNNING_MEAN = 3,  /**< get/set; BN_ERR_WRONG_STATE without running statistics. */
+  BN_BATCHNORM_RUNNING_VAR = 4,   /**< get/set (values >= 0); BN_ERR_WRONG_STATE without running statistics. */
+  BN_BATCHNORM_DGAMMA = 5,        /**< get only; from the last backward (overwritten by each backward). */
+  BN_BATCHNORM_DBETA = 6,         /**< get only; from the last backward (overwritten by each backward). */
+  BN_BATCHNORM_SAVED_MEAN = 7,    /**< get only; batch mean of the last training-mode forward. */
+  BN_BATCHNORM_SAVED_INVSTD = 8   /**< get only; 1/sqrt(var+eps) of the last training-mode forward. */
+} bn_batchnorm_tensor;
+
+/** @brief Create a layer with gamma = 1, beta = 0, running mean 0, running var 1,
+ *         eps 1e-5 and update factor 0.1.
+ *
+ *  @param out       receives the new handle (set to NULL on failure).
+ *  @param features  F > 0.
+ *  @param flags     bitwise OR of bn_batchnorm_flags, 0 for the defaults.
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL out, zero features, unknown
+ *          flags or CUMULATIVE_AVERAGE with NO_RUNNING_STATS),
+ *          BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY. */
+BN_API bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flags);
+
+/** @brief Release a layer. NULL is a no-op. */
+BN_API void bn_batchnorm_destroy(bn_batchnorm *layer);
+
+/** @brief Why the last failing call on this handle failed.
+ *
+ *  @return a NUL-terminated message owned by the handle, valid until the
+ *          next call on it; "" if no call failed yet; a static message for a
+ *          NULL handle. Never NULL. */
+BN_API const char *bn_batchnorm_last_error(const bn_batchnorm *layer);
+
+/** @brief Feature count F of the layer. @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL). */
+BN_API bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *features);
+
+/** @brief Creation flags of the layer (as given, or as loaded from a state blob). */
+BN_API bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags);
+
+/** @brief Set epsilon, added to the variance before the square root.
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or eps <= 0), BN_ERR_NON_FINITE. */
+BN_API bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps);
+
+/** @brief Read epsilon. */
+BN_API bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps);
+
+/** @brief Set the running-statistics update factor (weight of the new batch), in (0, 1].
+ *  Ignored in cumulative-average mode (but still stored).
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or out of range), BN_ERR_NON_FINITE. */
+BN_API bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor);
+
+/** @brief Read the update factor. */
+BN_API bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor);
+
+/** @brief Number of training-mode forwards that updated the running statistics. */
+BN_API bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count);
+
+/** @brief Set the number of batches tracked (e.g. when importing a model). */
+BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count);
+
+/** @brief Copy one of the layer's vectors into out.
+ *
+ *  @param which  a bn_batchnorm_tensor.
+ *  @param out    F floats.
+ *  @param count  must equal F (BN_ERR_SHAPE_MISMATCH otherwise).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL, unknown which);
+ *          BN_ERR_WRONG_STATE (the layer has no such vector, or no forward or
+ *          backward produced it yet). */
+BN_API bn_status bn_batchnorm_get(const bn_batchnorm *layer, bn_batchnorm_tensor which,
+                                  float *out, size_t count);
+
+/** @brief Replace gamma, beta, the running mean or the running variance.
+ *
+ *  @param which  BN_BATCHNORM_GAMMA, _BETA, _RUNNING_MEAN or _RUNNING_VAR
+ *                (the others give BN_ERR_INVALID_ARGUMENT).
+ *  @param values F floats; all finite (BN_ERR_NON_FINITE), running variance >= 0.
+ *  @param count  must equal F.
+ *  @return BN_OK or an error; on error the layer is unchanged. A successful
+ *          set invalidates a pending backward (BN_ERR_WRONG_STATE until the
+ *          next forward). */
+BN_API bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which,
+                                  const float *values, size_t count);
+
+/** @brief Forward pass.
+ *
+ *  @param mode   BN_MODE_TRAINING (batch >= 2, else BN_ERR_BATCH_TOO_SMALL;
+ *                updates the running statistics) or BN_MODE_INFERENCE (batch >= 1).
+ *  @param batch  N.
+ *  @param x      F x N input, leading dimension ldx >= F.
+ *  @param y      F x N output, leading dimension ldy >= F; may be x if ldy == ldx.
+ *  @return BN_OK; BN_ERR_NON_FINITE in training mode when the batch
+ *          statistics are not finite (nothing is updated or written);
+ *          argument errors as in bn/batchnorm_kernels.h. In inference mode,
+ *          non-finite inputs propagate by IEEE arithmetic. */
+BN_API bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch,
+                                      const float *x, size_t ldx, float *y, size_t ldy);
+
+/** @brief Backward pass of the last forward.
+ *
+ *  After a training-mode forward this is the full gradient (mean and variance
+ *  terms included); after an inference-mode forward the statistics are
+ *  constants and dx = dy*gamma*invstd. dgamma and dbeta are overwritten (not
+ *  accumulated) and read with bn_batchnorm_get(). May be called again for the
+ *  same forward.
+ *
+ *  @param batch  must equal the last forward's batch (BN_ERR_SHAPE_MISMATCH).
+ *  @param x      the same input as the last forward (the layer keeps no copy).
+ *  @param dy     F x N gradient w.r.t. y.
+ *  @param dx     F x N out; may be dy if lddx == lddy.
+ *  @return BN_OK; BN_ERR_WRONG_STATE without a forward since creation, load
+ *          or set; BN_ERR_NON_FINITE (training mode) when the reduced
+ *          gradients are not finite (nothing is written). */
+BN_API bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch,
+                                       const float *x, size_t ldx,
+                                       const float *dy, size_t lddy,
+                                       float *dx, size_t lddx);
+
+/** @brief Size in bytes of the layer's serialized state. */
+BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size);
+
+/** @brief Serialize the layer's state.
+ *
+ *  Format (little-endian, version 1): "BNST" magic, u32 version, u64 F,
+ *  u32 flags, f32 eps, f32 update factor, u32 reserved (0), u64 batches
+ *  tracked, then F floats each of gamma, beta, running mean, running var,
+ *  and a CRC-32 (IEEE) of all preceding bytes. See docs/formats.md.
+ *
+ *  @param buffer    destination of at least bn_batchnorm_state_size() bytes.
+ *  @param capacity  its size (BN_ERR_BAD_SIZE when too small).
+ *  @param written   receives the bytes written, or NULL. */
+BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer,
+                                         size_t capacity, size_t *written);
+
+/** @brief Restore a state written by bn_batchnorm_save_state().
+ *
+ *  The blob's flags, eps, update factor, batches tracked and vectors replace
+ *  the layer's. Never reads outside [buffer, buffer+size).
+ *  @return BN_OK; BN_ERR_BAD_SIZE (truncated, or longer than its header
+ *          says), BN_ERR_BAD_MAGIC, BN_ERR_VERSION_MISMATCH,
+ *          BN_ERR_CHECKSUM, BN_ERR_SHAPE_MISMATCH (feature count differs
+ *          from the layer's), BN_ERR_BAD_FORMAT (invalid flags or values).
+ *          On error the layer is unchanged. */
+BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size);
+
+BN_EXTERN_C_END
+
+#endif /* BN_BATCHNORM_H */

@@ -1,0 +1,151 @@
+#ifndef BN_BATCHNORM_KERNELS_H
+#define BN_BATCHNORM_KERNELS_H
+
+/** @file bn/batchnorm_kernels.h
+ *  @brief Stateless batch-normalization kernels on caller-owned memory.
+ *
+ *  Layout: every matrix is column-major (features x batch) with a leading
+ *  dimension ld >= features; element (f, j) is at m[f + j*ld]. One sample is
+ *  one contiguous column, so a C-ordered array of shape (batch, features) is
+ *  the same bytes with ld = features.
+ *
+ *  Formulas (N = batch, per feature f):
+ *    mean = sum_j x / N,  var = sum_j (x - mean)^2 / N  (biased),
+ *    invstd = 1 / sqrt(var + eps),  y = gamma * (x - mean) * invstd + beta.
+ *  Statistics are computed in two passes with double accumulation.
+ *
+ *  Aliasing: an output may be the same buffer as the input of the same shape
+ *  and leading dimension (y == x, dx == dy); no other overlap is allowed.
+ *
+ *  Thread-safety: the kernels keep no state; concurrent calls are safe as long
+ *  as their output buffers do not overlap. Each call may allocate a small
+ *  scratch buffer of 3*features doubles (BN_ERR_OUT_OF_MEMORY if that fails).
+ *
+ *  Errors: BN_ERR_INVALID_ARGUMENT for a NULL required pointer, zero
+ *  features or batch, ld < features, or eps not finite and > 0;
+ *  BN_ERR_SIZE_OVERFLOW when ld*(batch-1)+features overflows size_t.
+ *  On any error the outputs are left unmodified. */
+
+#include <stddef.h>
+#include <bn/status.h>
+
+BN_EXTERN_C_BEGIN
+
+/** Kernel flags (bitwise OR). Unknown bits are rejected. */
+enum bn_batchnorm_kernel_flags {
+  /** Apply ReLU to the output (y = max(0, bn(x))) in the same pass; the
+   *  backward then applies the ReLU mask inside the BN backward. */
+  BN_KERNEL_FUSE_RELU = 1u << 0
+};
+
+/** @brief Training-mode forward: normalize with the batch's own statistics.
+ *
+ *  @param features      rows F (> 0).
+ *  @param batch         columns N (>= 2; N == 1 gives BN_ERR_BATCH_TOO_SMALL).
+ *  @param x             input, F x N, leading dimension ldx.
+ *  @param ldx           >= features.
+ *  @param gamma         scale, F values, or NULL for 1.
+ *  @param beta          shift, F values, or NULL for 0.
+ *  @param eps           added to the variance; finite and > 0.
+ *  @param flags         0 or BN_KERNEL_FUSE_RELU.
+ *  @param y             output, F x N, leading dimension ldy (may be x if ldy == ldx).
+ *  @param ldy           >= features.
+ *  @param saved_mean    out: F batch means for the backward, or NULL.
+ *  @param saved_invstd  out: F values 1/sqrt(var+eps) for the backward, or NULL.
+ *  @param batch_var     out: F biased batch variances (for running statistics), or NULL.
+ *  @return BN_OK; BN_ERR_NON_FINITE if any feature's mean or variance is not
+ *          finite (the input held NaN or infinity; nothing is written);
+ *          the errors listed in the file description. */
+BN_API bn_status bn_batchnorm_forward_training(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    float *y, size_t ldy,
+    float *saved_mean, float *saved_invstd, float *batch_var);
+
+/** @brief Inference-mode forward with given statistics.
+ *
+ *  Precomputes per feature scale = gamma/sqrt(var+eps) and
+ *  shift = beta - mean*scale (in double, rounded once), then does one
+ *  multiply-add per element. Any batch >= 1 is accepted. Non-finite inputs
+ *  propagate to the outputs by IEEE arithmetic (no check, no error).
+ *
+ *  @param features, batch, x, ldx  input as in bn_batchnorm_forward_training (batch >= 1).
+ *  @param mean   F means (required).
+ *  @param var    F variances (required; each >= 0, else BN_ERR_INVALID_ARGUMENT).
+ *  @param gamma  F scales or NULL for 1.   @param beta  F shifts or NULL for 0.
+ *  @param eps    finite and > 0.           @param flags 0 or BN_KERNEL_FUSE_RELU.
+ *  @param y      output F x N (may be x if ldy == ldx).  @param ldy >= features.
+ *  @return BN_OK or an error from the file description; BN_ERR_NON_FINITE if
+ *          mean, var, gamma or beta hold a non-finite value. */
+BN_API bn_status bn_batchnorm_forward_inference(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *mean, const float *var,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    float *y, size_t ldy);
+
+/** @brief Exact backward of the training-mode forward.
+ *
+ *  With xhat = (x - mean)*invstd and g = gamma (1 when NULL):
+ *    dbeta  = sum_j dy,   dgamma = sum_j dy*xhat,
+ *    dx     = g*invstd/N * (N*dy - dbeta - xhat*dgamma).
+ *  The mean and variance terms are included. With BN_KERNEL_FUSE_RELU, dy is
+ *  first masked by (y > 0), y being recomputed bit-exactly from x, so beta
+ *  must be the same as in the forward.
+ *
+ *  The saved mean may be the float-rounded batch mean: the kernel measures
+ *  the rounding residual sum_j (x - saved_mean)/N in double and corrects for
+ *  it, so inputs with a large mean and a small spread keep full accuracy.
+ *
+ *  @param features, batch  as in the forward (batch >= 2).
+ *  @param x, ldx           the forward's input.
+ *  @param dy, lddy         gradient of the loss w.r.t. y, F x N.
+ *  @param saved_mean       F values from the training forward (required).
+ *  @param saved_invstd     F values from the training forward (required).
+ *  @param gamma            F scales or NULL for 1.
+ *  @param beta             F shifts or NULL for 0 (only read with BN_KERNEL_FUSE_RELU).
+ *  @param flags            the forward's flags.
+ *  @param dx, lddx         out: gradient w.r.t. x, F x N (may be dy if lddx == lddy).
+ *  @param dgamma           out: F values, or NULL.
+ *  @param dbeta            out: F values, or NULL.
+ *  @return BN_OK; BN_ERR_NON_FINITE if a reduced sum is not finite (dy or x
+ *          held NaN or infinity; nothing is written); errors of the file description. */
+BN_API bn_status bn_batchnorm_backward_training(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *dy, size_t lddy,
+    const float *saved_mean, const float *saved_invstd,
+    const float *gamma, const float *beta, unsigned flags,
+    float *dx, size_t lddx,
+    float *dgamma, float *dbeta);
+
+/** @brief Backward of the inference-mode forward: statistics are constants.
+ *
+ *  dx = dy * gamma * invstd with invstd = 1/sqrt(var+eps); optionally
+ *  dgamma = sum_j dy*xhat and dbeta = sum_j dy (double accumulation).
+ *  With BN_KERNEL_FUSE_RELU, dy is masked by (y > 0), y recomputed from x.
+ *
+ *  @param features, batch   sizes (batch >= 1).
+ *  @param x, ldx            the forward's input (required).
+ *  @param dy, lddy          incoming gradient.
+ *  @param mean, var         the statistics the forward used (required).
+ *  @param gamma, beta       as in the forward (NULL for 1 and 0).
+ *  @param eps, flags        as in the forward.
+ *  @param dx, lddx          out: gradient (may be dy if lddx == lddy).
+ *  @param dgamma, dbeta     out: F values each, or NULL.
+ *  @return BN_OK or an error of the file description; BN_ERR_NON_FINITE
+ *          when mean, var, gamma or beta hold a non-finite value. A
+ *          non-finite dy or x propagates into the outputs without an error. */
+BN_API bn_status bn_batchnorm_backward_inference(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *dy, size_t lddy,
+    const float *mean, const float *var,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    float *dx, size_t lddx,
+    float *dgamma, float *dbeta);
+
+BN_EXTERN_C_END
+
+#endif /* BN_BATCHNORM_KERNELS_H */

@@ -1,0 +1,14 @@
+#ifndef BN_BN_H
+#define BN_BN_H
+
+/** @file bn/bn.h
+ *  @brief Umbrella header: the whole libbn API.
+ *
+ *  Link with `pkg-config --cflags --libs bn` or CMake's `bn::bn`. */
+
+#include <bn/version.h>
+#include <bn/status.h>
+#include <bn/batchnorm_kernels.h>
+#include <bn/batchnorm.h>
+
+#endif /* BN_BN_H */

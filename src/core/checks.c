@@ -1,0 +1,38 @@
+#include "checks.h"
+
+bn_status bni_check_matrix(bni_error *err, const char *name, const void *data,
+                           size_t rows, size_t cols, size_t ld)
+{
+  if (!data)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
+  if (rows == 0 || cols == 0)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s has a zero size (%zu x %zu)", name, rows, cols);
+  if (ld < rows)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT,
+                    "%s: leading dimension %zu is smaller than its %zu rows", name, ld, rows);
+  size_t span;
+  if (!bni_mul_size(cols - 1, ld, &span) || span > SIZE_MAX - rows ||
+      span + rows > SIZE_MAX / sizeof(float))
+    return bni_fail(err, BN_ERR_SIZE_OVERFLOW,
+                    "%s: %zu columns with leading dimension %zu overflow size_t", name, cols, ld);
+  return BN_OK;
+}
+
+bn_status bni_check_finite_vector(bni_error *err, const char *name, const float *v, size_t n)
+{
+  if (!v)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i]))
+      return bni_fail(err, BN_ERR_NON_FINITE, "%s[%zu] is not finite", name, i);
+  return BN_OK;
+}
+
+bn_status bni_check_eps(bni_error *err, float eps)
+{
+  if (!isfinite(eps))
+    return bni_fail(err, BN_ERR_NON_FINITE, "eps is not finite");
+  if (!(eps > 0.0f))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "eps must be > 0 (got %g)", (double)eps);
+  return BN_OK;
+}

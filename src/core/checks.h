@@ -1,0 +1,32 @@
+#ifndef BNI_CHECKS_H
+#define BNI_CHECKS_H
+
+/* Argument checks shared by every public entry point. Each returns BN_OK or
+ * records the problem in err (which may be NULL) and returns its status. */
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+
+/* A (rows x cols) float matrix with leading dimension ld: non-NULL, non-empty,
+ * ld >= rows, and its last element addressable in size_t bytes. */
+bn_status bni_check_matrix(bni_error *err, const char *name, const void *data,
+                           size_t rows, size_t cols, size_t ld);
+
+/* A vector of n floats that must be non-NULL and all finite. */
+bn_status bni_check_finite_vector(bni_error *err, const char *name, const float *v, size_t n);
+
+/* eps for the square root: finite and > 0. */
+bn_status bni_check_eps(bni_error *err, float eps);
+
+/* a * b without overflow; returns 0 and leaves *out alone on overflow. */
+static inline int bni_mul_size(size_t a, size_t b, size_t *out)
+{
+  if (a != 0 && b > SIZE_MAX / a)
+    return 0;
+  *out = a * b;
+  return 1;
+}
+
+#endif

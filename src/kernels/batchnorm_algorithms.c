@@ -1,0 +1,188 @@
+#include <math.h>
+#include "batchnorm_internal.h"
+
+/* Scratch: three rows of F doubles, then seven rows of F floats. */
+typedef struct scratch {
+  double *d0, *d1, *d2;
+  float *m, *invstd, *scale, *shift, *a, *nk, *c0;
+} scratch;
+
+static scratch carve(double *work, size_t F)
+{
+  scratch s;
+  s.d0 = work;
+  s.d1 = work + F;
+  s.d2 = work + 2 * F;
+  s.m = (float *)(void *)(work + 3 * F);
+  s.invstd = s.m + F;
+  s.scale = s.invstd + F;
+  s.shift = s.scale + F;
+  s.a = s.shift + F;
+  s.nk = s.a + F;
+  s.c0 = s.nk + F;
+  return s;
+}
+
+/* Per-feature constants of the training forward's normalize loop,
+ * y = fma(x - m, scale, shift). They are computed from the float invstd that
+ * the backward receives, so a backward can rebuild them bit for bit. */
+static void training_affine(size_t F, const float *invstd, const double *residual,
+                            const float *gamma, const float *beta, float *scale, float *shift)
+{
+  for (size_t f = 0; f < F; f++) {
+    double s = (gamma ? (double)gamma[f] : 1.0) * (double)invstd[f];
+    scale[f] = (float)s;
+    shift[f] = (float)((beta ? (double)beta[f] : 0.0) - residual[f] * s);
+  }
+}
+
+/* Per-feature constants of the inference forward, y = fma(x, scale, shift),
+ * computed in double and rounded once. */
+static void inference_affine(size_t F, const float *mean, const float *var, const float *gamma,
+                             const float *beta, float eps, float *scale, float *shift)
+{
+  for (size_t f = 0; f < F; f++) {
+    double s = (gamma ? (double)gamma[f] : 1.0) / sqrt((double)var[f] + (double)eps);
+    scale[f] = (float)s;
+    shift[f] = (float)((beta ? (double)beta[f] : 0.0) - (double)mean[f] * s);
+  }
+}
+
+bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
+                                  const float *x, size_t ldx, const float *gamma,
+                                  const float *beta, float eps, int relu, float *y, size_t ldy,
+                                  float *saved_mean, float *saved_invstd, double *mean,
+                                  double *var, double *residual, double *work)
+{
+  scratch s = carve(work, F);
+  double *sum = s.d0, *sq = s.d1, *res = s.d2;
+  const double n = (double)N;
+
+  /* Pass 1: the mean, rounded to float (m). Pass 2: sums of d = x - m in
+   * double. Their mean r is m's rounding residual, so the exact mean is
+   * m + r and sum(d^2)/N - r^2 is the variance without cancellation (r is at
+   * most half an ulp of m, far below the spread unless the spread is 0). */
+  loops->sum(F, N, x, ldx, sum);
+  for (size_t f = 0; f < F; f++)
+    s.m[f] = (float)(sum[f] / n);
+  loops->centered_sums(F, N, x, ldx, s.m, sum, sq);
+  for (size_t f = 0; f < F; f++) {
+    double r = sum[f] / n;
+    double v = sq[f] / n - r * r;
+    if (!isfinite(v) || !isfinite(r) || !isfinite(s.m[f]))
+      return BN_ERR_NON_FINITE;
+    sq[f] = v > 0.0 ? v : 0.0;
+    res[f] = r;
+    s.invstd[f] = (float)(1.0 / sqrt(sq[f] + (double)eps));
+  }
+  for (size_t f = 0; f < F; f++) {
+    if (saved_mean)
+      saved_mean[f] = s.m[f];
+    if (saved_invstd)
+      saved_invstd[f] = s.invstd[f];
+    if (mean)
+      mean[f] = (double)s.m[f] + res[f];
+    if (var)
+      var[f] = sq[f];
+    if (residual)
+      residual[f] = res[f];
+  }
+  training_affine(F, s.invstd, res, gamma, beta, s.scale, s.shift);
+  loops->normalize(F, N, x, ldx, s.m, s.scale, s.shift, relu, y, ldy);
+  return BN_OK;
+}
+
+void bni_bn_forward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
+                              size_t ldx, const float *mean, const float *var,
+                              const float *gamma, const float *beta, float eps, int relu,
+                              float *y, size_t ldy, double *work)
+{
+  scratch s = carve(work, F);
+  inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
+  loops->affine(F, N, x, ldx, s.scale, s.shift, relu, y, ldy);
+}
+
+bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N,
+                                   const float *x, size_t ldx, const float *dy, size_t lddy,
+                                   const float *saved_mean, const float *saved_invstd,
+                                   const double *residual, const float *gamma,
+                                   const float *beta, int relu, float *dx, size_t lddx,
+                                   float *dgamma, float *dbeta, double *work)
+{
+  scratch s = carve(work, F);
+  double *sg = s.d0, *sd = s.d1, *sgd = s.d2;
+  const double n = (double)N;
+  int mask = BNI_MASK_NONE;
+
+  if (relu) {
+    /* The ReLU mask needs the forward's output, hence its residual; when the
+     * caller did not keep it, measure it with the forward's own loop, which
+     * reproduces it bit for bit. */
+    if (!residual) {
+      loops->centered_sums(F, N, x, ldx, saved_mean, sd, sgd);
+      for (size_t f = 0; f < F; f++)
+        sd[f] /= n;
+      residual = sd;
+    }
+    training_affine(F, saved_invstd, residual, gamma, beta, s.scale, s.shift);
+    mask = BNI_MASK_CENTERED;
+  }
+
+  /* One reduction pass: sum g, sum d, sum g*d with d = x - m, in double.
+   * sum d is only needed when the residual is not known yet. */
+  loops->grad_sums(F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, sg,
+                   residual ? NULL : sd, sgd);
+
+  for (size_t f = 0; f < F; f++) {
+    double r = residual ? residual[f] : sd[f] / n;
+    double is = (double)saved_invstd[f];
+    double db = sg[f];
+    double dg = is * (sgd[f] - r * db);
+    if (!isfinite(db) || !isfinite(dg))
+      return BN_ERR_NON_FINITE;
+    /* dx = a*(g - db/N - xhat*dg/N), xhat = (d - r)*is, folded into
+     * dx = a*g + nk*d + c0. */
+    double a = (gamma ? (double)gamma[f] : 1.0) * is;
+    double k = a * is * dg / n;
+    s.a[f] = (float)a;
+    s.nk[f] = (float)(-k);
+    s.c0[f] = (float)(k * r - a * db / n);
+    sg[f] = db;
+    sgd[f] = dg;
+  }
+  loops->grad_input(F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, s.a, s.nk,
+                    s.c0, dx, lddx);
+  for (size_t f = 0; f < F; f++) {
+    if (dbeta)
+      dbeta[f] = (float)sg[f];
+    if (dgamma)
+      dgamma[f] = (float)sgd[f];
+  }
+  return BN_OK;
+}
+
+void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
+                               size_t ldx, const float *dy, size_t lddy, const float *mean,
+                               const float *var, const float *gamma, const float *beta,
+                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
+                               float *dbeta, double *work)
+{
+  scratch s = carve(work, F);
+  double *sg = s.d0, *sgd = s.d2;
+  int mask = relu ? BNI_MASK_AFFINE : BNI_MASK_NONE;
+
+  inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
+  if (dgamma || dbeta) {
+    loops->grad_sums(F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, sg, NULL, sgd);
+    for (size_t f = 0; f < F; f++) {
+      double is = 1.0 / sqrt((double)var[f] + (double)eps);
+      if (dbeta)
+        dbeta[f] = (float)sg[f];
+      if (dgamma)
+        dgamma[f] = (float)(sgd[f] * is);
+    }
+  }
+  /* dx = g * scale: the a row is scale, and no centered term (nk = NULL). */
+  loops->grad_input(F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, s.scale, NULL, NULL,
+                    dx, lddx);
+}

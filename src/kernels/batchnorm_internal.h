@@ -1,0 +1,49 @@
+#ifndef BNI_BATCHNORM_INTERNAL_H
+#define BNI_BATCHNORM_INTERNAL_H
+
+/* The batch-normalization algorithms over validated arguments. The public
+ * kernels (batchnorm_kernels.c) validate and allocate the scratch; the
+ * BatchNorm layer validates, owns its scratch and calls these directly. */
+
+#include <stddef.h>
+#include <bn/status.h>
+#include "batchnorm_loops.h"
+
+/* Scratch every algorithm below needs, in doubles (7 per feature). */
+#define BNI_BN_WORK_PER_FEATURE 7
+
+/* Training forward. Writes y; any of saved_mean, saved_invstd, mean, var,
+ * residual may be NULL. mean/var are the exact batch statistics in double;
+ * residual is mean - saved_mean (what a fused-ReLU backward needs to
+ * recompute y bit-exactly). Returns BN_ERR_NON_FINITE before writing
+ * anything when a statistic is not finite. */
+bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
+                                  const float *x, size_t ldx, const float *gamma,
+                                  const float *beta, float eps, int relu, float *y, size_t ldy,
+                                  float *saved_mean, float *saved_invstd, double *mean,
+                                  double *var, double *residual, double *work);
+
+/* Inference forward: y = fma(x, scale, shift) with per-feature constants. */
+void bni_bn_forward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
+                              size_t ldx, const float *mean, const float *var,
+                              const float *gamma, const float *beta, float eps, int relu,
+                              float *y, size_t ldy, double *work);
+
+/* Full backward of the training forward. residual may be NULL (it is then
+ * measured from x). dgamma/dbeta may be NULL. Returns BN_ERR_NON_FINITE
+ * before writing anything when the reduced sums are not finite. */
+bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N,
+                                   const float *x, size_t ldx, const float *dy, size_t lddy,
+                                   const float *saved_mean, const float *saved_invstd,
+                                   const double *residual, const float *gamma,
+                                   const float *beta, int relu, float *dx, size_t lddx,
+                                   float *dgamma, float *dbeta, double *work);
+
+/* Backward with constant statistics. dgamma/dbeta may be NULL. */
+void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
+                               size_t ldx, const float *dy, size_t lddy, const float *mean,
+                               const float *var, const float *gamma, const float *beta,
+                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
+                               float *dbeta, double *work);
+
+#endif

@@ -1,0 +1,161 @@
+/* Public stateless kernels: validate, borrow scratch, run the algorithm. */
+#include <stdlib.h>
+#include <bn/batchnorm_kernels.h>
+#include "../core/checks.h"
+#include "batchnorm_internal.h"
+
+static bn_status check_flags(unsigned flags)
+{
+  return (flags & ~(unsigned)BN_KERNEL_FUSE_RELU) ? BN_ERR_INVALID_ARGUMENT : BN_OK;
+}
+
+/* x and its output have the same shape; the output may be x itself, but
+ * only with the same leading dimension. */
+static bn_status check_pair(const float *in, size_t ldin, const float *out, size_t ldout,
+                            size_t F, size_t N)
+{
+  bn_status st = bni_check_matrix(NULL, "input", in, F, N, ldin);
+  if (st == BN_OK)
+    st = bni_check_matrix(NULL, "output", out, F, N, ldout);
+  if (st == BN_OK && in == out && ldin != ldout)
+    st = BN_ERR_INVALID_ARGUMENT;
+  return st;
+}
+
+static double *alloc_work(size_t F)
+{
+  size_t n;
+  if (!bni_mul_size(F, BNI_BN_WORK_PER_FEATURE * sizeof(double), &n))
+    return NULL;
+  return malloc(n);
+}
+
+bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const float *x,
+                                        size_t ldx, const float *gamma, const float *beta,
+                                        float eps, unsigned flags, float *y, size_t ldy,
+                                        float *saved_mean, float *saved_invstd,
+                                        float *batch_var)
+{
+  bn_status st = check_pair(x, ldx, y, ldy, features, batch);
+  if (st == BN_OK)
+    st = check_flags(flags);
+  if (st == BN_OK)
+    st = bni_check_eps(NULL, eps);
+  if (st != BN_OK)
+    return st;
+  if (batch < 2)
+    return BN_ERR_BATCH_TOO_SMALL;
+  double *work = alloc_work(features);
+  double *var = batch_var ? malloc(features * sizeof *var) : NULL;
+  if (!work || (batch_var && !var)) {
+    free(work);
+    free(var);
+    return BN_ERR_OUT_OF_MEMORY;
+  }
+  st = bni_bn_forward_training(bni_bn_loops_select(), features, batch, x, ldx, gamma, beta,
+                               eps, (flags & BN_KERNEL_FUSE_RELU) != 0, y, ldy, saved_mean,
+                               saved_invstd, NULL, var, NULL, work);
+  if (st == BN_OK && batch_var)
+    for (size_t f = 0; f < features; f++)
+      batch_var[f] = (float)var[f];
+  free(var);
+  free(work);
+  return st;
+}
+
+static bn_status check_statistics(size_t F, const float *mean, const float *var,
+                                  const float *gamma, const float *beta)
+{
+  if (!mean || !var)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_status st = bni_check_finite_vector(NULL, "mean", mean, F);
+  if (st == BN_OK)
+    st = bni_check_finite_vector(NULL, "var", var, F);
+  if (st == BN_OK && gamma)
+    st = bni_check_finite_vector(NULL, "gamma", gamma, F);
+  if (st == BN_OK && beta)
+    st = bni_check_finite_vector(NULL, "beta", beta, F);
+  for (size_t f = 0; st == BN_OK && f < F; f++)
+    if (var[f] < 0.0f)
+      st = BN_ERR_INVALID_ARGUMENT;
+  return st;
+}
+
+bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const float *x,
+                                         size_t ldx, const float *mean, const float *var,
+                                         const float *gamma, const float *beta, float eps,
+                                         unsigned flags, float *y, size_t ldy)
+{
+  bn_status st = check_pair(x, ldx, y, ldy, features, batch);
+  if (st == BN_OK)
+    st = check_flags(flags);
+  if (st == BN_OK)
+    st = bni_check_eps(NULL, eps);
+  if (st == BN_OK)
+    st = check_statistics(features, mean, var, gamma, beta);
+  if (st != BN_OK)
+    return st;
+  double *work = alloc_work(features);
+  if (!work)
+    return BN_ERR_OUT_OF_MEMORY;
+  bni_bn_forward_inference(bni_bn_loops_select(), features, batch, x, ldx, mean, var, gamma,
+                           beta, eps, (flags & BN_KERNEL_FUSE_RELU) != 0, y, ldy, work);
+  free(work);
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const float *x,
+                                         size_t ldx, const float *dy, size_t lddy,
+                                         const float *saved_mean, const float *saved_invstd,
+                                         const float *gamma, const float *beta, unsigned flags,
+                                         float *dx, size_t lddx, float *dgamma, float *dbeta)
+{
+  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  if (st == BN_OK)
+    st = check_pair(dy, lddy, dx, lddx, features, batch);
+  if (st == BN_OK)
+    st = check_flags(flags);
+  if (st == BN_OK && (!saved_mean || !saved_invstd))
+    st = BN_ERR_INVALID_ARGUMENT;
+  if (st != BN_OK)
+    return st;
+  if (batch < 2)
+    return BN_ERR_BATCH_TOO_SMALL;
+  double *work = alloc_work(features);
+  if (!work)
+    return BN_ERR_OUT_OF_MEMORY;
+  st = bni_bn_backward_training(bni_bn_loops_select(), features, batch, x, ldx, dy, lddy,
+                                saved_mean, saved_invstd, NULL, gamma, beta,
+                                (flags & BN_KERNEL_FUSE_RELU) != 0, dx, lddx, dgamma, dbeta,
+                                work);
+  free(work);
+  return st;
+}
+
+bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const float *x,
+                                          size_t ldx, const float *dy, size_t lddy,
+                                          const float *mean, const float *var,
+                                          const float *gamma, const float *beta, float eps,
+                                          unsigned flags, float *dx, size_t lddx,
+                                          float *dgamma, float *dbeta)
+{
+  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  if (st == BN_OK)
+    st = check_pair(dy, lddy, dx, lddx, features, batch);
+  if (st == BN_OK)
+    st = check_flags(flags);
+  if (st == BN_OK)
+    st = bni_check_eps(NULL, eps);
+  if (st == BN_OK)
+    st = check_statistics(features, mean, var, gamma, beta);
+  if (st != BN_OK)
+    return st;
+  double *work = alloc_work(features);
+  if (!work)
+    return BN_ERR_OUT_OF_MEMORY;
+  bni_bn_backward_inference(bni_bn_loops_select(), features, batch, x, ldx, dy, lddy, mean, var,
+                            gamma, beta, eps, (flags & BN_KERNEL_FUSE_RELU) != 0, dx, lddx,
+                            dgamma, dbeta, work);
+  free(work);
+  return BN_OK;
+}

@@ -1,0 +1,485 @@
+/* The BatchNorm layer: parameters, running statistics and the bookkeeping
+ * that ties a backward to its forward, over the kernels' algorithms. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bn/batchnorm.h>
+#include "../core/blob.h"
+#include "../core/checks.h"
+#include "../kernels/batchnorm_internal.h"
+
+#define STATE_MAGIC "BNST"
+#define STATE_VERSION 1u
+#define STATE_HEADER_BYTES 40u
+#define KNOWN_FLAGS                                                                         \
+  (BN_BATCHNORM_NO_SCALE | BN_BATCHNORM_NO_SHIFT | BN_BATCHNORM_NO_RUNNING_STATS |           \
+   BN_BATCHNORM_CUMULATIVE_AVERAGE | BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU)
+
+/* What the last forward left for the backward. */
+enum pending {
+  PENDING_NONE = 0,
+  PENDING_BATCH_STATS, /* full gradient with saved mean / invstd / residual */
+  PENDING_CONST_STATS  /* running statistics were constants */
+};
+
+struct bn_batchnorm {
+  size_t features;
+  unsigned flags;
+  float eps, update_factor;
+  uint64_t batches_tracked;
+  enum pending pending;
+  size_t pending_batch;
+  int have_grads;
+  /* F floats each, one allocation */
+  float *gamma, *beta, *running_mean, *running_var, *dgamma, *dbeta, *saved_mean, *saved_invstd;
+  double *residual, *batch_mean, *batch_var; /* F doubles each */
+  double *work;                              /* kernel scratch */
+  bni_error err;
+};
+
+#define FLOAT_ROWS 8
+#define DOUBLE_ROWS (3 + BNI_BN_WORK_PER_FEATURE)
+
+static int has(const bn_batchnorm *l, unsigned flag)
+{
+  return (l->flags & flag) != 0;
+}
+
+bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flags)
+{
+  if (!out)
+    return BN_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (features == 0 || (flags & ~(unsigned)KNOWN_FLAGS))
+    return BN_ERR_INVALID_ARGUMENT;
+  if ((flags & BN_BATCHNORM_NO_RUNNING_STATS) && (flags & BN_BATCHNORM_CUMULATIVE_AVERAGE))
+    return BN_ERR_INVALID_ARGUMENT;
+  size_t nd, nf, bytes;
+  if (!bni_mul_size(features, DOUBLE_ROWS * sizeof(double), &nd) ||
+      !bni_mul_size(features, FLOAT_ROWS * sizeof(float), &nf) || nd > SIZE_MAX - nf)
+    return BN_ERR_SIZE_OVERFLOW;
+  bytes = nd + nf;
+  bn_batchnorm *l = calloc(1, sizeof *l);
+  double *block = malloc(bytes);
+  if (!l || !block) {
+    free(l);
+    free(block);
+    return BN_ERR_OUT_OF_MEMORY;
+  }
+  l->features = features;
+  l->flags = flags;
+  l->eps = 1e-5f;
+  l->update_factor = 0.1f;
+  l->residual = block;
+  l->batch_mean = block + features;
+  l->batch_var = block + 2 * features;
+  l->work = block + 3 * features;
+  float *fl = (float *)(void *)(block + DOUBLE_ROWS * features);
+  float **rows[FLOAT_ROWS] = {&l->gamma, &l->beta, &l->running_mean, &l->running_var,
+                              &l->dgamma, &l->dbeta, &l->saved_mean, &l->saved_invstd};
+  for (size_t r = 0; r < FLOAT_ROWS; r++)
+    *rows[r] = fl + r * features;
+  for (size_t f = 0; f < features; f++) {
+    l->gamma[f] = 1.0f;
+    l->beta[f] = 0.0f;
+    l->running_mean[f] = 0.0f;
+    l->running_var[f] = 1.0f;
+  }
+  *out = l;
+  return BN_OK;
+}
+
+void bn_batchnorm_destroy(bn_batchnorm *layer)
+{
+  if (!layer)
+    return;
+  free(layer->residual); /* the start of the one block */
+  free(layer);
+}
+
+const char *bn_batchnorm_last_error(const bn_batchnorm *layer)
+{
+  return layer ? layer->err.text : "layer is NULL";
+}
+
+bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *features)
+{
+  if (!layer || !features)
+    return BN_ERR_INVALID_ARGUMENT;
+  *features = layer->features;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags)
+{
+  if (!layer || !flags)
+    return BN_ERR_INVALID_ARGUMENT;
+  *flags = layer->flags;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_status st = bni_check_eps(&layer->err, eps);
+  if (st == BN_OK)
+    layer->eps = eps;
+  return st;
+}
+
+bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps)
+{
+  if (!layer || !eps)
+    return BN_ERR_INVALID_ARGUMENT;
+  *eps = layer->eps;
+  return BN_OK;
+}
+
+static bn_status check_update_factor(bni_error *err, float factor)
+{
+  if (!isfinite(factor))
+    return bni_fail(err, BN_ERR_NON_FINITE, "update factor is not finite");
+  if (!(factor > 0.0f && factor <= 1.0f))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "update factor %g is outside (0, 1]",
+                    (double)factor);
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_status st = check_update_factor(&layer->err, factor);
+  if (st == BN_OK)
+    layer->update_factor = factor;
+  return st;
+}
+
+bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor)
+{
+  if (!layer || !factor)
+    return BN_ERR_INVALID_ARGUMENT;
+  *factor = layer->update_factor;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count)
+{
+  if (!layer || !count)
+    return BN_ERR_INVALID_ARGUMENT;
+  *count = layer->batches_tracked;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  layer->batches_tracked = count;
+  return BN_OK;
+}
+
+/* The row behind a tensor id, or the reason it is not readable now. */
+static bn_status tensor_row(bn_batchnorm *l, bn_batchnorm_tensor which, int writing,
+                            float **row)
+{
+  const char *name = "tensor";
+  int available = 1;
+  switch (which) {
+  case BN_BATCHNORM_GAMMA:
+    name = "gamma", *row = l->gamma, available = !has(l, BN_BATCHNORM_NO_SCALE);
+    break;
+  case BN_BATCHNORM_BETA:
+    name = "beta", *row = l->beta, available = !has(l, BN_BATCHNORM_NO_SHIFT);
+    break;
+  case BN_BATCHNORM_RUNNING_MEAN:
+    name = "running mean", *row = l->running_mean;
+    available = !has(l, BN_BATCHNORM_NO_RUNNING_STATS);
+    break;
+  case BN_BATCHNORM_RUNNING_VAR:
+    name = "running var", *row = l->running_var;
+    available = !has(l, BN_BATCHNORM_NO_RUNNING_STATS);
+    break;
+  case BN_BATCHNORM_DGAMMA:
+    name = "dgamma", *row = l->dgamma;
+    available = l->have_grads && !has(l, BN_BATCHNORM_NO_SCALE);
+    break;
+  case BN_BATCHNORM_DBETA:
+    name = "dbeta", *row = l->dbeta;
+    available = l->have_grads && !has(l, BN_BATCHNORM_NO_SHIFT);
+    break;
+  case BN_BATCHNORM_SAVED_MEAN:
+    name = "saved mean", *row = l->saved_mean, available = l->pending == PENDING_BATCH_STATS;
+    break;
+  case BN_BATCHNORM_SAVED_INVSTD:
+    name = "saved invstd", *row = l->saved_invstd, available = l->pending == PENDING_BATCH_STATS;
+    break;
+  default:
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "unknown tensor id %d", (int)which);
+  }
+  if (writing && which > BN_BATCHNORM_RUNNING_VAR)
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "%s is read-only", name);
+  if (!available)
+    return bni_fail(&l->err, BN_ERR_WRONG_STATE, "%s is not available (%s)", name,
+                    which <= BN_BATCHNORM_RUNNING_VAR ? "disabled by the layer's flags"
+                                                      : "no forward/backward produced it yet");
+  return BN_OK;
+}
+
+static bn_status check_count(bn_batchnorm *l, const void *p, size_t count)
+{
+  if (!p)
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
+  if (count != l->features)
+    return bni_fail(&l->err, BN_ERR_SHAPE_MISMATCH, "buffer holds %zu values, the layer has %zu features",
+                    count, l->features);
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_get(const bn_batchnorm *layer, bn_batchnorm_tensor which, float *out,
+                           size_t count)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  /* The error buffer is the only thing written through a const handle,
+   * like errno: a message is not part of the layer's observable state. */
+  bn_batchnorm *l = (bn_batchnorm *)(uintptr_t)layer;
+  float *row = NULL;
+  bn_status st = check_count(l, out, count);
+  if (st == BN_OK)
+    st = tensor_row(l, which, 0, &row);
+  if (st == BN_OK)
+    memcpy(out, row, count * sizeof *out);
+  return st;
+}
+
+bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which, const float *values,
+                           size_t count)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  float *row = NULL;
+  bn_status st = check_count(layer, values, count);
+  if (st == BN_OK)
+    st = tensor_row(layer, which, 1, &row);
+  if (st == BN_OK)
+    st = bni_check_finite_vector(&layer->err, "values", values, count);
+  for (size_t f = 0; st == BN_OK && which == BN_BATCHNORM_RUNNING_VAR && f < count; f++)
+    if (values[f] < 0.0f)
+      st = bni_fail(&layer->err, BN_ERR_INVALID_ARGUMENT, "running var[%zu] is negative", f);
+  if (st != BN_OK)
+    return st;
+  memcpy(row, values, count * sizeof *values);
+  layer->pending = PENDING_NONE;
+  return BN_OK;
+}
+
+static bn_status check_io(bn_batchnorm *l, size_t batch, const char *in_name, const float *in,
+                          size_t ldin, const char *out_name, const float *out, size_t ldout)
+{
+  bn_status st = bni_check_matrix(&l->err, in_name, in, l->features, batch, ldin);
+  if (st == BN_OK)
+    st = bni_check_matrix(&l->err, out_name, out, l->features, batch, ldout);
+  if (st == BN_OK && in == out && ldin != ldout)
+    st = bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT,
+                  "%s and %s are the same buffer with different leading dimensions", in_name,
+                  out_name);
+  return st;
+}
+
+static void update_running_stats(bn_batchnorm *l, size_t batch)
+{
+  uint64_t tracked = l->batches_tracked < UINT64_MAX ? l->batches_tracked + 1 : UINT64_MAX;
+  double w = has(l, BN_BATCHNORM_CUMULATIVE_AVERAGE) ? 1.0 / (double)tracked
+                                                     : (double)l->update_factor;
+  double correction = has(l, BN_BATCHNORM_BIASED_RUNNING_VAR)
+                          ? 1.0
+                          : (double)batch / (double)(batch - 1);
+  for (size_t f = 0; f < l->features; f++) {
+    l->running_mean[f] =
+        (float)((1.0 - w) * (double)l->running_mean[f] + w * l->batch_mean[f]);
+    l->running_var[f] =
+        (float)((1.0 - w) * (double)l->running_var[f] + w * l->batch_var[f] * correction);
+  }
+  l->batches_tracked = tracked;
+}
+
+bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, const float *x,
+                               size_t ldx, float *y, size_t ldy)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = layer;
+  if (mode != BN_MODE_TRAINING && mode != BN_MODE_INFERENCE)
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "unknown mode %d", (int)mode);
+  bn_status st = check_io(l, batch, "x", x, ldx, "y", y, ldy);
+  if (st != BN_OK)
+    return st;
+  const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
+  const float *beta = has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta;
+  int relu = has(l, BN_BATCHNORM_FUSE_RELU);
+  int batch_stats = mode == BN_MODE_TRAINING || has(l, BN_BATCHNORM_NO_RUNNING_STATS);
+
+  if (!batch_stats) {
+    bni_bn_forward_inference(bni_bn_loops_select(), l->features, batch, x, ldx, l->running_mean,
+                             l->running_var, gamma, beta, l->eps, relu, y, ldy, l->work);
+    l->pending = PENDING_CONST_STATS;
+    l->pending_batch = batch;
+    return BN_OK;
+  }
+  if (batch < 2)
+    return bni_fail(&l->err, BN_ERR_BATCH_TOO_SMALL,
+                    "batch statistics need at least 2 samples (got %zu)", batch);
+  st = bni_bn_forward_training(bni_bn_loops_select(), l->features, batch, x, ldx, gamma, beta,
+                               l->eps, relu, y, ldy, l->saved_mean, l->saved_invstd,
+                               l->batch_mean, l->batch_var, l->residual, l->work);
+  if (st != BN_OK)
+    return bni_fail(&l->err, st, "the batch statistics are not finite (x holds NaN or infinity)");
+  if (mode == BN_MODE_TRAINING && !has(l, BN_BATCHNORM_NO_RUNNING_STATS))
+    update_running_stats(l, batch);
+  l->pending = PENDING_BATCH_STATS;
+  l->pending_batch = batch;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *x, size_t ldx,
+                                const float *dy, size_t lddy, float *dx, size_t lddx)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = layer;
+  if (l->pending == PENDING_NONE)
+    return bni_fail(&l->err, BN_ERR_WRONG_STATE, "backward without a forward to follow");
+  if (batch != l->pending_batch)
+    return bni_fail(&l->err, BN_ERR_SHAPE_MISMATCH,
+                    "backward batch %zu differs from the forward's %zu", batch, l->pending_batch);
+  bn_status st = bni_check_matrix(&l->err, "x", x, l->features, batch, ldx);
+  if (st == BN_OK)
+    st = check_io(l, batch, "dy", dy, lddy, "dx", dx, lddx);
+  if (st != BN_OK)
+    return st;
+  const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
+  const float *beta = has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta;
+  int relu = has(l, BN_BATCHNORM_FUSE_RELU);
+  if (l->pending == PENDING_CONST_STATS) {
+    bni_bn_backward_inference(bni_bn_loops_select(), l->features, batch, x, ldx, dy, lddy,
+                              l->running_mean, l->running_var, gamma, beta, l->eps, relu, dx,
+                              lddx, l->dgamma, l->dbeta, l->work);
+  } else {
+    st = bni_bn_backward_training(bni_bn_loops_select(), l->features, batch, x, ldx, dy, lddy,
+                                  l->saved_mean, l->saved_invstd, l->residual, gamma, beta, relu,
+                                  dx, lddx, l->dgamma, l->dbeta, l->work);
+    if (st != BN_OK)
+      return bni_fail(&l->err, st, "the reduced gradients are not finite (dy or x holds NaN or infinity)");
+  }
+  l->have_grads = 1;
+  return BN_OK;
+}
+
+/* ---- state blob ---------------------------------------------------------- */
+
+static int state_bytes(size_t features, size_t *out)
+{
+  size_t vec;
+  if (!bni_mul_size(features, 4 * sizeof(float), &vec) || vec > SIZE_MAX - STATE_HEADER_BYTES - 4)
+    return 0;
+  *out = STATE_HEADER_BYTES + vec + 4;
+  return 1;
+}
+
+bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size)
+{
+  if (!layer || !size)
+    return BN_ERR_INVALID_ARGUMENT;
+  return state_bytes(layer->features, size) ? BN_OK : BN_ERR_SIZE_OVERFLOW;
+}
+
+bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_t capacity,
+                                  size_t *written)
+{
+  if (!layer || !buffer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = (bn_batchnorm *)(uintptr_t)layer; /* error text only */
+  size_t need;
+  if (!state_bytes(l->features, &need))
+    return bni_fail(&l->err, BN_ERR_SIZE_OVERFLOW, "state size overflows size_t");
+  if (capacity < need)
+    return bni_fail(&l->err, BN_ERR_BAD_SIZE, "buffer of %zu bytes, the state needs %zu",
+                    capacity, need);
+  bni_writer w = {buffer, capacity, 0, 0};
+  bni_put_bytes(&w, STATE_MAGIC, 4);
+  bni_put_u32(&w, STATE_VERSION);
+  bni_put_u64(&w, (uint64_t)l->features);
+  bni_put_u32(&w, l->flags);
+  bni_put_f32(&w, l->eps);
+  bni_put_f32(&w, l->update_factor);
+  bni_put_u32(&w, 0);
+  bni_put_u64(&w, l->batches_tracked);
+  bni_put_f32s(&w, l->gamma, l->features);
+  bni_put_f32s(&w, l->beta, l->features);
+  bni_put_f32s(&w, l->running_mean, l->features);
+  bni_put_f32s(&w, l->running_var, l->features);
+  bni_put_u32(&w, bni_crc32(0, buffer, w.pos));
+  if (written)
+    *written = w.pos;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size)
+{
+  if (!layer || !buffer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = layer;
+  bni_error *err = &l->err;
+  if (size < STATE_HEADER_BYTES + 4)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "state of %zu bytes is shorter than its header", size);
+  bni_reader r = {buffer, size, 0, 0};
+  char magic[4];
+  bni_get_bytes(&r, magic, 4);
+  if (memcmp(magic, STATE_MAGIC, 4) != 0)
+    return bni_fail(err, BN_ERR_BAD_MAGIC, "not a BatchNorm state (bad magic)");
+  uint32_t version = bni_get_u32(&r);
+  if (version != STATE_VERSION)
+    return bni_fail(err, BN_ERR_VERSION_MISMATCH, "state format version %u, this library reads %u",
+                    (unsigned)version, STATE_VERSION);
+  uint64_t features = bni_get_u64(&r);
+  size_t expected;
+  if (features > SIZE_MAX || !state_bytes((size_t)features, &expected) || expected != size)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "state of %zu bytes does not match its header", size);
+  const unsigned char *bytes = buffer;
+  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
+                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
+  if (bni_crc32(0, buffer, size - 4) != stored)
+    return bni_fail(err, BN_ERR_CHECKSUM, "state checksum mismatch");
+  if (features != l->features)
+    return bni_fail(err, BN_ERR_SHAPE_MISMATCH, "state has %llu features, the layer %zu",
+                    (unsigned long long)features, l->features);
+  uint32_t flags = bni_get_u32(&r);
+  float eps = bni_get_f32(&r), factor = bni_get_f32(&r);
+  uint32_t reserved = bni_get_u32(&r);
+  uint64_t tracked = bni_get_u64(&r);
+  if ((flags & ~(uint32_t)KNOWN_FLAGS) || reserved != 0 ||
+      ((flags & BN_BATCHNORM_NO_RUNNING_STATS) && (flags & BN_BATCHNORM_CUMULATIVE_AVERAGE)) ||
+      bni_check_eps(NULL, eps) != BN_OK || check_update_factor(NULL, factor) != BN_OK)
+    return bni_fail(err, BN_ERR_BAD_FORMAT, "state header holds invalid flags, eps or factor");
+  /* Vectors are validated in place before anything is copied. */
+  const size_t F = l->features, base = r.pos;
+  for (size_t i = 0; i < 4 * F; i++) {
+    float v = bni_get_f32(&r);
+    if (!isfinite(v) || (i >= 3 * F && v < 0.0f))
+      return bni_fail(err, BN_ERR_BAD_FORMAT, "state vector value %zu is invalid", i);
+  }
+  r.pos = base;
+  l->flags = flags;
+  l->eps = eps;
+  l->update_factor = factor;
+  l->batches_tracked = tracked;
+  bni_get_f32s(&r, l->gamma, F);
+  bni_get_f32s(&r, l->beta, F);
+  bni_get_f32s(&r, l->running_mean, F);
+  bni_get_f32s(&r, l->running_var, F);
+  l->pending = PENDING_NONE;
+  l->have_grads = 0;
+  return BN_OK;
+}
