@@ -113,6 +113,7 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
 
 /** @brief Copy one of the layer's vectors into out.
  *
+ *  @param layer  the layer (const: only its last-error message may change).
  *  @param which  a bn_batchnorm_tensor.
  *  @param out    F floats.
  *  @param count  must equal F (BN_ERR_SHAPE_MISMATCH otherwise).
@@ -124,6 +125,7 @@ BN_API bn_status bn_batchnorm_get(const bn_batchnorm *layer, bn_batchnorm_tensor
 
 /** @brief Replace gamma, beta, the running mean or the running variance.
  *
+ *  @param layer  the layer.
  *  @param which  BN_BATCHNORM_GAMMA, _BETA, _RUNNING_MEAN or _RUNNING_VAR
  *                (the others give BN_ERR_INVALID_ARGUMENT).
  *  @param values F floats; all finite (BN_ERR_NON_FINITE), running variance >= 0.
@@ -136,11 +138,14 @@ BN_API bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which
 
 /** @brief Forward pass.
  *
+ *  @param layer  the layer.
  *  @param mode   BN_MODE_TRAINING (batch >= 2, else BN_ERR_BATCH_TOO_SMALL;
  *                updates the running statistics) or BN_MODE_INFERENCE (batch >= 1).
  *  @param batch  N.
  *  @param x      F x N input, leading dimension ldx >= F.
+ *  @param ldx    leading dimension of x.
  *  @param y      F x N output, leading dimension ldy >= F; may be x if ldy == ldx.
+ *  @param ldy    leading dimension of y.
  *  @return BN_OK; BN_ERR_NON_FINITE in training mode when the batch
  *          statistics are not finite (nothing is updated or written);
  *          argument errors as in bn/batchnorm_kernels.h. In inference mode,
@@ -156,10 +161,14 @@ BN_API bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t 
  *  accumulated) and read with bn_batchnorm_get(). May be called again for the
  *  same forward.
  *
+ *  @param layer  the layer.
  *  @param batch  must equal the last forward's batch (BN_ERR_SHAPE_MISMATCH).
  *  @param x      the same input as the last forward (the layer keeps no copy).
+ *  @param ldx    leading dimension of x (>= F).
  *  @param dy     F x N gradient w.r.t. y.
+ *  @param lddy   leading dimension of dy (>= F).
  *  @param dx     F x N out; may be dy if lddx == lddy.
+ *  @param lddx   leading dimension of dx (>= F).
  *  @return BN_OK; BN_ERR_WRONG_STATE without a forward since creation, load
  *          or set; BN_ERR_NON_FINITE (training mode) when the reduced
  *          gradients are not finite (nothing is written). */
@@ -178,6 +187,7 @@ BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size
  *  tracked, then F floats each of gamma, beta, running mean, running var,
  *  and a CRC-32 (IEEE) of all preceding bytes. See docs/formats.md.
  *
+ *  @param layer     the layer (const: only its last-error message may change).
  *  @param buffer    destination of at least bn_batchnorm_state_size() bytes.
  *  @param capacity  its size (BN_ERR_BAD_SIZE when too small).
  *  @param written   receives the bytes written, or NULL. */
