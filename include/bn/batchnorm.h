@@ -140,7 +140,9 @@ BN_API bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which
  *
  *  @param layer  the layer.
  *  @param mode   BN_MODE_TRAINING (batch >= 2, else BN_ERR_BATCH_TOO_SMALL;
- *                updates the running statistics) or BN_MODE_INFERENCE (batch >= 1).
+ *                updates the running statistics) or BN_MODE_INFERENCE (batch >= 1;
+ *                a layer with BN_BATCHNORM_NO_RUNNING_STATS uses batch statistics
+ *                in both modes, so it needs batch >= 2 and checks them as in training).
  *  @param batch  N.
  *  @param x      F x N input, leading dimension ldx >= F.
  *  @param ldx    leading dimension of x.

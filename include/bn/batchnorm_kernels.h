@@ -19,10 +19,12 @@
  *
  *  Thread-safety: the kernels keep no state; concurrent calls are safe as long
  *  as their output buffers do not overlap. Each call may allocate a small
- *  scratch buffer of 3*features doubles (BN_ERR_OUT_OF_MEMORY if that fails).
+ *  scratch buffer of 7*features doubles, 8*features with batch_var
+ *  (BN_ERR_OUT_OF_MEMORY if that fails).
  *
  *  Errors: BN_ERR_INVALID_ARGUMENT for a NULL required pointer, zero
- *  features or batch, ld < features, or eps not finite and > 0;
+ *  features or batch, ld < features, unknown flags, or eps <= 0;
+ *  BN_ERR_NON_FINITE for an eps that is NaN or infinite;
  *  BN_ERR_SIZE_OVERFLOW when ld*(batch-1)+features overflows size_t.
  *  On any error the outputs are left unmodified. */
 
