@@ -10,5 +10,6 @@
 #include <bn/status.h>
 #include <bn/batchnorm_kernels.h>
 #include <bn/batchnorm.h>
+#include <bn/rng.h>
 
 #endif /* BN_BN_H */
