@@ -1,0 +1,94 @@
+"""Python binding of libbn, batch normalization in C (a thin ctypes mirror).
+
+Arrays are numpy, shape (batch, features); float32 arrays with contiguous
+rows are used in place, other inputs are converted once, outputs are new
+float32 arrays (or ``out=``). Status codes become :class:`bn.Error`
+subclasses that also derive from the matching builtin (ValueError,
+MemoryError, ...), carrying the library's message and numeric ``status``.
+
+The library is found through ``BN_LIBRARY``, then next to this package, then
+the source tree's build directories, then the system (see bn._lib).
+
+Example::
+
+    import numpy as np, bn
+    x = np.random.default_rng(0).standard_normal((32, 8), dtype=np.float32)
+    with bn.BatchNorm(8) as layer:
+        y = layer.forward(x, training=True)
+        dx = layer.backward(np.ones_like(y))
+        state = layer.to_bytes()
+"""
+
+from ._errors import (
+    BadFormatError,
+    BadMagicError,
+    BadSizeError,
+    BatchTooSmallError,
+    ChecksumError,
+    ClosedError,
+    Error,
+    FormatError,
+    InputOutputError,
+    InvalidArgumentError,
+    NonFiniteError,
+    OutOfMemoryError,
+    ShapeMismatchError,
+    SizeOverflowError,
+    UnsupportedError,
+    VersionMismatchError,
+    WrongStateError,
+)
+from ._lib import ABI_MAJOR, LIBRARY_PATH, status_string
+from ._lib import lib as _clib
+from .batchnorm import (
+    BatchNorm,
+    BatchNormFlag,
+    batchnorm_backward_inference,
+    batchnorm_backward_training,
+    batchnorm_forward_inference,
+    batchnorm_forward_training,
+)
+
+
+def version_string() -> str:
+    """The loaded library's version, "major.minor.patch" (bn_version_string)."""
+    return _clib.bn_version_string().decode()
+
+
+def version_number() -> int:
+    """The loaded library's version as major*10000 + minor*100 + patch."""
+    return int(_clib.bn_version_number())
+
+
+__version__ = version_string()
+
+__all__ = [
+    "ABI_MAJOR",
+    "LIBRARY_PATH",
+    "BatchNorm",
+    "BatchNormFlag",
+    "batchnorm_forward_training",
+    "batchnorm_forward_inference",
+    "batchnorm_backward_training",
+    "batchnorm_backward_inference",
+    "status_string",
+    "version_string",
+    "version_number",
+    "Error",
+    "InvalidArgumentError",
+    "ShapeMismatchError",
+    "OutOfMemoryError",
+    "SizeOverflowError",
+    "WrongStateError",
+    "ClosedError",
+    "BatchTooSmallError",
+    "NonFiniteError",
+    "InputOutputError",
+    "FormatError",
+    "BadMagicError",
+    "VersionMismatchError",
+    "BadSizeError",
+    "ChecksumError",
+    "BadFormatError",
+    "UnsupportedError",
+]

@@ -1,0 +1,231 @@
+"""Loading libbn and declaring every C function the binding calls.
+
+This is the only module that touches the shared library's symbols. Each
+function gets its argtypes and restype here, in one table, so ctypes checks
+every call; each opaque handle type gets its own pointer type (see
+:func:`handle_type`), so a handle of one kind cannot be passed where another
+is expected. No struct layout is hard-coded: sizes come from the library.
+
+Search order for the library (the first that exists is loaded):
+
+1. the file named by the environment variable ``BN_LIBRARY``
+   (an error if it cannot be loaded: no silent fallback);
+2. ``libbn.so.1`` / ``libbn.so`` next to this package;
+3. the build tree of the source checkout this package sits in
+   (``<repo>/build*/src/``, the most recently built first);
+4. the system: ``ctypes.util.find_library("bn")``, then the SONAME ``libbn.so.1``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import POINTER, c_char_p, c_float, c_int, c_size_t, c_uint, c_uint64, c_void_p
+from pathlib import Path
+from typing import Callable, Iterator, List, NamedTuple, Tuple, Type
+
+from ._errors import error_for
+
+#: The ABI major this binding is written against (the number after libbn.so.).
+ABI_MAJOR = 1
+
+_NAMES = ("libbn.so.1", "libbn.so")
+
+
+def _candidates() -> Iterator[Tuple[str, str]]:
+    """(path or name, where it came from) in search order, BN_LIBRARY excluded."""
+    here = Path(__file__).resolve().parent
+    for name in _NAMES:
+        path = here / name
+        if path.exists():
+            yield str(path), "package folder"
+    repo = here.parents[2]  # bindings/python/bn -> repository root
+    found = [path for build in repo.glob("build*") for name in _NAMES
+             if (path := build / "src" / name).is_file()]
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in found:
+        yield str(path), "build tree"
+    system = ctypes.util.find_library("bn")
+    if system:
+        yield system, "system (find_library)"
+    yield "libbn.so.1", "system (SONAME)"
+
+
+def _load() -> Tuple[ctypes.CDLL, str]:
+    override = os.environ.get("BN_LIBRARY")
+    if override:
+        try:
+            return ctypes.CDLL(override), override
+        except OSError as exc:
+            raise ImportError(f"bn: cannot load BN_LIBRARY={override!r}: {exc}") from exc
+    tried: List[str] = []
+    for path, origin in _candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as exc:
+            tried.append(f"  {path} ({origin}): {exc}")
+    raise ImportError(
+        "bn: cannot find libbn. Build it (cmake -S . -B build && cmake --build build) "
+        "or set BN_LIBRARY to the path of libbn.so.1. Tried:\n" + "\n".join(tried)
+    )
+
+
+lib, LIBRARY_PATH = _load()
+
+
+def _check_abi() -> None:
+    try:
+        number = lib.bn_version_number
+        string = lib.bn_version_string
+    except AttributeError as exc:
+        raise ImportError(f"bn: {LIBRARY_PATH} is not libbn (no bn_version_number)") from exc
+    number.argtypes, number.restype = [], c_uint
+    string.argtypes, string.restype = [], c_char_p
+    major = number() // 10000
+    if major != ABI_MAJOR:
+        raise ImportError(
+            f"bn: {LIBRARY_PATH} is libbn {string().decode()} (ABI major {major}), "
+            f"this binding needs ABI major {ABI_MAJOR}; point BN_LIBRARY at a matching build"
+        )
+
+
+_check_abi()
+
+
+# ---- opaque handle types --------------------------------------------------
+
+def handle_type(c_name: str) -> Type[ctypes._Pointer]:
+    """A distinct ctypes pointer type for the opaque C struct ``c_name``.
+
+    Two handle types never convert into each other, so ctypes rejects (with
+    ``ctypes.ArgumentError``) a bn_batchnorm* passed where a bn_dense* is
+    declared. Later layers add one line each: ``DenseHandle = handle_type("bn_dense")``.
+    """
+    opaque = type(c_name, (ctypes.Structure,), {"_fields_": []})
+    return POINTER(opaque)
+
+
+BatchNormHandle = handle_type("bn_batchnorm")
+
+
+# ---- constants mirrored from the headers -----------------------------------
+
+# bn_mode
+BN_MODE_TRAINING = 1
+BN_MODE_INFERENCE = 2
+
+# bn_batchnorm_tensor
+BN_BATCHNORM_GAMMA = 1
+BN_BATCHNORM_BETA = 2
+BN_BATCHNORM_RUNNING_MEAN = 3
+BN_BATCHNORM_RUNNING_VAR = 4
+BN_BATCHNORM_DGAMMA = 5
+BN_BATCHNORM_DBETA = 6
+BN_BATCHNORM_SAVED_MEAN = 7
+BN_BATCHNORM_SAVED_INVSTD = 8
+
+# bn_batchnorm_kernel_flags
+BN_KERNEL_FUSE_RELU = 1 << 0
+
+# bn_batchnorm_flags
+BN_BATCHNORM_NO_SCALE = 1 << 0
+BN_BATCHNORM_NO_SHIFT = 1 << 1
+BN_BATCHNORM_NO_RUNNING_STATS = 1 << 2
+BN_BATCHNORM_CUMULATIVE_AVERAGE = 1 << 3
+BN_BATCHNORM_BIASED_RUNNING_VAR = 1 << 4
+BN_BATCHNORM_FUSE_RELU = 1 << 5
+
+#: Largest value a size_t argument can hold (ctypes wraps larger ints silently).
+SIZE_MAX = (1 << (8 * ctypes.sizeof(c_size_t))) - 1
+
+
+# ---- declarations -----------------------------------------------------------
+
+_status = c_int  # bn_status (an enum: int-sized)
+_f32p = POINTER(c_float)  # float * and const float *
+_BN = BatchNormHandle
+
+_SIGNATURES = {
+    # status.h
+    "bn_status_string": (c_char_p, [c_int]),
+    "bn_version_string": (c_char_p, []),
+    "bn_version_number": (c_uint, []),
+    # batchnorm_kernels.h
+    "bn_batchnorm_forward_training": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, c_float, c_uint,
+        _f32p, c_size_t, _f32p, _f32p, _f32p]),
+    "bn_batchnorm_forward_inference": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p, c_float, c_uint,
+        _f32p, c_size_t]),
+    "bn_batchnorm_backward_training": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
+        c_uint, _f32p, c_size_t, _f32p, _f32p]),
+    "bn_batchnorm_backward_inference": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
+        c_float, c_uint, _f32p, c_size_t, _f32p, _f32p]),
+    # batchnorm.h
+    "bn_batchnorm_create": (_status, [POINTER(_BN), c_size_t, c_uint]),
+    "bn_batchnorm_destroy": (None, [_BN]),
+    "bn_batchnorm_last_error": (c_char_p, [_BN]),
+    "bn_batchnorm_features": (_status, [_BN, POINTER(c_size_t)]),
+    "bn_batchnorm_flags": (_status, [_BN, POINTER(c_uint)]),
+    "bn_batchnorm_set_eps": (_status, [_BN, c_float]),
+    "bn_batchnorm_get_eps": (_status, [_BN, POINTER(c_float)]),
+    "bn_batchnorm_set_update_factor": (_status, [_BN, c_float]),
+    "bn_batchnorm_get_update_factor": (_status, [_BN, POINTER(c_float)]),
+    "bn_batchnorm_batches_tracked": (_status, [_BN, POINTER(c_uint64)]),
+    "bn_batchnorm_set_batches_tracked": (_status, [_BN, c_uint64]),
+    "bn_batchnorm_get": (_status, [_BN, c_int, _f32p, c_size_t]),
+    "bn_batchnorm_set": (_status, [_BN, c_int, _f32p, c_size_t]),
+    "bn_batchnorm_forward": (_status, [
+        _BN, c_int, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_batchnorm_backward": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_batchnorm_state_size": (_status, [_BN, POINTER(c_size_t)]),
+    "bn_batchnorm_save_state": (_status, [_BN, c_void_p, c_size_t, POINTER(c_size_t)]),
+    "bn_batchnorm_load_state": (_status, [_BN, c_void_p, c_size_t]),
+}
+
+
+def _declare() -> None:
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError as exc:
+            raise ImportError(f"bn: {LIBRARY_PATH} does not export {name}") from exc
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+_declare()
+
+
+# ---- status checking --------------------------------------------------------
+
+def status_string(status: int) -> str:
+    """The library's short name for a status code (``bn_status_string``)."""
+    return lib.bn_status_string(int(status)).decode("utf-8", "replace")
+
+
+def check(status: int, context: str) -> None:
+    """Raise the matching :class:`bn.Error` for a call that has no handle.
+
+    The stateless functions report only a code, so the message is
+    ``"<context>: <status name>"``.
+    """
+    if status:
+        raise error_for(status, f"{context}: {status_string(status)}")
+
+
+class HandleKind(NamedTuple):
+    """What the binding needs to own one kind of C handle."""
+
+    name: str  # Python class name, for messages
+    pointer: Type[ctypes._Pointer]  # from handle_type()
+    destroy: Callable  # void destroy(handle *)
+    last_error: Callable  # const char *last_error(const handle *)
+
+
+BATCHNORM = HandleKind("BatchNorm", BatchNormHandle, lib.bn_batchnorm_destroy,
+                       lib.bn_batchnorm_last_error)
