@@ -11,5 +11,7 @@
 #include <bn/batchnorm_kernels.h>
 #include <bn/batchnorm.h>
 #include <bn/rng.h>
+#include <bn/activations.h>
+#include <bn/losses.h>
 
 #endif /* BN_BN_H */

@@ -36,3 +36,12 @@ bn_status bni_check_eps(bni_error *err, float eps)
     return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "eps must be > 0 (got %g)", (double)eps);
   return BN_OK;
 }
+
+int bni_overlap(const void *a, size_t rows_a, size_t cols_a, size_t lda, const void *b,
+                size_t rows_b, size_t cols_b, size_t ldb)
+{
+  uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+  uintptr_t ea = pa + ((cols_a - 1) * lda + rows_a) * sizeof(float);
+  uintptr_t eb = pb + ((cols_b - 1) * ldb + rows_b) * sizeof(float);
+  return pa < eb && pb < ea;
+}

@@ -20,6 +20,11 @@ bn_status bni_check_finite_vector(bni_error *err, const char *name, const float 
 /* eps for the square root: finite and > 0. */
 bn_status bni_check_eps(bni_error *err, float eps);
 
+/* Whether the memory spans of two matrices that passed bni_check_matrix
+ * (first element to last, padding included) share any byte. */
+int bni_overlap(const void *a, size_t rows_a, size_t cols_a, size_t lda, const void *b,
+                size_t rows_b, size_t cols_b, size_t ldb);
+
 /* a * b without overflow; returns 0 and leaves *out alone on overflow. */
 static inline int bni_mul_size(size_t a, size_t b, size_t *out)
 {

@@ -1,0 +1,176 @@
+/* Stateless activations, forward and backward, over the (features x batch)
+ * layout. Transcendentals in double, rounded once; softmax per column with
+ * the column's maximum subtracted and the normalizer summed in double. */
+#include <math.h>
+#include <string.h>
+#include <bn/activations.h>
+#include "../core/checks.h"
+
+/* An output that is either exactly an input (same ld) or disjoint from it. */
+static bn_status check_alias(const float *in, size_t ldin, const float *out, size_t ldout,
+                             size_t F, size_t N)
+{
+  if (in == out)
+    return ldin == ldout ? BN_OK : BN_ERR_INVALID_ARGUMENT;
+  return bni_overlap(in, F, N, ldin, out, F, N, ldout) ? BN_ERR_INVALID_ARGUMENT : BN_OK;
+}
+
+static bn_status check_act(bn_activation act, float alpha)
+{
+  switch (act) {
+  case BN_ACT_IDENTITY:
+  case BN_ACT_RELU:
+  case BN_ACT_SIGMOID:
+  case BN_ACT_TANH:
+  case BN_ACT_SOFTMAX:
+    return BN_OK;
+  case BN_ACT_ELU:
+    return isfinite(alpha) && alpha > 0.0f ? BN_OK : BN_ERR_INVALID_ARGUMENT;
+  }
+  return BN_ERR_INVALID_ARGUMENT;
+}
+
+static float relu(float x)
+{
+  return x > 0.0f || x != x ? x : 0.0f; /* NaN propagates */
+}
+
+static float elu(float x, double alpha)
+{
+  return x > 0.0f || x != x ? x : (float)(alpha * expm1((double)x));
+}
+
+static float sigmoid(float x)
+{
+  /* exp of a non-positive argument only: never overflows. */
+  double z = (double)x;
+  if (z >= 0.0)
+    return (float)(1.0 / (1.0 + exp(-z)));
+  double e = exp(z);
+  return (float)(e / (1.0 + e));
+}
+
+static void softmax_column(size_t F, const float *x, float *y)
+{
+  float m = x[0];
+  for (size_t f = 1; f < F; f++)
+    if (x[f] > m || x[f] != x[f])
+      m = x[f];
+  if (m != m || isinf(m)) { /* NaN, or +inf (inf - inf) / -inf everywhere */
+    for (size_t f = 0; f < F; f++)
+      y[f] = NAN;
+    return;
+  }
+  double sum = 0.0;
+  for (size_t f = 0; f < F; f++)
+    sum += exp((double)x[f] - (double)m);
+  /* x may be y: each element is read before it is written. */
+  for (size_t f = 0; f < F; f++)
+    y[f] = (float)(exp((double)x[f] - (double)m) / sum);
+}
+
+bn_status bn_activation_forward(bn_activation act, float alpha, size_t features, size_t batch,
+                                const float *x, size_t ldx, float *y, size_t ldy)
+{
+  bn_status st = check_act(act, alpha);
+  if (st == BN_OK)
+    st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  if (st == BN_OK)
+    st = bni_check_matrix(NULL, "y", y, features, batch, ldy);
+  if (st == BN_OK)
+    st = check_alias(x, ldx, y, ldy, features, batch);
+  if (st != BN_OK)
+    return st;
+  const size_t F = features;
+  for (size_t j = 0; j < batch; j++) {
+    const float *xj = x + j * ldx;
+    float *yj = y + j * ldy;
+    switch (act) {
+    case BN_ACT_IDENTITY:
+      if (xj != yj)
+        memcpy(yj, xj, F * sizeof *yj);
+      break;
+    case BN_ACT_RELU:
+      for (size_t f = 0; f < F; f++)
+        yj[f] = relu(xj[f]);
+      break;
+    case BN_ACT_ELU:
+      for (size_t f = 0; f < F; f++)
+        yj[f] = elu(xj[f], (double)alpha);
+      break;
+    case BN_ACT_SIGMOID:
+      for (size_t f = 0; f < F; f++)
+        yj[f] = sigmoid(xj[f]);
+      break;
+    case BN_ACT_TANH:
+      for (size_t f = 0; f < F; f++)
+        yj[f] = (float)tanh((double)xj[f]);
+      break;
+    case BN_ACT_SOFTMAX:
+      softmax_column(F, xj, yj);
+      break;
+    }
+  }
+  return BN_OK;
+}
+
+bn_status bn_activation_backward(bn_activation act, float alpha, size_t features, size_t batch,
+                                 const float *y, size_t ldy, const float *dy, size_t lddy,
+                                 float *dx, size_t lddx)
+{
+  bn_status st = check_act(act, alpha);
+  if (st == BN_OK)
+    st = bni_check_matrix(NULL, "y", y, features, batch, ldy);
+  if (st == BN_OK)
+    st = bni_check_matrix(NULL, "dy", dy, features, batch, lddy);
+  if (st == BN_OK)
+    st = bni_check_matrix(NULL, "dx", dx, features, batch, lddx);
+  if (st == BN_OK)
+    st = check_alias(y, ldy, dx, lddx, features, batch);
+  if (st == BN_OK)
+    st = check_alias(dy, lddy, dx, lddx, features, batch);
+  if (st != BN_OK)
+    return st;
+  const size_t F = features;
+  const double a = (double)alpha;
+  for (size_t j = 0; j < batch; j++) {
+    const float *yj = y + j * ldy;
+    const float *dyj = dy + j * lddy;
+    float *dxj = dx + j * lddx;
+    switch (act) {
+    case BN_ACT_IDENTITY:
+      if (dxj != dyj)
+        memcpy(dxj, dyj, F * sizeof *dxj);
+      break;
+    case BN_ACT_RELU:
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = yj[f] > 0.0f ? dyj[f] : yj[f] != yj[f] ? yj[f] : 0.0f;
+      break;
+    case BN_ACT_ELU: /* d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha */
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = yj[f] > 0.0f ? dyj[f] : (float)((double)dyj[f] * ((double)yj[f] + a));
+      break;
+    case BN_ACT_SIGMOID:
+      for (size_t f = 0; f < F; f++) {
+        double s = (double)yj[f];
+        dxj[f] = (float)((double)dyj[f] * (s * (1.0 - s)));
+      }
+      break;
+    case BN_ACT_TANH:
+      for (size_t f = 0; f < F; f++) {
+        double t = (double)yj[f];
+        dxj[f] = (float)((double)dyj[f] * (1.0 - t * t));
+      }
+      break;
+    case BN_ACT_SOFTMAX: {
+      double dot = 0.0;
+      for (size_t f = 0; f < F; f++)
+        dot += (double)yj[f] * (double)dyj[f];
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = (float)((double)yj[f] * ((double)dyj[f] - dot));
+      break;
+    }
+    }
+  }
+  return BN_OK;
+}
