@@ -31,3 +31,8 @@ unsigned bn_version_number(void)
 {
   return BN_VERSION_NUMBER;
 }
+
+unsigned bn_abi_version(void)
+{
+  return BN_ABI_VERSION;
+}

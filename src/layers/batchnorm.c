@@ -40,6 +40,13 @@ struct bn_batchnorm {
 #define FLOAT_ROWS 8
 #define DOUBLE_ROWS (3 + BNI_BN_WORK_PER_FEATURE)
 
+/* The error buffer is the only thing a call writes through a const handle,
+ * like errno: a message is not part of the layer's observable state. */
+static bni_error *err_of(const bn_batchnorm *l)
+{
+  return (bni_error *)(uintptr_t)&l->err;
+}
+
 static int has(const bn_batchnorm *l, unsigned flag)
 {
   return (l->flags & flag) != 0;
@@ -104,16 +111,20 @@ const char *bn_batchnorm_last_error(const bn_batchnorm *layer)
 
 bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *features)
 {
-  if (!layer || !features)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
+  if (!features)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "features is NULL");
   *features = layer->features;
   return BN_OK;
 }
 
 bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags)
 {
-  if (!layer || !flags)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
+  if (!flags)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "flags is NULL");
   *flags = layer->flags;
   return BN_OK;
 }
@@ -130,8 +141,10 @@ bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps)
 
 bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps)
 {
-  if (!layer || !eps)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
+  if (!eps)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "eps is NULL");
   *eps = layer->eps;
   return BN_OK;
 }
@@ -158,16 +171,20 @@ bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor)
 
 bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor)
 {
-  if (!layer || !factor)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
+  if (!factor)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "factor is NULL");
   *factor = layer->update_factor;
   return BN_OK;
 }
 
 bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count)
 {
-  if (!layer || !count)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
+  if (!count)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "count is NULL");
   *count = layer->batches_tracked;
   return BN_OK;
 }
@@ -242,9 +259,7 @@ bn_status bn_batchnorm_get(const bn_batchnorm *layer, bn_batchnorm_tensor which,
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
-  /* The error buffer is the only thing written through a const handle,
-   * like errno: a message is not part of the layer's observable state. */
-  bn_batchnorm *l = (bn_batchnorm *)(uintptr_t)layer;
+  bn_batchnorm *l = (bn_batchnorm *)(uintptr_t)layer; /* for err_of-style messages */
   float *row = NULL;
   bn_status st = check_count(l, out, count);
   if (st == BN_OK)
@@ -390,22 +405,28 @@ static int state_bytes(size_t features, size_t *out)
 
 bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size)
 {
-  if (!layer || !size)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
-  return state_bytes(layer->features, size) ? BN_OK : BN_ERR_SIZE_OVERFLOW;
+  if (!size)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "size is NULL");
+  if (!state_bytes(layer->features, size))
+    return bni_fail(err_of(layer), BN_ERR_SIZE_OVERFLOW, "state size overflows size_t");
+  return BN_OK;
 }
 
 bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_t capacity,
                                   size_t *written)
 {
-  if (!layer || !buffer)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
-  bn_batchnorm *l = (bn_batchnorm *)(uintptr_t)layer; /* error text only */
+  if (!buffer)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
+  const bn_batchnorm *l = layer;
   size_t need;
   if (!state_bytes(l->features, &need))
-    return bni_fail(&l->err, BN_ERR_SIZE_OVERFLOW, "state size overflows size_t");
+    return bni_fail(err_of(l), BN_ERR_SIZE_OVERFLOW, "state size overflows size_t");
   if (capacity < need)
-    return bni_fail(&l->err, BN_ERR_BAD_SIZE, "buffer of %zu bytes, the state needs %zu",
+    return bni_fail(err_of(l), BN_ERR_BAD_SIZE, "buffer of %zu bytes, the state needs %zu",
                     capacity, need);
   bni_writer w = {buffer, capacity, 0, 0};
   bni_put_bytes(&w, STATE_MAGIC, 4);
@@ -428,8 +449,10 @@ bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_
 
 bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size)
 {
-  if (!layer || !buffer)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
+  if (!buffer)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
   bn_batchnorm *l = layer;
   bni_error *err = &l->err;
   if (size < STATE_HEADER_BYTES + 4)
