@@ -13,5 +13,6 @@
 #include <bn/rng.h>
 #include <bn/activations.h>
 #include <bn/losses.h>
+#include <bn/dense.h>
 
 #endif /* BN_BN_H */

@@ -1,0 +1,21 @@
+#ifndef BNI_DENSE_INTERNAL_H
+#define BNI_DENSE_INTERNAL_H
+
+/* What the dense layer's own helpers (fold.c) need beyond the public API:
+ * the handle's error record and its parameter rows. Not for other layers. */
+
+#include <bn/dense.h>
+#include "../core/error.h"
+
+/* The handle's last-error record (its text is the only thing written
+ * through a const handle). */
+bni_error *bni_dense_error(const bn_dense *layer);
+
+/* The weights (out*in, row-major) and the bias row (out floats; all zero and
+ * unused when the layer has BN_DENSE_NO_BIAS). */
+float *bni_dense_weight(bn_dense *layer);
+float *bni_dense_bias(bn_dense *layer);
+const float *bni_dense_weight_const(const bn_dense *layer);
+const float *bni_dense_bias_const(const bn_dense *layer);
+
+#endif
