@@ -35,7 +35,8 @@ def fake_library(tmp_path, source):
 
 
 def test_version_functions():
-    assert bn.version_number() // 10000 == bn.ABI_MAJOR == 1
+    assert bn.abi_version() == bn.ABI_MAJOR == 1
+    assert bn.version_number() // 10000 == bn.ABI_MAJOR
     assert bn.version_string() == bn.__version__
     major, minor, patch = map(int, bn.__version__.split("."))
     assert bn.version_number() == major * 10000 + minor * 100 + patch
@@ -48,7 +49,9 @@ def test_bn_library_that_cannot_be_loaded_is_an_import_error(tmp_path):
 
 
 def test_abi_mismatch_is_a_clear_import_error(tmp_path):
-    lib = fake_library(tmp_path, 'unsigned bn_version_number(void) { return 20103; }\n'
+    # the ABI major comes from bn_abi_version(), not from the version number
+    lib = fake_library(tmp_path, 'unsigned bn_abi_version(void) { return 2; }\n'
+                                  'unsigned bn_version_number(void) { return 10103; }\n'
                                   'const char *bn_version_string(void) { return "2.1.3"; }\n')
     result = run_import({"BN_LIBRARY": str(lib)})
     assert result.returncode != 0
@@ -56,8 +59,17 @@ def test_abi_mismatch_is_a_clear_import_error(tmp_path):
     assert "libbn 2.1.3 (ABI major 2)" in result.stderr and "needs ABI major 1" in result.stderr
 
 
-def test_missing_symbol_is_an_import_error(tmp_path):
+def test_library_without_abi_version_is_an_import_error(tmp_path):
     lib = fake_library(tmp_path, 'unsigned bn_version_number(void) { return 10000; }\n'
+                                  'const char *bn_version_string(void) { return "1.0.0"; }\n')
+    result = run_import({"BN_LIBRARY": str(lib)})
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr and "does not export bn_abi_version" in result.stderr
+
+
+def test_missing_symbol_is_an_import_error(tmp_path):
+    lib = fake_library(tmp_path, 'unsigned bn_abi_version(void) { return 1; }\n'
+                                  'unsigned bn_version_number(void) { return 10000; }\n'
                                   'const char *bn_version_string(void) { return "1.0.0"; }\n')
     result = run_import({"BN_LIBRARY": str(lib)})
     assert result.returncode != 0

@@ -55,6 +55,11 @@ def version_string() -> str:
     return _clib.bn_version_string().decode()
 
 
+def abi_version() -> int:
+    """The loaded library's ABI major (bn_abi_version), checked at import to equal ABI_MAJOR."""
+    return int(_clib.bn_abi_version())
+
+
 def version_number() -> int:
     """The loaded library's version as major*10000 + minor*100 + patch."""
     return int(_clib.bn_version_number())
@@ -74,6 +79,7 @@ __all__ = [
     "status_string",
     "version_string",
     "version_number",
+    "abi_version",
     "Error",
     "InvalidArgumentError",
     "ShapeMismatchError",

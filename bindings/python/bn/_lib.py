@@ -75,18 +75,20 @@ lib, LIBRARY_PATH = _load()
 
 
 def _check_abi() -> None:
-    try:
-        number = lib.bn_version_number
-        string = lib.bn_version_string
-    except AttributeError as exc:
-        raise ImportError(f"bn: {LIBRARY_PATH} is not libbn (no bn_version_number)") from exc
-    number.argtypes, number.restype = [], c_uint
+    """Refuse a library whose ABI major (bn_abi_version) is not ours."""
+    for name in ("bn_abi_version", "bn_version_string"):
+        if not hasattr(lib, name):
+            raise ImportError(f"bn: {LIBRARY_PATH} is not libbn, or one older than this "
+                              f"binding (it does not export {name})")
+    abi, string = lib.bn_abi_version, lib.bn_version_string
+    abi.argtypes, abi.restype = [], c_uint
     string.argtypes, string.restype = [], c_char_p
-    major = number() // 10000
+    major = abi()
     if major != ABI_MAJOR:
         raise ImportError(
-            f"bn: {LIBRARY_PATH} is libbn {string().decode()} (ABI major {major}), "
-            f"this binding needs ABI major {ABI_MAJOR}; point BN_LIBRARY at a matching build"
+            f"bn: {LIBRARY_PATH} is libbn {string().decode('utf-8', 'replace')} "
+            f"(ABI major {major}), this binding needs ABI major {ABI_MAJOR}; "
+            f"point BN_LIBRARY at a matching build"
         )
 
 
@@ -151,6 +153,7 @@ _SIGNATURES = {
     "bn_status_string": (c_char_p, [c_int]),
     "bn_version_string": (c_char_p, []),
     "bn_version_number": (c_uint, []),
+    "bn_abi_version": (c_uint, []),
     # batchnorm_kernels.h
     "bn_batchnorm_forward_training": (_status, [
         c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, c_float, c_uint,
