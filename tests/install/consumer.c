@@ -40,6 +40,7 @@ int main(void)
 
   expect(bn_version_number() == BN_VERSION_NUMBER, "library version matches the headers");
   expect(strcmp(bn_version_string(), BN_VERSION_STRING) == 0, "version string matches");
+  expect(bn_abi_version() == BN_ABI_VERSION, "library ABI matches the headers");
   expect(strcmp(bn_status_string(BN_OK), "ok") == 0, "bn_status_string(BN_OK)");
 
   st = bn_batchnorm_create(&layer, FEATURES, 0);
