@@ -1,5 +1,12 @@
 """Python binding of libbn, batch normalization in C (a thin ctypes mirror).
 
+One module per C header: :class:`BatchNorm` and the stateless
+``batchnorm_*`` kernels (bn/batchnorm.h, bn/batchnorm_kernels.h),
+:class:`Dense` and :func:`fold` (bn/dense.h), the activations
+(bn/activations.h: :func:`relu`, :func:`softmax`, :func:`activation_backward`,
+...), the losses (bn/losses.h: :func:`softmax_cross_entropy`,
+:func:`sigmoid_binary_cross_entropy`) and :class:`Rng` (bn/rng.h).
+
 Arrays are numpy, shape (batch, features); float32 arrays with contiguous
 rows are used in place, other inputs are converted once, outputs are new
 float32 arrays (or ``out=``). Status codes become :class:`bn.Error`
@@ -40,6 +47,17 @@ from ._errors import (
 )
 from ._lib import ABI_MAJOR, LIBRARY_PATH, status_string
 from ._lib import lib as _clib
+from .activations import (
+    Activation,
+    activation_backward,
+    activation_forward,
+    elu,
+    identity,
+    relu,
+    sigmoid,
+    softmax,
+    tanh,
+)
 from .batchnorm import (
     BatchNorm,
     BatchNormFlag,
@@ -48,6 +66,9 @@ from .batchnorm import (
     batchnorm_forward_inference,
     batchnorm_forward_training,
 )
+from .dense import Dense, Init, fold
+from .losses import sigmoid_binary_cross_entropy, softmax_cross_entropy
+from .rng import Rng
 
 
 def version_string() -> str:
@@ -76,6 +97,21 @@ __all__ = [
     "batchnorm_forward_inference",
     "batchnorm_backward_training",
     "batchnorm_backward_inference",
+    "Dense",
+    "Init",
+    "fold",
+    "Rng",
+    "Activation",
+    "activation_forward",
+    "activation_backward",
+    "identity",
+    "relu",
+    "elu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy",
     "status_string",
     "version_string",
     "version_number",

@@ -15,13 +15,17 @@ Every check here runs before a pointer reaches C.
 from __future__ import annotations
 
 import ctypes
+import operator
 from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
-from ._errors import ShapeMismatchError
+from ._errors import InvalidArgumentError, ShapeMismatchError
 
 FLOAT_P = ctypes.POINTER(ctypes.c_float)
+INT32_P = ctypes.POINTER(ctypes.c_int32)
+#: Largest value a size_t argument can hold (ctypes would wrap larger ints silently).
+SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 _F32 = np.dtype(np.float32)  # native byte order
 
 
@@ -73,6 +77,48 @@ def vector(v, features: int, name: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=_F32)
 
 
+def contiguous(values, shape: Tuple[int, ...], name: str) -> np.ndarray:
+    """An input of exactly ``shape`` as a C-contiguous float32 array, copied only if needed
+    (a weight matrix (out, in), a vector (features,))."""
+    a = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if a.shape != tuple(shape):
+        raise ShapeMismatchError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    _numeric(a, name)
+    if a.dtype == _F32 and a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.ascontiguousarray(a, dtype=_F32)
+
+
+def labels(values, batch: int, classes: int, name: str = "labels") -> np.ndarray:
+    """Class labels as a contiguous int32 array of shape (batch,), every value in
+    [0, classes) (checked here, before any narrowing to int32 could wrap)."""
+    a = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if a.ndim != 1 or a.shape[0] != batch:
+        raise ShapeMismatchError(f"{name} must have shape ({batch},) (one per sample), "
+                                 f"got {a.shape}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {a.dtype}")
+    if batch:
+        low, high = int(a.min()), int(a.max())
+        if low < 0 or high >= classes:
+            bad = low if low < 0 else high
+            index = int(np.argmax(a == bad))
+            raise InvalidArgumentError(f"{name}[{index}] = {bad} is outside [0, {classes})")
+    if a.dtype == np.int32 and a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def size(value, name: str) -> int:
+    """A size_t argument: a non-negative integer that fits (else ValueError/OverflowError)."""
+    value = operator.index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value > SIZE_MAX:
+        raise OverflowError(f"{name} = {value} does not fit in size_t")
+    return value
+
+
 def output(out: Optional[np.ndarray], shape: Tuple[int, int], name: str = "out"
            ) -> Tuple[np.ndarray, int]:
     """A new (batch, features) float32 array, or ``out`` checked to be usable as it is."""
@@ -115,3 +161,8 @@ def disjoint(out: np.ndarray, out_name: str, inputs: Iterable[Tuple[str, Optiona
 def pointer(a: Optional[np.ndarray]):
     """float * to the first element of ``a``, or NULL for None."""
     return None if a is None else a.ctypes.data_as(FLOAT_P)
+
+
+def int32_pointer(a: Optional[np.ndarray]):
+    """int32_t * to the first element of ``a``, or NULL for None."""
+    return None if a is None else a.ctypes.data_as(INT32_P)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-from ctypes import POINTER, c_char_p, c_float, c_int, c_size_t, c_uint, c_uint64, c_void_p
+from ctypes import (POINTER, c_char_p, c_double, c_float, c_int, c_int32, c_size_t, c_uint,
+                    c_uint64, c_void_p)
 from pathlib import Path
 from typing import Callable, Iterator, List, NamedTuple, Tuple, Type
 
@@ -109,6 +110,14 @@ def handle_type(c_name: str) -> Type[ctypes._Pointer]:
 
 
 BatchNormHandle = handle_type("bn_batchnorm")
+DenseHandle = handle_type("bn_dense")
+
+
+class RngState(ctypes.Structure):
+    """struct bn_rng (bn/rng.h): public so it can live in the caller's memory;
+    its size and meaning are part of the ABI."""
+
+    _fields_ = [("state", c_uint64 * 4)]
 
 
 # ---- constants mirrored from the headers -----------------------------------
@@ -138,6 +147,25 @@ BN_BATCHNORM_CUMULATIVE_AVERAGE = 1 << 3
 BN_BATCHNORM_BIASED_RUNNING_VAR = 1 << 4
 BN_BATCHNORM_FUSE_RELU = 1 << 5
 
+# bn_activation
+BN_ACT_IDENTITY = 0
+BN_ACT_RELU = 1
+BN_ACT_ELU = 2
+BN_ACT_SIGMOID = 3
+BN_ACT_TANH = 4
+BN_ACT_SOFTMAX = 5
+
+# bn_dense_flags, bn_init, bn_dense_tensor
+BN_DENSE_NO_BIAS = 1 << 0
+BN_INIT_ZEROS = 0
+BN_INIT_HE_NORMAL = 1
+BN_INIT_GLOROT_UNIFORM = 2
+BN_INIT_GLOROT_NORMAL = 3
+BN_DENSE_WEIGHT = 1
+BN_DENSE_BIAS = 2
+BN_DENSE_DWEIGHT = 3
+BN_DENSE_DBIAS = 4
+
 #: Largest value a size_t argument can hold (ctypes wraps larger ints silently).
 SIZE_MAX = (1 << (8 * ctypes.sizeof(c_size_t))) - 1
 
@@ -147,6 +175,9 @@ SIZE_MAX = (1 << (8 * ctypes.sizeof(c_size_t))) - 1
 _status = c_int  # bn_status (an enum: int-sized)
 _f32p = POINTER(c_float)  # float * and const float *
 _BN = BatchNormHandle
+_DN = DenseHandle
+_RNG = POINTER(RngState)
+_i32p = POINTER(c_int32)  # const int32_t * (labels)
 
 _SIGNATURES = {
     # status.h
@@ -188,6 +219,37 @@ _SIGNATURES = {
     "bn_batchnorm_state_size": (_status, [_BN, POINTER(c_size_t)]),
     "bn_batchnorm_save_state": (_status, [_BN, c_void_p, c_size_t, POINTER(c_size_t)]),
     "bn_batchnorm_load_state": (_status, [_BN, c_void_p, c_size_t]),
+    # rng.h
+    "bn_rng_seed": (_status, [_RNG, c_uint64]),
+    "bn_rng_next_u64": (_status, [_RNG, POINTER(c_uint64)]),
+    "bn_rng_uniform": (_status, [_RNG, POINTER(c_double)]),
+    "bn_rng_normal": (_status, [_RNG, POINTER(c_double)]),
+    # activations.h
+    "bn_activation_forward": (_status, [
+        c_int, c_float, c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_activation_backward": (_status, [
+        c_int, c_float, c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    # losses.h
+    "bn_softmax_cross_entropy": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _i32p, _f32p, _f32p, c_size_t]),
+    "bn_sigmoid_binary_cross_entropy": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, c_size_t]),
+    # dense.h
+    "bn_dense_create": (_status, [POINTER(_DN), c_size_t, c_size_t, c_uint]),
+    "bn_dense_destroy": (None, [_DN]),
+    "bn_dense_last_error": (c_char_p, [_DN]),
+    "bn_dense_shape": (_status, [_DN, POINTER(c_size_t), POINTER(c_size_t)]),
+    "bn_dense_flags": (_status, [_DN, POINTER(c_uint)]),
+    "bn_dense_init": (_status, [_DN, c_int, _RNG]),
+    "bn_dense_get": (_status, [_DN, c_int, _f32p, c_size_t]),
+    "bn_dense_set": (_status, [_DN, c_int, _f32p, c_size_t]),
+    "bn_dense_forward": (_status, [_DN, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_dense_backward": (_status, [
+        _DN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_dense_state_size": (_status, [_DN, POINTER(c_size_t)]),
+    "bn_dense_save_state": (_status, [_DN, c_void_p, c_size_t, POINTER(c_size_t)]),
+    "bn_dense_load_state": (_status, [_DN, c_void_p, c_size_t]),
+    "bn_dense_fold_batchnorm": (_status, [_DN, _BN, POINTER(_DN)]),
 }
 
 
@@ -232,3 +294,4 @@ class HandleKind(NamedTuple):
 
 BATCHNORM = HandleKind("BatchNorm", BatchNormHandle, lib.bn_batchnorm_destroy,
                        lib.bn_batchnorm_last_error)
+DENSE = HandleKind("Dense", DenseHandle, lib.bn_dense_destroy, lib.bn_dense_last_error)

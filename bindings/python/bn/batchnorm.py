@@ -45,13 +45,7 @@ def _flag_names(flags: int) -> str:
     return "|".join(f.name for f in BatchNormFlag if f & flags) or "0"
 
 
-def _size(value, name: str) -> int:
-    value = operator.index(value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    if value > _lib.SIZE_MAX:
-        raise OverflowError(f"{name} = {value} does not fit in size_t")
-    return value
+_size = _a.size
 
 
 class BatchNorm(Handle):
