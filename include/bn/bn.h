@@ -14,5 +14,6 @@
 #include <bn/activations.h>
 #include <bn/losses.h>
 #include <bn/dense.h>
+#include <bn/mlp.h>
 
 #endif /* BN_BN_H */

@@ -1,0 +1,317 @@
+#ifndef BN_MLP_H
+#define BN_MLP_H
+
+/** @file bn/mlp.h
+ *  @brief A multilayer perceptron with BatchNorm: build, train, evaluate,
+ *         fold for inference, save and load.
+ *
+ *  A network is described at creation by plain arguments (no public struct):
+ *
+ *      x --[input BatchNorm]--> hidden layer 1 --> ... --> hidden layer L --> head
+ *
+ *  Each hidden layer is a dense layer, an activation, and a BatchNorm placed
+ *  before the activation (the usual choice; the dense layer then has no
+ *  bias), after it, or nowhere. The head is a dense layer (with bias) whose
+ *  outputs are logits: softmax with cross-entropy over classes (int32 labels),
+ *  or independent sigmoid units with binary cross-entropy (float targets in
+ *  [0, 1]; usually one unit).
+ *
+ *  Layout: every matrix is column-major (features x batch) with a leading
+ *  dimension ld >= features: sample j's feature f is at x[f + j*ld], the same
+ *  bytes as a C-ordered numpy (batch, features) array (see
+ *  bn/batchnorm_kernels.h). Dense weights are (out x in) row-major, as
+ *  PyTorch's Linear.weight.
+ *
+ *  Layers are numbered as in textbooks: layer 0 is the input (it holds only
+ *  the optional input BatchNorm), layers 1..L the hidden layers, layer L+1
+ *  the head.
+ *
+ *  Memory: parameters, gradients and optimizer state are allocated at
+ *  creation. Scratch memory for activations is allocated when a batch larger
+ *  than any seen before arrives (train_step, predict, evaluate, fit), never
+ *  on every step. Inference-mode calls work in chunks of the largest batch
+ *  seen so far (1024 samples if none), so they never allocate for a whole
+ *  dataset.
+ *
+ *  Thread-safety: a handle belongs to one thread at a time; distinct handles
+ *  are independent. OpenBLAS may use its own threads inside a call.
+ *
+ *  Errors: every function returns a bn_status; the reason is also stored in
+ *  the handle and readable with bn_mlp_last_error(). Functions that fail on
+ *  invalid arguments leave the model unchanged. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <bn/status.h>
+#include <bn/rng.h>
+#include <bn/activations.h>
+#include <bn/dense.h>
+#include <bn/batchnorm.h>
+
+BN_EXTERN_C_BEGIN
+
+/** Opaque network. */
+typedef struct bn_mlp bn_mlp;
+
+/** Where the BatchNorm of each hidden layer goes. */
+typedef enum bn_mlp_placement {
+  BN_MLP_BN_NONE = 0,   /**< dense (+bias) -> activation. */
+  BN_MLP_BN_BEFORE = 1, /**< dense (no bias) -> BatchNorm -> activation (the usual choice). */
+  BN_MLP_BN_AFTER = 2   /**< dense (+bias) -> activation -> BatchNorm. */
+} bn_mlp_placement;
+
+/** Output head and its loss. */
+typedef enum bn_mlp_head {
+  BN_MLP_HEAD_SOFTMAX = 1, /**< softmax + cross-entropy over `outputs` >= 2 classes; int32 labels. */
+  BN_MLP_HEAD_SIGMOID = 2  /**< `outputs` >= 1 sigmoid units + binary cross-entropy; float targets. */
+} bn_mlp_head;
+
+/** Creation flags (bitwise OR). Unknown bits are rejected. */
+enum bn_mlp_flags {
+  BN_MLP_INPUT_BATCHNORM = 1u << 0 /**< BatchNorm on the input itself (Flatten -> BatchNormalization -> Dense). */
+};
+
+/** Optimizers, for BN_MLP_OPTIMIZER. Decoupled weight decay (AdamW-style
+ *  p -= lr*wd*p) applies to every one of them. */
+typedef enum bn_mlp_optimizer {
+  BN_MLP_SGD = 1,      /**< p -= lr*g. */
+  BN_MLP_MOMENTUM = 2, /**< v = mu*v + g; p -= lr*v (PyTorch's SGD with momentum). */
+  BN_MLP_NESTEROV = 3, /**< v = mu*v + g; p -= lr*(g + mu*v). */
+  BN_MLP_ADAM = 4      /**< Adam with bias correction (Kingma & Ba), eps outside the sqrt. */
+} bn_mlp_optimizer;
+
+/** Tunables for bn_mlp_set_parameter() / bn_mlp_get_parameter(). Values are
+ *  doubles; integer and enum parameters take integral values. Bounds are
+ *  given by bn_mlp_parameter_bounds(). */
+typedef enum bn_mlp_param {
+  BN_MLP_OPTIMIZER = 1,     /**< a bn_mlp_optimizer; default BN_MLP_ADAM. Changing it clears the optimizer state. */
+  BN_MLP_LEARNING_RATE = 2, /**< > 0; default 1e-3. */
+  BN_MLP_MOMENTUM_COEF = 3, /**< momentum mu in [0, 1); default 0.9. */
+  BN_MLP_ADAM_BETA1 = 4,    /**< [0, 1); default 0.9. */
+  BN_MLP_ADAM_BETA2 = 5,    /**< [0, 1); default 0.999. */
+  BN_MLP_ADAM_EPSILON = 6,  /**< > 0; default 1e-8. */
+  BN_MLP_WEIGHT_DECAY = 7,  /**< decoupled decay >= 0; default 0. */
+  BN_MLP_DECAY_ALL = 8,     /**< 0 (default): decay dense weights only; 1: also biases, gamma and beta. */
+  BN_MLP_ELU_ALPHA = 9,     /**< ELU's alpha > 0; default 1. */
+  BN_MLP_BN_EPSILON = 10,   /**< eps of every BatchNorm, > 0; default 1e-5. */
+  BN_MLP_BN_UPDATE_FACTOR = 11, /**< running-statistics factor in (0, 1] (PyTorch momentum); default 0.1. */
+  BN_MLP_STEP = 12          /**< optimizer steps taken (read; may be set, e.g. to 0 to restart Adam's bias correction). */
+} bn_mlp_param;
+
+/** What bn_mlp_predict() returns. */
+typedef enum bn_mlp_output {
+  BN_MLP_LOGITS = 1,       /**< the head's raw outputs. */
+  BN_MLP_PROBABILITIES = 2 /**< softmax (per sample) or sigmoid (per unit) of the logits. */
+} bn_mlp_output;
+
+/** Tensors for bn_mlp_get() / bn_mlp_set(), addressed by layer (see the file comment). */
+typedef enum bn_mlp_tensor {
+  BN_MLP_WEIGHT = 1,       /**< dense W (out x in, row-major); layers 1..L+1. */
+  BN_MLP_BIAS = 2,         /**< dense b; layers whose dense has a bias. */
+  BN_MLP_GAMMA = 3,        /**< BatchNorm scale; layer 0 with BN_MLP_INPUT_BATCHNORM, hidden layers with a BatchNorm. */
+  BN_MLP_BETA = 4,         /**< BatchNorm shift; same layers. */
+  BN_MLP_RUNNING_MEAN = 5, /**< BatchNorm running mean; same layers. */
+  BN_MLP_RUNNING_VAR = 6,  /**< BatchNorm running variance (>= 0); same layers. */
+  BN_MLP_DWEIGHT = 7,      /**< gradient of the last train step's loss w.r.t. W (get only). */
+  BN_MLP_DBIAS = 8,        /**< ... w.r.t. b (get only). */
+  BN_MLP_DGAMMA = 9,       /**< ... w.r.t. gamma (get only). */
+  BN_MLP_DBETA = 10        /**< ... w.r.t. beta (get only). */
+} bn_mlp_tensor;
+
+/** Flags of bn_mlp_save() / bn_mlp_serialize(). */
+enum bn_mlp_save_flags {
+  BN_MLP_SAVE_OPTIMIZER = 1u << 0 /**< also store the optimizer state, so training resumes exactly. */
+};
+
+/** The model-file format version this library writes and reads (docs/model-format.md). */
+#define BN_MLP_FORMAT_VERSION 1u
+
+/** Called by bn_mlp_fit() after each epoch.
+ *  @param user      the pointer given to bn_mlp_fit().
+ *  @param epoch     1-based epoch number.
+ *  @param loss      mean training loss over the epoch's batches (training mode, before each update).
+ *  @param accuracy  fraction of the epoch's samples classified correctly in those forwards.
+ *  @param seconds   wall time of the epoch.
+ *  @return 0 to continue, non-zero to stop training after this epoch.
+ *  The callback may call bn_mlp_predict() / bn_mlp_evaluate() on the same
+ *  handle (e.g. for validation), but not bn_mlp_fit() nor bn_mlp_destroy(). */
+typedef int (*bn_mlp_epoch_callback)(void *user, size_t epoch, float loss, float accuracy,
+                                     double seconds);
+
+/** Called by bn_mlp_fit() after each step, for progress display.
+ *  @param done / total  samples processed in this epoch / the epoch's size.
+ *  @param loss / accuracy  running means over the epoch so far.
+ *  @return 0 to continue, non-zero to stop (the epoch ends there, its
+ *          callback is still called, then fit returns). */
+typedef int (*bn_mlp_batch_callback)(void *user, size_t epoch, size_t done, size_t total,
+                                     float loss, float accuracy);
+
+/** @brief Create a network. Weights are zero until bn_mlp_init().
+ *
+ *  @param out         receives the handle (NULL on failure).
+ *  @param inputs      input features (> 0).
+ *  @param hidden      L hidden-layer widths (each > 0); may be NULL when L == 0.
+ *  @param layers      L, the number of hidden layers (<= 1024).
+ *  @param outputs     classes (>= 2) for the softmax head, units (>= 1) for the sigmoid head.
+ *  @param activation  BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID or BN_ACT_TANH.
+ *  @param placement   a bn_mlp_placement (ignored when L == 0).
+ *  @param head        a bn_mlp_head.
+ *  @param flags       0 or BN_MLP_INPUT_BATCHNORM.
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY. */
+BN_API bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_t layers,
+                               size_t outputs, bn_activation activation,
+                               bn_mlp_placement placement, bn_mlp_head head, unsigned flags);
+
+/** @brief Release a network. NULL is a no-op. */
+BN_API void bn_mlp_destroy(bn_mlp *mlp);
+
+/** @brief Why the last failing call on this handle failed; "" if none; never NULL. */
+BN_API const char *bn_mlp_last_error(const bn_mlp *mlp);
+
+/** @brief The architecture. Any output pointer may be NULL.
+ *  @param layers  receives L; bn_mlp_hidden_sizes() gives the widths. */
+BN_API bn_status bn_mlp_architecture(const bn_mlp *mlp, size_t *inputs, size_t *layers,
+                                     size_t *outputs, bn_activation *activation,
+                                     bn_mlp_placement *placement, bn_mlp_head *head,
+                                     unsigned *flags);
+
+/** @brief Copy the L hidden widths into sizes (count must equal L; sizes may be NULL when L == 0). */
+BN_API bn_status bn_mlp_hidden_sizes(const bn_mlp *mlp, size_t *sizes, size_t count);
+
+/** @brief Number of trainable parameters (weights, biases, gamma, beta). */
+BN_API bn_status bn_mlp_parameter_count(const bn_mlp *mlp, size_t *count);
+
+/** @brief Initialize every dense layer with `scheme` drawing from rng, layer
+ *         by layer in order; biases, BatchNorm parameters and running
+ *         statistics and the optimizer state are reset.
+ *  @param scheme  BN_INIT_HE_NORMAL, BN_INIT_GLOROT_UNIFORM, BN_INIT_GLOROT_NORMAL or BN_INIT_ZEROS. */
+BN_API bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng);
+
+/** @brief Set a tunable. @return BN_OK; BN_ERR_INVALID_ARGUMENT (unknown
+ *         parameter, value out of bounds or not integral where required);
+ *         BN_ERR_NON_FINITE. The model is unchanged on error. */
+BN_API bn_status bn_mlp_set_parameter(bn_mlp *mlp, bn_mlp_param param, double value);
+
+/** @brief Read a tunable. */
+BN_API bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, double *value);
+
+/** @brief Inclusive bounds of a tunable (an open bound is reported as its
+ *         limit: a learning rate > 0 reports lower = 0). Thread-safe, no handle. */
+BN_API bn_status bn_mlp_parameter_bounds(bn_mlp_param param, double *lower, double *upper);
+
+/** @brief Copy a tensor out of layer `layer` (count must equal its size:
+ *         BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE when the layer has no
+ *         such tensor, or no train step produced the gradient yet). */
+BN_API bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float *out,
+                            size_t count);
+
+/** @brief Replace a parameter or running statistic (finite values; variance >= 0). The
+ *         optimizer state is kept. */
+BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
+                            const float *values, size_t count);
+
+/** @brief One optimization step on a mini-batch: training-mode forward, loss,
+ *         backward, update.
+ *
+ *  @param batch    N >= 2 when the network has a BatchNorm (BN_ERR_BATCH_TOO_SMALL), else >= 1.
+ *  @param x        (inputs x N), ldx >= inputs.
+ *  @param labels   softmax head: N labels in [0, outputs); NULL for the sigmoid head.
+ *  @param targets  sigmoid head: (outputs x N) values in [0, 1], leading dimension
+ *                  `outputs`; NULL for the softmax head.
+ *  @param loss     receives the batch's mean loss before the update (may be NULL).
+ *  @return BN_OK; argument errors; BN_ERR_NON_FINITE when the loss or a gradient is
+ *          not finite (the parameters and optimizer state are unchanged; the
+ *          running statistics have seen the batch). */
+BN_API bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,
+                                   const int32_t *labels, const float *targets, float *loss);
+
+/** @brief Train for `epochs` epochs over an in-memory dataset.
+ *
+ *  Each epoch visits the samples in an order shuffled with rng (Fisher-Yates;
+ *  NULL keeps the given order) in mini-batches of batch_size; a final partial
+ *  batch is used unless it has a single sample and the network has a
+ *  BatchNorm. Samples are copied into an internal batch buffer.
+ *  @param samples  n.  @param x (inputs x n), ldx.  @param labels / targets as in train_step (n samples).
+ *  @param callback per-epoch callback or NULL; @param user its pointer (also given to the batch callback).
+ *  @return BN_OK (also when a callback stopped training) or the first error. */
+BN_API bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
+                            const int32_t *labels, const float *targets, size_t batch_size,
+                            size_t epochs, bn_rng *rng, bn_mlp_epoch_callback callback,
+                            void *user);
+
+/** @brief Install (or with NULL remove) a per-step callback used by bn_mlp_fit(). */
+BN_API bn_status bn_mlp_set_batch_callback(bn_mlp *mlp, bn_mlp_batch_callback callback);
+
+/** @brief Forward a batch and return logits or probabilities.
+ *
+ *  @param mode   BN_MODE_INFERENCE (running statistics; processed in chunks)
+ *                or BN_MODE_TRAINING (the n samples form one batch: batch
+ *                statistics, and the running statistics are updated).
+ *  @param out    (outputs x n), ldout >= outputs. */
+BN_API bn_status bn_mlp_predict(bn_mlp *mlp, bn_mode mode, bn_mlp_output kind, size_t samples,
+                                const float *x, size_t ldx, float *out, size_t ldout);
+
+/** @brief Mean loss and accuracy over a dataset, in inference mode.
+ *  Accuracy: argmax == label (softmax); (p >= 0.5) == (target >= 0.5) per unit (sigmoid).
+ *  Either output pointer may be NULL. */
+BN_API bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
+                                 const int32_t *labels, const float *targets, float *loss,
+                                 float *accuracy);
+
+/** @brief Replace every BatchNorm's running statistics with the exact
+ *         population mean and biased variance of its input over the dataset.
+ *
+ *  Layer by layer (each BatchNorm sees inputs produced with the statistics
+ *  already recomputed before it), in chunks, merging per-chunk
+ *  count/mean/M2 in double with the parallel-variance formula. Afterwards
+ *  inference-mode predictions over the dataset equal training-mode ones with
+ *  the whole dataset as one batch. Requires samples >= 2. */
+BN_API bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *x,
+                                             size_t ldx);
+
+/** @brief Build the inference form: a new network without BatchNorm whose
+ *         dense layers absorb every BatchNorm (in double, rounded once).
+ *
+ *  A BatchNorm before an activation folds into its own dense layer
+ *  (bn_dense_fold_batchnorm). The input BatchNorm, and a BatchNorm after an
+ *  activation, fold into the next dense layer: W' = W diag(s),
+ *  b' = b + W (beta - mean*s), s = gamma/sqrt(var + eps). The result has
+ *  placement BN_MLP_BN_NONE, no input BatchNorm, biases everywhere, the same
+ *  tunables, no optimizer state; its predictions equal the original's in
+ *  inference mode to rounding.
+ *  @param folded  receives the new handle (caller destroys it). */
+BN_API bn_status bn_mlp_fold_batchnorm(const bn_mlp *mlp, bn_mlp **folded);
+
+/** @brief Size of bn_mlp_serialize()'s output for these flags. */
+BN_API bn_status bn_mlp_serialized_size(const bn_mlp *mlp, unsigned flags, size_t *size);
+
+/** @brief Write the model-file bytes (docs/model-format.md) into buffer.
+ *  @param flags  0 or BN_MLP_SAVE_OPTIMIZER.
+ *  @return BN_OK; BN_ERR_BAD_SIZE when capacity is too small. */
+BN_API bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer,
+                                  size_t capacity, size_t *written);
+
+/** @brief Create a network from model-file bytes. Everything is validated
+ *         before any allocation sized by the data.
+ *  @param message   optional buffer (may be NULL) receiving why loading failed.
+ *  @param capacity  its size.
+ *  @return BN_OK; BN_ERR_BAD_SIZE (truncated or longer than declared),
+ *          BN_ERR_BAD_MAGIC, BN_ERR_VERSION_MISMATCH, BN_ERR_CHECKSUM,
+ *          BN_ERR_BAD_FORMAT (invalid architecture or values), BN_ERR_OUT_OF_MEMORY. */
+BN_API bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size,
+                                    char *message, size_t capacity);
+
+/** @brief Save to a file atomically: the bytes go to a temporary file in the
+ *         same directory, which is fsync'ed and renamed over path, then the
+ *         directory is fsync'ed. On failure (or a crash) an existing file at
+ *         path is left as it was.
+ *  @return BN_OK, BN_ERR_IO (message tells the failing call and errno), BN_ERR_OUT_OF_MEMORY. */
+BN_API bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags);
+
+/** @brief Load a file written by bn_mlp_save(). Statuses as
+ *         bn_mlp_deserialize(), plus BN_ERR_IO when the file cannot be read. */
+BN_API bn_status bn_mlp_load(bn_mlp **out, const char *path, char *message, size_t capacity);
+
+BN_EXTERN_C_END
+
+#endif /* BN_MLP_H */

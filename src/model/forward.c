@@ -1,0 +1,196 @@
+/* The passes through the layer stack: scratch sizing, forward, loss and
+ * backward. One training step reads top to bottom here:
+ *
+ *   [input BN] -> for each hidden layer: dense -> (BN) -> act -> (BN) -> head
+ *
+ * Buffers per stage: `pre` (dense output) and `post` (the stage output).
+ * Activations run in place, because their backward needs only their output:
+ *   NONE:   pre = dense(x); pre = act(pre); post = pre
+ *   BEFORE: pre = dense(x); post = BN(pre); post = act(post)
+ *   AFTER:  pre = dense(x); pre = act(pre); post = BN(pre)
+ * The backward goes through two gradient buffers in turn. */
+#include <stdlib.h>
+#include <string.h>
+#include <bn/losses.h>
+#include "mlp_internal.h"
+#include "../core/checks.h"
+
+size_t bni_mlp_chunk(const bn_mlp *m, size_t n)
+{
+  size_t chunk = m->cap > BNI_MLP_DEFAULT_CHUNK ? m->cap : BNI_MLP_DEFAULT_CHUNK;
+  return n < chunk ? n : chunk;
+}
+
+/* Add rows*cap floats to *total; 0 on overflow. */
+static int add_rows(size_t *total, size_t rows, size_t cap)
+{
+  size_t n;
+  if (!bni_mul_size(rows, cap, &n) || n > SIZE_MAX - *total)
+    return 0;
+  *total += n;
+  return 1;
+}
+
+bn_status bni_mlp_reserve(bn_mlp *m, size_t batch)
+{
+  if (batch <= m->cap)
+    return BN_OK;
+  const size_t L = m->layers;
+  size_t total = 0;
+  int ok = add_rows(&total, m->input_bn ? m->inputs : 0, batch) &&
+           add_rows(&total, 2 * m->widest, batch) && /* gradient buffers */
+           add_rows(&total, m->inputs, batch) &&     /* fit's batch */
+           add_rows(&total, m->outputs, batch) &&    /* fit's targets */
+           add_rows(&total, 1, batch);               /* fit's labels (int32 = float size) */
+  for (size_t i = 0; ok && i <= L; i++) {
+    ok = add_rows(&total, m->stage[i].out, batch);
+    if (ok && i < L && m->placement != BN_MLP_BN_NONE)
+      ok = add_rows(&total, m->stage[i].out, batch);
+  }
+  if (!ok || total > SIZE_MAX / sizeof(float))
+    return bni_fail(&m->err, BN_ERR_SIZE_OVERFLOW, "scratch for a batch of %zu overflows", batch);
+  float *block = malloc(total * sizeof(float));
+  if (!block)
+    return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "no memory for a batch of %zu samples", batch);
+  free(m->scratch);
+  m->scratch = block;
+  m->cap = batch;
+  float *p = block;
+#define TAKE(rows) (p += (rows) * batch, p - (rows) * batch)
+  m->xbn = m->input_bn ? TAKE(m->inputs) : NULL;
+  m->gbuf[0] = TAKE(m->widest);
+  m->gbuf[1] = TAKE(m->widest);
+  m->batch_x = TAKE(m->inputs);
+  m->batch_targets = TAKE(m->outputs);
+  m->batch_labels = (int32_t *)(void *)TAKE(1);
+  for (size_t i = 0; i <= L; i++) {
+    bni_stage *s = &m->stage[i];
+    s->pre = TAKE(s->out);
+    s->post = i < L && m->placement != BN_MLP_BN_NONE ? TAKE(s->out) : s->pre;
+  }
+#undef TAKE
+  return BN_OK;
+}
+
+static bn_status layer_fail(bn_mlp *m, bn_status st, size_t layer, const char *what,
+                            const char *detail)
+{
+  return bni_fail(&m->err, st, "layer %zu %s: %s (%s)", layer, what, bn_status_string(st), detail);
+}
+
+bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, size_t ldx,
+                          long stop_bn, const float **stop_in, size_t *stop_ld)
+{
+  const float *a = x;
+  size_t lda = ldx;
+  bn_status st;
+  if (m->input_bn) {
+    if (stop_bn == 0) {
+      *stop_in = a, *stop_ld = lda;
+      return BN_OK;
+    }
+    st = bn_batchnorm_forward(m->input_bn, mode, n, a, lda, m->xbn, m->inputs);
+    if (st != BN_OK)
+      return layer_fail(m, st, 0, "BatchNorm", bn_batchnorm_last_error(m->input_bn));
+    a = m->xbn, lda = m->inputs;
+  }
+  for (size_t i = 0; i <= m->layers; i++) {
+    bni_stage *s = &m->stage[i];
+    const size_t F = s->out;
+    st = bn_dense_forward(s->dense, n, a, lda, s->pre, F);
+    if (st != BN_OK)
+      return layer_fail(m, st, i + 1, "dense", bn_dense_last_error(s->dense));
+    if (i == m->layers)
+      break;
+    if (m->placement == BN_MLP_BN_AFTER || m->placement == BN_MLP_BN_NONE) {
+      st = bn_activation_forward(m->act, m->elu_alpha, F, n, s->pre, F, s->pre, F);
+      if (st != BN_OK)
+        return layer_fail(m, st, i + 1, "activation", "forward");
+    }
+    if (s->bn) {
+      if (stop_bn == (long)(i + 1)) {
+        *stop_in = s->pre, *stop_ld = F;
+        return BN_OK;
+      }
+      st = bn_batchnorm_forward(s->bn, mode, n, s->pre, F, s->post, F);
+      if (st != BN_OK)
+        return layer_fail(m, st, i + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
+    }
+    if (m->placement == BN_MLP_BN_BEFORE) {
+      st = bn_activation_forward(m->act, m->elu_alpha, F, n, s->post, F, s->post, F);
+      if (st != BN_OK)
+        return layer_fail(m, st, i + 1, "activation", "forward");
+    }
+    a = s->post, lda = F;
+  }
+  return BN_OK;
+}
+
+bn_status bni_mlp_loss(bn_mlp *m, size_t n, const float *logits, const int32_t *labels,
+                       const float *targets, float *loss, float *dlogits, size_t *correct)
+{
+  const size_t C = m->outputs;
+  size_t hits = 0;
+  bn_status st;
+  if (m->head == BN_MLP_HEAD_SOFTMAX) {
+    for (size_t j = 0; j < n; j++) {
+      const float *z = logits + j * C;
+      size_t best = 0;
+      for (size_t c = 1; c < C; c++)
+        if (z[c] > z[best])
+          best = c;
+      hits += (int64_t)best == (int64_t)labels[j];
+    }
+    st = bn_softmax_cross_entropy(C, n, logits, C, labels, loss, dlogits, C);
+  } else {
+    for (size_t k = 0; k < n * C; k++)
+      hits += (logits[k] >= 0.0f) == (targets[k] >= 0.5f);
+    st = bn_sigmoid_binary_cross_entropy(C, n, logits, C, targets, loss, dlogits, C);
+  }
+  if (st != BN_OK)
+    return bni_fail(&m->err, st, "loss: %s (%s)", bn_status_string(st),
+                    st == BN_ERR_NON_FINITE ? "the logits are not finite: diverged?"
+                                            : "invalid labels or targets");
+  if (correct)
+    *correct = hits;
+  return BN_OK;
+}
+
+bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, const float *dlogits)
+{
+  float *g = m->gbuf[0], *other = m->gbuf[1];
+  bn_status st;
+  if (dlogits != g)
+    memcpy(g, dlogits, m->outputs * n * sizeof *g);
+  for (size_t i = m->layers + 1; i-- > 0;) {
+    bni_stage *s = &m->stage[i];
+    const size_t F = s->out;
+    if (i < m->layers) { /* g is d(loss)/d(post): undo the activation and the BatchNorm */
+      if (m->placement == BN_MLP_BN_BEFORE) {
+        st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
+        if (st == BN_OK && (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+          return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
+      } else {
+        if (s->bn && (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+          return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
+        st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->pre, F, g, F, g, F);
+      }
+      if (st != BN_OK)
+        return layer_fail(m, st, i + 1, "activation backward", "backward");
+    }
+    const float *in = i > 0 ? m->stage[i - 1].post : (m->input_bn ? m->xbn : x);
+    size_t ldin = i > 0 ? s->in : (m->input_bn ? m->inputs : ldx);
+    float *dx = i > 0 || m->input_bn ? other : NULL;
+    st = bn_dense_backward(s->dense, n, in, ldin, g, F, dx, s->in);
+    if (st != BN_OK)
+      return layer_fail(m, st, i + 1, "dense backward", bn_dense_last_error(s->dense));
+    float *t = g;
+    g = other, other = t;
+  }
+  if (m->input_bn) {
+    st = bn_batchnorm_backward(m->input_bn, n, x, ldx, g, m->inputs, other, m->inputs);
+    if (st != BN_OK)
+      return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
+  }
+  return BN_OK;
+}

@@ -1,0 +1,626 @@
+/* The MLP handle: creation from a description, queries, tunables,
+ * initialization and tensor access. The flat parameter vector is the
+ * authoritative copy of every trainable tensor; the layers get a copy after
+ * each change (bni_mlp_push_params). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mlp_internal.h"
+#include "../core/checks.h"
+
+#define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM)
+
+int bni_mlp_has_bias(bn_mlp_placement placement, size_t layer, size_t layers)
+{
+  return layer == layers + 1 || placement != BN_MLP_BN_BEFORE;
+}
+
+size_t bni_mlp_bn_count(const bn_mlp *m)
+{
+  return (m->input_bn ? 1u : 0u) + (m->placement != BN_MLP_BN_NONE ? m->layers : 0u);
+}
+
+static int valid_activation(bn_activation a)
+{
+  return a == BN_ACT_RELU || a == BN_ACT_ELU || a == BN_ACT_SIGMOID || a == BN_ACT_TANH;
+}
+
+/* The BatchNorm of layer `layer` (0 = input), or NULL. */
+static bn_batchnorm *layer_bn(const bn_mlp *m, size_t layer)
+{
+  if (layer == 0)
+    return m->input_bn;
+  if (layer <= m->layers)
+    return m->stage[layer - 1].bn;
+  return NULL;
+}
+
+static long find_seg(const bn_mlp *m, enum bni_seg_kind kind, size_t layer)
+{
+  for (size_t s = 0; s < m->nseg; s++)
+    if (m->seg[s].kind == kind && m->seg[s].layer == layer)
+      return (long)s;
+  return -1;
+}
+
+static void free_layers(bn_mlp *m)
+{
+  bn_batchnorm_destroy(m->input_bn);
+  if (m->stage)
+    for (size_t i = 0; i <= m->layers; i++) {
+      bn_dense_destroy(m->stage[i].dense);
+      bn_batchnorm_destroy(m->stage[i].bn);
+    }
+}
+
+void bn_mlp_destroy(bn_mlp *mlp)
+{
+  if (!mlp)
+    return;
+  free_layers(mlp);
+  free(mlp->stage);
+  free(mlp->seg);
+  free(mlp->param); /* grad and moments live in the same block */
+  free(mlp->scratch);
+  free(mlp);
+}
+
+const char *bn_mlp_last_error(const bn_mlp *mlp)
+{
+  return mlp ? mlp->err.text : "mlp is NULL";
+}
+
+static void add_seg(bn_mlp *m, enum bni_seg_kind kind, size_t layer, size_t count)
+{
+  bni_segment *s = &m->seg[m->nseg++];
+  s->kind = kind;
+  s->layer = layer;
+  s->offset = m->nparams;
+  s->count = count;
+  m->nparams += count;
+}
+
+/* Count parameters without overflow; fills the segment table when m->seg is set. */
+static bn_status plan_params(bn_mlp *m)
+{
+  size_t total = 0;
+  m->nseg = 0;
+  m->nparams = 0;
+  if (m->flags & BN_MLP_INPUT_BATCHNORM) {
+    if (m->seg) {
+      add_seg(m, BNI_SEG_GAMMA, 0, m->inputs);
+      add_seg(m, BNI_SEG_BETA, 0, m->inputs);
+    }
+    total = 2 * m->inputs;
+  }
+  for (size_t i = 0; i <= m->layers; i++) {
+    const bni_stage *s = &m->stage[i];
+    size_t w, extra = 0;
+    if (!bni_mul_size(s->in, s->out, &w))
+      return BN_ERR_SIZE_OVERFLOW;
+    int bias = bni_mlp_has_bias(m->placement, i + 1, m->layers);
+    int bn = i < m->layers && m->placement != BN_MLP_BN_NONE;
+    extra = (bias ? s->out : 0) + (bn ? 2 * s->out : 0);
+    if (w > SIZE_MAX - extra || total > SIZE_MAX - w - extra)
+      return BN_ERR_SIZE_OVERFLOW;
+    total += w + extra;
+    if (m->seg) {
+      add_seg(m, BNI_SEG_WEIGHT, i + 1, w);
+      if (bias)
+        add_seg(m, BNI_SEG_BIAS, i + 1, s->out);
+      if (bn) {
+        add_seg(m, BNI_SEG_GAMMA, i + 1, s->out);
+        add_seg(m, BNI_SEG_BETA, i + 1, s->out);
+      }
+    }
+  }
+  m->nparams = total;
+  return BN_OK;
+}
+
+bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_t layers,
+                        size_t outputs, bn_activation activation, bn_mlp_placement placement,
+                        bn_mlp_head head, unsigned flags)
+{
+  if (!out)
+    return BN_ERR_INVALID_ARGUMENT;
+  *out = NULL;
+  if (inputs == 0 || layers > BNI_MLP_MAX_LAYERS || (layers > 0 && !hidden) ||
+      !valid_activation(activation) ||
+      (placement != BN_MLP_BN_NONE && placement != BN_MLP_BN_BEFORE &&
+       placement != BN_MLP_BN_AFTER) ||
+      (head != BN_MLP_HEAD_SOFTMAX && head != BN_MLP_HEAD_SIGMOID) ||
+      (flags & ~(unsigned)KNOWN_FLAGS) || outputs == 0 ||
+      (head == BN_MLP_HEAD_SOFTMAX && outputs < 2))
+    return BN_ERR_INVALID_ARGUMENT;
+  for (size_t i = 0; i < layers; i++)
+    if (hidden[i] == 0)
+      return BN_ERR_INVALID_ARGUMENT;
+  if (layers == 0)
+    placement = BN_MLP_BN_NONE;
+
+  bn_mlp *m = calloc(1, sizeof *m);
+  if (!m)
+    return BN_ERR_OUT_OF_MEMORY;
+  m->inputs = inputs;
+  m->outputs = outputs;
+  m->layers = layers;
+  m->act = activation;
+  m->placement = placement;
+  m->head = head;
+  m->flags = flags;
+  m->elu_alpha = 1.0f;
+  m->bn_eps = 1e-5f;
+  m->bn_factor = 0.1f;
+  bni_optimizer_defaults(&m->opt);
+  m->widest = inputs > outputs ? inputs : outputs;
+  bn_status st = BN_ERR_OUT_OF_MEMORY;
+  m->stage = calloc(layers + 1, sizeof *m->stage);
+  if (!m->stage)
+    goto fail;
+  for (size_t i = 0; i <= layers; i++) {
+    m->stage[i].in = i == 0 ? inputs : hidden[i - 1];
+    m->stage[i].out = i == layers ? outputs : hidden[i];
+    if (m->stage[i].out > m->widest)
+      m->widest = m->stage[i].out;
+  }
+  st = plan_params(m);
+  if (st != BN_OK)
+    goto fail;
+  size_t nseg = 2 + 4 * (layers + 1), block;
+  st = BN_ERR_SIZE_OVERFLOW;
+  if (!bni_mul_size(m->nparams, 4 * sizeof(float), &block))
+    goto fail;
+  st = BN_ERR_OUT_OF_MEMORY;
+  m->seg = calloc(nseg, sizeof *m->seg);
+  m->param = calloc(1, block ? block : 1);
+  if (!m->seg || !m->param)
+    goto fail;
+  m->grad = m->param + m->nparams;
+  m->moment1 = m->grad + m->nparams;
+  m->moment2 = m->moment1 + m->nparams;
+  plan_params(m); /* again, now filling the segment table */
+
+  if (flags & BN_MLP_INPUT_BATCHNORM) {
+    st = bn_batchnorm_create(&m->input_bn, inputs, 0);
+    if (st != BN_OK)
+      goto fail;
+  }
+  for (size_t i = 0; i <= layers; i++) {
+    bni_stage *s = &m->stage[i];
+    unsigned dflags = bni_mlp_has_bias(placement, i + 1, layers) ? 0u : (unsigned)BN_DENSE_NO_BIAS;
+    st = bn_dense_create(&s->dense, s->in, s->out, dflags);
+    if (st == BN_OK && i < layers && placement != BN_MLP_BN_NONE)
+      st = bn_batchnorm_create(&s->bn, s->out, 0);
+    if (st != BN_OK)
+      goto fail;
+  }
+  st = bni_mlp_pull_params(m); /* W = 0, b = 0, gamma = 1, beta = 0 */
+  if (st != BN_OK)
+    goto fail;
+  *out = m;
+  return BN_OK;
+fail:
+  bn_mlp_destroy(m);
+  return st;
+}
+
+bn_status bni_mlp_pull_params(bn_mlp *m)
+{
+  for (size_t k = 0; k < m->nseg; k++) {
+    const bni_segment *s = &m->seg[k];
+    float *dst = m->param + s->offset;
+    bn_status st;
+    if (s->kind == BNI_SEG_WEIGHT || s->kind == BNI_SEG_BIAS)
+      st = bn_dense_get(m->stage[s->layer - 1].dense,
+                        s->kind == BNI_SEG_WEIGHT ? BN_DENSE_WEIGHT : BN_DENSE_BIAS, dst, s->count);
+    else
+      st = bn_batchnorm_get(layer_bn(m, s->layer),
+                            s->kind == BNI_SEG_GAMMA ? BN_BATCHNORM_GAMMA : BN_BATCHNORM_BETA, dst,
+                            s->count);
+    if (st != BN_OK)
+      return bni_fail(&m->err, st, "reading layer %zu's parameters failed", s->layer);
+  }
+  return BN_OK;
+}
+
+static bn_status push_seg(bn_mlp *m, const bni_segment *s)
+{
+  const float *src = m->param + s->offset;
+  bn_status st;
+  if (s->kind == BNI_SEG_WEIGHT || s->kind == BNI_SEG_BIAS)
+    st = bn_dense_set(m->stage[s->layer - 1].dense,
+                      s->kind == BNI_SEG_WEIGHT ? BN_DENSE_WEIGHT : BN_DENSE_BIAS, src, s->count);
+  else
+    st = bn_batchnorm_set(layer_bn(m, s->layer),
+                          s->kind == BNI_SEG_GAMMA ? BN_BATCHNORM_GAMMA : BN_BATCHNORM_BETA, src,
+                          s->count);
+  if (st != BN_OK)
+    return bni_fail(&m->err, st, "layer %zu: the updated parameters are not finite (diverged?)",
+                    s->layer);
+  return BN_OK;
+}
+
+bn_status bni_mlp_push_params(bn_mlp *m)
+{
+  for (size_t k = 0; k < m->nseg; k++) {
+    bn_status st = push_seg(m, &m->seg[k]);
+    if (st != BN_OK)
+      return st;
+  }
+  return BN_OK;
+}
+
+void bni_mlp_reset_optimizer(bn_mlp *m)
+{
+  if (m->nparams) {
+    memset(m->moment1, 0, m->nparams * sizeof *m->moment1);
+    memset(m->moment2, 0, m->nparams * sizeof *m->moment2);
+  }
+  m->opt.step = 0;
+}
+
+bn_status bn_mlp_architecture(const bn_mlp *mlp, size_t *inputs, size_t *layers,
+                              size_t *outputs, bn_activation *activation,
+                              bn_mlp_placement *placement, bn_mlp_head *head, unsigned *flags)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (inputs)
+    *inputs = mlp->inputs;
+  if (layers)
+    *layers = mlp->layers;
+  if (outputs)
+    *outputs = mlp->outputs;
+  if (activation)
+    *activation = mlp->act;
+  if (placement)
+    *placement = mlp->placement;
+  if (head)
+    *head = mlp->head;
+  if (flags)
+    *flags = mlp->flags;
+  return BN_OK;
+}
+
+bn_status bn_mlp_hidden_sizes(const bn_mlp *mlp, size_t *sizes, size_t count)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = (bn_mlp *)(uintptr_t)mlp; /* error text only */
+  if (count != m->layers)
+    return bni_fail(&m->err, BN_ERR_SHAPE_MISMATCH, "count %zu, the network has %zu hidden layers",
+                    count, m->layers);
+  if (count && !sizes)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "sizes is NULL");
+  for (size_t i = 0; i < count; i++)
+    sizes[i] = m->stage[i].out;
+  return BN_OK;
+}
+
+bn_status bn_mlp_parameter_count(const bn_mlp *mlp, size_t *count)
+{
+  if (!mlp || !count)
+    return BN_ERR_INVALID_ARGUMENT;
+  *count = mlp->nparams;
+  return BN_OK;
+}
+
+static bn_status reset_bn(bn_batchnorm *bn, size_t f, float *tmp)
+{
+  bn_status st = BN_OK;
+  const bn_batchnorm_tensor which[4] = {BN_BATCHNORM_GAMMA, BN_BATCHNORM_BETA,
+                                        BN_BATCHNORM_RUNNING_MEAN, BN_BATCHNORM_RUNNING_VAR};
+  const float value[4] = {1.0f, 0.0f, 0.0f, 1.0f};
+  for (int k = 0; k < 4 && st == BN_OK; k++) {
+    for (size_t i = 0; i < f; i++)
+      tmp[i] = value[k];
+    st = bn_batchnorm_set(bn, which[k], tmp, f);
+  }
+  if (st == BN_OK)
+    st = bn_batchnorm_set_batches_tracked(bn, 0);
+  return st;
+}
+
+bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = mlp;
+  if (!rng)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "rng is NULL");
+  if (scheme != BN_INIT_ZEROS && scheme != BN_INIT_HE_NORMAL &&
+      scheme != BN_INIT_GLOROT_UNIFORM && scheme != BN_INIT_GLOROT_NORMAL)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "unknown initialization scheme %d",
+                    (int)scheme);
+  float *tmp = malloc(m->widest * sizeof *tmp);
+  if (!tmp)
+    return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
+  bn_status st = BN_OK;
+  for (size_t i = 0; i <= m->layers && st == BN_OK; i++) {
+    st = bn_dense_init(m->stage[i].dense, scheme, rng);
+    if (st == BN_OK && m->stage[i].bn)
+      st = reset_bn(m->stage[i].bn, m->stage[i].out, tmp);
+  }
+  if (st == BN_OK && m->input_bn)
+    st = reset_bn(m->input_bn, m->inputs, tmp);
+  free(tmp);
+  if (st != BN_OK)
+    return bni_fail(&m->err, st, "initialization failed: %s", bn_status_string(st));
+  st = bni_mlp_pull_params(m);
+  bni_mlp_reset_optimizer(m);
+  m->have_grads = 0;
+  return st;
+}
+
+/* ---- tunables ------------------------------------------------------------ */
+
+typedef struct param_info {
+  double lo, hi;
+  int lo_open, hi_open, integral;
+} param_info;
+
+static int param_bounds(bn_mlp_param p, param_info *info)
+{
+  static const param_info table[] = {
+    {0, 0, 0, 0, 0},               /* unused */
+    {1, 4, 0, 0, 1},               /* OPTIMIZER */
+    {0, 1e3, 1, 0, 0},             /* LEARNING_RATE */
+    {0, 1, 0, 1, 0},               /* MOMENTUM_COEF */
+    {0, 1, 0, 1, 0},               /* ADAM_BETA1 */
+    {0, 1, 0, 1, 0},               /* ADAM_BETA2 */
+    {0, 1, 1, 0, 0},               /* ADAM_EPSILON */
+    {0, 1e3, 0, 0, 0},             /* WEIGHT_DECAY */
+    {0, 1, 0, 0, 1},               /* DECAY_ALL */
+    {0, 1e3, 1, 0, 0},             /* ELU_ALPHA */
+    {0, 1, 1, 0, 0},               /* BN_EPSILON */
+    {0, 1, 1, 0, 0},               /* BN_UPDATE_FACTOR */
+    {0, 9007199254740992.0, 0, 0, 1} /* STEP (2^53) */
+  };
+  if ((int)p < 1 || (int)p > (int)BN_MLP_STEP)
+    return 0;
+  *info = table[p];
+  return 1;
+}
+
+bn_status bn_mlp_parameter_bounds(bn_mlp_param param, double *lower, double *upper)
+{
+  param_info info;
+  if (!param_bounds(param, &info) || (!lower && !upper))
+    return BN_ERR_INVALID_ARGUMENT;
+  if (lower)
+    *lower = info.lo;
+  if (upper)
+    *upper = info.hi;
+  return BN_OK;
+}
+
+static bn_status set_bn_settings(bn_mlp *m, float eps, float factor)
+{
+  bn_status st = BN_OK;
+  if (m->input_bn) {
+    st = bn_batchnorm_set_eps(m->input_bn, eps);
+    if (st == BN_OK)
+      st = bn_batchnorm_set_update_factor(m->input_bn, factor);
+  }
+  for (size_t i = 0; i < m->layers && st == BN_OK; i++)
+    if (m->stage[i].bn) {
+      st = bn_batchnorm_set_eps(m->stage[i].bn, eps);
+      if (st == BN_OK)
+        st = bn_batchnorm_set_update_factor(m->stage[i].bn, factor);
+    }
+  if (st == BN_OK) {
+    m->bn_eps = eps;
+    m->bn_factor = factor;
+  }
+  return st;
+}
+
+bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value)
+{
+  param_info info;
+  if (!param_bounds(param, &info))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)param);
+  if (!isfinite(value))
+    return bni_fail(err, BN_ERR_NON_FINITE, "parameter %d: value is not finite", (int)param);
+  if (value < info.lo || value > info.hi || (info.lo_open && value == info.lo) ||
+      (info.hi_open && value == info.hi) || (info.integral && value != floor(value)))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "parameter %d: %g is outside %c%g, %g%c%s",
+                    (int)param, value, info.lo_open ? '(' : '[', info.lo, info.hi,
+                    info.hi_open ? ')' : ']', info.integral ? " or not an integer" : "");
+  /* Values that become floats must not round to an excluded bound. */
+  if ((param == BN_MLP_ELU_ALPHA || param == BN_MLP_BN_EPSILON ||
+       param == BN_MLP_BN_UPDATE_FACTOR) &&
+      !((float)value > 0.0f))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "parameter %d: %g rounds to 0 in float",
+                    (int)param, value);
+  return BN_OK;
+}
+
+bn_status bn_mlp_set_parameter(bn_mlp *mlp, bn_mlp_param param, double value)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = mlp;
+  bn_status st = bni_mlp_check_param(&m->err, param, value);
+  if (st != BN_OK)
+    return st;
+  switch (param) {
+  case BN_MLP_OPTIMIZER:
+    if ((int)value != m->opt.kind) {
+      m->opt.kind = (int)value;
+      bni_mlp_reset_optimizer(m);
+    }
+    break;
+  case BN_MLP_LEARNING_RATE: m->opt.lr = value; break;
+  case BN_MLP_MOMENTUM_COEF: m->opt.momentum = value; break;
+  case BN_MLP_ADAM_BETA1: m->opt.beta1 = value; break;
+  case BN_MLP_ADAM_BETA2: m->opt.beta2 = value; break;
+  case BN_MLP_ADAM_EPSILON: m->opt.eps = value; break;
+  case BN_MLP_WEIGHT_DECAY: m->opt.weight_decay = value; break;
+  case BN_MLP_DECAY_ALL: m->opt.decay_all = (int)value; break;
+  case BN_MLP_ELU_ALPHA: m->elu_alpha = (float)value; break;
+  case BN_MLP_BN_EPSILON: return set_bn_settings(m, (float)value, m->bn_factor);
+  case BN_MLP_BN_UPDATE_FACTOR: return set_bn_settings(m, m->bn_eps, (float)value);
+  case BN_MLP_STEP: m->opt.step = (uint64_t)value; break;
+  }
+  return BN_OK;
+}
+
+bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, double *value)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = (bn_mlp *)(uintptr_t)mlp; /* error text only */
+  if (!value)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "value is NULL");
+  switch (param) {
+  case BN_MLP_OPTIMIZER: *value = m->opt.kind; break;
+  case BN_MLP_LEARNING_RATE: *value = m->opt.lr; break;
+  case BN_MLP_MOMENTUM_COEF: *value = m->opt.momentum; break;
+  case BN_MLP_ADAM_BETA1: *value = m->opt.beta1; break;
+  case BN_MLP_ADAM_BETA2: *value = m->opt.beta2; break;
+  case BN_MLP_ADAM_EPSILON: *value = m->opt.eps; break;
+  case BN_MLP_WEIGHT_DECAY: *value = m->opt.weight_decay; break;
+  case BN_MLP_DECAY_ALL: *value = m->opt.decay_all; break;
+  case BN_MLP_ELU_ALPHA: *value = m->elu_alpha; break;
+  case BN_MLP_BN_EPSILON: *value = m->bn_eps; break;
+  case BN_MLP_BN_UPDATE_FACTOR: *value = m->bn_factor; break;
+  case BN_MLP_STEP: *value = (double)m->opt.step; break;
+  default:
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)param);
+  }
+  return BN_OK;
+}
+
+/* ---- tensors ------------------------------------------------------------- */
+
+/* Where tensor `which` of `layer` lives: a segment of the flat vectors, or a
+ * BatchNorm's running statistic. */
+static bn_status locate(bn_mlp *m, size_t layer, bn_mlp_tensor which, int writing,
+                        const bni_segment **seg, bn_batchnorm **bn, size_t *count)
+{
+  *seg = NULL;
+  *bn = NULL;
+  if (layer > m->layers + 1)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "layer %zu does not exist (0..%zu)", layer,
+                    m->layers + 1);
+  enum bni_seg_kind kind;
+  switch (which) {
+  case BN_MLP_WEIGHT: case BN_MLP_DWEIGHT: kind = BNI_SEG_WEIGHT; break;
+  case BN_MLP_BIAS: case BN_MLP_DBIAS: kind = BNI_SEG_BIAS; break;
+  case BN_MLP_GAMMA: case BN_MLP_DGAMMA: kind = BNI_SEG_GAMMA; break;
+  case BN_MLP_BETA: case BN_MLP_DBETA: kind = BNI_SEG_BETA; break;
+  case BN_MLP_RUNNING_MEAN:
+  case BN_MLP_RUNNING_VAR:
+    *bn = layer_bn(m, layer);
+    if (!*bn)
+      return bni_fail(&m->err, BN_ERR_WRONG_STATE, "layer %zu has no BatchNorm", layer);
+    *count = layer == 0 ? m->inputs : m->stage[layer - 1].out;
+    return BN_OK;
+  default:
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "unknown tensor id %d", (int)which);
+  }
+  int gradient = which >= BN_MLP_DWEIGHT;
+  if (gradient && writing)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "gradients are read-only");
+  long k = find_seg(m, kind, layer);
+  if (k < 0)
+    return bni_fail(&m->err, BN_ERR_WRONG_STATE, "layer %zu has no such tensor", layer);
+  if (gradient && !m->have_grads)
+    return bni_fail(&m->err, BN_ERR_WRONG_STATE, "no train step has produced gradients yet");
+  *seg = &m->seg[k];
+  *count = m->seg[k].count;
+  return BN_OK;
+}
+
+bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float *out,
+                     size_t count)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = (bn_mlp *)(uintptr_t)mlp; /* error text only */
+  const bni_segment *seg;
+  bn_batchnorm *bn;
+  size_t need = 0;
+  if (!out)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "out is NULL");
+  bn_status st = locate(m, layer, which, 0, &seg, &bn, &need);
+  if (st != BN_OK)
+    return st;
+  if (count != need)
+    return bni_fail(&m->err, BN_ERR_SHAPE_MISMATCH, "count %zu, the tensor has %zu values", count,
+                    need);
+  if (bn)
+    return bn_batchnorm_get(bn, which == BN_MLP_RUNNING_MEAN ? BN_BATCHNORM_RUNNING_MEAN
+                                                             : BN_BATCHNORM_RUNNING_VAR,
+                            out, count);
+  const float *src = (which >= BN_MLP_DWEIGHT ? m->grad : m->param) + seg->offset;
+  memcpy(out, src, count * sizeof *out);
+  return BN_OK;
+}
+
+bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which, const float *values,
+                     size_t count)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = mlp;
+  const bni_segment *seg;
+  bn_batchnorm *bn;
+  size_t need = 0;
+  if (!values)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "values is NULL");
+  bn_status st = locate(m, layer, which, 1, &seg, &bn, &need);
+  if (st != BN_OK)
+    return st;
+  if (count != need)
+    return bni_fail(&m->err, BN_ERR_SHAPE_MISMATCH, "count %zu, the tensor has %zu values", count,
+                    need);
+  st = bni_check_finite_vector(&m->err, "values", values, count);
+  if (st != BN_OK)
+    return st;
+  if (bn) {
+    st = bn_batchnorm_set(bn, which == BN_MLP_RUNNING_MEAN ? BN_BATCHNORM_RUNNING_MEAN
+                                                           : BN_BATCHNORM_RUNNING_VAR,
+                          values, count);
+    if (st != BN_OK)
+      return bni_fail(&m->err, st, "%s", bn_batchnorm_last_error(bn));
+    return BN_OK;
+  }
+  memcpy(m->param + seg->offset, values, count * sizeof *values);
+  return push_seg(m, seg);
+}
+
+bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,
+                             const int32_t *labels, const float *targets)
+{
+  bn_status st = bni_check_matrix(&m->err, "x", x, m->inputs, n, ldx);
+  if (st != BN_OK)
+    return st;
+  if (m->head == BN_MLP_HEAD_SOFTMAX) {
+    if (!labels)
+      return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "labels is NULL (softmax head)");
+    if (targets)
+      return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT,
+                      "targets must be NULL with the softmax head (it takes labels)");
+    for (size_t j = 0; j < n; j++)
+      if (labels[j] < 0 || (uint64_t)labels[j] >= (uint64_t)m->outputs)
+        return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "label %zu is %ld, outside [0, %zu)", j,
+                        (long)labels[j], m->outputs);
+    return BN_OK;
+  }
+  if (!targets)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "targets is NULL (sigmoid head)");
+  if (labels)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT,
+                    "labels must be NULL with the sigmoid head (it takes targets)");
+  size_t count;
+  if (!bni_mul_size(n, m->outputs, &count))
+    return bni_fail(&m->err, BN_ERR_SIZE_OVERFLOW, "targets size overflows");
+  for (size_t i = 0; i < count; i++)
+    if (!(targets[i] >= 0.0f && targets[i] <= 1.0f))
+      return bni_fail(&m->err, isfinite(targets[i]) ? BN_ERR_INVALID_ARGUMENT : BN_ERR_NON_FINITE,
+                      "target %zu is %g, outside [0, 1]", i, (double)targets[i]);
+  return BN_OK;
+}

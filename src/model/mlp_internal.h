@@ -1,0 +1,115 @@
+#ifndef BNI_MLP_INTERNAL_H
+#define BNI_MLP_INTERNAL_H
+
+/* The MLP handle, shared by the files of src/model/ (one idea each:
+ * mlp.c the handle and its tunables, forward.c the passes, train.c the
+ * steps and fit, infer.c predict/evaluate, optimizer.c the update rules,
+ * statistics.c population statistics, fold.c the inference form,
+ * model_file.c the file format and atomic save). */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <bn/mlp.h>
+#include "../core/error.h"
+
+#define BNI_MLP_MAX_LAYERS 1024u
+#define BNI_MLP_DEFAULT_CHUNK 1024u
+
+/* A trainable tensor inside the flat parameter vector. */
+enum bni_seg_kind { BNI_SEG_WEIGHT, BNI_SEG_BIAS, BNI_SEG_GAMMA, BNI_SEG_BETA };
+
+typedef struct bni_segment {
+  enum bni_seg_kind kind;
+  size_t layer; /* 0 = input BatchNorm, 1..L+1 dense layers */
+  size_t offset, count;
+} bni_segment;
+
+/* Hidden layer or head. */
+typedef struct bni_stage {
+  size_t in, out;
+  bn_dense *dense;
+  bn_batchnorm *bn; /* NULL without (always NULL for the head) */
+  /* activations for the current batch, (out x cap) with ld = out */
+  float *pre;  /* dense output */
+  float *mid;  /* BEFORE: BN output; AFTER: activation output */
+  float *post; /* the stage's output (logits for the head) */
+} bni_stage;
+
+/* Optimizer settings and step counter; the moments live in the handle. */
+typedef struct bni_optimizer {
+  int kind; /* bn_mlp_optimizer */
+  double lr, momentum, beta1, beta2, eps, weight_decay;
+  int decay_all;
+  uint64_t step;
+} bni_optimizer;
+
+struct bn_mlp {
+  size_t inputs, outputs, layers;
+  bn_activation act;
+  bn_mlp_placement placement;
+  bn_mlp_head head;
+  unsigned flags;
+  float elu_alpha, bn_eps, bn_factor;
+
+  bn_batchnorm *input_bn; /* NULL without */
+  bni_stage *stage;       /* layers + 1 entries; stage[i] is layer i+1 */
+  size_t widest;          /* max over inputs and every width */
+
+  /* trainable parameters, flat, in segment order */
+  size_t nparams, nseg;
+  bni_segment *seg;
+  float *param, *grad, *moment1, *moment2;
+  int have_grads;
+  bni_optimizer opt;
+
+  /* scratch, sized for cap samples */
+  size_t cap;
+  float *scratch;       /* one block for everything below */
+  float *xbn;           /* input BatchNorm output (inputs x cap) */
+  float *gbuf[2];       /* gradient ping-pong (widest x cap) */
+  float *batch_x;       /* fit's gathered batch (inputs x cap) */
+  float *batch_targets; /* fit's gathered targets (outputs x cap) */
+  int32_t *batch_labels;
+
+  bn_mlp_batch_callback batch_cb;
+  bni_error err;
+};
+
+/* mlp.c */
+size_t bni_mlp_bn_count(const bn_mlp *m);
+bn_status bni_mlp_push_params(bn_mlp *m); /* flat vector -> layers */
+bn_status bni_mlp_pull_params(bn_mlp *m); /* layers -> flat vector */
+void bni_mlp_reset_optimizer(bn_mlp *m);
+int bni_mlp_has_bias(bn_mlp_placement placement, size_t layer, size_t layers);
+bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
+bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,
+                             const int32_t *labels, const float *targets);
+
+/* forward.c */
+bn_status bni_mlp_reserve(bn_mlp *m, size_t batch);
+/* Forward n <= cap samples; the logits are stage[layers].post (ld outputs).
+ * With stop_bn >= 0 the pass stops before applying BatchNorm number stop_bn
+ * (0 = input BatchNorm, i = hidden layer i's) and *stop_in and *stop_ld give its
+ * input. */
+bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, size_t ldx,
+                          long stop_bn, const float **stop_in, size_t *stop_ld);
+bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx,
+                           const float *dlogits);
+bn_status bni_mlp_loss(bn_mlp *m, size_t n, const float *logits, const int32_t *labels,
+                       const float *targets, float *loss, float *dlogits, size_t *correct);
+size_t bni_mlp_chunk(const bn_mlp *m, size_t n);
+
+/* optimizer.c */
+void bni_optimizer_defaults(bni_optimizer *o);
+size_t bni_optimizer_moments(int kind);
+void bni_optimizer_update(const bni_optimizer *o, uint64_t step, float *param,
+                          const float *grad, float *m1, float *m2, size_t n, double decay);
+
+/* train.c */
+bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,
+                       const float *targets, float *loss, size_t *correct);
+
+/* model_file.c */
+bn_status bni_write_file_atomic(bni_error *err, const char *path, const void *data, size_t size);
+
+#endif

@@ -1,0 +1,187 @@
+/* Training: one step on a mini-batch (forward, loss, backward, update) and
+ * fit, the epoch loop over an in-memory dataset with seeded shuffling. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "mlp_internal.h"
+#include "../core/checks.h"
+
+/* Copy every layer's gradients into the flat vector; 0 if one is not finite. */
+static bn_status gather_grads(bn_mlp *m)
+{
+  for (size_t k = 0; k < m->nseg; k++) {
+    const bni_segment *s = &m->seg[k];
+    float *dst = m->grad + s->offset;
+    bn_status st;
+    if (s->kind == BNI_SEG_WEIGHT || s->kind == BNI_SEG_BIAS)
+      st = bn_dense_get(m->stage[s->layer - 1].dense,
+                        s->kind == BNI_SEG_WEIGHT ? BN_DENSE_DWEIGHT : BN_DENSE_DBIAS, dst,
+                        s->count);
+    else
+      st = bn_batchnorm_get(s->layer == 0 ? m->input_bn : m->stage[s->layer - 1].bn,
+                            s->kind == BNI_SEG_GAMMA ? BN_BATCHNORM_DGAMMA : BN_BATCHNORM_DBETA,
+                            dst, s->count);
+    if (st != BN_OK)
+      return bni_fail(&m->err, st, "reading layer %zu's gradients failed", s->layer);
+    for (size_t i = 0; i < s->count; i++)
+      if (!isfinite(dst[i]))
+        return bni_fail(&m->err, BN_ERR_NON_FINITE,
+                        "layer %zu: a gradient is not finite (diverged?)", s->layer);
+  }
+  return BN_OK;
+}
+
+static int has_batchnorm(const bn_mlp *m)
+{
+  return bni_mlp_bn_count(m) > 0;
+}
+
+bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,
+                       const float *targets, float *loss, size_t *correct)
+{
+  if (n < 2 && has_batchnorm(m))
+    return bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
+                    "training a network with BatchNorm needs batches of at least 2 samples");
+  bn_status st = bni_mlp_reserve(m, n);
+  if (st == BN_OK)
+    st = bni_mlp_forward(m, BN_MODE_TRAINING, n, x, ldx, -1, NULL, NULL);
+  if (st == BN_OK)
+    st = bni_mlp_loss(m, n, m->stage[m->layers].post, labels, targets, loss, m->gbuf[0], correct);
+  if (st == BN_OK)
+    st = bni_mlp_backward(m, n, x, ldx, m->gbuf[0]);
+  if (st == BN_OK)
+    st = gather_grads(m);
+  m->have_grads = st == BN_OK;
+  if (st != BN_OK)
+    return st;
+  const uint64_t t = m->opt.step + 1;
+  for (size_t k = 0; k < m->nseg; k++) {
+    const bni_segment *s = &m->seg[k];
+    double decay = s->kind == BNI_SEG_WEIGHT || m->opt.decay_all ? m->opt.weight_decay : 0.0;
+    bni_optimizer_update(&m->opt, t, m->param + s->offset, m->grad + s->offset,
+                         m->moment1 + s->offset, m->moment2 + s->offset, s->count, decay);
+  }
+  m->opt.step = t;
+  return bni_mlp_push_params(m);
+}
+
+bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,
+                            const int32_t *labels, const float *targets, float *loss)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_status st = bni_mlp_check_data(mlp, batch, x, ldx, labels, targets);
+  float value = 0.0f;
+  if (st == BN_OK)
+    st = bni_mlp_step(mlp, batch, x, ldx, labels, targets, &value, NULL);
+  if (st == BN_OK && loss)
+    *loss = value;
+  return st;
+}
+
+bn_status bn_mlp_set_batch_callback(bn_mlp *mlp, bn_mlp_batch_callback callback)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  mlp->batch_cb = callback;
+  return BN_OK;
+}
+
+static double now_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Uniform integer in [0, bound) without modulo bias. */
+static uint64_t below(bn_rng *rng, uint64_t bound)
+{
+  uint64_t r, threshold = (0 - bound) % bound;
+  do
+    bn_rng_next_u64(rng, &r);
+  while (r < threshold);
+  return r % bound;
+}
+
+/* Copy the samples idx[0..b) into the batch buffers. */
+static void gather(bn_mlp *m, const size_t *idx, size_t b, const float *x, size_t ldx,
+                   const int32_t *labels, const float *targets)
+{
+  const size_t F = m->inputs, C = m->outputs;
+  for (size_t j = 0; j < b; j++) {
+    memcpy(m->batch_x + j * F, x + idx[j] * ldx, F * sizeof(float));
+    if (labels)
+      m->batch_labels[j] = labels[idx[j]];
+    else
+      memcpy(m->batch_targets + j * C, targets + idx[j] * C, C * sizeof(float));
+  }
+}
+
+bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
+                     const int32_t *labels, const float *targets, size_t batch_size,
+                     size_t epochs, bn_rng *rng, bn_mlp_epoch_callback callback, void *user)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = mlp;
+  bn_status st = bni_mlp_check_data(m, samples, x, ldx, labels, targets);
+  if (st != BN_OK)
+    return st;
+  if (batch_size == 0)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "batch size is 0");
+  if (batch_size > samples)
+    batch_size = samples;
+  if (batch_size < 2 && has_batchnorm(m))
+    return bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
+                    "training a network with BatchNorm needs batches of at least 2 samples");
+  if (epochs == 0)
+    return BN_OK;
+  size_t *order = malloc(samples * sizeof *order);
+  if (!order)
+    return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "no memory for the sample order");
+  st = bni_mlp_reserve(m, batch_size);
+  const double units = m->head == BN_MLP_HEAD_SOFTMAX ? 1.0 : (double)m->outputs;
+  int stop = 0;
+  for (size_t epoch = 1; st == BN_OK && epoch <= epochs && !stop; epoch++) {
+    /* Every epoch shuffles the identity, so its order depends only on rng. */
+    for (size_t i = 0; i < samples; i++)
+      order[i] = i;
+    for (size_t i = samples; rng && i > 1; i--) {
+      size_t j = (size_t)below(rng, i), t = order[i - 1];
+      order[i - 1] = order[j];
+      order[j] = t;
+    }
+    double t0 = now_seconds(), loss_sum = 0.0, correct_sum = 0.0;
+    size_t seen = 0;
+    for (size_t start = 0; start < samples && !stop; start += batch_size) {
+      size_t b = samples - start < batch_size ? samples - start : batch_size;
+      if (b < 2 && has_batchnorm(m))
+        break;
+      gather(m, order + start, b, x, ldx, labels, targets);
+      float loss;
+      size_t correct;
+      st = bni_mlp_step(m, b, m->batch_x, m->inputs, labels ? m->batch_labels : NULL,
+                        labels ? NULL : m->batch_targets, &loss, &correct);
+      if (st != BN_OK)
+        break;
+      loss_sum += (double)loss * (double)b;
+      correct_sum += (double)correct;
+      seen += b;
+      if (m->batch_cb &&
+          m->batch_cb(user, epoch, seen, samples, (float)(loss_sum / (double)seen),
+                      (float)(correct_sum / ((double)seen * units))))
+        stop = 1;
+    }
+    if (st != BN_OK || seen == 0)
+      break;
+    double seconds = now_seconds() - t0;
+    if (callback && callback(user, epoch, (float)(loss_sum / (double)seen),
+                             (float)(correct_sum / ((double)seen * units)), seconds))
+      stop = 1;
+  }
+  free(order);
+  return st;
+}
