@@ -16,7 +16,9 @@
  *    (default 0.1 = PyTorch momentum=0.1 = Keras momentum=0.9);
  *  - BN_BATCHNORM_CUMULATIVE_AVERAGE uses factor = 1/(batches tracked) instead;
  *  - the running variance is updated with the unbiased batch variance
- *    var*N/(N-1) (as PyTorch) unless BN_BATCHNORM_BIASED_RUNNING_VAR (as Keras).
+ *    var*N/(N-1) (as PyTorch) unless BN_BATCHNORM_BIASED_RUNNING_VAR (as Keras);
+ *    it saturates at FLT_MAX rather than overflowing to infinity, and a batch
+ *    whose variance exceeds FLT_MAX is refused with BN_ERR_NON_FINITE.
  *
  *  Thread-safety: a handle must not be used by two threads at once; distinct
  *  handles are fully independent (the library has no global mutable state).
@@ -146,7 +148,9 @@ BN_API bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which
  *  @param batch  N.
  *  @param x      F x N input, leading dimension ldx >= F.
  *  @param ldx    leading dimension of x.
- *  @param y      F x N output, leading dimension ldy >= F; may be x if ldy == ldx.
+ *  @param y      F x N output, leading dimension ldy >= F; may be x if ldy == ldx,
+ *                but the backward needs the forward's input, so an in-place
+ *                forward suits inference only.
  *  @param ldy    leading dimension of y.
  *  @return BN_OK; BN_ERR_NON_FINITE in training mode when the batch
  *          statistics are not finite (nothing is updated or written);

@@ -69,7 +69,9 @@ bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
   for (size_t f = 0; f < F; f++) {
     double r = sum[f] / n;
     double v = sq[f] / n - r * r;
-    if (!isfinite(v) || !isfinite(r) || !isfinite(s.m[f]))
+    /* A variance beyond FLT_MAX (finite inputs near FLT_MAX) cannot be
+     * reported in float: treat it like a non-finite statistic. */
+    if (!isfinite((float)v) || !isfinite(r) || !isfinite(s.m[f]))
       return BN_ERR_NON_FINITE;
     sq[f] = v > 0.0 ? v : 0.0;
     res[f] = r;

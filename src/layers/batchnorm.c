@@ -1,5 +1,6 @@
 /* The BatchNorm layer: parameters, running statistics and the bookkeeping
  * that ties a backward to its forward, over the kernels' algorithms. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,8 +315,10 @@ static void update_running_stats(bn_batchnorm *l, size_t batch)
   for (size_t f = 0; f < l->features; f++) {
     l->running_mean[f] =
         (float)((1.0 - w) * (double)l->running_mean[f] + w * l->batch_mean[f]);
-    l->running_var[f] =
-        (float)((1.0 - w) * (double)l->running_var[f] + w * l->batch_var[f] * correction);
+    /* The unbiased correction can lift a variance just below FLT_MAX past
+     * it; the running variance saturates there instead of becoming inf. */
+    double v = (1.0 - w) * (double)l->running_var[f] + w * l->batch_var[f] * correction;
+    l->running_var[f] = v < (double)FLT_MAX ? (float)v : FLT_MAX;
   }
   l->batches_tracked = tracked;
 }
