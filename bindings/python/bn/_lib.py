@@ -11,9 +11,12 @@ Search order for the library (the first that exists is loaded):
 1. the file named by the environment variable ``BN_LIBRARY``
    (an error if it cannot be loaded: no silent fallback);
 2. ``libbn.so.1`` / ``libbn.so`` next to this package;
-3. the build tree of the source checkout this package sits in
+3. for an installed package (``cmake --install``), the installed library,
+   whose directory relative to the package is written into ``bn/_config.py``
+   at install time (so a moved prefix still works);
+4. the build tree of the source checkout this package sits in
    (``<repo>/build*/src/``, the most recently built first);
-4. the system: ``ctypes.util.find_library("bn")``, then the SONAME ``libbn.so.1``.
+5. the system: ``ctypes.util.find_library("bn")``, then the SONAME ``libbn.so.1``.
 """
 
 from __future__ import annotations
@@ -41,12 +44,21 @@ def _candidates() -> Iterator[Tuple[str, str]]:
         path = here / name
         if path.exists():
             yield str(path), "package folder"
+    try:
+        from . import _config  # only in an installed package
+    except ImportError:
+        pass
+    else:
+        path = (here / _config.LIBRARY_DIR / _config.LIBRARY_NAME).resolve()
+        if path.exists():
+            yield str(path), "installed library (bn/_config.py)"
     repo = here.parents[2]  # bindings/python/bn -> repository root
-    found = [path for build in repo.glob("build*") for name in _NAMES
-             if (path := build / "src" / name).is_file()]
-    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in found:
-        yield str(path), "build tree"
+    if (repo / "include" / "bn").is_dir():  # a source checkout, not site-packages
+        found = [path for build in repo.glob("build*") for name in _NAMES
+                 if (path := build / "src" / name).is_file()]
+        found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        for path in found:
+            yield str(path), "build tree"
     system = ctypes.util.find_library("bn")
     if system:
         yield system, "system (find_library)"
