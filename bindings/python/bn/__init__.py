@@ -2,7 +2,7 @@
 
 One module per C header: :class:`BatchNorm` and the stateless
 ``batchnorm_*`` kernels (bn/batchnorm.h, bn/batchnorm_kernels.h),
-:class:`Dense` and :func:`fold` (bn/dense.h), the activations
+:class:`Dense` and :func:`fold` (bn/dense.h), :class:`MLP` (bn/mlp.h), the activations
 (bn/activations.h: :func:`relu`, :func:`softmax`, :func:`activation_backward`,
 ...), the losses (bn/losses.h: :func:`softmax_cross_entropy`,
 :func:`sigmoid_binary_cross_entropy`) and :class:`Rng` (bn/rng.h).
@@ -67,6 +67,7 @@ from .batchnorm import (
     batchnorm_forward_training,
 )
 from .dense import Dense, Init, fold
+from .mlp import MLP, Epoch, Head, MLPLayer, Optimizer, Param, Placement, Tensor
 from .losses import sigmoid_binary_cross_entropy, softmax_cross_entropy
 from .rng import Rng
 
@@ -101,6 +102,14 @@ __all__ = [
     "Init",
     "fold",
     "Rng",
+    "MLP",
+    "MLPLayer",
+    "Epoch",
+    "Head",
+    "Optimizer",
+    "Param",
+    "Placement",
+    "Tensor",
     "Activation",
     "activation_forward",
     "activation_backward",

@@ -123,6 +123,7 @@ def handle_type(c_name: str) -> Type[ctypes._Pointer]:
 
 BatchNormHandle = handle_type("bn_batchnorm")
 DenseHandle = handle_type("bn_dense")
+MLPHandle = handle_type("bn_mlp")
 
 
 class RngState(ctypes.Structure):
@@ -178,6 +179,47 @@ BN_DENSE_BIAS = 2
 BN_DENSE_DWEIGHT = 3
 BN_DENSE_DBIAS = 4
 
+# bn_mlp_placement, bn_mlp_head, bn_mlp_flags, bn_mlp_optimizer
+BN_MLP_BN_NONE = 0
+BN_MLP_BN_BEFORE = 1
+BN_MLP_BN_AFTER = 2
+BN_MLP_HEAD_SOFTMAX = 1
+BN_MLP_HEAD_SIGMOID = 2
+BN_MLP_INPUT_BATCHNORM = 1 << 0
+BN_MLP_SGD = 1
+BN_MLP_MOMENTUM = 2
+BN_MLP_NESTEROV = 3
+BN_MLP_ADAM = 4
+# bn_mlp_param
+BN_MLP_OPTIMIZER = 1
+BN_MLP_LEARNING_RATE = 2
+BN_MLP_MOMENTUM_COEF = 3
+BN_MLP_ADAM_BETA1 = 4
+BN_MLP_ADAM_BETA2 = 5
+BN_MLP_ADAM_EPSILON = 6
+BN_MLP_WEIGHT_DECAY = 7
+BN_MLP_DECAY_ALL = 8
+BN_MLP_ELU_ALPHA = 9
+BN_MLP_BN_EPSILON = 10
+BN_MLP_BN_UPDATE_FACTOR = 11
+BN_MLP_STEP = 12
+# bn_mlp_output
+BN_MLP_LOGITS = 1
+BN_MLP_PROBABILITIES = 2
+# bn_mlp_tensor
+BN_MLP_WEIGHT = 1
+BN_MLP_BIAS = 2
+BN_MLP_GAMMA = 3
+BN_MLP_BETA = 4
+BN_MLP_RUNNING_MEAN = 5
+BN_MLP_RUNNING_VAR = 6
+BN_MLP_DWEIGHT = 7
+BN_MLP_DBIAS = 8
+BN_MLP_DGAMMA = 9
+BN_MLP_DBETA = 10
+# bn_mlp_save_flags
+BN_MLP_SAVE_OPTIMIZER = 1 << 0
+
 #: Largest value a size_t argument can hold (ctypes wraps larger ints silently).
 SIZE_MAX = (1 << (8 * ctypes.sizeof(c_size_t))) - 1
 
@@ -189,6 +231,14 @@ _f32p = POINTER(c_float)  # float * and const float *
 _BN = BatchNormHandle
 _DN = DenseHandle
 _RNG = POINTER(RngState)
+_ML = MLPHandle
+_szp = POINTER(c_size_t)
+
+#: bn_mlp_epoch_callback: int (*)(void *user, size_t epoch, float loss, float accuracy, double seconds)
+EpochCallback = ctypes.CFUNCTYPE(c_int, c_void_p, c_size_t, c_float, c_float, c_double)
+#: bn_mlp_batch_callback: int (*)(void *user, size_t epoch, size_t done, size_t total,
+#:                                float loss, float accuracy)
+BatchCallback = ctypes.CFUNCTYPE(c_int, c_void_p, c_size_t, c_size_t, c_size_t, c_float, c_float)
 _i32p = POINTER(c_int32)  # const int32_t * (labels)
 
 _SIGNATURES = {
@@ -262,6 +312,38 @@ _SIGNATURES = {
     "bn_dense_save_state": (_status, [_DN, c_void_p, c_size_t, POINTER(c_size_t)]),
     "bn_dense_load_state": (_status, [_DN, c_void_p, c_size_t]),
     "bn_dense_fold_batchnorm": (_status, [_DN, _BN, POINTER(_DN)]),
+    # mlp.h
+    "bn_mlp_create": (_status, [
+        POINTER(_ML), c_size_t, _szp, c_size_t, c_size_t, c_int, c_int, c_int, c_uint]),
+    "bn_mlp_destroy": (None, [_ML]),
+    "bn_mlp_last_error": (c_char_p, [_ML]),
+    "bn_mlp_architecture": (_status, [
+        _ML, _szp, _szp, _szp, POINTER(c_int), POINTER(c_int), POINTER(c_int), POINTER(c_uint)]),
+    "bn_mlp_hidden_sizes": (_status, [_ML, _szp, c_size_t]),
+    "bn_mlp_parameter_count": (_status, [_ML, _szp]),
+    "bn_mlp_init": (_status, [_ML, c_int, _RNG]),
+    "bn_mlp_set_parameter": (_status, [_ML, c_int, c_double]),
+    "bn_mlp_get_parameter": (_status, [_ML, c_int, POINTER(c_double)]),
+    "bn_mlp_parameter_bounds": (_status, [c_int, POINTER(c_double), POINTER(c_double)]),
+    "bn_mlp_get": (_status, [_ML, c_size_t, c_int, _f32p, c_size_t]),
+    "bn_mlp_set": (_status, [_ML, c_size_t, c_int, _f32p, c_size_t]),
+    "bn_mlp_train_step": (_status, [
+        _ML, c_size_t, _f32p, c_size_t, _i32p, _f32p, POINTER(c_float)]),
+    "bn_mlp_fit": (_status, [
+        _ML, c_size_t, _f32p, c_size_t, _i32p, _f32p, c_size_t, c_size_t, _RNG,
+        EpochCallback, c_void_p]),
+    "bn_mlp_set_batch_callback": (_status, [_ML, BatchCallback]),
+    "bn_mlp_predict": (_status, [
+        _ML, c_int, c_int, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_mlp_evaluate": (_status, [
+        _ML, c_size_t, _f32p, c_size_t, _i32p, _f32p, POINTER(c_float), POINTER(c_float)]),
+    "bn_mlp_recompute_statistics": (_status, [_ML, c_size_t, _f32p, c_size_t]),
+    "bn_mlp_fold_batchnorm": (_status, [_ML, POINTER(_ML)]),
+    "bn_mlp_serialized_size": (_status, [_ML, c_uint, _szp]),
+    "bn_mlp_serialize": (_status, [_ML, c_uint, c_void_p, c_size_t, _szp]),
+    "bn_mlp_deserialize": (_status, [POINTER(_ML), c_void_p, c_size_t, c_char_p, c_size_t]),
+    "bn_mlp_save": (_status, [_ML, c_char_p, c_uint]),
+    "bn_mlp_load": (_status, [POINTER(_ML), c_char_p, c_char_p, c_size_t]),
 }
 
 
@@ -307,3 +389,4 @@ class HandleKind(NamedTuple):
 BATCHNORM = HandleKind("BatchNorm", BatchNormHandle, lib.bn_batchnorm_destroy,
                        lib.bn_batchnorm_last_error)
 DENSE = HandleKind("Dense", DenseHandle, lib.bn_dense_destroy, lib.bn_dense_last_error)
+MLP = HandleKind("MLP", MLPHandle, lib.bn_mlp_destroy, lib.bn_mlp_last_error)

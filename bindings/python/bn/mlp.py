@@ -1,0 +1,744 @@
+"""The multilayer perceptron with BatchNorm (bn/mlp.h): build, train,
+evaluate, fold for inference, save and load.
+
+Arrays are numpy: x is (samples, inputs); labels are integers of shape
+(samples,) for the softmax head; targets are floats in [0, 1] of shape
+(samples, outputs) (or (samples,) for one unit) for the sigmoid head. Every
+shape is checked here before a pointer reaches C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import os
+import threading
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _arrays as _a
+from . import _lib
+from ._errors import InvalidArgumentError, ShapeMismatchError, WrongStateError, error_for
+from ._handle import Handle
+from ._lib import lib
+from .activations import Activation, ActivationLike
+from .dense import Init, InitLike
+from .rng import Rng, as_rng
+
+__all__ = ["MLP", "Placement", "Head", "Optimizer", "Param", "Tensor", "Epoch"]
+
+
+class Placement(enum.IntEnum):
+    """Where each hidden layer's BatchNorm goes (enum bn_mlp_placement)."""
+
+    NONE = _lib.BN_MLP_BN_NONE  #: dense (+bias) -> activation
+    BEFORE = _lib.BN_MLP_BN_BEFORE  #: dense (no bias) -> BatchNorm -> activation
+    AFTER = _lib.BN_MLP_BN_AFTER  #: dense (+bias) -> activation -> BatchNorm
+
+
+class Head(enum.IntEnum):
+    """Output head and its loss (enum bn_mlp_head)."""
+
+    SOFTMAX = _lib.BN_MLP_HEAD_SOFTMAX  #: softmax + cross-entropy, int labels
+    SIGMOID = _lib.BN_MLP_HEAD_SIGMOID  #: sigmoid units + binary cross-entropy, float targets
+
+
+class Optimizer(enum.IntEnum):
+    """Update rules (enum bn_mlp_optimizer), with PyTorch's conventions."""
+
+    SGD = _lib.BN_MLP_SGD  #: p -= lr*g
+    MOMENTUM = _lib.BN_MLP_MOMENTUM  #: v = mu*v + g; p -= lr*v (torch.optim.SGD(momentum=mu))
+    NESTEROV = _lib.BN_MLP_NESTEROV  #: v = mu*v + g; p -= lr*(g + mu*v)
+    ADAM = _lib.BN_MLP_ADAM  #: Adam with bias correction, eps outside the sqrt
+
+
+class Param(enum.IntEnum):
+    """Tunables (enum bn_mlp_param); each is also a property of :class:`MLP`
+    under its lower-case name."""
+
+    OPTIMIZER = _lib.BN_MLP_OPTIMIZER
+    LEARNING_RATE = _lib.BN_MLP_LEARNING_RATE
+    MOMENTUM = _lib.BN_MLP_MOMENTUM_COEF
+    BETA1 = _lib.BN_MLP_ADAM_BETA1
+    BETA2 = _lib.BN_MLP_ADAM_BETA2
+    ADAM_EPSILON = _lib.BN_MLP_ADAM_EPSILON
+    WEIGHT_DECAY = _lib.BN_MLP_WEIGHT_DECAY
+    DECAY_ALL = _lib.BN_MLP_DECAY_ALL
+    ELU_ALPHA = _lib.BN_MLP_ELU_ALPHA
+    BN_EPSILON = _lib.BN_MLP_BN_EPSILON
+    BN_UPDATE_FACTOR = _lib.BN_MLP_BN_UPDATE_FACTOR
+    STEP = _lib.BN_MLP_STEP
+
+
+class Tensor(enum.IntEnum):
+    """Per-layer tensors (enum bn_mlp_tensor) for :meth:`MLP.get` / :meth:`MLP.set`."""
+
+    WEIGHT = _lib.BN_MLP_WEIGHT  #: dense W, (out, in)
+    BIAS = _lib.BN_MLP_BIAS  #: dense b
+    GAMMA = _lib.BN_MLP_GAMMA  #: BatchNorm scale
+    BETA = _lib.BN_MLP_BETA  #: BatchNorm shift
+    RUNNING_MEAN = _lib.BN_MLP_RUNNING_MEAN
+    RUNNING_VAR = _lib.BN_MLP_RUNNING_VAR
+    DWEIGHT = _lib.BN_MLP_DWEIGHT  #: gradients of the last train step (read only)
+    DBIAS = _lib.BN_MLP_DBIAS
+    DGAMMA = _lib.BN_MLP_DGAMMA
+    DBETA = _lib.BN_MLP_DBETA
+
+
+class Epoch(NamedTuple):
+    """One epoch of :meth:`MLP.fit`: training loss and accuracy are means over
+    the epoch's batches (training mode, before each update); the validation
+    values are None without ``validation_data``."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    seconds: float
+    val_loss: Optional[float] = None
+    val_accuracy: Optional[float] = None
+
+
+def _enum(cls, value, what: str):
+    if isinstance(value, str):
+        try:
+            return cls[value.upper()]
+        except KeyError:
+            names = ", ".join(m.name.lower() for m in cls)
+            raise ValueError(f"unknown {what} {value!r} (known: {names})") from None
+    try:
+        return cls(value)
+    except ValueError:
+        raise ValueError(f"unknown {what} {value!r}") from None
+
+
+def _placement(value) -> Placement:
+    return Placement.NONE if value is None or value is False else _enum(Placement, value,
+                                                                        "BatchNorm placement")
+
+
+_BN_TENSORS = (Tensor.GAMMA, Tensor.BETA, Tensor.RUNNING_MEAN, Tensor.RUNNING_VAR,
+               Tensor.DGAMMA, Tensor.DBETA)
+
+
+class MLP(Handle):
+    """A multilayer perceptron (bn_mlp)::
+
+        x --[input BatchNorm]--> L x (dense, BatchNorm, activation) --> dense head
+
+    Layers are numbered as in textbooks: 0 is the input (only the optional
+    input BatchNorm), 1..L the hidden layers, L+1 the head.
+
+    Args:
+        inputs: input features.
+        hidden: the L hidden widths (may be empty).
+        outputs: classes (>= 2) for the softmax head, units (>= 1) for sigmoid.
+        activation: "relu", "elu", "sigmoid" or "tanh" (an :class:`bn.Activation`).
+        batchnorm: "before" (dense without bias -> BatchNorm -> activation, the
+            default), "after" (dense -> activation -> BatchNorm) or None.
+        head: "softmax" (cross-entropy, int labels) or "sigmoid" (binary
+            cross-entropy, float targets).
+        input_batchnorm: also normalize the input itself.
+        init: weight initialization ("he_normal", "glorot_uniform",
+            "glorot_normal", "zeros"); biases and BatchNorm start at 0/1.
+        seed: seed (or :class:`bn.Rng`) of the initial weights; also seeds
+            the model's own shuffling generator (:attr:`rng`) used by fit().
+        **params: tunables, e.g. ``optimizer="momentum", learning_rate=0.1``
+            (see :class:`Param`; defaults Adam, 1e-3, BatchNorm eps 1e-5 and
+            update factor 0.1 as PyTorch).
+
+    The model owns a C handle: release it with :meth:`close` or a ``with``
+    block (also released when collected). One thread at a time: calls from
+    several threads are serialized; distinct models run in parallel (the C
+    calls release the GIL).
+
+    Example::
+
+        with bn.MLP(784, [256, 128], 10, optimizer="adam", learning_rate=1e-3) as model:
+            history = model.fit(x_train, y_train, epochs=5, batch_size=128)
+            loss, accuracy = model.evaluate(x_test, y_test)
+            model.save("fmnist.bnm")
+    """
+
+    _kind = _lib.MLP
+
+    def __init__(self, inputs: int, hidden: Sequence[int] = (), outputs: int = 2,
+                 activation: ActivationLike = "relu",
+                 batchnorm: Union[str, Placement, None] = "before",
+                 head: Union[str, Head] = "softmax", input_batchnorm: bool = False,
+                 init: InitLike = "he_normal", seed: Union[int, Rng] = 0,
+                 **params: Any) -> None:
+        n_in, n_out = _a.size(inputs, "inputs"), _a.size(outputs, "outputs")
+        widths = [_a.size(h, "hidden width") for h in hidden]
+        act, place, hd = Activation.of(activation), _placement(batchnorm), _enum(Head, head, "head")
+        flags = _lib.BN_MLP_INPUT_BATCHNORM if input_batchnorm else 0
+        sizes = (ctypes.c_size_t * max(len(widths), 1))(*widths)
+        ptr = _lib.MLPHandle()
+        _lib.check(lib.bn_mlp_create(ctypes.byref(ptr), n_in, sizes if widths else None,
+                                     len(widths), n_out, int(act), int(place), int(hd), flags),
+                   f"bn_mlp_create(inputs={n_in}, hidden={widths}, outputs={n_out}, "
+                   f"activation={act.name.lower()}, batchnorm={place.name.lower()}, "
+                   f"head={hd.name.lower()}, input_batchnorm={bool(input_batchnorm)})")
+        self._adopt(ptr, seed)
+        try:
+            scheme = Init.of(init)
+            if scheme != Init.ZEROS:
+                self.init(scheme, seed if isinstance(seed, Rng) else Rng(seed))
+            self.set_parameters(**params)
+        except BaseException:
+            self.close()
+            raise
+
+    def _adopt(self, ptr, seed: Union[int, Rng] = 0) -> None:
+        Handle.__init__(self, ptr)
+        self._callback_thread: Optional[int] = None  # set while fit() runs a callback
+        #: The model's shuffling generator, used by fit() when no seed is given.
+        self.rng: Rng = Rng(seed ^ 0x5EED if isinstance(seed, int) else 0x5EED)
+        inputs, layers, outputs = ctypes.c_size_t(), ctypes.c_size_t(), ctypes.c_size_t()
+        act, place, head, flags = ctypes.c_int(), ctypes.c_int(), ctypes.c_int(), ctypes.c_uint()
+        self._call(lib.bn_mlp_architecture, ctypes.byref(inputs), ctypes.byref(layers),
+                   ctypes.byref(outputs), ctypes.byref(act), ctypes.byref(place),
+                   ctypes.byref(head), ctypes.byref(flags))
+        widths = (ctypes.c_size_t * max(layers.value, 1))()
+        self._call(lib.bn_mlp_hidden_sizes, widths if layers.value else None, layers.value)
+        self._sizes = (inputs.value, *widths[: layers.value], outputs.value)
+        self._activation = Activation(act.value)
+        self._placement = Placement(place.value)
+        self._head = Head(head.value)
+        self._input_bn = bool(flags.value & _lib.BN_MLP_INPUT_BATCHNORM)
+
+    @classmethod
+    def _from_pointer(cls, ptr) -> "MLP":
+        model = cls.__new__(cls)
+        try:
+            model._adopt(ptr)
+        except BaseException:
+            if not hasattr(model, "_finalizer"):
+                lib.bn_mlp_destroy(ptr)
+            else:
+                model.close()
+            raise
+        return model
+
+    # -- description ----------------------------------------------------------
+
+    @property
+    def inputs(self) -> int:
+        """Input features."""
+        return self._sizes[0]
+
+    @property
+    def hidden(self) -> Tuple[int, ...]:
+        """The hidden widths (L of them)."""
+        return self._sizes[1:-1]
+
+    @property
+    def outputs(self) -> int:
+        """Classes (softmax head) or units (sigmoid head)."""
+        return self._sizes[-1]
+
+    @property
+    def activation(self) -> Activation:
+        """The hidden layers' activation."""
+        return self._activation
+
+    @property
+    def batchnorm(self) -> Placement:
+        """Where the hidden layers' BatchNorm goes."""
+        return self._placement
+
+    @property
+    def head(self) -> Head:
+        """The output head."""
+        return self._head
+
+    @property
+    def input_batchnorm(self) -> bool:
+        """Whether the input itself is normalized (layer 0)."""
+        return self._input_bn
+
+    @property
+    def parameter_count(self) -> int:
+        """Trainable parameters (weights, biases, gamma, beta)."""
+        count = ctypes.c_size_t()
+        self._call(lib.bn_mlp_parameter_count, ctypes.byref(count))
+        return count.value
+
+    def has_batchnorm(self) -> bool:
+        """Whether the network holds any BatchNorm (training then needs batches >= 2)."""
+        return self._input_bn or (self._placement != Placement.NONE and len(self._sizes) > 2)
+
+    def has(self, layer: int, which: Union[Tensor, str]) -> bool:
+        """Whether layer ``layer`` holds tensor ``which`` (gradients: once a step ran)."""
+        which = _enum(Tensor, which, "tensor")
+        last = len(self._sizes) - 1  # L + 1, the head
+        if not 0 <= layer <= last:
+            return False
+        if which in (Tensor.WEIGHT, Tensor.DWEIGHT):
+            return layer >= 1
+        if which in (Tensor.BIAS, Tensor.DBIAS):
+            return layer == last or (layer >= 1 and self._placement != Placement.BEFORE)
+        if layer == 0:
+            return self._input_bn
+        return layer < last and self._placement != Placement.NONE
+
+    def _shape(self, layer: int, which: Tensor) -> Tuple[int, ...]:
+        last = len(self._sizes) - 1
+        if not 0 <= layer <= last:
+            raise InvalidArgumentError(f"layer {layer} does not exist (0..{last})")
+        if which in (Tensor.WEIGHT, Tensor.DWEIGHT):
+            if layer == 0:
+                raise WrongStateError("layer 0 (the input) has no dense weight")
+            return (self._sizes[layer], self._sizes[layer - 1])
+        return (self._sizes[layer],)
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<bn.MLP (closed)>"
+        return (f"<bn.MLP inputs={self.inputs} hidden={list(self.hidden)} "
+                f"outputs={self.outputs} activation={self._activation.name.lower()} "
+                f"batchnorm={self._placement.name.lower()} head={self._head.name.lower()}"
+                f"{' input_batchnorm' if self._input_bn else ''}>")
+
+    # -- callbacks guard ---------------------------------------------------------
+
+    def _not_in_callback(self, what: str) -> None:
+        if self._callback_thread == threading.get_ident():
+            raise WrongStateError(f"{what} cannot be called from a fit() callback "
+                                  "(predict, evaluate, get and parameters can)")
+
+    def close(self) -> None:
+        """Release the C handle now (not from inside a fit() callback). Idempotent."""
+        with self._lock:
+            if getattr(self, "_callback_thread", None) is not None:
+                self._not_in_callback("close()")  # another thread waited for the lock
+            Handle.close(self)
+
+    # -- initialization and tunables ---------------------------------------------
+
+    def init(self, scheme: InitLike = "he_normal", seed: Union[int, Rng] = 0) -> None:
+        """Re-initialize every dense layer with ``scheme`` drawing from ``seed`` (an
+        int or a :class:`bn.Rng`), layer by layer; biases, BatchNorm parameters,
+        running statistics and the optimizer state are reset (bn_mlp_init)."""
+        self._not_in_callback("init()")
+        rng = as_rng(seed)
+        with rng._lock:
+            self._call(lib.bn_mlp_init, int(Init.of(scheme)), rng._pointer())
+
+    def get_parameter(self, param: Union[Param, str]) -> float:
+        """Read a tunable (bn_mlp_get_parameter) as a float."""
+        p = _enum(Param, param, "parameter")
+        value = ctypes.c_double()
+        self._call(lib.bn_mlp_get_parameter, int(p), ctypes.byref(value))
+        return value.value
+
+    def set_parameter(self, param: Union[Param, str], value: Any) -> None:
+        """Set a tunable (bn_mlp_set_parameter); the optimizer may be given by name.
+        InvalidArgumentError when out of :meth:`parameter_bounds`."""
+        p = _enum(Param, param, "parameter")
+        if p == Param.OPTIMIZER:
+            value = int(_enum(Optimizer, value, "optimizer"))
+        elif isinstance(value, bool):
+            value = int(value)
+        self._call(lib.bn_mlp_set_parameter, int(p), float(value))
+
+    def set_parameters(self, **params: Any) -> None:
+        """Set several tunables by lower-case name, e.g. ``learning_rate=0.1``."""
+        for name, value in params.items():
+            if name.upper() not in Param.__members__:
+                names = ", ".join(m.name.lower() for m in Param)
+                raise TypeError(f"unknown MLP parameter {name!r} (known: {names})")
+            self.set_parameter(name, value)
+
+    @staticmethod
+    def parameter_bounds(param: Union[Param, str]) -> Tuple[float, float]:
+        """Inclusive (lower, upper) bounds of a tunable (an open bound is reported as its limit)."""
+        p = _enum(Param, param, "parameter")
+        lo, hi = ctypes.c_double(), ctypes.c_double()
+        _lib.check(lib.bn_mlp_parameter_bounds(int(p), ctypes.byref(lo), ctypes.byref(hi)),
+                   f"bn_mlp_parameter_bounds({p.name})")
+        return lo.value, hi.value
+
+    @property
+    def optimizer(self) -> Optimizer:
+        """The update rule (settable by name: "sgd", "momentum", "nesterov", "adam");
+        changing it clears the optimizer state."""
+        return Optimizer(int(self.get_parameter(Param.OPTIMIZER)))
+
+    @optimizer.setter
+    def optimizer(self, value: Union[Optimizer, str]) -> None:
+        self.set_parameter(Param.OPTIMIZER, value)
+
+    def _float_param(p: Param, doc: str):  # noqa: N805 - a property factory
+        def get(self) -> float:
+            return self.get_parameter(p)
+
+        def put(self, value: float) -> None:
+            self.set_parameter(p, value)
+
+        return property(get, put, doc=doc)
+
+    learning_rate = _float_param(Param.LEARNING_RATE, "Learning rate (> 0; default 1e-3).")
+    momentum = _float_param(Param.MOMENTUM, "Momentum coefficient in [0, 1) (default 0.9).")
+    beta1 = _float_param(Param.BETA1, "Adam's beta1 in [0, 1) (default 0.9).")
+    beta2 = _float_param(Param.BETA2, "Adam's beta2 in [0, 1) (default 0.999).")
+    adam_epsilon = _float_param(Param.ADAM_EPSILON, "Adam's eps (> 0; default 1e-8).")
+    weight_decay = _float_param(Param.WEIGHT_DECAY,
+                                "Decoupled weight decay p -= lr*wd*p (>= 0; default 0).")
+    elu_alpha = _float_param(Param.ELU_ALPHA, "ELU's alpha (> 0; default 1).")
+    bn_epsilon = _float_param(Param.BN_EPSILON, "eps of every BatchNorm (> 0; default 1e-5).")
+    bn_update_factor = _float_param(
+        Param.BN_UPDATE_FACTOR,
+        "Running-statistics factor in (0, 1] (PyTorch's momentum; default 0.1).")
+    del _float_param
+
+    @property
+    def decay_all(self) -> bool:
+        """False (default): decay dense weights only; True: also biases, gamma, beta."""
+        return bool(self.get_parameter(Param.DECAY_ALL))
+
+    @decay_all.setter
+    def decay_all(self, value: bool) -> None:
+        self.set_parameter(Param.DECAY_ALL, bool(value))
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken (settable, e.g. 0 restarts Adam's bias correction)."""
+        return int(self.get_parameter(Param.STEP))
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self.set_parameter(Param.STEP, int(value))
+
+    # -- tensors ----------------------------------------------------------------
+
+    def get(self, layer: int, which: Union[Tensor, str]) -> np.ndarray:
+        """A copy of tensor ``which`` of layer ``layer`` (bn_mlp_get): weight (out, in),
+        vectors (features,). WrongStateError when the layer has no such tensor or
+        no train step produced the gradient yet."""
+        which = _enum(Tensor, which, "tensor")
+        values = np.empty(self._shape(layer, which), dtype=np.float32)
+        self._call(lib.bn_mlp_get, layer, int(which), _a.pointer(values), values.size)
+        return values
+
+    def set(self, layer: int, which: Union[Tensor, str], values) -> None:
+        """Replace a parameter or running statistic (finite; variance >= 0); the
+        optimizer state is kept (bn_mlp_set)."""
+        which = _enum(Tensor, which, "tensor")
+        v = _a.contiguous(values, self._shape(layer, which), f"{which.name.lower()}")
+        self._call(lib.bn_mlp_set, layer, int(which), _a.pointer(v), v.size)
+
+    def parameters(self, gradients: bool = False) -> Dict[Tuple[int, str], np.ndarray]:
+        """Every tensor the network holds as {(layer, name): array}: weights, biases,
+        gamma, beta, running statistics; with ``gradients=True`` the gradients
+        of the last train step instead."""
+        names = ([Tensor.DWEIGHT, Tensor.DBIAS, Tensor.DGAMMA, Tensor.DBETA] if gradients else
+                 [Tensor.WEIGHT, Tensor.BIAS, Tensor.GAMMA, Tensor.BETA, Tensor.RUNNING_MEAN,
+                  Tensor.RUNNING_VAR])
+        return {(layer, t.name.lower()): self.get(layer, t)
+                for layer in range(len(self._sizes)) for t in names if self.has(layer, t)}
+
+    def layer(self, index: int) -> "MLPLayer":
+        """A view of layer ``index`` whose attributes (weight, bias, gamma, ...) read
+        and write the network's tensors."""
+        self._shape(index, Tensor.BIAS)  # range check
+        return MLPLayer(self, index)
+
+    @property
+    def layers(self) -> List["MLPLayer"]:
+        """Views of layers 0..L+1 (see :meth:`layer`)."""
+        return [MLPLayer(self, i) for i in range(len(self._sizes))]
+
+    # -- data -------------------------------------------------------------------
+
+    def _x(self, x) -> Tuple[np.ndarray, int]:
+        xa, ldx = _a.matrix(x, "x", self.inputs)
+        return xa, ldx
+
+    def _y(self, y, samples: int, name: str = "y"):
+        """(labels, targets): one of them None, according to the head."""
+        if y is None:
+            raise TypeError(f"{name} is required (labels or targets)")
+        if self._head == Head.SOFTMAX:
+            return _a.labels(y, samples, self.outputs, name), None
+        t = y if isinstance(y, np.ndarray) else np.asarray(y)
+        if t.ndim == 1 and self.outputs == 1:
+            t = t.reshape(-1, 1)
+        return None, _a.contiguous(t, (samples, self.outputs), name)
+
+    # -- training ---------------------------------------------------------------
+
+    def train_step(self, x, y) -> float:
+        """One optimization step on a mini-batch (bn_mlp_train_step): training-mode
+        forward, loss, backward, update. Returns the batch's mean loss before the update.
+
+        Args:
+            x: (batch, inputs); batch >= 2 when the network has a BatchNorm.
+            y: labels (batch,) in [0, outputs) for the softmax head; targets
+                (batch, outputs) in [0, 1] for the sigmoid head.
+
+        Raises:
+            BatchTooSmallError, NonFiniteError (the parameters and optimizer state
+            are then unchanged; the running statistics have seen the batch).
+        """
+        self._not_in_callback("train_step()")
+        with self._lock:
+            self._live()
+            xa, ldx = self._x(x)
+            labels, targets = self._y(y, xa.shape[0])
+            loss = ctypes.c_float()
+            self._call(lib.bn_mlp_train_step, xa.shape[0], _a.pointer(xa), ldx,
+                       _a.int32_pointer(labels), _a.pointer(targets), ctypes.byref(loss))
+        return loss.value
+
+    def fit(self, x, y, epochs: int = 1, batch_size: int = 32,
+            optimizer: Union[Optimizer, str, None] = None,
+            callback: Optional[Callable[[Epoch], Optional[bool]]] = None, *,
+            shuffle: bool = True, seed: Union[int, Rng, None] = None,
+            validation_data: Optional[Tuple[Any, Any]] = None,
+            batch_callback: Optional[Callable[[int, int, int, float, float], Optional[bool]]]
+            = None, **params: Any) -> List[Epoch]:
+        """Train for ``epochs`` epochs over an in-memory dataset (bn_mlp_fit).
+
+        Each epoch visits the samples in an order shuffled by the generator
+        (Fisher-Yates) in mini-batches of ``batch_size``; a last batch of one
+        sample is skipped when the network has a BatchNorm.
+
+        Args:
+            x, y: the dataset, as in :meth:`train_step` (any number of samples).
+            epochs, batch_size: >= 0 and >= 1.
+            optimizer: if given, set before training (as ``model.optimizer``);
+                other tunables may be given as keywords (``learning_rate=0.1``).
+            callback: called after each epoch with an :class:`Epoch`; return
+                True to stop. It may call predict/evaluate/get and change
+                tunables (e.g. the learning rate), not fit/train_step/init/close.
+            shuffle: False keeps the given order.
+            seed: shuffling generator (int or :class:`bn.Rng`); None uses the
+                model's own :attr:`rng`, which continues across fit() calls.
+            validation_data: (x_val, y_val) evaluated after each epoch into
+                Epoch.val_loss / val_accuracy.
+            batch_callback: called after each step with (epoch, done, total,
+                loss, accuracy) (running means over the epoch); True stops.
+
+        Returns:
+            One :class:`Epoch` per epoch run. An exception raised by a callback
+            stops training and is re-raised here.
+        """
+        self._not_in_callback("fit()")
+        epochs, batch_size = _a.size(epochs, "epochs"), _a.size(batch_size, "batch_size")
+        if optimizer is not None:
+            self.optimizer = optimizer
+        self.set_parameters(**params)
+        with self._lock:
+            self._live()
+            xa, ldx = self._x(x)
+            labels, targets = self._y(y, xa.shape[0])
+            if validation_data is not None:
+                vx, vy = validation_data
+                vxa, _ = self._x(vx)
+                self._y(vy, vxa.shape[0], "validation y")  # checked now, not mid-training
+            rng = None if not shuffle else (self.rng if seed is None else as_rng(seed))
+            history: List[Epoch] = []
+            failure: List[BaseException] = []
+            thread = threading.get_ident()
+
+            def on_epoch(_user, epoch, loss, accuracy, seconds):
+                try:
+                    self._callback_thread = thread
+                    val = (None, None)
+                    if validation_data is not None:
+                        val = self.evaluate(*validation_data)
+                    record = Epoch(int(epoch), float(loss), float(accuracy), float(seconds), *val)
+                    history.append(record)
+                    return 1 if callback is not None and callback(record) else 0
+                except BaseException as exc:  # noqa: B902 - re-raised after the C call
+                    failure.append(exc)
+                    return 1
+                finally:
+                    self._callback_thread = None
+
+            def on_batch(_user, epoch, done, total, loss, accuracy):
+                try:
+                    self._callback_thread = thread
+                    return 1 if batch_callback(int(epoch), int(done), int(total), float(loss),
+                                               float(accuracy)) else 0
+                except BaseException as exc:  # noqa: B902
+                    failure.append(exc)
+                    return 1
+                finally:
+                    self._callback_thread = None
+
+            epoch_cb = _lib.EpochCallback(on_epoch)
+            batch_cb = _lib.BatchCallback(on_batch) if batch_callback is not None else None
+            lock = rng._lock if rng is not None else threading.Lock()
+            with lock:
+                if batch_cb is not None:
+                    self._call(lib.bn_mlp_set_batch_callback, batch_cb)
+                try:
+                    self._call(lib.bn_mlp_fit, xa.shape[0], _a.pointer(xa), ldx,
+                               _a.int32_pointer(labels), _a.pointer(targets), batch_size, epochs,
+                               rng._pointer() if rng is not None else None, epoch_cb, None)
+                finally:
+                    if batch_cb is not None:
+                        self._call(lib.bn_mlp_set_batch_callback, _lib.BatchCallback())  # NULL
+            if failure:
+                raise failure[0]
+        return history
+
+    def recompute_statistics(self, x) -> None:
+        """Replace every BatchNorm's running statistics with the exact population
+        mean and biased variance of its input over ``x`` (>= 2 samples), layer by
+        layer (bn_mlp_recompute_statistics)."""
+        self._not_in_callback("recompute_statistics()")
+        with self._lock:
+            self._live()
+            xa, ldx = self._x(x)
+            self._call(lib.bn_mlp_recompute_statistics, xa.shape[0], _a.pointer(xa), ldx)
+
+    # -- inference --------------------------------------------------------------
+
+    def _predict(self, x, kind: int, training: bool, out: Optional[np.ndarray]) -> np.ndarray:
+        if not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"training must be True or False, got {training!r}")
+        if training:
+            self._not_in_callback("predict(training=True)")
+        with self._lock:
+            self._live()
+            xa, ldx = self._x(x)
+            y, ldy = _a.output(out, (xa.shape[0], self.outputs))
+            _a.disjoint(y, "out", [("x", xa)])
+            mode = _lib.BN_MODE_TRAINING if training else _lib.BN_MODE_INFERENCE
+            self._call(lib.bn_mlp_predict, mode, kind, xa.shape[0], _a.pointer(xa), ldx,
+                       _a.pointer(y), ldy)
+        return y
+
+    def predict_logits(self, x, *, training: bool = False,
+                       out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The head's raw outputs, (samples, outputs) (bn_mlp_predict, BN_MLP_LOGITS).
+        training=True forwards x as one batch with batch statistics and updates
+        the running statistics."""
+        return self._predict(x, _lib.BN_MLP_LOGITS, training, out)
+
+    def predict_proba(self, x, *, training: bool = False,
+                      out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Softmax (per sample) or sigmoid (per unit) of the logits, (samples, outputs)."""
+        return self._predict(x, _lib.BN_MLP_PROBABILITIES, training, out)
+
+    def predict(self, x) -> np.ndarray:
+        """Predicted classes in inference mode: (samples,) int64 argmax for the
+        softmax head; (samples, outputs) int64 of (p >= 0.5) for the sigmoid head."""
+        logits = self.predict_logits(x)
+        if self._head == Head.SOFTMAX:
+            return logits.argmax(axis=1).astype(np.int64)
+        return (logits >= 0).astype(np.int64)
+
+    def evaluate(self, x, y) -> Tuple[float, float]:
+        """(mean loss, accuracy) over a dataset in inference mode (bn_mlp_evaluate).
+        Accuracy: argmax == label (softmax); (p >= 0.5) == (target >= 0.5) per unit."""
+        with self._lock:
+            self._live()
+            xa, ldx = self._x(x)
+            labels, targets = self._y(y, xa.shape[0])
+            loss, accuracy = ctypes.c_float(), ctypes.c_float()
+            self._call(lib.bn_mlp_evaluate, xa.shape[0], _a.pointer(xa), ldx,
+                       _a.int32_pointer(labels), _a.pointer(targets), ctypes.byref(loss),
+                       ctypes.byref(accuracy))
+        return loss.value, accuracy.value
+
+    def fold_batchnorm(self) -> "MLP":
+        """A new network without BatchNorm whose dense layers absorb every BatchNorm
+        (bn_mlp_fold_batchnorm); its inference-mode predictions equal this one's
+        to rounding. Same tunables, no optimizer state."""
+        folded = _lib.MLPHandle()
+        self._call(lib.bn_mlp_fold_batchnorm, ctypes.byref(folded))
+        return MLP._from_pointer(folded)
+
+    # -- model files ------------------------------------------------------------
+
+    def to_bytes(self, optimizer: bool = False) -> bytes:
+        """The model-file bytes (bn_mlp_serialize; docs/model-format.md); with
+        optimizer=True also the optimizer state, so training resumes exactly."""
+        flags = _lib.BN_MLP_SAVE_OPTIMIZER if optimizer else 0
+        with self._lock:
+            size = ctypes.c_size_t()
+            self._call(lib.bn_mlp_serialized_size, flags, ctypes.byref(size))
+            buffer = ctypes.create_string_buffer(size.value)
+            written = ctypes.c_size_t()
+            self._call(lib.bn_mlp_serialize, flags, buffer, size.value, ctypes.byref(written))
+            return buffer.raw[: written.value]
+
+    @classmethod
+    def from_bytes(cls, blob) -> "MLP":
+        """A new network from model-file bytes (bn_mlp_deserialize). Raises a
+        FormatError subclass (BadMagicError, ChecksumError, ...) with the reason."""
+        data = bytes(memoryview(blob))
+        ptr = _lib.MLPHandle()
+        message = ctypes.create_string_buffer(512)
+        status = lib.bn_mlp_deserialize(ctypes.byref(ptr), data, len(data), message,
+                                        len(message))
+        if status:
+            raise error_for(status, _load_message(status, message, "model bytes"))
+        return cls._from_pointer(ptr)
+
+    def save(self, path: Union[str, os.PathLike], optimizer: bool = False) -> None:
+        """Save to a file atomically (bn_mlp_save): an existing file is replaced only
+        once the new one is complete. InputOutputError says which call failed."""
+        self._call(lib.bn_mlp_save, os.fsencode(path), _lib.BN_MLP_SAVE_OPTIMIZER
+                   if optimizer else 0)
+
+    @classmethod
+    def load(cls, path: Union[str, os.PathLike]) -> "MLP":
+        """A new network from a file written by :meth:`save` (bn_mlp_load)."""
+        ptr = _lib.MLPHandle()
+        message = ctypes.create_string_buffer(512)
+        status = lib.bn_mlp_load(ctypes.byref(ptr), os.fsencode(path), message, len(message))
+        if status:
+            raise error_for(status, _load_message(status, message, os.fsdecode(path)))
+        return cls._from_pointer(ptr)
+
+    def __reduce__(self):
+        return (MLP.from_bytes, (self.to_bytes(optimizer=True),))
+
+
+def _load_message(status: int, buffer, what: str) -> str:
+    text = buffer.value.decode("utf-8", "replace")
+    name = _lib.status_string(status)
+    return f"{name}: {text}" if text else f"{name}: cannot load {what}"
+
+
+class MLPLayer:
+    """A view of one layer of an :class:`MLP`; attributes read and write the
+    network's tensors (copies in, copies out)."""
+
+    def __init__(self, model: MLP, index: int) -> None:
+        self.model, self.index = model, index
+
+    def _tensor(which: Tensor, writable: bool = True):  # noqa: N805 - a property factory
+        def get(self) -> np.ndarray:
+            return self.model.get(self.index, which)
+
+        def put(self, values) -> None:
+            self.model.set(self.index, which, values)
+
+        return property(get, put if writable else None,
+                        doc=f"The layer's {which.name.lower()} (bn_mlp_get/bn_mlp_set).")
+
+    weight = _tensor(Tensor.WEIGHT)
+    bias = _tensor(Tensor.BIAS)
+    gamma = _tensor(Tensor.GAMMA)
+    beta = _tensor(Tensor.BETA)
+    running_mean = _tensor(Tensor.RUNNING_MEAN)
+    running_var = _tensor(Tensor.RUNNING_VAR)
+    dweight = _tensor(Tensor.DWEIGHT, False)
+    dbias = _tensor(Tensor.DBIAS, False)
+    dgamma = _tensor(Tensor.DGAMMA, False)
+    dbeta = _tensor(Tensor.DBETA, False)
+    del _tensor
+
+    def has(self, which: Union[Tensor, str]) -> bool:
+        """Whether this layer holds tensor ``which``."""
+        return self.model.has(self.index, which)
+
+    def __repr__(self) -> str:
+        held = [t.name.lower() for t in Tensor if t < Tensor.DWEIGHT and self.has(t)]
+        return f"<bn.MLP layer {self.index}: {', '.join(held) or 'nothing'}>"
