@@ -68,6 +68,7 @@ from .batchnorm import (
 )
 from .dense import Dense, Init, fold
 from .mlp import MLP, Epoch, Head, MLPLayer, Optimizer, Param, Placement, Tensor
+from . import interop
 from .losses import sigmoid_binary_cross_entropy, softmax_cross_entropy
 from .rng import Rng
 
@@ -110,6 +111,7 @@ __all__ = [
     "Param",
     "Placement",
     "Tensor",
+    "interop",
     "Activation",
     "activation_forward",
     "activation_backward",

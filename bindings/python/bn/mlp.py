@@ -699,6 +699,40 @@ class MLP(Handle):
     def __reduce__(self):
         return (MLP.from_bytes, (self.to_bytes(optimizer=True),))
 
+    # -- PyTorch / Keras weights (bn.interop) -------------------------------------
+
+    @classmethod
+    def from_state_dict(cls, state, activation: ActivationLike = "relu", head: str = "softmax",
+                        **kwargs: Any) -> "MLP":
+        """A network from a PyTorch nn.Sequential state_dict of numpy arrays
+        (see :func:`bn.interop.mlp_from_state_dict`)."""
+        from .interop import mlp_from_state_dict
+        return mlp_from_state_dict(state, activation, head, **kwargs)
+
+    def state_dict(self, prefix: str = "") -> Dict[str, np.ndarray]:
+        """The weights in PyTorch's nn.Sequential naming ("0.weight", "1.running_mean",
+        ...) as numpy arrays (see :func:`bn.interop.mlp_to_state_dict`)."""
+        from .interop import mlp_to_state_dict
+        return mlp_to_state_dict(self, prefix)
+
+    def torch_layers(self) -> List[Tuple[str, Dict[str, Any]]]:
+        """The equivalent nn.Sequential as (module class name, kwargs) pairs."""
+        from .interop import torch_layers
+        return torch_layers(self)
+
+    @classmethod
+    def from_keras(cls, layers, activation: ActivationLike = "relu", head: str = "softmax",
+                   batchnorm: str = "before", **kwargs: Any) -> "MLP":
+        """A network from a Keras Sequential's per-layer weight lists
+        (see :func:`bn.interop.mlp_from_keras`)."""
+        from .interop import mlp_from_keras
+        return mlp_from_keras(layers, activation, head, batchnorm, **kwargs)
+
+    def to_keras(self) -> List[List[np.ndarray]]:
+        """The weights as Keras set_weights() lists, layer by layer."""
+        from .interop import mlp_to_keras
+        return mlp_to_keras(self)
+
 
 def _load_message(status: int, buffer, what: str) -> str:
     text = buffer.value.decode("utf-8", "replace")
