@@ -161,9 +161,10 @@ BN_API bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t 
 
 /** @brief Backward pass of the last forward.
  *
- *  After a training-mode forward this is the full gradient (mean and variance
- *  terms included); after an inference-mode forward the statistics are
- *  constants and dx = dy*gamma*invstd. dgamma and dbeta are overwritten (not
+ *  After a forward that used batch statistics (training mode, or any mode on
+ *  a layer with BN_BATCHNORM_NO_RUNNING_STATS) this is the full gradient
+ *  (mean and variance terms included); after an inference-mode forward with
+ *  running statistics these are constants and dx = dy*gamma*invstd. dgamma and dbeta are overwritten (not
  *  accumulated) and read with bn_batchnorm_get(). May be called again for the
  *  same forward.
  *

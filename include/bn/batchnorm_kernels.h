@@ -15,7 +15,8 @@
  *  Statistics are computed in two passes with double accumulation.
  *
  *  Aliasing: an output may be the same buffer as the input of the same shape
- *  and leading dimension (y == x, dx == dy); no other overlap is allowed.
+ *  and leading dimension (y == x, dx == dy); otherwise the memory spans of
+ *  the matrices must be disjoint (BN_ERR_INVALID_ARGUMENT).
  *
  *  Thread-safety: the kernels keep no state; concurrent calls are safe as long
  *  as their output buffers do not overlap. Each call may allocate a small
@@ -25,7 +26,8 @@
  *  Errors: BN_ERR_INVALID_ARGUMENT for a NULL required pointer, zero
  *  features or batch, ld < features, unknown flags, or eps <= 0;
  *  BN_ERR_NON_FINITE for an eps that is NaN or infinite;
- *  BN_ERR_SIZE_OVERFLOW when ld*(batch-1)+features overflows size_t.
+ *  BN_ERR_SIZE_OVERFLOW when the span ld*(batch-1)+features, in bytes,
+ *  overflows size_t.
  *  On any error the outputs are left unmodified. */
 
 #include <stddef.h>

@@ -43,5 +43,34 @@ int bni_overlap(const void *a, size_t rows_a, size_t cols_a, size_t lda, const v
   uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
   uintptr_t ea = pa + ((cols_a - 1) * lda + rows_a) * sizeof(float);
   uintptr_t eb = pb + ((cols_b - 1) * ldb + rows_b) * sizeof(float);
-  return pa < eb && pb < ea;
+  if (!(pa < eb && pb < ea))
+    return 0; /* disjoint spans */
+  /* Spans meet. With one shape and leading dimension, columns may still
+   * interleave without sharing an element (x and y side by side in a wider
+   * array): element offsets differ by d = k*ld + t with |k| < cols and
+   * |t| < rows exactly when they collide. Anything else is treated as an
+   * overlap. */
+  if (rows_a != rows_b || cols_a != cols_b || lda != ldb || (pa - pb) % sizeof(float) != 0)
+    return 1;
+  const size_t ld = lda, rows = rows_a, cols = cols_a;
+  size_t d = (pa > pb ? pa - pb : pb - pa) / sizeof(float);
+  size_t k = d / ld, t = d % ld; /* d = k*ld + t, 0 <= t < ld */
+  if (k < cols && t < rows)
+    return 1; /* column k of one meets rows [0, rows - t) of the other */
+  if (k + 1 < cols && ld - t < rows)
+    return 1; /* d = (k+1)*ld - (ld - t): the next column, shifted up */
+  return 0;
+}
+
+bn_status bni_check_alias(bni_error *err, const char *in_name, const float *in, size_t ldin,
+                          const char *out_name, const float *out, size_t ldout, size_t rows,
+                          size_t cols)
+{
+  if (in == out && ldin == ldout)
+    return BN_OK;
+  if (bni_overlap(in, rows, cols, ldin, out, rows, cols, ldout))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT,
+                    "%s overlaps %s without being the same buffer and leading dimension",
+                    out_name, in_name);
+  return BN_OK;
 }

@@ -25,6 +25,13 @@ bn_status bni_check_eps(bni_error *err, float eps);
 int bni_overlap(const void *a, size_t rows_a, size_t cols_a, size_t lda, const void *b,
                 size_t rows_b, size_t cols_b, size_t ldb);
 
+/* An output matrix that is either exactly its input (same pointer and ld:
+ * in place) or whose memory span is disjoint from the input's. Both are
+ * (rows x cols) and already checked with bni_check_matrix. */
+bn_status bni_check_alias(bni_error *err, const char *in_name, const float *in, size_t ldin,
+                          const char *out_name, const float *out, size_t ldout, size_t rows,
+                          size_t cols);
+
 /* a * b without overflow; returns 0 and leaves *out alone on overflow. */
 static inline int bni_mul_size(size_t a, size_t b, size_t *out)
 {

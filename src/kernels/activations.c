@@ -6,15 +6,6 @@
 #include <bn/activations.h>
 #include "../core/checks.h"
 
-/* An output that is either exactly an input (same ld) or disjoint from it. */
-static bn_status check_alias(const float *in, size_t ldin, const float *out, size_t ldout,
-                             size_t F, size_t N)
-{
-  if (in == out)
-    return ldin == ldout ? BN_OK : BN_ERR_INVALID_ARGUMENT;
-  return bni_overlap(in, F, N, ldin, out, F, N, ldout) ? BN_ERR_INVALID_ARGUMENT : BN_OK;
-}
-
 static bn_status check_act(bn_activation act, float alpha)
 {
   switch (act) {
@@ -78,7 +69,7 @@ bn_status bn_activation_forward(bn_activation act, float alpha, size_t features,
   if (st == BN_OK)
     st = bni_check_matrix(NULL, "y", y, features, batch, ldy);
   if (st == BN_OK)
-    st = check_alias(x, ldx, y, ldy, features, batch);
+    st = bni_check_alias(NULL, "x", x, ldx, "y", y, ldy, features, batch);
   if (st != BN_OK)
     return st;
   const size_t F = features;
@@ -126,9 +117,9 @@ bn_status bn_activation_backward(bn_activation act, float alpha, size_t features
   if (st == BN_OK)
     st = bni_check_matrix(NULL, "dx", dx, features, batch, lddx);
   if (st == BN_OK)
-    st = check_alias(y, ldy, dx, lddx, features, batch);
+    st = bni_check_alias(NULL, "y", y, ldy, "dx", dx, lddx, features, batch);
   if (st == BN_OK)
-    st = check_alias(dy, lddy, dx, lddx, features, batch);
+    st = bni_check_alias(NULL, "dy", dy, lddy, "dx", dx, lddx, features, batch);
   if (st != BN_OK)
     return st;
   const size_t F = features;

@@ -9,16 +9,16 @@ static bn_status check_flags(unsigned flags)
   return (flags & ~(unsigned)BN_KERNEL_FUSE_RELU) ? BN_ERR_INVALID_ARGUMENT : BN_OK;
 }
 
-/* x and its output have the same shape; the output may be x itself, but
- * only with the same leading dimension. */
+/* x and its output have the same shape; the output may be x itself (same
+ * leading dimension) or memory disjoint from it. */
 static bn_status check_pair(const float *in, size_t ldin, const float *out, size_t ldout,
                             size_t F, size_t N)
 {
   bn_status st = bni_check_matrix(NULL, "input", in, F, N, ldin);
   if (st == BN_OK)
     st = bni_check_matrix(NULL, "output", out, F, N, ldout);
-  if (st == BN_OK && in == out && ldin != ldout)
-    st = BN_ERR_INVALID_ARGUMENT;
+  if (st == BN_OK)
+    st = bni_check_alias(NULL, "input", in, ldin, "output", out, ldout, F, N);
   return st;
 }
 

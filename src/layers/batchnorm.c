@@ -297,10 +297,8 @@ static bn_status check_io(bn_batchnorm *l, size_t batch, const char *in_name, co
   bn_status st = bni_check_matrix(&l->err, in_name, in, l->features, batch, ldin);
   if (st == BN_OK)
     st = bni_check_matrix(&l->err, out_name, out, l->features, batch, ldout);
-  if (st == BN_OK && in == out && ldin != ldout)
-    st = bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT,
-                  "%s and %s are the same buffer with different leading dimensions", in_name,
-                  out_name);
+  if (st == BN_OK)
+    st = bni_check_alias(&l->err, in_name, in, ldin, out_name, out, ldout, l->features, batch);
   return st;
 }
 
