@@ -118,3 +118,41 @@ void bni_get_bytes(bni_reader *r, void *out, size_t n)
   if (p && n)
     memcpy(out, p, n);
 }
+
+bn_status bni_blob_open(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
+                        const char magic[4], uint32_t version, const char *what, bni_error *err)
+{
+  if (size < header_bytes || size - header_bytes < 4)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "%s of %zu bytes is shorter than its header", what,
+                    size);
+  r->data = buffer;
+  r->size = size;
+  r->pos = 0;
+  r->overrun = 0;
+  char found[4] = {0};
+  bni_get_bytes(r, found, 4);
+  if (memcmp(found, magic, 4) != 0)
+    return bni_fail(err, BN_ERR_BAD_MAGIC, "not a %s (bad magic)", what);
+  uint32_t found_version = bni_get_u32(r);
+  if (found_version != version)
+    return bni_fail(err, BN_ERR_VERSION_MISMATCH, "%s format version %u, this library reads %u",
+                    what, (unsigned)found_version, (unsigned)version);
+  return BN_OK;
+}
+
+bn_status bni_blob_verify(const void *buffer, size_t size, int size_matches_header,
+                          const char *what, bni_error *err)
+{
+  if (!size_matches_header)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "%s of %zu bytes does not match its header", what,
+                    size);
+  bni_reader trailer = {buffer, size, size - 4, 0};
+  if (bni_crc32(0, buffer, size - 4) != bni_get_u32(&trailer))
+    return bni_fail(err, BN_ERR_CHECKSUM, "%s checksum mismatch", what);
+  return BN_OK;
+}
+
+void bni_blob_seal(bni_writer *w)
+{
+  bni_put_u32(w, bni_crc32(0, w->data, w->pos));
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "error.h"
 
 uint32_t bni_crc32(uint32_t crc, const void *data, size_t size);
 
@@ -33,5 +34,22 @@ uint64_t bni_get_u64(bni_reader *r);
 float bni_get_f32(bni_reader *r);
 void bni_get_f32s(bni_reader *r, float *out, size_t n);
 void bni_get_bytes(bni_reader *r, void *out, size_t n);
+
+/* Every blob is: 4-byte magic, u32 format version, a header of its own,
+ * payload, and a CRC-32 of all preceding bytes. Loaders check, in this
+ * order, so each kind of damage has its own status:
+ *   bni_blob_open:   size >= header + CRC (BN_ERR_BAD_SIZE), magic
+ *                    (BN_ERR_BAD_MAGIC), version (BN_ERR_VERSION_MISMATCH);
+ *                    the reader then stands after the version;
+ *   bni_blob_verify: the size the header implies (BN_ERR_BAD_SIZE), then
+ *                    the checksum (BN_ERR_CHECKSUM).
+ * `what` names the blob in messages ("BatchNorm state"). */
+bn_status bni_blob_open(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
+                        const char magic[4], uint32_t version, const char *what, bni_error *err);
+bn_status bni_blob_verify(const void *buffer, size_t size, int size_matches_header,
+                          const char *what, bni_error *err);
+
+/* Append the CRC-32 of everything written so far. */
+void bni_blob_seal(bni_writer *w);
 
 #endif

@@ -442,7 +442,7 @@ bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_
   bni_put_f32s(&w, l->beta, l->features);
   bni_put_f32s(&w, l->running_mean, l->features);
   bni_put_f32s(&w, l->running_var, l->features);
-  bni_put_u32(&w, bni_crc32(0, buffer, w.pos));
+  bni_blob_seal(&w);
   if (written)
     *written = w.pos;
   return BN_OK;
@@ -456,26 +456,17 @@ bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_
     return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
   bn_batchnorm *l = layer;
   bni_error *err = &l->err;
-  if (size < STATE_HEADER_BYTES + 4)
-    return bni_fail(err, BN_ERR_BAD_SIZE, "state of %zu bytes is shorter than its header", size);
-  bni_reader r = {buffer, size, 0, 0};
-  char magic[4];
-  bni_get_bytes(&r, magic, 4);
-  if (memcmp(magic, STATE_MAGIC, 4) != 0)
-    return bni_fail(err, BN_ERR_BAD_MAGIC, "not a BatchNorm state (bad magic)");
-  uint32_t version = bni_get_u32(&r);
-  if (version != STATE_VERSION)
-    return bni_fail(err, BN_ERR_VERSION_MISMATCH, "state format version %u, this library reads %u",
-                    (unsigned)version, STATE_VERSION);
+  bni_reader r;
+  bn_status st = bni_blob_open(&r, buffer, size, STATE_HEADER_BYTES, STATE_MAGIC, STATE_VERSION,
+                               "BatchNorm state", err);
+  if (st != BN_OK)
+    return st;
   uint64_t features = bni_get_u64(&r);
   size_t expected;
-  if (features > SIZE_MAX || !state_bytes((size_t)features, &expected) || expected != size)
-    return bni_fail(err, BN_ERR_BAD_SIZE, "state of %zu bytes does not match its header", size);
-  const unsigned char *bytes = buffer;
-  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
-                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
-  if (bni_crc32(0, buffer, size - 4) != stored)
-    return bni_fail(err, BN_ERR_CHECKSUM, "state checksum mismatch");
+  int size_ok = features <= SIZE_MAX && state_bytes((size_t)features, &expected) && expected == size;
+  st = bni_blob_verify(buffer, size, size_ok, "BatchNorm state", err);
+  if (st != BN_OK)
+    return st;
   if (features != l->features)
     return bni_fail(err, BN_ERR_SHAPE_MISMATCH, "state has %llu features, the layer %zu",
                     (unsigned long long)features, l->features);

@@ -344,7 +344,7 @@ bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capaci
   bni_put_f32s(&w, l->weight, l->in * l->out);
   if (has_bias(l))
     bni_put_f32s(&w, l->bias, l->out);
-  bni_put_u32(&w, bni_crc32(0, buffer, w.pos));
+  bni_blob_seal(&w);
   if (written)
     *written = w.pos;
   return BN_OK;
@@ -358,29 +358,20 @@ bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size)
   bni_error *err = &l->err;
   if (!buffer)
     return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
-  if (size < STATE_HEADER_BYTES + 4)
-    return bni_fail(err, BN_ERR_BAD_SIZE, "state of %zu bytes is shorter than its header", size);
-  bni_reader r = {buffer, size, 0, 0};
-  char magic[4];
-  bni_get_bytes(&r, magic, 4);
-  if (memcmp(magic, STATE_MAGIC, 4) != 0)
-    return bni_fail(err, BN_ERR_BAD_MAGIC, "not a dense layer state (bad magic)");
-  uint32_t version = bni_get_u32(&r);
-  if (version != STATE_VERSION)
-    return bni_fail(err, BN_ERR_VERSION_MISMATCH, "state format version %u, this library reads %u",
-                    (unsigned)version, STATE_VERSION);
+  bni_reader r;
+  bn_status st = bni_blob_open(&r, buffer, size, STATE_HEADER_BYTES, STATE_MAGIC, STATE_VERSION,
+                               "dense layer state", err);
+  if (st != BN_OK)
+    return st;
   uint64_t in = bni_get_u64(&r), out = bni_get_u64(&r);
   uint32_t flags = bni_get_u32(&r), reserved = bni_get_u32(&r);
   const int bias = (flags & BN_DENSE_NO_BIAS) == 0;
   size_t expected;
-  if (in > SIZE_MAX || out > SIZE_MAX || !state_bytes((size_t)in, (size_t)out, bias, &expected) ||
-      expected != size)
-    return bni_fail(err, BN_ERR_BAD_SIZE, "state of %zu bytes does not match its header", size);
-  const unsigned char *bytes = buffer;
-  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
-                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
-  if (bni_crc32(0, buffer, size - 4) != stored)
-    return bni_fail(err, BN_ERR_CHECKSUM, "state checksum mismatch");
+  int size_ok = in <= SIZE_MAX && out <= SIZE_MAX &&
+                state_bytes((size_t)in, (size_t)out, bias, &expected) && expected == size;
+  st = bni_blob_verify(buffer, size, size_ok, "dense layer state", err);
+  if (st != BN_OK)
+    return st;
   if (in != l->in || out != l->out)
     return bni_fail(err, BN_ERR_SHAPE_MISMATCH, "state is %llu -> %llu, the layer %zu -> %zu",
                     (unsigned long long)in, (unsigned long long)out, l->in, l->out);
