@@ -74,3 +74,30 @@ def test_many_layers_do_not_leak_handles():
         layer = bn.BatchNorm(64)
         layer.forward(np.ones((2, 64)) * [[0], [1]], training=True)
     # nothing to assert beyond not crashing; ASan builds catch leaks and double frees
+
+
+@pytest.mark.parametrize("make", [lambda: bn.Dense(3, 2), lambda: bn.MLP(3, [4], 2)],
+                         ids=["Dense", "MLP"])
+def test_dense_and_mlp_handles_are_released_once(make):
+    obj = make()
+    finalizer = obj._finalizer
+    with obj:
+        assert not obj.closed
+    assert obj.closed and not finalizer.alive
+    obj.close()
+    other = make()
+    finalizer = other._finalizer
+    del other
+    gc.collect()
+    assert not finalizer.alive
+
+
+def test_folded_and_loaded_objects_own_their_handles():
+    with bn.Dense(3, 2) as d, bn.BatchNorm(2) as norm:
+        folded = bn.fold(d, norm)
+    assert not folded.closed and folded.forward(np.ones((1, 3))).shape == (1, 2)
+    with bn.MLP(3, [4], 2) as m:
+        copies = [m.fold_batchnorm(), bn.MLP.from_bytes(m.to_bytes())]
+    for c in copies:
+        assert c.predict(np.ones((2, 3))).shape == (2,)
+        c.close()

@@ -247,10 +247,12 @@ def test_closed_model():
 def test_two_threads_train_like_one_after_the_other(rng):
     """ctypes releases the GIL during each C call, so two models train at
     once; the results equal those of training them one after the other."""
-    x, y = blobs(rng, n=2000, f=32, classes=4)
+    # Small layers: OpenBLAS keeps them on the calling thread (its own thread
+    # pool would oversubscribe the cores of two concurrent trainings).
+    x, y = blobs(rng, n=4000, f=32, classes=4)
 
     def train(seed, results):
-        with bn.MLP(32, [128, 128], 4, seed=seed, learning_rate=0.01) as m:
+        with bn.MLP(32, [64, 64], 4, seed=seed, learning_rate=0.01) as m:
             m.fit(x, y, epochs=5, batch_size=64, seed=seed)
             results[seed] = m.to_bytes(optimizer=True)
 
