@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _arrays as _a
 from . import _lib
-from ._errors import InvalidArgumentError, ShapeMismatchError, WrongStateError, error_for
+from ._errors import InvalidArgumentError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
 from .activations import Activation, ActivationLike
