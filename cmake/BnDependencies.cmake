@@ -15,6 +15,7 @@ function(bn_require_module prefix module debian_package)
 endfunction()
 
 bn_require_module(OPENBLAS openblas libopenblas-dev)
+bn_require_module(ZLIB zlib zlib1g-dev) # the bn program reads gzipped IDX datasets
 if(BN_BUILD_TESTS)
   bn_require_module(CMOCKA cmocka libcmocka-dev)
 endif()

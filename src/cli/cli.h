@@ -1,0 +1,121 @@
+#ifndef BN_CLI_H
+#define BN_CLI_H
+
+/* The `bn` program: one file per idea (args.c option parsing, idx.c and
+ * csv.c readers, dataset.c locating and loading a dataset, progress.c the
+ * progress display, cmd_*.c the commands). Exit codes: 0 success, 1 failure
+ * (files, data, the library), 2 usage error. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <bn/bn.h>
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+#define CLI_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+#define CLI_DATA_PACKAGE "dataset-fashion-mnist"
+
+/* "bn: error: ..." on stderr; returns code. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+int cli_error(int code, const char *format, ...);
+
+/* ---- args.c ---------------------------------------------------------------- */
+
+/* One option of a command: "--name VALUE", "--name=VALUE" or a flag "--name". */
+typedef struct cli_option {
+  const char *name;
+  int takes_value;
+  const char **value; /* receives the value (takes_value) */
+  int *flag;          /* set to 1 when present (flags) */
+} cli_option;
+
+/* Parse argv[first..argc) against opts (terminated by a NULL name); other
+ * words go to positional[] (at most max_positional). Returns CLI_OK or prints
+ * the problem and returns CLI_USAGE. "--help" sets *help. */
+int cli_parse(int argc, char **argv, int first, const cli_option *opts, const char **positional,
+              int max_positional, int *npositional, int *help);
+
+/* Conversions with range checks; they print the problem and return CLI_USAGE. */
+int cli_size(const char *option, const char *text, size_t lo, size_t hi, size_t *out);
+int cli_u64(const char *option, const char *text, uint64_t *out);
+int cli_double(const char *option, const char *text, double lo, double hi, int lo_open,
+               double *out);
+/* "256,128" -> sizes (at most max); "none" or "" -> 0 layers. */
+int cli_size_list(const char *option, const char *text, size_t *sizes, size_t max, size_t *count);
+/* Match text against names[0..n); returns its index or -1 after printing the choices. */
+int cli_choice(const char *option, const char *text, const char *const *names, int n);
+
+/* ---- idx.c ----------------------------------------------------------------- */
+
+/* An IDX file of unsigned bytes (gzip-compressed or not). */
+typedef struct idx_file {
+  unsigned char *data; /* count * item bytes */
+  size_t count;        /* first dimension */
+  size_t item;         /* product of the other dimensions (1 for labels) */
+  size_t dims[3];
+  int ndims;
+} idx_file;
+
+/* Read path; ndims_min..ndims_max is what the caller accepts. On failure
+ * writes a message to err and returns CLI_FAIL. */
+int idx_read(const char *path, int ndims_min, int ndims_max, idx_file *out, char *err,
+             size_t errcap);
+void idx_free(idx_file *f);
+
+/* ---- csv.c ----------------------------------------------------------------- */
+
+/* Rows of comma-separated numbers, one sample per row, `features` values
+ * each; a first row that is not numeric is a header and skipped. */
+int csv_read(const char *path, size_t features, float **x, size_t *count, char *err,
+             size_t errcap);
+
+/* ---- dataset.c ------------------------------------------------------------- */
+
+typedef struct dataset {
+  float *x;          /* features x n, pixels scaled to [0, 1] */
+  int32_t *y;        /* n labels */
+  size_t n, features;
+  int32_t max_label;
+} dataset;
+
+/* The default of --data: $BN_DATA if set, else CLI_DEFAULT_DATA. */
+const char *cli_default_data(void);
+/* Load DIR/PREFIX-images-idx3-ubyte[.gz] and DIR/PREFIX-labels-idx1-ubyte[.gz]
+ * (PREFIX "train" or "t10k"), keeping the first `limit` samples (0: all). */
+int dataset_load(const char *dir, const char *prefix, size_t limit, dataset *out);
+void dataset_free(dataset *d);
+/* Scale bytes to [0, 1] floats. */
+float *pixels_to_floats(const unsigned char *data, size_t count);
+
+/* ---- progress.c ------------------------------------------------------------ */
+
+typedef struct progress {
+  int tty;            /* draw a bar on stderr */
+  double start, last; /* seconds */
+  size_t epochs, per_epoch;
+} progress;
+
+double cli_now(void);
+void progress_init(progress *p, size_t epochs, size_t per_epoch);
+void progress_update(progress *p, size_t epoch, size_t done, float loss, float accuracy);
+void progress_clear(progress *p);
+
+/* ---- commands -------------------------------------------------------------- */
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_fold(int argc, char **argv);
+
+/* Shared by the commands: load a model or print why not. */
+int cli_load_model(const char *path, bn_mlp **out);
+const char *cli_activation_name(bn_activation a);
+const char *cli_optimizer_name(int kind);
+const char *cli_placement_name(bn_mlp_placement p);
+/* "784 -> [BN] -> 256 -> 128 -> 10 softmax" */
+void cli_describe(const bn_mlp *m, char *out, size_t cap);
+
+#endif

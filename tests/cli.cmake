@@ -1,0 +1,10 @@
+# The `bn` program, end to end and on bad input, on a small IDX dataset that
+# tests/cli/make_idx.c generates (the real Fashion-MNIST is never used).
+add_executable(cli_make_idx ${CMAKE_CURRENT_SOURCE_DIR}/cli/make_idx.c)
+target_link_libraries(cli_make_idx PRIVATE PkgConfig::ZLIB)
+foreach(mode e2e errors)
+  add_test(NAME cli_${mode}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_test.sh ${mode} $<TARGET_FILE:bn_cli>
+            $<TARGET_FILE:cli_make_idx> ${CMAKE_CURRENT_BINARY_DIR}/cli_${mode})
+  set_tests_properties(cli_${mode} PROPERTIES LABELS cli TIMEOUT 300)
+endforeach()
