@@ -133,12 +133,15 @@ enum bn_mlp_save_flags {
  *  @param accuracy  fraction of the epoch's samples classified correctly in those forwards.
  *  @param seconds   wall time of the epoch.
  *  @return 0 to continue, non-zero to stop training after this epoch.
- *  The callback may call bn_mlp_predict() / bn_mlp_evaluate() on the same
- *  handle (e.g. for validation), but not bn_mlp_fit() nor bn_mlp_destroy(). */
+ *  The callbacks may call bn_mlp_predict(), bn_mlp_evaluate() (e.g. for
+ *  validation) and bn_mlp_set_parameter() (e.g. a learning-rate schedule) on
+ *  the same handle, but not bn_mlp_fit(), bn_mlp_train_step() nor
+ *  bn_mlp_destroy(). */
 typedef int (*bn_mlp_epoch_callback)(void *user, size_t epoch, float loss, float accuracy,
                                      double seconds);
 
-/** Called by bn_mlp_fit() after each step, for progress display.
+/** Called by bn_mlp_fit() after each step (progress display, schedules);
+ *  the same rules as bn_mlp_epoch_callback apply.
  *  @param done / total  samples processed in this epoch / the epoch's size.
  *  @param loss / accuracy  running means over the epoch so far.
  *  @return 0 to continue, non-zero to stop (the epoch ends there, its
