@@ -224,7 +224,9 @@ BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
  *  @param loss     receives the batch's mean loss before the update (may be NULL).
  *  @return BN_OK; argument errors; BN_ERR_NON_FINITE when the loss or a gradient is
  *          not finite (the parameters and optimizer state are unchanged; the
- *          running statistics have seen the batch). */
+ *          running statistics have seen the batch), or when an update itself
+ *          overflows float (then the network has diverged: some parameters
+ *          may be updated, reload or re-initialize it). */
 BN_API bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,
                                    const int32_t *labels, const float *targets, float *loss);
 
