@@ -8,6 +8,7 @@
 #include "../core/blob.h"
 #include "../core/checks.h"
 #include "../kernels/batchnorm_internal.h"
+#include "batchnorm_rows.h"
 
 #define STATE_MAGIC "BNST"
 #define STATE_VERSION 1u
@@ -497,4 +498,26 @@ bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_
   l->pending = PENDING_NONE;
   l->have_grads = 0;
   return BN_OK;
+}
+
+/* ---- rows for the model above (batchnorm_rows.h) ------------------------- */
+
+float *bni_batchnorm_gamma(bn_batchnorm *layer)
+{
+  return layer->gamma;
+}
+
+float *bni_batchnorm_beta(bn_batchnorm *layer)
+{
+  return layer->beta;
+}
+
+float *bni_batchnorm_dgamma(bn_batchnorm *layer)
+{
+  return layer->dgamma;
+}
+
+float *bni_batchnorm_dbeta(bn_batchnorm *layer)
+{
+  return layer->dbeta;
 }

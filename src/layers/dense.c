@@ -44,6 +44,16 @@ float *bni_dense_bias(bn_dense *layer)
   return layer->bias;
 }
 
+float *bni_dense_dweight(bn_dense *layer)
+{
+  return layer->dweight;
+}
+
+float *bni_dense_dbias(bn_dense *layer)
+{
+  return layer->dbias;
+}
+
 const float *bni_dense_weight_const(const bn_dense *layer)
 {
   return layer->weight;

@@ -1,8 +1,9 @@
 #ifndef BNI_DENSE_INTERNAL_H
 #define BNI_DENSE_INTERNAL_H
 
-/* What the dense layer's own helpers (fold.c) need beyond the public API:
- * the handle's error record and its parameter rows. Not for other layers. */
+/* What code inside libbn needs beyond the public API: the handle's error
+ * record and its parameter and gradient rows (fold.c builds layers from
+ * them; the MLP's optimizer updates them in place instead of copying). */
 
 #include <bn/dense.h>
 #include "../core/error.h"
@@ -16,6 +17,10 @@ bni_error *bni_dense_error(const bn_dense *layer);
 float *bni_dense_weight(bn_dense *layer);
 float *bni_dense_bias(bn_dense *layer);
 const float *bni_dense_weight_const(const bn_dense *layer);
+
+/* The gradient rows the last backward wrote (same shapes as weight/bias). */
+float *bni_dense_dweight(bn_dense *layer);
+float *bni_dense_dbias(bn_dense *layer);
 const float *bni_dense_bias_const(const bn_dense *layer);
 
 #endif

@@ -60,9 +60,9 @@ static bn_status input_folded_dense(const bn_mlp *m, size_t i, bn_dense **out, d
   const float *pw = NULL, *pb = NULL;
   for (size_t k = 0; k < m->nseg; k++)
     if (m->seg[k].layer == i && m->seg[k].kind == BNI_SEG_WEIGHT)
-      pw = m->param + m->seg[k].offset;
+      pw = m->seg[k].param;
     else if (m->seg[k].layer == i && m->seg[k].kind == BNI_SEG_BIAS)
-      pb = m->param + m->seg[k].offset;
+      pb = m->seg[k].param;
   for (size_t k = 0; k < nw; k++)
     W[k] = pw[k];
   for (size_t o = 0; o < O; o++)

@@ -1,12 +1,13 @@
 /* The MLP handle: creation from a description, queries, tunables,
- * initialization and tensor access. The flat parameter vector is the
- * authoritative copy of every trainable tensor; the layers get a copy after
- * each change (bni_mlp_push_params). */
+ * initialization and tensor access. Every trainable tensor lives in its
+ * layer; the segment table points at those rows (bind_segments). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mlp_internal.h"
 #include "../core/checks.h"
+#include "../layers/batchnorm_rows.h"
+#include "../layers/dense_internal.h"
 
 #define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM)
 
@@ -60,7 +61,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free_layers(mlp);
   free(mlp->stage);
   free(mlp->seg);
-  free(mlp->param); /* grad and moments live in the same block */
+  free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
   free(mlp);
 }
@@ -118,6 +119,30 @@ static bn_status plan_params(bn_mlp *m)
   return BN_OK;
 }
 
+/* Point every segment at its layer's parameter and gradient rows. */
+static void bind_segments(bn_mlp *m)
+{
+  for (size_t k = 0; k < m->nseg; k++) {
+    bni_segment *s = &m->seg[k];
+    bn_dense *dense = s->layer >= 1 ? m->stage[s->layer - 1].dense : NULL;
+    bn_batchnorm *bn = layer_bn(m, s->layer);
+    switch (s->kind) {
+    case BNI_SEG_WEIGHT:
+      s->param = bni_dense_weight(dense), s->grad = bni_dense_dweight(dense);
+      break;
+    case BNI_SEG_BIAS:
+      s->param = bni_dense_bias(dense), s->grad = bni_dense_dbias(dense);
+      break;
+    case BNI_SEG_GAMMA:
+      s->param = bni_batchnorm_gamma(bn), s->grad = bni_batchnorm_dgamma(bn);
+      break;
+    case BNI_SEG_BETA:
+      s->param = bni_batchnorm_beta(bn), s->grad = bni_batchnorm_dbeta(bn);
+      break;
+    }
+  }
+}
+
 bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_t layers,
                         size_t outputs, bn_activation activation, bn_mlp_placement placement,
                         bn_mlp_head head, unsigned flags)
@@ -169,15 +194,13 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
     goto fail;
   size_t nseg = 2 + 4 * (layers + 1), block;
   st = BN_ERR_SIZE_OVERFLOW;
-  if (!bni_mul_size(m->nparams, 4 * sizeof(float), &block))
+  if (!bni_mul_size(m->nparams, 2 * sizeof(float), &block))
     goto fail;
   st = BN_ERR_OUT_OF_MEMORY;
   m->seg = calloc(nseg, sizeof *m->seg);
-  m->param = calloc(1, block ? block : 1);
-  if (!m->seg || !m->param)
+  m->moment1 = calloc(1, block ? block : 1);
+  if (!m->seg || !m->moment1)
     goto fail;
-  m->grad = m->param + m->nparams;
-  m->moment1 = m->grad + m->nparams;
   m->moment2 = m->moment1 + m->nparams;
   plan_params(m); /* again, now filling the segment table */
 
@@ -195,9 +218,7 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
     if (st != BN_OK)
       goto fail;
   }
-  st = bni_mlp_pull_params(m); /* W = 0, b = 0, gamma = 1, beta = 0 */
-  if (st != BN_OK)
-    goto fail;
+  bind_segments(m);
   *out = m;
   return BN_OK;
 fail:
@@ -205,48 +226,14 @@ fail:
   return st;
 }
 
-bn_status bni_mlp_pull_params(bn_mlp *m)
+bn_status bni_mlp_check_params(bn_mlp *m)
 {
   for (size_t k = 0; k < m->nseg; k++) {
     const bni_segment *s = &m->seg[k];
-    float *dst = m->param + s->offset;
-    bn_status st;
-    if (s->kind == BNI_SEG_WEIGHT || s->kind == BNI_SEG_BIAS)
-      st = bn_dense_get(m->stage[s->layer - 1].dense,
-                        s->kind == BNI_SEG_WEIGHT ? BN_DENSE_WEIGHT : BN_DENSE_BIAS, dst, s->count);
-    else
-      st = bn_batchnorm_get(layer_bn(m, s->layer),
-                            s->kind == BNI_SEG_GAMMA ? BN_BATCHNORM_GAMMA : BN_BATCHNORM_BETA, dst,
-                            s->count);
-    if (st != BN_OK)
-      return bni_fail(&m->err, st, "reading layer %zu's parameters failed", s->layer);
-  }
-  return BN_OK;
-}
-
-static bn_status push_seg(bn_mlp *m, const bni_segment *s)
-{
-  const float *src = m->param + s->offset;
-  bn_status st;
-  if (s->kind == BNI_SEG_WEIGHT || s->kind == BNI_SEG_BIAS)
-    st = bn_dense_set(m->stage[s->layer - 1].dense,
-                      s->kind == BNI_SEG_WEIGHT ? BN_DENSE_WEIGHT : BN_DENSE_BIAS, src, s->count);
-  else
-    st = bn_batchnorm_set(layer_bn(m, s->layer),
-                          s->kind == BNI_SEG_GAMMA ? BN_BATCHNORM_GAMMA : BN_BATCHNORM_BETA, src,
-                          s->count);
-  if (st != BN_OK)
-    return bni_fail(&m->err, st, "layer %zu: the updated parameters are not finite (diverged?)",
-                    s->layer);
-  return BN_OK;
-}
-
-bn_status bni_mlp_push_params(bn_mlp *m)
-{
-  for (size_t k = 0; k < m->nseg; k++) {
-    bn_status st = push_seg(m, &m->seg[k]);
-    if (st != BN_OK)
-      return st;
+    for (size_t i = 0; i < s->count; i++)
+      if (!isfinite(s->param[i]))
+        return bni_fail(&m->err, BN_ERR_NON_FINITE,
+                        "layer %zu: the updated parameters are not finite (diverged?)", s->layer);
   }
   return BN_OK;
 }
@@ -347,7 +334,6 @@ bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng)
   free(tmp);
   if (st != BN_OK)
     return bni_fail(&m->err, st, "initialization failed: %s", bn_status_string(st));
-  st = bni_mlp_pull_params(m);
   bni_mlp_reset_optimizer(m);
   m->have_grads = 0;
   return st;
@@ -555,7 +541,7 @@ bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float
     return bn_batchnorm_get(bn, which == BN_MLP_RUNNING_MEAN ? BN_BATCHNORM_RUNNING_MEAN
                                                              : BN_BATCHNORM_RUNNING_VAR,
                             out, count);
-  const float *src = (which >= BN_MLP_DWEIGHT ? m->grad : m->param) + seg->offset;
+  const float *src = which >= BN_MLP_DWEIGHT ? seg->grad : seg->param;
   memcpy(out, src, count * sizeof *out);
   return BN_OK;
 }
@@ -588,8 +574,8 @@ bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which, const float
       return bni_fail(&m->err, st, "%s", bn_batchnorm_last_error(bn));
     return BN_OK;
   }
-  memcpy(m->param + seg->offset, values, count * sizeof *values);
-  return push_seg(m, seg);
+  memcpy(seg->param, values, count * sizeof *values);
+  return BN_OK;
 }
 
 bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,

@@ -15,13 +15,16 @@
 #define BNI_MLP_MAX_LAYERS 1024u
 #define BNI_MLP_DEFAULT_CHUNK 1024u
 
-/* A trainable tensor inside the flat parameter vector. */
+/* A trainable tensor. The values live in their layer (param, grad point at
+ * the layer's own rows, so the optimizer updates them in place); offset
+ * places the tensor in the flat optimizer-moment vectors. */
 enum bni_seg_kind { BNI_SEG_WEIGHT, BNI_SEG_BIAS, BNI_SEG_GAMMA, BNI_SEG_BETA };
 
 typedef struct bni_segment {
   enum bni_seg_kind kind;
   size_t layer; /* 0 = input BatchNorm, 1..L+1 dense layers */
   size_t offset, count;
+  float *param, *grad; /* the layer's rows */
 } bni_segment;
 
 /* Hidden layer or head. */
@@ -55,10 +58,10 @@ struct bn_mlp {
   bni_stage *stage;       /* layers + 1 entries; stage[i] is layer i+1 */
   size_t widest;          /* max over inputs and every width */
 
-  /* trainable parameters, flat, in segment order */
+  /* trainable tensors in segment order; moments flat in the same order */
   size_t nparams, nseg;
   bni_segment *seg;
-  float *param, *grad, *moment1, *moment2;
+  float *moment1, *moment2;
   int have_grads;
   bni_optimizer opt;
 
@@ -77,8 +80,9 @@ struct bn_mlp {
 
 /* mlp.c */
 size_t bni_mlp_bn_count(const bn_mlp *m);
-bn_status bni_mlp_push_params(bn_mlp *m); /* flat vector -> layers */
-bn_status bni_mlp_pull_params(bn_mlp *m); /* layers -> flat vector */
+/* BN_ERR_NON_FINITE (with a message naming the layer) if a parameter is not
+ * finite after an update: the training diverged. */
+bn_status bni_mlp_check_params(bn_mlp *m);
 void bni_mlp_reset_optimizer(bn_mlp *m);
 int bni_mlp_has_bias(bn_mlp_placement placement, size_t layer, size_t layers);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);

@@ -216,10 +216,10 @@ bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer, size
   /* Parameters in segment order, running statistics after each BatchNorm's beta. */
   for (size_t k = 0; k < m->nseg && st == BN_OK; k++) {
     const bni_segment *s = &m->seg[k];
-    const float *p = m->param + s->offset;
-    if (s->kind == BNI_SEG_GAMMA) {
+    const float *p = s->param;
+    if (s->kind == BNI_SEG_GAMMA) { /* beta is the next segment */
       const bn_batchnorm *bn = s->layer == 0 ? m->input_bn : m->stage[s->layer - 1].bn;
-      st = put_bn(&w, bn, s->count, p, p + s->count, tmp);
+      st = put_bn(&w, bn, s->count, p, m->seg[k + 1].param, tmp);
       k++; /* beta was written with gamma */
     } else {
       bni_put_f32s(&w, p, s->count);
@@ -313,10 +313,10 @@ static bn_status load_body(bn_mlp *m, bni_reader *r, const arch *a)
   bn_status st = BN_OK;
   for (size_t k = 0; k < m->nseg && st == BN_OK; k++) {
     const bni_segment *s = &m->seg[k];
-    float *p = m->param + s->offset;
-    if (s->kind == BNI_SEG_GAMMA) {
+    float *p = s->param;
+    if (s->kind == BNI_SEG_GAMMA) { /* beta is the next segment */
       bn_batchnorm *bn = s->layer == 0 ? m->input_bn : m->stage[s->layer - 1].bn;
-      st = get_bn(r, bn, s->count, p, p + s->count, tmp);
+      st = get_bn(r, bn, s->count, p, m->seg[k + 1].param, tmp);
       k++;
     } else {
       bni_get_f32s(r, p, s->count);
@@ -326,8 +326,6 @@ static bn_status load_body(bn_mlp *m, bni_reader *r, const arch *a)
   if (a->flags & FLAG_OPTIMIZER)
     for (size_t k = 0; k < bni_optimizer_moments(m->opt.kind); k++)
       bni_get_f32s(r, k == 0 ? m->moment1 : m->moment2, m->nparams);
-  if (st == BN_OK)
-    st = bni_mlp_push_params(m);
   return st;
 }
 

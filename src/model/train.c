@@ -8,25 +8,13 @@
 #include "mlp_internal.h"
 #include "../core/checks.h"
 
-/* Copy every layer's gradients into the flat vector; 0 if one is not finite. */
-static bn_status gather_grads(bn_mlp *m)
+/* The gradients the backward left in the layers, all finite, or why not. */
+static bn_status check_grads(bn_mlp *m)
 {
   for (size_t k = 0; k < m->nseg; k++) {
     const bni_segment *s = &m->seg[k];
-    float *dst = m->grad + s->offset;
-    bn_status st;
-    if (s->kind == BNI_SEG_WEIGHT || s->kind == BNI_SEG_BIAS)
-      st = bn_dense_get(m->stage[s->layer - 1].dense,
-                        s->kind == BNI_SEG_WEIGHT ? BN_DENSE_DWEIGHT : BN_DENSE_DBIAS, dst,
-                        s->count);
-    else
-      st = bn_batchnorm_get(s->layer == 0 ? m->input_bn : m->stage[s->layer - 1].bn,
-                            s->kind == BNI_SEG_GAMMA ? BN_BATCHNORM_DGAMMA : BN_BATCHNORM_DBETA,
-                            dst, s->count);
-    if (st != BN_OK)
-      return bni_fail(&m->err, st, "reading layer %zu's gradients failed", s->layer);
     for (size_t i = 0; i < s->count; i++)
-      if (!isfinite(dst[i]))
+      if (!isfinite(s->grad[i]))
         return bni_fail(&m->err, BN_ERR_NON_FINITE,
                         "layer %zu: a gradient is not finite (diverged?)", s->layer);
   }
@@ -52,7 +40,7 @@ bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const in
   if (st == BN_OK)
     st = bni_mlp_backward(m, n, x, ldx, m->gbuf[0]);
   if (st == BN_OK)
-    st = gather_grads(m);
+    st = check_grads(m);
   m->have_grads = st == BN_OK;
   if (st != BN_OK)
     return st;
@@ -60,11 +48,11 @@ bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const in
   for (size_t k = 0; k < m->nseg; k++) {
     const bni_segment *s = &m->seg[k];
     double decay = s->kind == BNI_SEG_WEIGHT || m->opt.decay_all ? m->opt.weight_decay : 0.0;
-    bni_optimizer_update(&m->opt, t, m->param + s->offset, m->grad + s->offset,
+    bni_optimizer_update(&m->opt, t, s->param, s->grad,
                          m->moment1 + s->offset, m->moment2 + s->offset, s->count, decay);
   }
   m->opt.step = t;
-  return bni_mlp_push_params(m);
+  return bni_mlp_check_params(m);
 }
 
 bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,
