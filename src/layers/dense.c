@@ -20,6 +20,7 @@ struct bn_dense {
   unsigned flags;
   int have_grads;
   float *weight, *bias, *dweight, *dbias; /* rows of data[] */
+  double *bias_sums; /* out doubles: the bias gradient's accumulator */
   bni_error err;
   float data[]; /* weight, dweight: out*in each; bias, dbias: out each */
 };
@@ -80,8 +81,13 @@ bn_status bn_dense_create(bn_dense **out, size_t in_features, size_t out_feature
       bytes > SIZE_MAX - sizeof(bn_dense))
     return BN_ERR_SIZE_OVERFLOW;
   bn_dense *l = calloc(1, sizeof(bn_dense) + bytes); /* all parameters 0.0f */
-  if (!l)
+  double *sums = malloc(out_features * sizeof *sums);
+  if (!l || !sums) {
+    free(l);
+    free(sums);
     return BN_ERR_OUT_OF_MEMORY;
+  }
+  l->bias_sums = sums;
   l->in = in_features;
   l->out = out_features;
   l->flags = flags;
@@ -95,6 +101,9 @@ bn_status bn_dense_create(bn_dense **out, size_t in_features, size_t out_feature
 
 void bn_dense_destroy(bn_dense *layer)
 {
+  if (!layer)
+    return;
+  free(layer->bias_sums);
   free(layer);
 }
 
@@ -293,13 +302,20 @@ bn_status bn_dense_backward(bn_dense *layer, size_t batch, const float *x, size_
   /* dW^T (in x out, column-major = dW row-major) = x (in x N) dy^T (N x out) */
   cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, in, out, N, 1.0f, x, (int)ldx, dy,
               (int)lddy, 0.0f, l->dweight, in);
-  if (has_bias(l))
-    for (size_t o = 0; o < l->out; o++) {
-      double s = 0.0;
-      for (size_t j = 0; j < batch; j++)
-        s += (double)dy[o + j * lddy];
-      l->dbias[o] = (float)s;
+  if (has_bias(l)) {
+    /* db = sum over the batch of dy, in double, streaming dy column by
+     * column (outputs contiguous) rather than striding lddy per output. */
+    double *restrict s = l->bias_sums;
+    for (size_t o = 0; o < l->out; o++)
+      s[o] = 0.0;
+    for (size_t j = 0; j < batch; j++) {
+      const float *restrict dyj = dy + j * lddy;
+      for (size_t o = 0; o < l->out; o++)
+        s[o] += (double)dyj[o];
     }
+    for (size_t o = 0; o < l->out; o++)
+      l->dbias[o] = (float)s[o];
+  }
   /* dx (in x N) = W^T (in x out: W row-major read column-major) dy (out x N) */
   if (dx)
     cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, N, out, 1.0f, l->weight, in,
