@@ -68,7 +68,8 @@ typedef enum bn_mlp_head {
 
 /** Creation flags (bitwise OR). Unknown bits are rejected. */
 enum bn_mlp_flags {
-  BN_MLP_INPUT_BATCHNORM = 1u << 0 /**< BatchNorm on the input itself (Flatten -> BatchNormalization -> Dense). */
+  BN_MLP_INPUT_BATCHNORM = 1u << 0,    /**< BatchNorm on the input itself (Flatten -> BatchNormalization -> Dense). */
+  BN_MLP_BIASED_RUNNING_VAR = 1u << 1  /**< Every BatchNorm stores the biased batch variance in its running variance (Keras' convention; see BN_BATCHNORM_BIASED_RUNNING_VAR). */
 };
 
 /** Optimizers, for BN_MLP_OPTIMIZER. Decoupled weight decay (AdamW-style
@@ -159,7 +160,7 @@ typedef int (*bn_mlp_batch_callback)(void *user, size_t epoch, size_t done, size
  *  @param activation  BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID or BN_ACT_TANH.
  *  @param placement   a bn_mlp_placement (ignored when L == 0).
  *  @param head        a bn_mlp_head.
- *  @param flags       0 or BN_MLP_INPUT_BATCHNORM.
+ *  @param flags       0 or a bitwise OR of bn_mlp_flags.
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY. */
 BN_API bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_t layers,
                                size_t outputs, bn_activation activation,

@@ -9,7 +9,7 @@
 #include "../layers/batchnorm_rows.h"
 #include "../layers/dense_internal.h"
 
-#define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM)
+#define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR)
 
 int bni_mlp_has_bias(bn_mlp_placement placement, size_t layer, size_t layers)
 {
@@ -204,8 +204,10 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   m->moment2 = m->moment1 + m->nparams;
   plan_params(m); /* again, now filling the segment table */
 
+  const unsigned bn_flags =
+      (flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_BATCHNORM_BIASED_RUNNING_VAR : 0u;
   if (flags & BN_MLP_INPUT_BATCHNORM) {
-    st = bn_batchnorm_create(&m->input_bn, inputs, 0);
+    st = bn_batchnorm_create(&m->input_bn, inputs, bn_flags);
     if (st != BN_OK)
       goto fail;
   }
@@ -214,7 +216,7 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
     unsigned dflags = bni_mlp_has_bias(placement, i + 1, layers) ? 0u : (unsigned)BN_DENSE_NO_BIAS;
     st = bn_dense_create(&s->dense, s->in, s->out, dflags);
     if (st == BN_OK && i < layers && placement != BN_MLP_BN_NONE)
-      st = bn_batchnorm_create(&s->bn, s->out, 0);
+      st = bn_batchnorm_create(&s->bn, s->out, bn_flags);
     if (st != BN_OK)
       goto fail;
   }

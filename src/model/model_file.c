@@ -19,6 +19,7 @@ static const unsigned char MAGIC[8] = {0x89, 'B', 'N', 'M', '\r', '\n', 0x1A, '\
 #define HEADER_BYTES 136u
 #define FLAG_INPUT_BN 1u
 #define FLAG_OPTIMIZER 2u
+#define FLAG_BIASED_VAR 4u /* BN_MLP_BIASED_RUNNING_VAR */
 
 /* ---- layout -------------------------------------------------------------- */
 
@@ -105,7 +106,8 @@ static void arch_of(const bn_mlp *m, unsigned flags, arch *a, size_t *hidden)
   a->placement = (uint32_t)m->placement;
   a->head = (uint32_t)m->head;
   a->flags = (m->input_bn ? FLAG_INPUT_BN : 0u) |
-             ((flags & BN_MLP_SAVE_OPTIMIZER) ? FLAG_OPTIMIZER : 0u);
+             ((flags & BN_MLP_SAVE_OPTIMIZER) ? FLAG_OPTIMIZER : 0u) |
+             ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? FLAG_BIASED_VAR : 0u);
   a->opt_kind = (uint32_t)m->opt.kind;
   a->widths = NULL;
   a->hidden = hidden;
@@ -190,7 +192,8 @@ bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer, size
   bni_writer w = {buffer, capacity, 0, 0};
   bni_put_bytes(&w, MAGIC, 8);
   bni_put_u32(&w, BN_MLP_FORMAT_VERSION);
-  bni_put_u32(&w, (m->input_bn ? FLAG_INPUT_BN : 0u) | (with_opt ? FLAG_OPTIMIZER : 0u));
+  bni_put_u32(&w, (m->input_bn ? FLAG_INPUT_BN : 0u) | (with_opt ? FLAG_OPTIMIZER : 0u) |
+                      ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? FLAG_BIASED_VAR : 0u));
   bni_put_u64(&w, (uint64_t)need);
   bni_put_u64(&w, (uint64_t)m->inputs);
   bni_put_u64(&w, (uint64_t)m->outputs);
@@ -400,7 +403,7 @@ bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size, char
   opt.decay_all = (int)(decay_all & 1u);
 
   st = BN_ERR_BAD_FORMAT;
-  if (flags & ~(FLAG_INPUT_BN | FLAG_OPTIMIZER))
+  if (flags & ~(FLAG_INPUT_BN | FLAG_OPTIMIZER | FLAG_BIASED_VAR))
     bni_fail(&err, st, "unknown flags 0x%x", (unsigned)flags);
   else if (reserved != 0 || decay_all > 1)
     bni_fail(&err, st, "reserved header fields are not zero");
@@ -472,7 +475,8 @@ bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size, char
   st = bn_mlp_create(&m, (size_t)a.inputs, hidden, a.layers, (size_t)a.outputs,
                      (bn_activation)a.activation, (bn_mlp_placement)a.placement,
                      (bn_mlp_head)a.head,
-                     (flags & FLAG_INPUT_BN) ? (unsigned)BN_MLP_INPUT_BATCHNORM : 0u);
+                     ((flags & FLAG_INPUT_BN) ? (unsigned)BN_MLP_INPUT_BATCHNORM : 0u) |
+                         ((flags & FLAG_BIASED_VAR) ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u));
   free(hidden);
   if (st != BN_OK) {
     bni_fail(&err, st, "cannot create the network: %s", bn_status_string(st));

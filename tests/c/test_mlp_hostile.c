@@ -83,7 +83,7 @@ static void test_create_rejects(void **state)
                    BN_ERR_INVALID_ARGUMENT);
   assert_int_equal(bn_mlp_create(&m, I, hidden, 1, C, BN_ACT_RELU, 0, (bn_mlp_head)0, 0),
                    BN_ERR_INVALID_ARGUMENT);
-  assert_int_equal(bn_mlp_create(&m, I, hidden, 1, C, BN_ACT_RELU, 0, SM, 2),
+  assert_int_equal(bn_mlp_create(&m, I, hidden, 1, C, BN_ACT_RELU, 0, SM, 1u << 7),
                    BN_ERR_INVALID_ARGUMENT);
   assert_int_equal(bn_mlp_create(&m, I, hidden, 2000, C, BN_ACT_RELU, 0, SM, 0),
                    BN_ERR_INVALID_ARGUMENT);
