@@ -44,7 +44,9 @@ typedef enum bn_activation {
  *  @param features  rows F > 0.   @param batch columns N > 0.
  *  @param x         input (F x N), leading dimension ldx >= F.
  *  @param y         output (F x N), leading dimension ldy >= F; may be x if ldy == ldx.
- *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW. */
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_activation_forward(bn_activation act, float alpha, size_t features,
                                        size_t batch, const float *x, size_t ldx, float *y,
                                        size_t ldy);
@@ -57,7 +59,9 @@ BN_API bn_status bn_activation_forward(bn_activation act, float alpha, size_t fe
  *         softmax y*(dy - sum_k y_k dy_k) per column.
  *  @param y   the forward's output (F x N), ldy.   @param dy incoming gradient, lddy.
  *  @param dx  out (F x N), lddx; may be dy (or y) with the same leading dimension.
- *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW. */
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_activation_backward(bn_activation act, float alpha, size_t features,
                                         size_t batch, const float *y, size_t ldy,
                                         const float *dy, size_t lddy, float *dx, size_t lddx);

@@ -73,44 +73,66 @@ typedef enum bn_batchnorm_tensor {
  *  @param flags     bitwise OR of bn_batchnorm_flags, 0 for the defaults.
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL out, zero features, unknown
  *          flags or CUMULATIVE_AVERAGE with NO_RUNNING_STATS),
- *          BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY. */
+ *          BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flags);
 
-/** @brief Release a layer. NULL is a no-op. */
+/** @brief Release a layer. NULL is a no-op.
+ *  @par Thread-safety
+ *  No other call may be using the handle. */
 BN_API void bn_batchnorm_destroy(bn_batchnorm *layer);
 
 /** @brief Why the last failing call on this handle failed.
  *
  *  @return a NUL-terminated message owned by the handle, valid until the
  *          next call on it; "" if no call failed yet; a static message for a
- *          NULL handle. Never NULL. */
+ *          NULL handle. Never NULL.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API const char *bn_batchnorm_last_error(const bn_batchnorm *layer);
 
-/** @brief Feature count F of the layer. @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL). */
+/** @brief Feature count F of the layer. @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *features);
 
-/** @brief Creation flags of the layer (as given, or as loaded from a state blob). */
+/** @brief Creation flags of the layer (as given, or as loaded from a state blob).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags);
 
 /** @brief Set epsilon, added to the variance before the square root.
- *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or eps <= 0), BN_ERR_NON_FINITE. */
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or eps <= 0), BN_ERR_NON_FINITE.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps);
 
-/** @brief Read epsilon. */
+/** @brief Read epsilon.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps);
 
 /** @brief Set the running-statistics update factor (weight of the new batch), in (0, 1].
  *  Ignored in cumulative-average mode (but still stored).
- *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or out of range), BN_ERR_NON_FINITE. */
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or out of range), BN_ERR_NON_FINITE.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor);
 
-/** @brief Read the update factor. */
+/** @brief Read the update factor.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor);
 
-/** @brief Number of training-mode forwards that updated the running statistics. */
+/** @brief Number of training-mode forwards that updated the running statistics.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count);
 
-/** @brief Set the number of batches tracked (e.g. when importing a model). */
+/** @brief Set the number of batches tracked (e.g. when importing a model).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count);
 
 /** @brief Copy one of the layer's vectors into out.
@@ -121,7 +143,9 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
  *  @param count  must equal F (BN_ERR_SHAPE_MISMATCH otherwise).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL, unknown which);
  *          BN_ERR_WRONG_STATE (the layer has no such vector, or no forward or
- *          backward produced it yet). */
+ *          backward produced it yet).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_get(const bn_batchnorm *layer, bn_batchnorm_tensor which,
                                   float *out, size_t count);
 
@@ -134,7 +158,9 @@ BN_API bn_status bn_batchnorm_get(const bn_batchnorm *layer, bn_batchnorm_tensor
  *  @param count  must equal F.
  *  @return BN_OK or an error; on error the layer is unchanged. A successful
  *          set invalidates a pending backward (BN_ERR_WRONG_STATE until the
- *          next forward). */
+ *          next forward).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which,
                                   const float *values, size_t count);
 
@@ -155,7 +181,9 @@ BN_API bn_status bn_batchnorm_set(bn_batchnorm *layer, bn_batchnorm_tensor which
  *  @return BN_OK; BN_ERR_NON_FINITE in training mode when the batch
  *          statistics are not finite (nothing is updated or written);
  *          argument errors as in bn/batchnorm_kernels.h. In inference mode,
- *          non-finite inputs propagate by IEEE arithmetic. */
+ *          non-finite inputs propagate by IEEE arithmetic.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch,
                                       const float *x, size_t ldx, float *y, size_t ldy);
 
@@ -178,13 +206,17 @@ BN_API bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t 
  *  @param lddx   leading dimension of dx (>= F).
  *  @return BN_OK; BN_ERR_WRONG_STATE without a forward since creation, load
  *          or set; BN_ERR_NON_FINITE (training mode) when the reduced
- *          gradients are not finite (nothing is written). */
+ *          gradients are not finite (nothing is written).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch,
                                        const float *x, size_t ldx,
                                        const float *dy, size_t lddy,
                                        float *dx, size_t lddx);
 
-/** @brief Size in bytes of the layer's serialized state. */
+/** @brief Size in bytes of the layer's serialized state.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size);
 
 /** @brief Serialize the layer's state.
@@ -197,7 +229,9 @@ BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size
  *  @param layer     the layer (const: only its last-error message may change).
  *  @param buffer    destination of at least bn_batchnorm_state_size() bytes.
  *  @param capacity  its size (BN_ERR_BAD_SIZE when too small).
- *  @param written   receives the bytes written, or NULL. */
+ *  @param written   receives the bytes written, or NULL.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer,
                                          size_t capacity, size_t *written);
 
@@ -209,7 +243,9 @@ BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer
  *          says), BN_ERR_BAD_MAGIC, BN_ERR_VERSION_MISMATCH,
  *          BN_ERR_CHECKSUM, BN_ERR_SHAPE_MISMATCH (feature count differs
  *          from the layer's), BN_ERR_BAD_FORMAT (invalid flags or values).
- *          On error the layer is unchanged. */
+ *          On error the layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size);
 
 BN_EXTERN_C_END

@@ -59,7 +59,9 @@ enum bn_batchnorm_kernel_flags {
  *  @param batch_var     out: F biased batch variances (for running statistics), or NULL.
  *  @return BN_OK; BN_ERR_NON_FINITE if any feature's mean or variance is not
  *          finite (the input held NaN or infinity; nothing is written);
- *          the errors listed in the file description. */
+ *          the errors listed in the file description.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_batchnorm_forward_training(
     size_t features, size_t batch,
     const float *x, size_t ldx,
@@ -81,7 +83,9 @@ BN_API bn_status bn_batchnorm_forward_training(
  *  @param eps    finite and > 0.           @param flags 0 or BN_KERNEL_FUSE_RELU.
  *  @param y      output F x N (may be x if ldy == ldx).  @param ldy >= features.
  *  @return BN_OK or an error from the file description; BN_ERR_NON_FINITE if
- *          mean, var, gamma or beta hold a non-finite value. */
+ *          mean, var, gamma or beta hold a non-finite value.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_batchnorm_forward_inference(
     size_t features, size_t batch,
     const float *x, size_t ldx,
@@ -114,7 +118,9 @@ BN_API bn_status bn_batchnorm_forward_inference(
  *  @param dgamma           out: F values, or NULL.
  *  @param dbeta            out: F values, or NULL.
  *  @return BN_OK; BN_ERR_NON_FINITE if a reduced sum is not finite (dy or x
- *          held NaN or infinity; nothing is written); errors of the file description. */
+ *          held NaN or infinity; nothing is written); errors of the file description.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_batchnorm_backward_training(
     size_t features, size_t batch,
     const float *x, size_t ldx,
@@ -140,7 +146,9 @@ BN_API bn_status bn_batchnorm_backward_training(
  *  @param dgamma, dbeta     out: F values each, or NULL.
  *  @return BN_OK or an error of the file description; BN_ERR_NON_FINITE
  *          when mean, var, gamma or beta hold a non-finite value. A
- *          non-finite dy or x propagates into the outputs without an error. */
+ *          non-finite dy or x propagates into the outputs without an error.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_batchnorm_backward_inference(
     size_t features, size_t batch,
     const float *x, size_t ldx,

@@ -58,22 +58,32 @@ typedef enum bn_dense_tensor {
  *  @param flags         0 or BN_DENSE_NO_BIAS.
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL out, zero size, unknown flags);
  *          BN_ERR_SIZE_OVERFLOW (a size > INT_MAX, or in*out floats overflow
- *          size_t); BN_ERR_OUT_OF_MEMORY. */
+ *          size_t); BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_dense_create(bn_dense **out, size_t in_features, size_t out_features,
                                  unsigned flags);
 
-/** @brief Release a layer. NULL is a no-op. */
+/** @brief Release a layer. NULL is a no-op.
+ *  @par Thread-safety
+ *  No other call may be using the handle. */
 BN_API void bn_dense_destroy(bn_dense *layer);
 
 /** @brief Why the last failing call on this handle failed; "" if none did; a
- *  static message for NULL. Never NULL; valid until the next call on the handle. */
+ *  static message for NULL. Never NULL; valid until the next call on the handle.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API const char *bn_dense_last_error(const bn_dense *layer);
 
-/** @brief Input and output feature counts. Either pointer may be NULL. */
+/** @brief Input and output feature counts. Either pointer may be NULL.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_shape(const bn_dense *layer, size_t *in_features,
                                 size_t *out_features);
 
-/** @brief Creation flags (as given, or as loaded from a state blob). */
+/** @brief Creation flags (as given, or as loaded from a state blob).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_flags(const bn_dense *layer, unsigned *flags);
 
 /** @brief Initialize W with a scheme drawing from rng; biases become 0.
@@ -83,19 +93,25 @@ BN_API bn_status bn_dense_flags(const bn_dense *layer, unsigned *flags);
  *  bit for bit on every machine.
  *  @param rng  a seeded generator; may be NULL for BN_INIT_ZEROS (not read).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or rng, unknown scheme);
- *          BN_ERR_WRONG_STATE (rng never seeded). On error nothing changes. */
+ *          BN_ERR_WRONG_STATE (rng never seeded). On error nothing changes.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_init(bn_dense *layer, bn_init scheme, bn_rng *rng);
 
 /** @brief Copy a tensor out. count must equal its size (BN_ERR_SHAPE_MISMATCH).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL, unknown which);
- *          BN_ERR_WRONG_STATE (no bias, or no backward produced the gradient yet). */
+ *          BN_ERR_WRONG_STATE (no bias, or no backward produced the gradient yet).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_get(const bn_dense *layer, bn_dense_tensor which, float *out,
                               size_t count);
 
 /** @brief Replace W or b (all values finite, else BN_ERR_NON_FINITE).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL, a gradient id, unknown id);
  *          BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE (bias of a layer without);
- *          BN_ERR_NON_FINITE. On error the layer is unchanged. */
+ *          BN_ERR_NON_FINITE. On error the layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_set(bn_dense *layer, bn_dense_tensor which, const float *values,
                               size_t count);
 
@@ -103,7 +119,9 @@ BN_API bn_status bn_dense_set(bn_dense *layer, bn_dense_tensor which, const floa
  *  @param batch  N > 0.  @param x (in x N), ldx >= in.  @param y (out x N), ldy >= out;
  *  y must not overlap x (BN_ERR_INVALID_ARGUMENT). Non-finite inputs propagate (IEEE).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT; BN_ERR_SIZE_OVERFLOW (N or an
- *          ld > INT_MAX, or the matrix span overflows size_t). */
+ *          ld > INT_MAX, or the matrix span overflows size_t).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_forward(bn_dense *layer, size_t batch, const float *x, size_t ldx,
                                   float *y, size_t ldy);
 
@@ -116,11 +134,15 @@ BN_API bn_status bn_dense_forward(bn_dense *layer, size_t batch, const float *x,
  *  Non-finite values in x or dy propagate into the gradients (no error).
  *  @param x  the forward's input (in x N), ldx.  @param dy (out x N), lddy.
  *  @param dx (in x N) with lddx, or NULL (lddx is then ignored).
- *  @return as bn_dense_forward(). */
+ *  @return as bn_dense_forward().
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_backward(bn_dense *layer, size_t batch, const float *x, size_t ldx,
                                    const float *dy, size_t lddy, float *dx, size_t lddx);
 
-/** @brief Size in bytes of the serialized state. */
+/** @brief Size in bytes of the serialized state.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_state_size(const bn_dense *layer, size_t *size);
 
 /** @brief Serialize the layer's state.
@@ -131,7 +153,9 @@ BN_API bn_status bn_dense_state_size(const bn_dense *layer, size_t *size);
  *  preceding bytes. Gradients are not saved. See docs/layers.md.
  *  @param buffer    destination of at least bn_dense_state_size() bytes.
  *  @param capacity  its size (BN_ERR_BAD_SIZE when too small).
- *  @param written   receives the bytes written, or NULL. */
+ *  @param written   receives the bytes written, or NULL.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capacity,
                                      size_t *written);
 
@@ -142,7 +166,9 @@ BN_API bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t
  *  BN_ERR_VERSION_MISMATCH, BN_ERR_BAD_SIZE (size differs from what the
  *  header implies), BN_ERR_CHECKSUM, BN_ERR_SHAPE_MISMATCH (in/out differ
  *  from the layer's), BN_ERR_BAD_FORMAT (unknown flags, reserved != 0,
- *  non-finite values). On error the layer is unchanged. */
+ *  non-finite values). On error the layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size);
 
 /** @brief Fold an inference-mode BatchNorm that follows a dense layer into a new dense layer:
@@ -160,7 +186,9 @@ BN_API bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t
  *          BN_ERR_WRONG_STATE (the BatchNorm has no running statistics);
  *          BN_ERR_UNSUPPORTED (the BatchNorm fuses a ReLU);
  *          BN_ERR_NON_FINITE (a folded value overflows float);
- *          BN_ERR_OUT_OF_MEMORY. */
+ *          BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_fold_batchnorm(const bn_dense *dense, const bn_batchnorm *batchnorm,
                                          bn_dense **folded);
 

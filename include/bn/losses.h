@@ -32,7 +32,9 @@ BN_EXTERN_C_BEGIN
  *          zero size, ld or ldd < C, a forbidden overlap, or a label out of
  *          range (all labels are checked first: nothing is read out of
  *          bounds, nothing is written); BN_ERR_NON_FINITE if a logit is not
- *          finite; BN_ERR_SIZE_OVERFLOW. */
+ *          finite; BN_ERR_SIZE_OVERFLOW.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_softmax_cross_entropy(size_t classes, size_t batch, const float *logits,
                                           size_t ld, const int32_t *labels, float *loss,
                                           float *dlogits, size_t ldd);
@@ -48,7 +50,9 @@ BN_API bn_status bn_softmax_cross_entropy(size_t classes, size_t batch, const fl
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT for a target outside [0,1] (NaN
  *          included), NULL pointers, zero sizes, ld/ldd < outputs or a
  *          forbidden overlap; BN_ERR_NON_FINITE for a non-finite logit;
- *          BN_ERR_SIZE_OVERFLOW. */
+ *          BN_ERR_SIZE_OVERFLOW.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_sigmoid_binary_cross_entropy(size_t outputs, size_t batch,
                                                  const float *logits, size_t ld,
                                                  const float *targets, float *loss,

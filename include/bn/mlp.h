@@ -161,42 +161,60 @@ typedef int (*bn_mlp_batch_callback)(void *user, size_t epoch, size_t done, size
  *  @param placement   a bn_mlp_placement (ignored when L == 0).
  *  @param head        a bn_mlp_head.
  *  @param flags       0 or a bitwise OR of bn_mlp_flags.
- *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY. */
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT, BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_t layers,
                                size_t outputs, bn_activation activation,
                                bn_mlp_placement placement, bn_mlp_head head, unsigned flags);
 
-/** @brief Release a network. NULL is a no-op. */
+/** @brief Release a network. NULL is a no-op.
+ *  @par Thread-safety
+ *  No other call may be using the handle. */
 BN_API void bn_mlp_destroy(bn_mlp *mlp);
 
-/** @brief Why the last failing call on this handle failed; "" if none; never NULL. */
+/** @brief Why the last failing call on this handle failed; "" if none; never NULL.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API const char *bn_mlp_last_error(const bn_mlp *mlp);
 
 /** @brief The architecture. Any output pointer may be NULL.
- *  @param layers  receives L; bn_mlp_hidden_sizes() gives the widths. */
+ *  @param layers  receives L; bn_mlp_hidden_sizes() gives the widths.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_architecture(const bn_mlp *mlp, size_t *inputs, size_t *layers,
                                      size_t *outputs, bn_activation *activation,
                                      bn_mlp_placement *placement, bn_mlp_head *head,
                                      unsigned *flags);
 
-/** @brief Copy the L hidden widths into sizes (count must equal L; sizes may be NULL when L == 0). */
+/** @brief Copy the L hidden widths into sizes (count must equal L; sizes may be NULL when L == 0).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_hidden_sizes(const bn_mlp *mlp, size_t *sizes, size_t count);
 
-/** @brief Number of trainable parameters (weights, biases, gamma, beta). */
+/** @brief Number of trainable parameters (weights, biases, gamma, beta).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_parameter_count(const bn_mlp *mlp, size_t *count);
 
 /** @brief Initialize every dense layer with `scheme` drawing from rng, layer
  *         by layer in order; biases, BatchNorm parameters and running
  *         statistics and the optimizer state are reset.
- *  @param scheme  BN_INIT_HE_NORMAL, BN_INIT_GLOROT_UNIFORM, BN_INIT_GLOROT_NORMAL or BN_INIT_ZEROS. */
+ *  @param scheme  BN_INIT_HE_NORMAL, BN_INIT_GLOROT_UNIFORM, BN_INIT_GLOROT_NORMAL or BN_INIT_ZEROS.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng);
 
 /** @brief Set a tunable. @return BN_OK; BN_ERR_INVALID_ARGUMENT (unknown
  *         parameter, value out of bounds or not integral where required);
- *         BN_ERR_NON_FINITE. The model is unchanged on error. */
+ *         BN_ERR_NON_FINITE. The model is unchanged on error.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_set_parameter(bn_mlp *mlp, bn_mlp_param param, double value);
 
-/** @brief Read a tunable. */
+/** @brief Read a tunable.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, double *value);
 
 /** @brief Inclusive bounds of a tunable (an open bound is reported as its
@@ -205,12 +223,16 @@ BN_API bn_status bn_mlp_parameter_bounds(bn_mlp_param param, double *lower, doub
 
 /** @brief Copy a tensor out of layer `layer` (count must equal its size:
  *         BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE when the layer has no
- *         such tensor, or no train step produced the gradient yet). */
+ *         such tensor, or no train step produced the gradient yet).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float *out,
                             size_t count);
 
 /** @brief Replace a parameter or running statistic (finite values; variance >= 0). The
- *         optimizer state is kept. */
+ *         optimizer state is kept.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
                             const float *values, size_t count);
 
@@ -227,7 +249,9 @@ BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
  *          not finite (the parameters and optimizer state are unchanged; the
  *          running statistics have seen the batch), or when an update itself
  *          overflows float (then the network has diverged: some parameters
- *          may be updated, reload or re-initialize it). */
+ *          may be updated, reload or re-initialize it).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,
                                    const int32_t *labels, const float *targets, float *loss);
 
@@ -239,13 +263,17 @@ BN_API bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, si
  *  BatchNorm. Samples are copied into an internal batch buffer.
  *  @param samples  n.  @param x (inputs x n), ldx.  @param labels / targets as in train_step (n samples).
  *  @param callback per-epoch callback or NULL; @param user its pointer (also given to the batch callback).
- *  @return BN_OK (also when a callback stopped training) or the first error. */
+ *  @return BN_OK (also when a callback stopped training) or the first error.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
                             const int32_t *labels, const float *targets, size_t batch_size,
                             size_t epochs, bn_rng *rng, bn_mlp_epoch_callback callback,
                             void *user);
 
-/** @brief Install (or with NULL remove) a per-step callback used by bn_mlp_fit(). */
+/** @brief Install (or with NULL remove) a per-step callback used by bn_mlp_fit().
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_set_batch_callback(bn_mlp *mlp, bn_mlp_batch_callback callback);
 
 /** @brief Forward a batch and return logits or probabilities.
@@ -253,13 +281,17 @@ BN_API bn_status bn_mlp_set_batch_callback(bn_mlp *mlp, bn_mlp_batch_callback ca
  *  @param mode   BN_MODE_INFERENCE (running statistics; processed in chunks)
  *                or BN_MODE_TRAINING (the n samples form one batch: batch
  *                statistics, and the running statistics are updated).
- *  @param out    (outputs x n), ldout >= outputs. */
+ *  @param out    (outputs x n), ldout >= outputs.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_predict(bn_mlp *mlp, bn_mode mode, bn_mlp_output kind, size_t samples,
                                 const float *x, size_t ldx, float *out, size_t ldout);
 
 /** @brief Mean loss and accuracy over a dataset, in inference mode.
  *  Accuracy: argmax == label (softmax); (p >= 0.5) == (target >= 0.5) per unit (sigmoid).
- *  Either output pointer may be NULL. */
+ *  Either output pointer may be NULL.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
                                  const int32_t *labels, const float *targets, float *loss,
                                  float *accuracy);
@@ -271,7 +303,9 @@ BN_API bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, si
  *  already recomputed before it), in chunks, merging per-chunk
  *  count/mean/M2 in double with the parallel-variance formula. Afterwards
  *  inference-mode predictions over the dataset equal training-mode ones with
- *  the whole dataset as one batch. Requires samples >= 2. */
+ *  the whole dataset as one batch. Requires samples >= 2.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *x,
                                              size_t ldx);
 
@@ -285,15 +319,21 @@ BN_API bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const 
  *  placement BN_MLP_BN_NONE, no input BatchNorm, biases everywhere, the same
  *  tunables, no optimizer state; its predictions equal the original's in
  *  inference mode to rounding.
- *  @param folded  receives the new handle (caller destroys it). */
+ *  @param folded  receives the new handle (caller destroys it).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_fold_batchnorm(const bn_mlp *mlp, bn_mlp **folded);
 
-/** @brief Size of bn_mlp_serialize()'s output for these flags. */
+/** @brief Size of bn_mlp_serialize()'s output for these flags.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_serialized_size(const bn_mlp *mlp, unsigned flags, size_t *size);
 
 /** @brief Write the model-file bytes (docs/model-format.md) into buffer.
  *  @param flags  0 or BN_MLP_SAVE_OPTIMIZER.
- *  @return BN_OK; BN_ERR_BAD_SIZE when capacity is too small. */
+ *  @return BN_OK; BN_ERR_BAD_SIZE when capacity is too small.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer,
                                   size_t capacity, size_t *written);
 
@@ -303,7 +343,9 @@ BN_API bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffe
  *  @param capacity  its size.
  *  @return BN_OK; BN_ERR_BAD_SIZE (truncated or longer than declared),
  *          BN_ERR_BAD_MAGIC, BN_ERR_VERSION_MISMATCH, BN_ERR_CHECKSUM,
- *          BN_ERR_BAD_FORMAT (invalid architecture or values), BN_ERR_OUT_OF_MEMORY. */
+ *          BN_ERR_BAD_FORMAT (invalid architecture or values), BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size,
                                     char *message, size_t capacity);
 
@@ -311,11 +353,15 @@ BN_API bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t siz
  *         same directory, which is fsync'ed and renamed over path, then the
  *         directory is fsync'ed. On failure (or a crash) an existing file at
  *         path is left as it was.
- *  @return BN_OK, BN_ERR_IO (message tells the failing call and errno), BN_ERR_OUT_OF_MEMORY. */
+ *  @return BN_OK, BN_ERR_IO (message tells the failing call and errno), BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags);
 
 /** @brief Load a file written by bn_mlp_save(). Statuses as
- *         bn_mlp_deserialize(), plus BN_ERR_IO when the file cannot be read. */
+ *         bn_mlp_deserialize(), plus BN_ERR_IO when the file cannot be read.
+ *  @par Thread-safety
+ *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_mlp_load(bn_mlp **out, const char *path, char *message, size_t capacity);
 
 BN_EXTERN_C_END

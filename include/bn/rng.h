@@ -22,7 +22,8 @@
  *
  *  The struct is public so it can live on the stack; its size and meaning
  *  are part of the ABI and never change. Treat the fields as opaque.
- *  Thread-safety: one generator per thread (no internal locking). */
+ *  @par Thread-safety
+ *  One generator per thread (no internal locking). */
 
 #include <stdint.h>
 #include <bn/status.h>
@@ -35,20 +36,28 @@ typedef struct bn_rng {
 } bn_rng;
 
 /** @brief Seed a generator. Any seed (including 0) is valid.
- *  @return BN_OK, or BN_ERR_INVALID_ARGUMENT if rng is NULL. */
+ *  @return BN_OK, or BN_ERR_INVALID_ARGUMENT if rng is NULL.
+ *  @par Thread-safety
+ *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_seed(bn_rng *rng, uint64_t seed);
 
 /** @brief Next 64 random bits.
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (rng or out NULL);
  *          BN_ERR_WRONG_STATE if the state is all zero (never seeded, e.g.
  *          a zero-initialized struct: xoshiro would only return zeros).
- *          On error neither *out nor the state is changed. */
+ *          On error neither *out nor the state is changed.
+ *  @par Thread-safety
+ *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_next_u64(bn_rng *rng, uint64_t *out);
 
-/** @brief Uniform double in [0, 1) with 53 random bits. Errors as bn_rng_next_u64(). */
+/** @brief Uniform double in [0, 1) with 53 random bits. Errors as bn_rng_next_u64().
+ *  @par Thread-safety
+ *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_uniform(bn_rng *rng, double *out);
 
-/** @brief Standard normal variate (mean 0, variance 1). Errors as bn_rng_next_u64(). */
+/** @brief Standard normal variate (mean 0, variance 1). Errors as bn_rng_next_u64().
+ *  @par Thread-safety
+ *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_normal(bn_rng *rng, double *out);
 
 BN_EXTERN_C_END
