@@ -1,13 +1,20 @@
 """Every C function is declared, with the right types: the BN_API
 declarations of include/bn/*.h are parsed here and each parameter's C type is
 mapped to the ctypes type the binding must declare. A function added to a
-header without a matching declaration in bn._lib fails this test."""
+header without a matching declaration in bn._lib fails this test.
+
+The Python side is checked too: every public name has a docstring, and every
+parameter and return of every public function and method has a type hint
+that resolves."""
 
 import ctypes
 import inspect
 import re
+import typing
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 import bn
@@ -118,6 +125,74 @@ def test_every_public_name_has_a_docstring_and_hints():
                                                                     staticmethod))):
                     continue
                 assert inspect.getdoc(getattr(obj, attr)), f"bn.{name}.{attr} has no docstring"
+
+
+def public_callables():
+    """(qualified name, function) for every public function, method, classmethod,
+    staticmethod, property getter/setter and constructor that bn and bn.interop
+    export, including members inherited from the binding's own base classes
+    (bn._handle.Handle) but not those of int, enum, tuple or Exception."""
+    seen = set()
+    for module in (bn, bn.interop):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            qualified = f"{module.__name__}.{name}"
+            if inspect.isfunction(obj):
+                yield qualified, obj
+            if not inspect.isclass(obj):
+                continue
+            for klass in reversed(obj.__mro__):
+                if not klass.__module__.startswith("bn."):
+                    continue
+                for attr, member in vars(klass).items():
+                    if attr.startswith("_") and attr not in ("__init__", "__enter__"):
+                        continue
+                    if isinstance(member, (classmethod, staticmethod)):
+                        functions = [member.__func__]
+                    elif isinstance(member, property):
+                        functions = [f for f in (member.fget, member.fset) if f is not None]
+                    elif inspect.isfunction(member):
+                        functions = [member]
+                    else:
+                        continue
+                    for function in functions:
+                        if id(function) not in seen:
+                            seen.add(id(function))
+                            yield f"{qualified}.{attr}", function
+
+
+PUBLIC_CALLABLES = dict(public_callables())
+
+
+def test_public_callables_were_found():
+    for name in ("bn.relu", "bn.MLP.fit", "bn.MLP.from_keras", "bn.BatchNorm.forward",
+                 "bn.BatchNorm.__init__", "bn.Dense.backward", "bn.MLPLayer.weight",
+                 "bn.Rng.state", "bn.interop.mlp_from_state_dict", "bn.MLP.close"):
+        assert name in PUBLIC_CALLABLES, name
+    assert len(PUBLIC_CALLABLES) > 120
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_CALLABLES))
+def test_every_public_parameter_and_return_is_annotated(name):
+    function = PUBLIC_CALLABLES[name]
+    missing = [p.name for p in inspect.signature(function).parameters.values()
+               if p.name not in ("self", "cls")
+               and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               and p.name not in function.__annotations__]
+    assert not missing, f"{name}: parameters without a type hint: {', '.join(missing)}"
+    assert "return" in function.__annotations__, f"{name} has no return type hint"
+    # the hints are strings (from __future__ import annotations): each must name
+    # something that exists, or a typo would only show up in a type checker
+    typing.get_type_hints(function)
+
+
+def test_array_hints_are_precise():
+    hints = typing.get_type_hints(bn.BatchNorm.forward)
+    assert hints["x"] == npt.ArrayLike
+    assert hints["return"] == npt.NDArray[np.float32]
+    assert hints["out"] == typing.Optional[npt.NDArray[np.float32]]
+    assert typing.get_type_hints(bn.MLP.predict)["return"] == npt.NDArray[np.int64]
+    assert typing.get_type_hints(bn.softmax_cross_entropy)["labels"] == npt.ArrayLike
 
 
 def test_help_reads_like_the_c_docs():

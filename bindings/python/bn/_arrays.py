@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ctypes
 import operator
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from ._errors import InvalidArgumentError, ShapeMismatchError
 
@@ -27,6 +28,11 @@ INT32_P = ctypes.POINTER(ctypes.c_int32)
 #: Largest value a size_t argument can hold (ctypes would wrap larger ints silently).
 SIZE_MAX = (1 << (8 * ctypes.sizeof(ctypes.c_size_t))) - 1
 _F32 = np.dtype(np.float32)  # native byte order
+
+#: A float32 numpy array: what the binding returns, and what an ``out=`` must be.
+Float32Array = npt.NDArray[np.float32]
+#: What the from_bytes() methods accept (anything with the buffer protocol).
+BytesLike = Union[bytes, bytearray, memoryview]
 
 
 def _leading_dimension(a: np.ndarray) -> Optional[int]:

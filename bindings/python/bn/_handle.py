@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional, TypeVar
 
 from . import _lib
 from ._errors import ClosedError, error_for
+
+_H = TypeVar("_H", bound="Handle")
 
 
 class Handle:
@@ -44,7 +46,7 @@ class Handle:
         """True once :meth:`close` has run."""
         return self._ptr is None
 
-    def __enter__(self):
+    def __enter__(self: _H) -> _H:
         self._live()
         return self
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import enum
 from typing import Optional, Union
 
-import numpy as np
+import numpy.typing as npt
 
 from . import _arrays as _a
 from . import _lib
+from ._arrays import Float32Array
 from ._errors import ShapeMismatchError
 from ._lib import lib
 
@@ -63,8 +64,8 @@ class Activation(enum.IntEnum):
 ActivationLike = Union[Activation, int, str]
 
 
-def activation_forward(kind: ActivationLike, x, alpha: float = 1.0, *,
-                       out: Optional[np.ndarray] = None) -> np.ndarray:
+def activation_forward(kind: ActivationLike, x: npt.ArrayLike, alpha: float = 1.0, *,
+                       out: Optional[Float32Array] = None) -> Float32Array:
     """y = act(x) (bn_activation_forward) for x of shape (batch, features).
 
     Args:
@@ -90,8 +91,9 @@ def activation_forward(kind: ActivationLike, x, alpha: float = 1.0, *,
     return y
 
 
-def activation_backward(kind: ActivationLike, y, dy, alpha: float = 1.0, *,
-                        out: Optional[np.ndarray] = None) -> np.ndarray:
+def activation_backward(kind: ActivationLike, y: npt.ArrayLike, dy: npt.ArrayLike,
+                        alpha: float = 1.0, *,
+                        out: Optional[Float32Array] = None) -> Float32Array:
     """dx = dy * act'(x), expressed through the forward's output y (bn_activation_backward).
 
     identity: dy; relu: dy*(y > 0); elu: dy if y > 0 else dy*(y + alpha);
@@ -120,31 +122,32 @@ def activation_backward(kind: ActivationLike, y, dy, alpha: float = 1.0, *,
     return dx
 
 
-def identity(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def identity(x: npt.ArrayLike, *, out: Optional[Float32Array] = None) -> Float32Array:
     """y = x as float32 (a copy, or ``out``)."""
     return activation_forward(Activation.IDENTITY, x, out=out)
 
 
-def relu(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def relu(x: npt.ArrayLike, *, out: Optional[Float32Array] = None) -> Float32Array:
     """y = max(0, x) (NaN stays NaN)."""
     return activation_forward(Activation.RELU, x, out=out)
 
 
-def elu(x, alpha: float = 1.0, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def elu(x: npt.ArrayLike, alpha: float = 1.0, *,
+        out: Optional[Float32Array] = None) -> Float32Array:
     """y = x if x > 0 else alpha*(exp(x) - 1); alpha finite and > 0."""
     return activation_forward(Activation.ELU, x, alpha, out=out)
 
 
-def sigmoid(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def sigmoid(x: npt.ArrayLike, *, out: Optional[Float32Array] = None) -> Float32Array:
     """y = 1/(1 + exp(-x)), stable for large |x|."""
     return activation_forward(Activation.SIGMOID, x, out=out)
 
 
-def tanh(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def tanh(x: npt.ArrayLike, *, out: Optional[Float32Array] = None) -> Float32Array:
     """y = tanh(x)."""
     return activation_forward(Activation.TANH, x, out=out)
 
 
-def softmax(x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+def softmax(x: npt.ArrayLike, *, out: Optional[Float32Array] = None) -> Float32Array:
     """Softmax of each sample (row of x) over its features, max-subtracted."""
     return activation_forward(Activation.SOFTMAX, x, out=out)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import ctypes
 import enum
 import operator
-from typing import Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _arrays as _a
 from . import _lib
+from ._arrays import BytesLike, Float32Array
 from ._errors import ShapeMismatchError, WrongStateError
 from ._handle import Handle
 from ._lib import lib
@@ -111,7 +113,8 @@ class BatchNorm(Handle):
 
     # -- forward / backward -----------------------------------------------
 
-    def forward(self, x, *, training: bool, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def forward(self, x: npt.ArrayLike, *, training: bool,
+                out: Optional[Float32Array] = None) -> Float32Array:
         """Normalize ``x`` (shape (batch, features)) and return y (float32, same shape).
 
         Args:
@@ -143,7 +146,8 @@ class BatchNorm(Handle):
             self._input_overwritten = overwritten
         return y
 
-    def backward(self, dy, x=None, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def backward(self, dy: npt.ArrayLike, x: Optional[npt.ArrayLike] = None, *,
+                 out: Optional[Float32Array] = None) -> Float32Array:
         """Gradient w.r.t. the last forward's input; returns dx (float32, shape of dy).
 
         dgamma and dbeta are available afterwards as properties (overwritten,
@@ -185,69 +189,69 @@ class BatchNorm(Handle):
 
     # -- vectors ------------------------------------------------------------
 
-    def _get(self, which: int) -> np.ndarray:
+    def _get(self, which: int) -> Float32Array:
         values = np.empty(self._features, dtype=np.float32)
         self._call(lib.bn_batchnorm_get, which, _a.pointer(values), self._features)
         return values
 
-    def _set(self, which: int, values, name: str) -> None:
+    def _set(self, which: int, values: npt.ArrayLike, name: str) -> None:
         v = _a.vector(values, self._features, name)
         self._call(lib.bn_batchnorm_set, which, _a.pointer(v), self._features)
 
     @property
-    def gamma(self) -> np.ndarray:
+    def gamma(self) -> Float32Array:
         """Scale (a copy). Setting it (finite values) invalidates a pending backward.
         WrongStateError if the layer was created with scale=False."""
         return self._get(_lib.BN_BATCHNORM_GAMMA)
 
     @gamma.setter
-    def gamma(self, values) -> None:
+    def gamma(self, values: npt.ArrayLike) -> None:
         self._set(_lib.BN_BATCHNORM_GAMMA, values, "gamma")
 
     @property
-    def beta(self) -> np.ndarray:
+    def beta(self) -> Float32Array:
         """Shift (a copy); as gamma, WrongStateError with shift=False."""
         return self._get(_lib.BN_BATCHNORM_BETA)
 
     @beta.setter
-    def beta(self, values) -> None:
+    def beta(self, values: npt.ArrayLike) -> None:
         self._set(_lib.BN_BATCHNORM_BETA, values, "beta")
 
     @property
-    def running_mean(self) -> np.ndarray:
+    def running_mean(self) -> Float32Array:
         """Running mean (a copy); WrongStateError with running_stats=False."""
         return self._get(_lib.BN_BATCHNORM_RUNNING_MEAN)
 
     @running_mean.setter
-    def running_mean(self, values) -> None:
+    def running_mean(self, values: npt.ArrayLike) -> None:
         self._set(_lib.BN_BATCHNORM_RUNNING_MEAN, values, "running_mean")
 
     @property
-    def running_var(self) -> np.ndarray:
+    def running_var(self) -> Float32Array:
         """Running variance (a copy); set values must be finite and >= 0."""
         return self._get(_lib.BN_BATCHNORM_RUNNING_VAR)
 
     @running_var.setter
-    def running_var(self, values) -> None:
+    def running_var(self, values: npt.ArrayLike) -> None:
         self._set(_lib.BN_BATCHNORM_RUNNING_VAR, values, "running_var")
 
     @property
-    def dgamma(self) -> np.ndarray:
+    def dgamma(self) -> Float32Array:
         """Gradient w.r.t. gamma from the last backward (WrongStateError before one)."""
         return self._get(_lib.BN_BATCHNORM_DGAMMA)
 
     @property
-    def dbeta(self) -> np.ndarray:
+    def dbeta(self) -> Float32Array:
         """Gradient w.r.t. beta from the last backward (WrongStateError before one)."""
         return self._get(_lib.BN_BATCHNORM_DBETA)
 
     @property
-    def saved_mean(self) -> np.ndarray:
+    def saved_mean(self) -> Float32Array:
         """Batch mean of the last training-mode forward."""
         return self._get(_lib.BN_BATCHNORM_SAVED_MEAN)
 
     @property
-    def saved_invstd(self) -> np.ndarray:
+    def saved_invstd(self) -> Float32Array:
         """1/sqrt(var + eps) of the last training-mode forward."""
         return self._get(_lib.BN_BATCHNORM_SAVED_INVSTD)
 
@@ -325,7 +329,7 @@ class BatchNorm(Handle):
             self._call(lib.bn_batchnorm_save_state, buffer, size.value, ctypes.byref(written))
             return buffer.raw[: written.value]
 
-    def from_bytes(self, blob) -> None:
+    def from_bytes(self, blob: BytesLike) -> None:
         """Restore a blob from :meth:`to_bytes` (same feature count) into this layer.
 
         Raises a FormatError subclass (BadSizeError, BadMagicError,
@@ -343,7 +347,8 @@ class BatchNorm(Handle):
         return (_restore, (self.features, self.to_bytes()))
 
     @classmethod
-    def from_keras(cls, weights, epsilon: float = 1e-3, momentum: float = 0.99,
+    def from_keras(cls, weights: Union[Sequence[npt.ArrayLike], Mapping[str, npt.ArrayLike]],
+                   epsilon: float = 1e-3, momentum: float = 0.99,
                    center: bool = True, scale: bool = True) -> "BatchNorm":
         """A layer equal to a Keras BatchNormalization: ``weights`` is its
         get_weights() list [gamma, beta, moving_mean, moving_variance] or a dict
@@ -352,7 +357,7 @@ class BatchNorm(Handle):
         from .interop import batchnorm_from_keras
         return batchnorm_from_keras(weights, epsilon, momentum, center, scale)
 
-    def to_keras(self) -> dict:
+    def to_keras(self) -> Dict[str, Any]:
         """gamma, beta, moving_mean, moving_variance, epsilon and momentum (1 - update factor)."""
         from .interop import batchnorm_to_keras
         return batchnorm_to_keras(self)
@@ -383,13 +388,14 @@ def _call(fn, context: str, *args) -> None:
     _lib.check(fn(*args), context)
 
 
-def _optional(v, features: int, name: str) -> Optional[np.ndarray]:
+def _optional(v: Optional[npt.ArrayLike], features: int, name: str) -> Optional[Float32Array]:
     return None if v is None else _a.vector(v, features, name)
 
 
-def batchnorm_forward_training(x, gamma=None, beta=None, eps: float = 1e-5, relu: bool = False,
-                               *, out: Optional[np.ndarray] = None
-                               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def batchnorm_forward_training(x: npt.ArrayLike, gamma: Optional[npt.ArrayLike] = None,
+                               beta: Optional[npt.ArrayLike] = None, eps: float = 1e-5,
+                               relu: bool = False, *, out: Optional[Float32Array] = None
+                               ) -> Tuple[Float32Array, Float32Array, Float32Array, Float32Array]:
     """Training-mode forward with the batch's own statistics.
 
     Args:
@@ -419,9 +425,11 @@ def batchnorm_forward_training(x, gamma=None, beta=None, eps: float = 1e-5, relu
     return y, mean, invstd, var
 
 
-def batchnorm_forward_inference(x, mean, var, gamma=None, beta=None, eps: float = 1e-5,
-                                relu: bool = False, *, out: Optional[np.ndarray] = None
-                                ) -> np.ndarray:
+def batchnorm_forward_inference(x: npt.ArrayLike, mean: npt.ArrayLike, var: npt.ArrayLike,
+                                gamma: Optional[npt.ArrayLike] = None,
+                                beta: Optional[npt.ArrayLike] = None, eps: float = 1e-5,
+                                relu: bool = False, *, out: Optional[Float32Array] = None
+                                ) -> Float32Array:
     """Inference-mode forward with given statistics: y = gamma*(x-mean)/sqrt(var+eps) + beta.
 
     Any batch >= 1. Non-finite x propagates (no error); non-finite mean, var,
@@ -441,9 +449,12 @@ def batchnorm_forward_inference(x, mean, var, gamma=None, beta=None, eps: float 
     return y
 
 
-def batchnorm_backward_training(x, dy, saved_mean, saved_invstd, gamma=None, beta=None,
-                                relu: bool = False, *, out: Optional[np.ndarray] = None
-                                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batchnorm_backward_training(x: npt.ArrayLike, dy: npt.ArrayLike, saved_mean: npt.ArrayLike,
+                                saved_invstd: npt.ArrayLike,
+                                gamma: Optional[npt.ArrayLike] = None,
+                                beta: Optional[npt.ArrayLike] = None, relu: bool = False, *,
+                                out: Optional[Float32Array] = None
+                                ) -> Tuple[Float32Array, Float32Array, Float32Array]:
     """Exact backward of :func:`batchnorm_forward_training`; returns (dx, dgamma, dbeta).
 
     ``saved_mean``/``saved_invstd`` come from the forward; with relu=True,
@@ -468,9 +479,11 @@ def batchnorm_backward_training(x, dy, saved_mean, saved_invstd, gamma=None, bet
     return dx, dgamma, dbeta
 
 
-def batchnorm_backward_inference(x, dy, mean, var, gamma=None, beta=None, eps: float = 1e-5,
-                                 relu: bool = False, *, out: Optional[np.ndarray] = None
-                                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batchnorm_backward_inference(x: npt.ArrayLike, dy: npt.ArrayLike, mean: npt.ArrayLike,
+                                 var: npt.ArrayLike, gamma: Optional[npt.ArrayLike] = None,
+                                 beta: Optional[npt.ArrayLike] = None, eps: float = 1e-5,
+                                 relu: bool = False, *, out: Optional[Float32Array] = None
+                                 ) -> Tuple[Float32Array, Float32Array, Float32Array]:
     """Backward of :func:`batchnorm_forward_inference` (statistics are constants).
 
     Returns (dx, dgamma, dbeta) with dx = dy*gamma/sqrt(var+eps) (dy masked by

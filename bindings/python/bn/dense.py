@@ -12,9 +12,11 @@ import enum
 from typing import Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _arrays as _a
 from . import _lib
+from ._arrays import BytesLike, Float32Array
 from ._errors import ShapeMismatchError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
@@ -128,7 +130,7 @@ class Dense(Handle):
 
     # -- forward / backward -----------------------------------------------------
 
-    def forward(self, x, *, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def forward(self, x: npt.ArrayLike, *, out: Optional[Float32Array] = None) -> Float32Array:
         """y = x W^T + b for x of shape (batch, in_features); returns (batch, out_features).
 
         x is kept by reference (no copy) for :meth:`backward`: do not modify it
@@ -145,8 +147,9 @@ class Dense(Handle):
             self._input = (xa, ldx)
         return y
 
-    def backward(self, dy, x=None, need_dx: bool = True, *,
-                 out: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+    def backward(self, dy: npt.ArrayLike, x: Optional[npt.ArrayLike] = None,
+                 need_dx: bool = True, *,
+                 out: Optional[Float32Array] = None) -> Optional[Float32Array]:
         """Gradients of the forward: dweight = dy^T x and dbias = sum of dy over the
         batch (overwritten, read them as properties), and dx = dy W if need_dx.
 
@@ -187,41 +190,42 @@ class Dense(Handle):
 
     # -- tensors ----------------------------------------------------------------
 
-    def _get(self, which: int, shape) -> np.ndarray:
+    def _get(self, which: int, shape: Tuple[int, ...]) -> Float32Array:
         values = np.empty(shape, dtype=np.float32)
         self._call(lib.bn_dense_get, which, _a.pointer(values), values.size)
         return values
 
-    def _set(self, which: int, values, shape, name: str) -> None:
+    def _set(self, which: int, values: npt.ArrayLike, shape: Tuple[int, ...],
+             name: str) -> None:
         v = _a.contiguous(values, shape, name)
         self._call(lib.bn_dense_set, which, _a.pointer(v), v.size)
 
     @property
-    def weight(self) -> np.ndarray:
+    def weight(self) -> Float32Array:
         """W, shape (out_features, in_features) as PyTorch's Linear.weight (a copy).
         Setting it (finite values) copies the array into the layer."""
         return self._get(_lib.BN_DENSE_WEIGHT, (self._out, self._in))
 
     @weight.setter
-    def weight(self, values) -> None:
+    def weight(self, values: npt.ArrayLike) -> None:
         self._set(_lib.BN_DENSE_WEIGHT, values, (self._out, self._in), "weight")
 
     @property
-    def bias(self) -> np.ndarray:
+    def bias(self) -> Float32Array:
         """b, shape (out_features,) (a copy); WrongStateError for a layer without bias."""
         return self._get(_lib.BN_DENSE_BIAS, (self._out,))
 
     @bias.setter
-    def bias(self, values) -> None:
+    def bias(self, values: npt.ArrayLike) -> None:
         self._set(_lib.BN_DENSE_BIAS, values, (self._out,), "bias")
 
     @property
-    def dweight(self) -> np.ndarray:
+    def dweight(self) -> Float32Array:
         """dL/dW of the last backward, (out_features, in_features); WrongStateError before one."""
         return self._get(_lib.BN_DENSE_DWEIGHT, (self._out, self._in))
 
     @property
-    def dbias(self) -> np.ndarray:
+    def dbias(self) -> Float32Array:
         """dL/db of the last backward, (out_features,); WrongStateError before one or without bias."""
         return self._get(_lib.BN_DENSE_DBIAS, (self._out,))
 
@@ -257,7 +261,7 @@ class Dense(Handle):
             self._call(lib.bn_dense_save_state, buffer, size.value, ctypes.byref(written))
             return buffer.raw[: written.value]
 
-    def from_bytes(self, blob) -> None:
+    def from_bytes(self, blob: BytesLike) -> None:
         """Restore a blob from :meth:`to_bytes` of a layer of the same shape; its
         flags (bias or not), weights and biases replace this layer's and the
         gradients are forgotten. Raises a FormatError subclass or

@@ -27,13 +27,18 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
+from ._arrays import Float32Array
 from .activations import Activation, ActivationLike
 from .batchnorm import BatchNorm
-from .mlp import MLP, Placement, Tensor
+from .mlp import MLP, Head, Placement, Tensor
 
 __all__ = ["mlp_from_state_dict", "mlp_to_state_dict", "torch_layers",
            "mlp_from_keras", "mlp_to_keras", "batchnorm_from_keras", "batchnorm_to_keras"]
+
+#: A Keras layer's weights: its get_weights() list, or a dict by weight name.
+KerasWeights = Union[Sequence[npt.ArrayLike], Mapping[str, npt.ArrayLike]]
 
 _TORCH_ACTIVATIONS = {Activation.RELU: "ReLU", Activation.ELU: "ELU",
                       Activation.SIGMOID: "Sigmoid", Activation.TANH: "Tanh"}
@@ -54,11 +59,12 @@ class _Linear:
 
 
 class _Norm:
-    def __init__(self, gamma, beta, mean, var) -> None:
+    def __init__(self, gamma: Optional[np.ndarray], beta: Optional[np.ndarray],
+                 mean: np.ndarray, var: np.ndarray) -> None:
         self.gamma, self.beta, self.mean, self.var = gamma, beta, mean, var
 
 
-def _build(modules: List[Tuple[int, Any]], activation: ActivationLike, head: str,
+def _build(modules: List[Tuple[int, Any]], activation: ActivationLike, head: Union[str, Head],
            source: str, placement: Optional[Placement], **params: Any) -> MLP:
     """An MLP from (position, _Linear | _Norm) in order; positions reveal gaps."""
     if not modules:
@@ -136,8 +142,8 @@ def _build(modules: List[Tuple[int, Any]], activation: ActivationLike, head: str
 
 # ---- PyTorch ---------------------------------------------------------------------
 
-def mlp_from_state_dict(state: Mapping[str, Any], activation: ActivationLike = "relu",
-                        head: str = "softmax", *, prefix: str = "",
+def mlp_from_state_dict(state: Mapping[str, npt.ArrayLike], activation: ActivationLike = "relu",
+                        head: Union[str, Head] = "softmax", *, prefix: str = "",
                         batchnorm: Optional[str] = None, **params: Any) -> MLP:
     """An :class:`bn.MLP` from the state_dict of an ``nn.Sequential`` of Linear,
     BatchNorm1d and parameterless modules, given as numpy arrays.
@@ -253,7 +259,7 @@ def mlp_to_state_dict(model: MLP, prefix: str = "") -> "OrderedDict[str, np.ndar
 _KERAS_BN = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
-def _keras_norm(weights, center: bool, scale: bool, where: str) -> _Norm:
+def _keras_norm(weights: KerasWeights, center: bool, scale: bool, where: str) -> _Norm:
     if isinstance(weights, Mapping):
         w = {k: _array(weights[k], f"{where}.{k}") for k in _KERAS_BN if k in weights}
         if not {"moving_mean", "moving_variance"} <= set(w):
@@ -269,7 +275,7 @@ def _keras_norm(weights, center: bool, scale: bool, where: str) -> _Norm:
     return _Norm(w.get("gamma"), w.get("beta"), w["moving_mean"], w["moving_variance"])
 
 
-def batchnorm_from_keras(weights, epsilon: float = 1e-3, momentum: float = 0.99,
+def batchnorm_from_keras(weights: KerasWeights, epsilon: float = 1e-3, momentum: float = 0.99,
                          center: bool = True, scale: bool = True) -> BatchNorm:
     """A :class:`bn.BatchNorm` equal to a Keras BatchNormalization layer.
 
@@ -311,8 +317,8 @@ def batchnorm_to_keras(layer: BatchNorm) -> Dict[str, Any]:
     return out
 
 
-def mlp_from_keras(layers: Sequence[Union[Sequence[Any], Mapping[str, Any]]],
-                   activation: ActivationLike = "relu", head: str = "softmax",
+def mlp_from_keras(layers: Sequence[KerasWeights],
+                   activation: ActivationLike = "relu", head: Union[str, Head] = "softmax",
                    batchnorm: str = "before", *, epsilon: float = 1e-3,
                    momentum: float = 0.99, **params: Any) -> MLP:
     """An :class:`bn.MLP` from a Keras Sequential's weights, one entry per layer
@@ -351,11 +357,11 @@ def mlp_from_keras(layers: Sequence[Union[Sequence[Any], Mapping[str, Any]]],
                   **params)
 
 
-def mlp_to_keras(model: MLP) -> List[List[np.ndarray]]:
+def mlp_to_keras(model: MLP) -> List[List[Float32Array]]:
     """The model's weights as Keras ``set_weights()`` lists, layer by layer (Dense
     kernels are (in, out)); the BatchNormalization layers use epsilon =
     model.bn_epsilon and momentum = 1 - model.bn_update_factor."""
-    out: List[List[np.ndarray]] = []
+    out: List[List[Float32Array]] = []
     state = mlp_to_state_dict(model)
     for index, (name, _) in enumerate(torch_layers(model)):
         if name == "Linear":

@@ -8,19 +8,23 @@ mean. Every input is validated before anything is written.
 from __future__ import annotations
 
 import ctypes
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _arrays as _a
 from . import _lib
+from ._arrays import Float32Array
 from ._errors import ShapeMismatchError
 from ._lib import lib
 
 __all__ = ["softmax_cross_entropy", "sigmoid_binary_cross_entropy"]
 
 
-def _gradient(grad: bool, out: Optional[np.ndarray], shape, inputs):
+def _gradient(grad: bool, out: Optional[Float32Array], shape: Tuple[int, int],
+              inputs: List[Tuple[str, np.ndarray]]
+              ) -> Tuple[Optional[Float32Array], int]:
     if not grad:
         if out is not None:
             raise ValueError("out= given with grad=False")
@@ -31,9 +35,9 @@ def _gradient(grad: bool, out: Optional[np.ndarray], shape, inputs):
     return d, ldd
 
 
-def softmax_cross_entropy(logits, labels, *, grad: bool = True,
-                          out: Optional[np.ndarray] = None
-                          ) -> Tuple[float, Optional[np.ndarray]]:
+def softmax_cross_entropy(logits: npt.ArrayLike, labels: npt.ArrayLike, *,
+                          grad: bool = True, out: Optional[Float32Array] = None
+                          ) -> Tuple[float, Optional[Float32Array]]:
     """Softmax + cross-entropy from integer labels (bn_softmax_cross_entropy).
 
     loss = mean_j [logsumexp(z_j) - z_j[label_j]], stable for logits of any
@@ -63,9 +67,9 @@ def softmax_cross_entropy(logits, labels, *, grad: bool = True,
     return loss.value, d
 
 
-def sigmoid_binary_cross_entropy(logits, targets, *, grad: bool = True,
-                                 out: Optional[np.ndarray] = None
-                                 ) -> Tuple[float, Optional[np.ndarray]]:
+def sigmoid_binary_cross_entropy(logits: npt.ArrayLike, targets: npt.ArrayLike, *,
+                                 grad: bool = True, out: Optional[Float32Array] = None
+                                 ) -> Tuple[float, Optional[Float32Array]]:
     """Sigmoid + binary cross-entropy per element (bn_sigmoid_binary_cross_entropy).
 
     loss = mean over every element of max(z,0) - z*t + log(1 + exp(-|z|));

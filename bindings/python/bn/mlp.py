@@ -13,12 +13,15 @@ import ctypes
 import enum
 import os
 import threading
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
+                    Union)
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _arrays as _a
 from . import _lib
+from ._arrays import BytesLike, Float32Array
 from ._errors import InvalidArgumentError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
@@ -369,11 +372,11 @@ class MLP(Handle):
     def optimizer(self, value: Union[Optimizer, str]) -> None:
         self.set_parameter(Param.OPTIMIZER, value)
 
-    def _float_param(p: Param, doc: str):  # noqa: N805 - a property factory
-        def get(self) -> float:
+    def _float_param(p: Param, doc: str) -> property:  # noqa: N805 - a property factory
+        def get(self: "MLP") -> float:
             return self.get_parameter(p)
 
-        def put(self, value: float) -> None:
+        def put(self: "MLP", value: float) -> None:
             self.set_parameter(p, value)
 
         return property(get, put, doc=doc)
@@ -412,7 +415,7 @@ class MLP(Handle):
 
     # -- tensors ----------------------------------------------------------------
 
-    def get(self, layer: int, which: Union[Tensor, str]) -> np.ndarray:
+    def get(self, layer: int, which: Union[Tensor, str]) -> Float32Array:
         """A copy of tensor ``which`` of layer ``layer`` (bn_mlp_get): weight (out, in),
         vectors (features,). WrongStateError when the layer has no such tensor or
         no train step produced the gradient yet."""
@@ -421,14 +424,14 @@ class MLP(Handle):
         self._call(lib.bn_mlp_get, layer, int(which), _a.pointer(values), values.size)
         return values
 
-    def set(self, layer: int, which: Union[Tensor, str], values) -> None:
+    def set(self, layer: int, which: Union[Tensor, str], values: npt.ArrayLike) -> None:
         """Replace a parameter or running statistic (finite; variance >= 0); the
         optimizer state is kept (bn_mlp_set)."""
         which = _enum(Tensor, which, "tensor")
         v = _a.contiguous(values, self._shape(layer, which), f"{which.name.lower()}")
         self._call(lib.bn_mlp_set, layer, int(which), _a.pointer(v), v.size)
 
-    def parameters(self, gradients: bool = False) -> Dict[Tuple[int, str], np.ndarray]:
+    def parameters(self, gradients: bool = False) -> Dict[Tuple[int, str], Float32Array]:
         """Every tensor the network holds as {(layer, name): array}: weights, biases,
         gamma, beta, running statistics; with ``gradients=True`` the gradients
         of the last train step instead."""
@@ -451,11 +454,12 @@ class MLP(Handle):
 
     # -- data -------------------------------------------------------------------
 
-    def _x(self, x) -> Tuple[np.ndarray, int]:
+    def _x(self, x: npt.ArrayLike) -> Tuple[Float32Array, int]:
         xa, ldx = _a.matrix(x, "x", self.inputs)
         return xa, ldx
 
-    def _y(self, y, samples: int, name: str = "y"):
+    def _y(self, y: npt.ArrayLike, samples: int, name: str = "y"
+           ) -> Tuple[Optional[npt.NDArray[np.int32]], Optional[Float32Array]]:
         """(labels, targets): one of them None, according to the head."""
         if y is None:
             raise TypeError(f"{name} is required (labels or targets)")
@@ -468,7 +472,7 @@ class MLP(Handle):
 
     # -- training ---------------------------------------------------------------
 
-    def train_step(self, x, y) -> float:
+    def train_step(self, x: npt.ArrayLike, y: npt.ArrayLike) -> float:
         """One optimization step on a mini-batch (bn_mlp_train_step): training-mode
         forward, loss, backward, update. Returns the batch's mean loss before the update.
 
@@ -491,11 +495,11 @@ class MLP(Handle):
                        _a.int32_pointer(labels), _a.pointer(targets), ctypes.byref(loss))
         return loss.value
 
-    def fit(self, x, y, epochs: int = 1, batch_size: int = 32,
+    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1, batch_size: int = 32,
             optimizer: Union[Optimizer, str, None] = None,
             callback: Optional[Callable[[Epoch], Optional[bool]]] = None, *,
             shuffle: bool = True, seed: Union[int, Rng, None] = None,
-            validation_data: Optional[Tuple[Any, Any]] = None,
+            validation_data: Optional[Tuple[npt.ArrayLike, npt.ArrayLike]] = None,
             batch_callback: Optional[Callable[[int, int, int, float, float], Optional[bool]]]
             = None, **params: Any) -> List[Epoch]:
         """Train for ``epochs`` epochs over an in-memory dataset (bn_mlp_fit).
@@ -585,7 +589,7 @@ class MLP(Handle):
                 raise failure[0]
         return history
 
-    def recompute_statistics(self, x) -> None:
+    def recompute_statistics(self, x: npt.ArrayLike) -> None:
         """Replace every BatchNorm's running statistics with the exact population
         mean and biased variance of its input over ``x`` (>= 2 samples), layer by
         layer (bn_mlp_recompute_statistics)."""
@@ -597,7 +601,8 @@ class MLP(Handle):
 
     # -- inference --------------------------------------------------------------
 
-    def _predict(self, x, kind: int, training: bool, out: Optional[np.ndarray]) -> np.ndarray:
+    def _predict(self, x: npt.ArrayLike, kind: int, training: bool,
+                 out: Optional[Float32Array]) -> Float32Array:
         if not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"training must be True or False, got {training!r}")
         if training:
@@ -612,19 +617,19 @@ class MLP(Handle):
                        _a.pointer(y), ldy)
         return y
 
-    def predict_logits(self, x, *, training: bool = False,
-                       out: Optional[np.ndarray] = None) -> np.ndarray:
+    def predict_logits(self, x: npt.ArrayLike, *, training: bool = False,
+                       out: Optional[Float32Array] = None) -> Float32Array:
         """The head's raw outputs, (samples, outputs) (bn_mlp_predict, BN_MLP_LOGITS).
         training=True forwards x as one batch with batch statistics and updates
         the running statistics."""
         return self._predict(x, _lib.BN_MLP_LOGITS, training, out)
 
-    def predict_proba(self, x, *, training: bool = False,
-                      out: Optional[np.ndarray] = None) -> np.ndarray:
+    def predict_proba(self, x: npt.ArrayLike, *, training: bool = False,
+                      out: Optional[Float32Array] = None) -> Float32Array:
         """Softmax (per sample) or sigmoid (per unit) of the logits, (samples, outputs)."""
         return self._predict(x, _lib.BN_MLP_PROBABILITIES, training, out)
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Predicted classes in inference mode: (samples,) int64 argmax for the
         softmax head; (samples, outputs) int64 of (p >= 0.5) for the sigmoid head."""
         logits = self.predict_logits(x)
@@ -632,7 +637,7 @@ class MLP(Handle):
             return logits.argmax(axis=1).astype(np.int64)
         return (logits >= 0).astype(np.int64)
 
-    def evaluate(self, x, y) -> Tuple[float, float]:
+    def evaluate(self, x: npt.ArrayLike, y: npt.ArrayLike) -> Tuple[float, float]:
         """(mean loss, accuracy) over a dataset in inference mode (bn_mlp_evaluate).
         Accuracy: argmax == label (softmax); (p >= 0.5) == (target >= 0.5) per unit."""
         with self._lock:
@@ -668,7 +673,7 @@ class MLP(Handle):
             return buffer.raw[: written.value]
 
     @classmethod
-    def from_bytes(cls, blob) -> "MLP":
+    def from_bytes(cls, blob: BytesLike) -> "MLP":
         """A new network from model-file bytes (bn_mlp_deserialize). Raises a
         FormatError subclass (BadMagicError, ChecksumError, ...) with the reason."""
         data = bytes(memoryview(blob))
@@ -702,8 +707,9 @@ class MLP(Handle):
     # -- PyTorch / Keras weights (bn.interop) -------------------------------------
 
     @classmethod
-    def from_state_dict(cls, state, activation: ActivationLike = "relu", head: str = "softmax",
-                        **kwargs: Any) -> "MLP":
+    def from_state_dict(cls, state: Mapping[str, npt.ArrayLike],
+                        activation: ActivationLike = "relu",
+                        head: Union[str, Head] = "softmax", **kwargs: Any) -> "MLP":
         """A network from a PyTorch nn.Sequential state_dict of numpy arrays
         (see :func:`bn.interop.mlp_from_state_dict`)."""
         from .interop import mlp_from_state_dict
@@ -721,20 +727,22 @@ class MLP(Handle):
         return torch_layers(self)
 
     @classmethod
-    def from_keras(cls, layers, activation: ActivationLike = "relu", head: str = "softmax",
+    def from_keras(cls, layers: Sequence[Union[Sequence[npt.ArrayLike],
+                                               Mapping[str, npt.ArrayLike]]],
+                   activation: ActivationLike = "relu", head: Union[str, Head] = "softmax",
                    batchnorm: str = "before", **kwargs: Any) -> "MLP":
         """A network from a Keras Sequential's per-layer weight lists
         (see :func:`bn.interop.mlp_from_keras`)."""
         from .interop import mlp_from_keras
         return mlp_from_keras(layers, activation, head, batchnorm, **kwargs)
 
-    def to_keras(self) -> List[List[np.ndarray]]:
+    def to_keras(self) -> List[List[Float32Array]]:
         """The weights as Keras set_weights() lists, layer by layer."""
         from .interop import mlp_to_keras
         return mlp_to_keras(self)
 
 
-def _load_message(status: int, buffer, what: str) -> str:
+def _load_message(status: int, buffer: Any, what: str) -> str:
     text = buffer.value.decode("utf-8", "replace")
     name = _lib.status_string(status)
     return f"{name}: {text}" if text else f"{name}: cannot load {what}"
@@ -747,11 +755,11 @@ class MLPLayer:
     def __init__(self, model: MLP, index: int) -> None:
         self.model, self.index = model, index
 
-    def _tensor(which: Tensor, writable: bool = True):  # noqa: N805 - a property factory
-        def get(self) -> np.ndarray:
+    def _tensor(which: Tensor, writable: bool = True) -> property:  # noqa: N805 - a factory
+        def get(self: "MLPLayer") -> Float32Array:
             return self.model.get(self.index, which)
 
-        def put(self, values) -> None:
+        def put(self: "MLPLayer", values: npt.ArrayLike) -> None:
             self.model.set(self.index, which, values)
 
         return property(get, put if writable else None,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import ctypes
 import operator
 import threading
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _lib
 from ._lib import lib
@@ -23,7 +24,7 @@ __all__ = ["Rng"]
 _U64 = 1 << 64
 
 
-def _seed(value) -> int:
+def _seed(value: int) -> int:
     value = operator.index(value)
     if not 0 <= value < _U64:
         raise OverflowError(f"seed must be in [0, 2**64), got {value}")
@@ -69,15 +70,15 @@ class Rng:
                 out[i] = value.value
             return out
 
-    def next_u64(self, size: Optional[int] = None) -> Union[int, np.ndarray]:
+    def next_u64(self, size: Optional[int] = None) -> Union[int, npt.NDArray[np.uint64]]:
         """The next 64 random bits (bn_rng_next_u64); an array of ``size`` of them if given."""
         return self._draw(lib.bn_rng_next_u64, ctypes.c_uint64, "bn_rng_next_u64", size)
 
-    def uniform(self, size: Optional[int] = None) -> Union[float, np.ndarray]:
+    def uniform(self, size: Optional[int] = None) -> Union[float, npt.NDArray[np.float64]]:
         """Uniform double in [0, 1) (bn_rng_uniform: (next_u64 >> 11) * 2**-53)."""
         return self._draw(lib.bn_rng_uniform, ctypes.c_double, "bn_rng_uniform", size)
 
-    def normal(self, size: Optional[int] = None) -> Union[float, np.ndarray]:
+    def normal(self, size: Optional[int] = None) -> Union[float, npt.NDArray[np.float64]]:
         """Standard normal double (bn_rng_normal, polar method; the second variate is dropped)."""
         return self._draw(lib.bn_rng_normal, ctypes.c_double, "bn_rng_normal", size)
 
@@ -88,7 +89,7 @@ class Rng:
             return tuple(int(w) for w in self._struct.state)
 
     @state.setter
-    def state(self, words) -> None:
+    def state(self, words: Iterable[int]) -> None:
         words = tuple(operator.index(w) for w in words)
         if len(words) != 4 or not all(0 <= w < _U64 for w in words):
             raise ValueError("state must be four integers in [0, 2**64)")
@@ -97,10 +98,10 @@ class Rng:
         with self._lock:
             self._struct.state[:] = words
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         return {"state": self.state}
 
-    def __setstate__(self, d) -> None:
+    def __setstate__(self, d: Dict[str, Any]) -> None:
         self._struct = _lib.RngState()
         self._lock = threading.Lock()
         self.state = d["state"]
