@@ -327,7 +327,8 @@ def mlp_from_keras(layers: Sequence[KerasWeights],
     moving_variance]`` (or a dict). Keras weight lists do not say on which side
     of the activation a BatchNormalization sits: ``batchnorm`` says it.
     ``epsilon`` / ``momentum`` are the BatchNormalization settings (Keras
-    defaults); the model's bn_update_factor becomes 1 - momentum.
+    defaults); the model's bn_update_factor becomes 1 - momentum, and its
+    BatchNorms keep Keras' biased running variance (biased_running_var).
     """
     modules: List[Tuple[int, Any]] = []
     for i, w in enumerate(layers):
@@ -353,6 +354,7 @@ def mlp_from_keras(layers: Sequence[KerasWeights],
                              f"({len(arrays)} arrays)")
     params.setdefault("bn_epsilon", epsilon)
     params.setdefault("bn_update_factor", 1.0 - momentum)
+    params.setdefault("biased_running_var", True)  # Keras feeds the biased variance
     return _build(modules, activation, head, "Keras weights", Placement[batchnorm.upper()],
                   **params)
 

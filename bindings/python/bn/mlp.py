@@ -142,6 +142,8 @@ class MLP(Handle):
         head: "softmax" (cross-entropy, int labels) or "sigmoid" (binary
             cross-entropy, float targets).
         input_batchnorm: also normalize the input itself.
+        biased_running_var: every BatchNorm feeds its running variance the
+            biased batch variance (Keras) instead of the unbiased one (PyTorch).
         init: weight initialization ("he_normal", "glorot_uniform",
             "glorot_normal", "zeros"); biases and BatchNorm start at 0/1.
         seed: seed (or :class:`bn.Rng`) of the initial weights; also seeds
@@ -170,11 +172,12 @@ class MLP(Handle):
                  batchnorm: Union[str, Placement, None] = "before",
                  head: Union[str, Head] = "softmax", input_batchnorm: bool = False,
                  init: InitLike = "he_normal", seed: Union[int, Rng] = 0,
-                 **params: Any) -> None:
+                 biased_running_var: bool = False, **params: Any) -> None:
         n_in, n_out = _a.size(inputs, "inputs"), _a.size(outputs, "outputs")
         widths = [_a.size(h, "hidden width") for h in hidden]
         act, place, hd = Activation.of(activation), _placement(batchnorm), _enum(Head, head, "head")
-        flags = _lib.BN_MLP_INPUT_BATCHNORM if input_batchnorm else 0
+        flags = ((_lib.BN_MLP_INPUT_BATCHNORM if input_batchnorm else 0) |
+                 (_lib.BN_MLP_BIASED_RUNNING_VAR if biased_running_var else 0))
         sizes = (ctypes.c_size_t * max(len(widths), 1))(*widths)
         ptr = _lib.MLPHandle()
         _lib.check(lib.bn_mlp_create(ctypes.byref(ptr), n_in, sizes if widths else None,
@@ -209,6 +212,7 @@ class MLP(Handle):
         self._placement = Placement(place.value)
         self._head = Head(head.value)
         self._input_bn = bool(flags.value & _lib.BN_MLP_INPUT_BATCHNORM)
+        self._biased_var = bool(flags.value & _lib.BN_MLP_BIASED_RUNNING_VAR)
 
     @classmethod
     def _from_pointer(cls, ptr) -> "MLP":
@@ -259,6 +263,12 @@ class MLP(Handle):
     def input_batchnorm(self) -> bool:
         """Whether the input itself is normalized (layer 0)."""
         return self._input_bn
+
+    @property
+    def biased_running_var(self) -> bool:
+        """Whether the BatchNorms' running variances take the biased batch
+        variance (Keras' convention; False is PyTorch's unbiased one)."""
+        return self._biased_var
 
     @property
     def parameter_count(self) -> int:
