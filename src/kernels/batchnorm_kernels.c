@@ -81,6 +81,19 @@ static bn_status check_statistics(size_t F, const float *mean, const float *var,
   return st;
 }
 
+/* The arguments shared by both constant-statistics kernels. */
+static bn_status check_constant_statistics(size_t F, unsigned flags, float eps,
+                                           const float *mean, const float *var,
+                                           const float *gamma, const float *beta)
+{
+  bn_status st = check_flags(flags);
+  if (st == BN_OK)
+    st = bni_check_eps(NULL, eps);
+  if (st == BN_OK)
+    st = check_statistics(F, mean, var, gamma, beta);
+  return st;
+}
+
 bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const float *x,
                                          size_t ldx, const float *mean, const float *var,
                                          const float *gamma, const float *beta, float eps,
@@ -88,11 +101,7 @@ bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const fl
 {
   bn_status st = check_pair(x, ldx, y, ldy, features, batch);
   if (st == BN_OK)
-    st = check_flags(flags);
-  if (st == BN_OK)
-    st = bni_check_eps(NULL, eps);
-  if (st == BN_OK)
-    st = check_statistics(features, mean, var, gamma, beta);
+    st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
   if (st != BN_OK)
     return st;
   double *work = alloc_work(features);
@@ -143,11 +152,7 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
   if (st == BN_OK)
     st = check_pair(dy, lddy, dx, lddx, features, batch);
   if (st == BN_OK)
-    st = check_flags(flags);
-  if (st == BN_OK)
-    st = bni_check_eps(NULL, eps);
-  if (st == BN_OK)
-    st = check_statistics(features, mean, var, gamma, beta);
+    st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
   if (st != BN_OK)
     return st;
   double *work = alloc_work(features);
