@@ -7,8 +7,12 @@
  * accumulate per feature in double, in sample order, so two loops that
  * reduce the same data give bit-identical sums.
  *
- * The same source (batchnorm_loops.inc) is compiled once per instruction set;
- * bni_bn_loops_select() picks the widest the CPU supports at run time. */
+ * The same source (batchnorm_loops.inc) is compiled once per instruction set
+ * (generic x86-64 or portable C; AVX2+FMA; AVX-512 F/VL/BW/DQ+FMA);
+ * bni_bn_loops_select() picks the widest the CPU supports at run time. The
+ * AVX2 and AVX-512 paths evaluate the same expressions (one fused
+ * multiply-add where BNI_FMA is used, no other contraction) and give
+ * bit-identical results; the generic path rounds a*b+c twice. */
 
 #include <stddef.h>
 
@@ -48,10 +52,12 @@ typedef struct bni_bn_loops {
 extern const bni_bn_loops bni_bn_loops_generic;
 #if defined(__x86_64__) || defined(__i386__)
 extern const bni_bn_loops bni_bn_loops_avx2;
+extern const bni_bn_loops bni_bn_loops_avx512;
 #endif
 
-/* The loops for this CPU. The environment variable BN_ISA=generic forces the
- * portable loops (for testing both paths on one machine). */
+/* The loops for this CPU. The environment variable BN_ISA caps the choice
+ * (for testing every path on one machine): BN_ISA=generic forces the
+ * portable loops, BN_ISA=avx2 the AVX2 loops (if the CPU has AVX2+FMA). */
 const bni_bn_loops *bni_bn_loops_select(void);
 
 #endif
