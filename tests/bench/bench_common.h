@@ -1,0 +1,105 @@
+/* Helpers shared by the C benchmarks: a monotonic clock, median of samples,
+ * page-touched aligned buffers, a deterministic fill, and the result line.
+ *
+ * Every benchmark prints one line per measurement:
+ *   RESULT,<bench>,<impl>,<threads>,<op>,<F>,<N>,<bytes>,<ns_per_call>,<GBs>
+ * where bytes is the minimal traffic of one call (see docs/performance.md)
+ * and GB/s = bytes / time (1 GB = 1e9 bytes). run_all.sh turns these into
+ * tables. Benchmarks are measurements, never pass/fail tests. */
+#ifndef BN_BENCH_COMMON_H
+#define BN_BENCH_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static inline double bench_now(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int bench_cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of n samples (sorts them in place). */
+static inline double bench_median(double *v, size_t n)
+{
+  qsort(v, n, sizeof *v, bench_cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* 64-byte aligned buffer, every page written once so that page faults stay
+ * out of the timings. Exits on failure: a benchmark has nothing to recover. */
+static inline void *bench_alloc(size_t bytes)
+{
+  size_t rounded = (bytes + 63) / 64 * 64;
+  void *p = aligned_alloc(64, rounded ? rounded : 64);
+  if (!p) {
+    fprintf(stderr, "bench: out of memory (%zu bytes)\n", bytes);
+    exit(2);
+  }
+  memset(p, 0, rounded);
+  return p;
+}
+
+/* Deterministic values in [lo, hi). */
+static inline void bench_fill(float *v, size_t n, uint64_t seed, float lo, float hi)
+{
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; i++) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    v[i] = lo + (hi - lo) * (float)((double)(s >> 40) / 16777216.0);
+  }
+}
+
+/* Measures op(ctx) and returns the median seconds per call.
+ *
+ * One sample is `inner` back-to-back calls (chosen so that a sample lasts at
+ * least min_sample seconds, which keeps the clock's resolution out of the way
+ * for in-cache sizes); samples are repeated until `reps` were taken or
+ * `budget` seconds passed, with at least 3. The first call is a warm-up. */
+static inline double bench_time(void (*op)(void *), void *ctx, int reps, double budget,
+                                double *best)
+{
+  const double min_sample = 2e-3;
+  double t0 = bench_now();
+  op(ctx); /* warm-up: caches, branch predictors, lazily bound symbols */
+  double one = bench_now() - t0;
+  long inner = 1;
+  if (one < min_sample)
+    inner = (long)(min_sample / (one > 1e-8 ? one : 1e-8)) + 1;
+  double samples[256];
+  int n = 0;
+  double start = bench_now();
+  if (reps > 256)
+    reps = 256;
+  while (n < reps && (n < 3 || bench_now() - start < budget)) {
+    double a = bench_now();
+    for (long i = 0; i < inner; i++)
+      op(ctx);
+    samples[n++] = (bench_now() - a) / (double)inner;
+  }
+  double lo = samples[0];
+  for (int i = 1; i < n; i++)
+    lo = samples[i] < lo ? samples[i] : lo;
+  if (best)
+    *best = lo;
+  return bench_median(samples, (size_t)n);
+}
+
+static inline void bench_result(const char *bench, const char *impl, int threads,
+                                const char *op, size_t F, size_t N, double bytes, double sec)
+{
+  printf("RESULT,%s,%s,%d,%s,%zu,%zu,%.0f,%.0f,%.2f\n", bench, impl, threads, op, F, N, bytes,
+         sec * 1e9, bytes / sec * 1e-9);
+  fflush(stdout);
+}
+
+#endif
