@@ -135,6 +135,38 @@ BN_API bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count);
 
+/** @brief Set the most threads each forward and backward of this layer may use.
+ *
+ *  A pass over a large batch (features*batch >= 2^18 elements) is split into
+ *  up to `threads` contiguous chunks of at least 2 samples each; the chunks
+ *  run on POSIX threads created for that pass and joined before the call
+ *  returns (a thread that cannot be created runs its chunk on the calling
+ *  thread instead: never an error). Reductions (the batch statistics, dgamma,
+ *  dbeta) are summed per chunk and the chunks' sums added in chunk order.
+ *  The split depends only on (features, batch, threads), so results are
+ *  deterministic for a given thread count, and a forward and its backward
+ *  split alike. With threads > 1 the statistics, and so every output, may
+ *  differ from the one-thread results in the last bits (another grouping of
+ *  the same sums); threads = 1 runs on the calling thread only. Nothing of
+ *  the layer's state or serialized state depends on this setting.
+ *
+ *  @param layer    the layer.
+ *  @param threads  in [1, 64]; the default is 1.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer, threads outside
+ *          [1, 64]); BN_ERR_OUT_OF_MEMORY (the layer's scratch of
+ *          3*threads*features doubles cannot be allocated). On error the
+ *          layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle.
+ *  The threads a call creates touch only that call's arguments and the handle's scratch. */
+BN_API bn_status bn_batchnorm_set_threads(bn_batchnorm *layer, unsigned threads);
+
+/** @brief Read the thread count set by bn_batchnorm_set_threads() (1 by default).
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or threads).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_get_threads(const bn_batchnorm *layer, unsigned *threads);
+
 /** @brief Copy one of the layer's vectors into out.
  *
  *  @param layer  the layer (const: only its last-error message may change).

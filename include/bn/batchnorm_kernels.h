@@ -19,7 +19,9 @@
  *  the matrices must be disjoint (BN_ERR_INVALID_ARGUMENT).
  *
  *  Thread-safety: the kernels keep no state; concurrent calls are safe as long
- *  as their output buffers do not overlap. Each call may allocate a small
+ *  as their output buffers do not overlap. Each kernel runs on the calling
+ *  thread only (the BatchNorm layer can split its passes over threads, see
+ *  bn_batchnorm_set_threads() in bn/batchnorm.h). Each call may allocate a small
  *  scratch buffer of 7*features doubles, 8*features with batch_var
  *  (BN_ERR_OUT_OF_MEMORY if that fails).
  *

@@ -1,6 +1,64 @@
 #include <math.h>
 #include "batchnorm_internal.h"
 
+/* ---- the passes: each loop of bni_bn_loops, run through bni_bn_run -------- */
+
+static void run_sum(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
+                    double *s)
+{
+  bni_bn_pass p = {.kind = BNI_PASS_SUM, .F = F, .N = N, .x = x, .ldx = ldx, .s1 = s};
+  bni_bn_run(ex, &p);
+}
+
+static void run_centered_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                              size_t ldx, const float *m, double *s1, double *s2)
+{
+  bni_bn_pass p = {.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x, .ldx = ldx, .m = m,
+                   .s1 = s1, .s2 = s2};
+  bni_bn_run(ex, &p);
+}
+
+static void run_normalize(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
+                          const float *m, const float *scale, const float *shift, int relu,
+                          float *y, size_t ldy)
+{
+  bni_bn_pass p = {.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x, .ldx = ldx, .m = m,
+                   .scale = scale, .shift = shift, .flag = relu, .out = y, .ldout = ldy};
+  bni_bn_run(ex, &p);
+}
+
+static void run_affine(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
+                       const float *scale, const float *shift, int relu, float *y, size_t ldy)
+{
+  bni_bn_pass p = {.kind = BNI_PASS_AFFINE, .F = F, .N = N, .x = x, .ldx = ldx, .scale = scale,
+                   .shift = shift, .flag = relu, .out = y, .ldout = ldy};
+  bni_bn_run(ex, &p);
+}
+
+static void run_grad_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
+                          const float *dy, size_t lddy, const float *m, int mask,
+                          const float *scale, const float *shift, double *sg, double *sd,
+                          double *sgd)
+{
+  bni_bn_pass p = {.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x, .ldx = ldx, .dy = dy,
+                   .lddy = lddy, .m = m, .flag = mask, .scale = scale, .shift = shift,
+                   .s1 = sg, .s2 = sd, .s3 = sgd};
+  bni_bn_run(ex, &p);
+}
+
+static void run_grad_input(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                           size_t ldx, const float *dy, size_t lddy, const float *m, int mask,
+                           const float *scale, const float *shift, const float *a,
+                           const float *nk, const float *c0, float *dx, size_t lddx)
+{
+  bni_bn_pass p = {.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x, .ldx = ldx, .dy = dy,
+                   .lddy = lddy, .m = m, .flag = mask, .scale = scale, .shift = shift, .a = a,
+                   .nk = nk, .c0 = c0, .out = dx, .ldout = lddx};
+  bni_bn_run(ex, &p);
+}
+
+/* ---- the algorithms --------------------------------------------------------- */
+
 /* Scratch: three rows of F doubles, then seven rows of F floats. */
 typedef struct scratch {
   double *d0, *d1, *d2;
@@ -48,11 +106,11 @@ static void inference_affine(size_t F, const float *mean, const float *var, cons
   }
 }
 
-bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
-                                  const float *x, size_t ldx, const float *gamma,
-                                  const float *beta, float eps, int relu, float *y, size_t ldy,
-                                  float *saved_mean, float *saved_invstd, double *mean,
-                                  double *var, double *residual, double *work)
+bn_status bni_bn_forward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
+                                     const float *x, size_t ldx, const float *gamma,
+                                     const float *beta, float eps, int relu, float *y, size_t ldy,
+                                     float *saved_mean, float *saved_invstd, double *mean,
+                                     double *var, double *residual, double *work)
 {
   scratch s = carve(work, F);
   double *sum = s.d0, *sq = s.d1, *res = s.d2;
@@ -62,10 +120,10 @@ bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
    * double. Their mean r is m's rounding residual, so the exact mean is
    * m + r and sum(d^2)/N - r^2 is the variance without cancellation (r is at
    * most half an ulp of m, far below the spread unless the spread is 0). */
-  loops->sum(F, N, x, ldx, sum);
+  run_sum(ex, F, N, x, ldx, sum);
   for (size_t f = 0; f < F; f++)
     s.m[f] = (float)(sum[f] / n);
-  loops->centered_sums(F, N, x, ldx, s.m, sum, sq);
+  run_centered_sums(ex, F, N, x, ldx, s.m, sum, sq);
   for (size_t f = 0; f < F; f++) {
     double r = sum[f] / n;
     double v = sq[f] / n - r * r;
@@ -90,26 +148,26 @@ bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
       residual[f] = res[f];
   }
   training_affine(F, s.invstd, res, gamma, beta, s.scale, s.shift);
-  loops->normalize(F, N, x, ldx, s.m, s.scale, s.shift, relu, y, ldy);
+  run_normalize(ex, F, N, x, ldx, s.m, s.scale, s.shift, relu, y, ldy);
   return BN_OK;
 }
 
-void bni_bn_forward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
-                              size_t ldx, const float *mean, const float *var,
-                              const float *gamma, const float *beta, float eps, int relu,
-                              float *y, size_t ldy, double *work)
+void bni_bn_forward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                                 size_t ldx, const float *mean, const float *var,
+                                 const float *gamma, const float *beta, float eps, int relu,
+                                 float *y, size_t ldy, double *work)
 {
   scratch s = carve(work, F);
   inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
-  loops->affine(F, N, x, ldx, s.scale, s.shift, relu, y, ldy);
+  run_affine(ex, F, N, x, ldx, s.scale, s.shift, relu, y, ldy);
 }
 
-bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N,
-                                   const float *x, size_t ldx, const float *dy, size_t lddy,
-                                   const float *saved_mean, const float *saved_invstd,
-                                   const double *residual, const float *gamma,
-                                   const float *beta, int relu, float *dx, size_t lddx,
-                                   float *dgamma, float *dbeta, double *work)
+bn_status bni_bn_backward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
+                                      const float *x, size_t ldx, const float *dy, size_t lddy,
+                                      const float *saved_mean, const float *saved_invstd,
+                                      const double *residual, const float *gamma,
+                                      const float *beta, int relu, float *dx, size_t lddx,
+                                      float *dgamma, float *dbeta, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sd = s.d1, *sgd = s.d2;
@@ -121,7 +179,7 @@ bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N
      * caller did not keep it, measure it with the forward's own loop, which
      * reproduces it bit for bit. */
     if (!residual) {
-      loops->centered_sums(F, N, x, ldx, saved_mean, sd, sgd);
+      run_centered_sums(ex, F, N, x, ldx, saved_mean, sd, sgd);
       for (size_t f = 0; f < F; f++)
         sd[f] /= n;
       residual = sd;
@@ -132,7 +190,7 @@ bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N
 
   /* One reduction pass: sum g, sum d, sum g*d with d = x - m, in double.
    * sum d is only needed when the residual is not known yet. */
-  loops->grad_sums(F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, sg,
+  run_grad_sums(ex, F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, sg,
                    residual ? NULL : sd, sgd);
 
   for (size_t f = 0; f < F; f++) {
@@ -152,7 +210,7 @@ bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N
     sg[f] = db;
     sgd[f] = dg;
   }
-  loops->grad_input(F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, s.a, s.nk,
+  run_grad_input(ex, F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, s.a, s.nk,
                     s.c0, dx, lddx);
   for (size_t f = 0; f < F; f++) {
     if (dbeta)
@@ -163,11 +221,11 @@ bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N
   return BN_OK;
 }
 
-void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
-                               size_t ldx, const float *dy, size_t lddy, const float *mean,
-                               const float *var, const float *gamma, const float *beta,
-                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
-                               float *dbeta, double *work)
+void bni_bn_backward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                                  size_t ldx, const float *dy, size_t lddy, const float *mean,
+                                  const float *var, const float *gamma, const float *beta,
+                                  float eps, int relu, float *dx, size_t lddx, float *dgamma,
+                                  float *dbeta, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sgd = s.d2;
@@ -175,7 +233,7 @@ void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, co
 
   inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
   if (dgamma || dbeta) {
-    loops->grad_sums(F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, sg, NULL, sgd);
+    run_grad_sums(ex, F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, sg, NULL, sgd);
     for (size_t f = 0; f < F; f++) {
       double is = 1.0 / sqrt((double)var[f] + (double)eps);
       if (dbeta)
@@ -185,6 +243,58 @@ void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, co
     }
   }
   /* dx = g * scale: the a row is scale, and no centered term (nk = NULL). */
-  loops->grad_input(F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, s.scale, NULL, NULL,
+  run_grad_input(ex, F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, s.scale, NULL, NULL,
                     dx, lddx);
+}
+
+/* ---- one chunk on the calling thread: the public kernels ------------------- */
+
+static bni_bn_exec serial(const bni_bn_loops *loops)
+{
+  bni_bn_exec ex = {loops, 1, NULL};
+  return ex;
+}
+
+bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
+                                  const float *x, size_t ldx, const float *gamma,
+                                  const float *beta, float eps, int relu, float *y, size_t ldy,
+                                  float *saved_mean, float *saved_invstd, double *mean,
+                                  double *var, double *residual, double *work)
+{
+  bni_bn_exec ex = serial(loops);
+  return bni_bn_forward_training_ex(&ex, F, N, x, ldx, gamma, beta, eps, relu, y, ldy,
+                                    saved_mean, saved_invstd, mean, var, residual, work);
+}
+
+void bni_bn_forward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
+                              size_t ldx, const float *mean, const float *var,
+                              const float *gamma, const float *beta, float eps, int relu,
+                              float *y, size_t ldy, double *work)
+{
+  bni_bn_exec ex = serial(loops);
+  bni_bn_forward_inference_ex(&ex, F, N, x, ldx, mean, var, gamma, beta, eps, relu, y, ldy,
+                              work);
+}
+
+bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N,
+                                   const float *x, size_t ldx, const float *dy, size_t lddy,
+                                   const float *saved_mean, const float *saved_invstd,
+                                   const double *residual, const float *gamma,
+                                   const float *beta, int relu, float *dx, size_t lddx,
+                                   float *dgamma, float *dbeta, double *work)
+{
+  bni_bn_exec ex = serial(loops);
+  return bni_bn_backward_training_ex(&ex, F, N, x, ldx, dy, lddy, saved_mean, saved_invstd,
+                                     residual, gamma, beta, relu, dx, lddx, dgamma, dbeta, work);
+}
+
+void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
+                               size_t ldx, const float *dy, size_t lddy, const float *mean,
+                               const float *var, const float *gamma, const float *beta,
+                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
+                               float *dbeta, double *work)
+{
+  bni_bn_exec ex = serial(loops);
+  bni_bn_backward_inference_ex(&ex, F, N, x, ldx, dy, lddy, mean, var, gamma, beta, eps, relu,
+                               dx, lddx, dgamma, dbeta, work);
 }

@@ -2,12 +2,16 @@
 #define BNI_BATCHNORM_INTERNAL_H
 
 /* The batch-normalization algorithms over validated arguments. The public
- * kernels (batchnorm_kernels.c) validate and allocate the scratch; the
- * BatchNorm layer validates, owns its scratch and calls these directly. */
+ * kernels (batchnorm_kernels.c) validate and allocate the scratch and run on
+ * the calling thread (the functions taking loops); the BatchNorm layer
+ * validates, owns its scratch, and runs its passes over threads (the _ex
+ * functions taking a bni_bn_exec, see batchnorm_parallel.h). An exec with
+ * threads == 1 runs exactly the loops-taking functions' code path. */
 
 #include <stddef.h>
 #include <bn/status.h>
 #include "batchnorm_loops.h"
+#include "batchnorm_parallel.h"
 
 /* Scratch every algorithm below needs, in doubles (7 per feature). */
 #define BNI_BN_WORK_PER_FEATURE 7
@@ -45,5 +49,30 @@ void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, co
                                const float *var, const float *gamma, const float *beta,
                                float eps, int relu, float *dx, size_t lddx, float *dgamma,
                                float *dbeta, double *work);
+
+/* The same four algorithms, their passes run as ex says. With more than one
+ * chunk the statistics and reduced gradients may differ from one chunk's in
+ * the last bits (another grouping of the sums); they are deterministic for a
+ * given F, N and ex->threads. */
+bn_status bni_bn_forward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
+                                     const float *x, size_t ldx, const float *gamma,
+                                     const float *beta, float eps, int relu, float *y,
+                                     size_t ldy, float *saved_mean, float *saved_invstd,
+                                     double *mean, double *var, double *residual, double *work);
+void bni_bn_forward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                                 size_t ldx, const float *mean, const float *var,
+                                 const float *gamma, const float *beta, float eps, int relu,
+                                 float *y, size_t ldy, double *work);
+bn_status bni_bn_backward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
+                                      const float *x, size_t ldx, const float *dy, size_t lddy,
+                                      const float *saved_mean, const float *saved_invstd,
+                                      const double *residual, const float *gamma,
+                                      const float *beta, int relu, float *dx, size_t lddx,
+                                      float *dgamma, float *dbeta, double *work);
+void bni_bn_backward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                                  size_t ldx, const float *dy, size_t lddy, const float *mean,
+                                  const float *var, const float *gamma, const float *beta,
+                                  float eps, int relu, float *dx, size_t lddx, float *dgamma,
+                                  float *dbeta, double *work);
 
 #endif

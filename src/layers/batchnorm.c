@@ -36,6 +36,8 @@ struct bn_batchnorm {
   float *gamma, *beta, *running_mean, *running_var, *dgamma, *dbeta, *saved_mean, *saved_invstd;
   double *residual, *batch_mean, *batch_var; /* F doubles each */
   double *work;                              /* kernel scratch */
+  unsigned threads;                          /* most threads per pass, >= 1 */
+  double *partials; /* threads*BNI_BN_PARTIAL_ROWS*F doubles when threads > 1, else NULL */
   bni_error err;
 };
 
@@ -79,6 +81,7 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
   l->flags = flags;
   l->eps = 1e-5f;
   l->update_factor = 0.1f;
+  l->threads = 1;
   l->residual = block;
   l->batch_mean = block + features;
   l->batch_var = block + 2 * features;
@@ -103,6 +106,7 @@ void bn_batchnorm_destroy(bn_batchnorm *layer)
   if (!layer)
     return;
   free(layer->residual); /* the start of the one block */
+  free(layer->partials);
   free(layer);
 }
 
@@ -197,6 +201,48 @@ bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count)
     return BN_ERR_INVALID_ARGUMENT;
   layer->batches_tracked = count;
   return BN_OK;
+}
+
+bn_status bn_batchnorm_set_threads(bn_batchnorm *layer, unsigned threads)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (threads < 1 || threads > BNI_BN_MAX_THREADS)
+    return bni_fail(&layer->err, BN_ERR_INVALID_ARGUMENT, "threads %u is outside [1, %u]",
+                    threads, BNI_BN_MAX_THREADS);
+  double *partials = NULL;
+  if (threads > 1) {
+    size_t bytes;
+    if (!bni_mul_size(layer->features, (size_t)threads * BNI_BN_PARTIAL_ROWS * sizeof(double),
+                      &bytes))
+      return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY, "scratch for %u threads overflows",
+                      threads);
+    partials = malloc(bytes);
+    if (!partials)
+      return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY,
+                      "cannot allocate the scratch for %u threads", threads);
+  }
+  free(layer->partials);
+  layer->partials = partials;
+  layer->threads = threads;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_get_threads(const bn_batchnorm *layer, unsigned *threads)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (!threads)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "threads is NULL");
+  *threads = layer->threads;
+  return BN_OK;
+}
+
+/* How this layer's passes run: its loops for this CPU, over its threads. */
+static bni_bn_exec exec_of(const bn_batchnorm *l)
+{
+  bni_bn_exec ex = {bni_bn_loops_select(), l->threads, l->partials};
+  return ex;
 }
 
 /* The row behind a tensor id, or the reason it is not readable now. */
@@ -337,10 +383,11 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   const float *beta = has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta;
   int relu = has(l, BN_BATCHNORM_FUSE_RELU);
   int batch_stats = mode == BN_MODE_TRAINING || has(l, BN_BATCHNORM_NO_RUNNING_STATS);
+  const bni_bn_exec ex = exec_of(l);
 
   if (!batch_stats) {
-    bni_bn_forward_inference(bni_bn_loops_select(), l->features, batch, x, ldx, l->running_mean,
-                             l->running_var, gamma, beta, l->eps, relu, y, ldy, l->work);
+    bni_bn_forward_inference_ex(&ex, l->features, batch, x, ldx, l->running_mean,
+                                l->running_var, gamma, beta, l->eps, relu, y, ldy, l->work);
     l->pending = PENDING_CONST_STATS;
     l->pending_batch = batch;
     return BN_OK;
@@ -348,9 +395,9 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   if (batch < 2)
     return bni_fail(&l->err, BN_ERR_BATCH_TOO_SMALL,
                     "batch statistics need at least 2 samples (got %zu)", batch);
-  st = bni_bn_forward_training(bni_bn_loops_select(), l->features, batch, x, ldx, gamma, beta,
-                               l->eps, relu, y, ldy, l->saved_mean, l->saved_invstd,
-                               l->batch_mean, l->batch_var, l->residual, l->work);
+  st = bni_bn_forward_training_ex(&ex, l->features, batch, x, ldx, gamma, beta, l->eps, relu,
+                                  y, ldy, l->saved_mean, l->saved_invstd, l->batch_mean,
+                                  l->batch_var, l->residual, l->work);
   if (st != BN_OK)
     return bni_fail(&l->err, st, "the batch statistics are not finite (x holds NaN or infinity)");
   if (mode == BN_MODE_TRAINING && !has(l, BN_BATCHNORM_NO_RUNNING_STATS))
@@ -379,14 +426,15 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
   const float *beta = has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta;
   int relu = has(l, BN_BATCHNORM_FUSE_RELU);
+  const bni_bn_exec ex = exec_of(l);
   if (l->pending == PENDING_CONST_STATS) {
-    bni_bn_backward_inference(bni_bn_loops_select(), l->features, batch, x, ldx, dy, lddy,
-                              l->running_mean, l->running_var, gamma, beta, l->eps, relu, dx,
-                              lddx, l->dgamma, l->dbeta, l->work);
+    bni_bn_backward_inference_ex(&ex, l->features, batch, x, ldx, dy, lddy, l->running_mean,
+                                 l->running_var, gamma, beta, l->eps, relu, dx, lddx,
+                                 l->dgamma, l->dbeta, l->work);
   } else {
-    st = bni_bn_backward_training(bni_bn_loops_select(), l->features, batch, x, ldx, dy, lddy,
-                                  l->saved_mean, l->saved_invstd, l->residual, gamma, beta, relu,
-                                  dx, lddx, l->dgamma, l->dbeta, l->work);
+    st = bni_bn_backward_training_ex(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
+                                     l->saved_invstd, l->residual, gamma, beta, relu, dx, lddx,
+                                     l->dgamma, l->dbeta, l->work);
     if (st != BN_OK)
       return bni_fail(&l->err, st, "the reduced gradients are not finite (dy or x holds NaN or infinity)");
   }

@@ -12,9 +12,13 @@
  * The ISA path is chosen through the BN_ISA environment variable, which the
  * library reads on every call: "default" unsets it, any other name sets it.
  *
+ * The layer_* ops run through a bn_batchnorm layer set to --threads threads
+ * (bn_batchnorm_set_threads; the kernels always run on one thread);
+ * layer_fwd_train and layer_bwd run only when --ops names them.
+ *
  * Usage: bench_bn [--isa default,generic] [--features 64,256,1024,4096]
  *                 [--mib 1,8,256] [--ops fwd_train,...] [--reps 11]
- *                 [--budget seconds per measurement] */
+ *                 [--budget seconds per measurement] [--threads 1] */
 #include <bn/bn.h>
 #include "bench_common.h"
 
@@ -73,6 +77,16 @@ static void bwd_train_relu(void *p)
                                           a->sinvstd, a->gamma, a->beta, BN_KERNEL_FUSE_RELU,
                                           a->dx, a->F, a->dgamma, a->dbeta));
 }
+static void layer_fwd_train(void *p)
+{
+  args_t *a = p;
+  check(a, bn_batchnorm_forward(a->layer, BN_MODE_TRAINING, a->N, a->x, a->F, a->y, a->F));
+}
+static void layer_bwd(void *p)
+{
+  args_t *a = p;
+  check(a, bn_batchnorm_backward(a->layer, a->N, a->x, a->F, a->dy, a->F, a->dx, a->F));
+}
 static void layer_bwd_relu(void *p)
 {
   args_t *a = p;
@@ -83,18 +97,40 @@ typedef struct op_t {
   const char *name;
   void (*fn)(void *);
   double bytes_per_element;
+  int named_only; /* run only when --ops names it */
 } op_t;
 
 static const op_t all_ops[] = {
-  {"fwd_train", fwd_train, 8},
-  {"fwd_train_relu", fwd_train_relu, 8},
-  {"fwd_inf", fwd_inf, 8},
-  {"fwd_inf_relu", fwd_inf_relu, 8},
-  {"bwd_train", bwd_train, 12},
-  {"bwd_train_relu", bwd_train_relu, 12},
-  {"layer_bwd_relu", layer_bwd_relu, 12},
+  {"fwd_train", fwd_train, 8, 0},
+  {"fwd_train_relu", fwd_train_relu, 8, 0},
+  {"fwd_inf", fwd_inf, 8, 0},
+  {"fwd_inf_relu", fwd_inf_relu, 8, 0},
+  {"bwd_train", bwd_train, 12, 0},
+  {"bwd_train_relu", bwd_train_relu, 12, 0},
+  {"layer_bwd_relu", layer_bwd_relu, 12, 0},
+  {"layer_fwd_train", layer_fwd_train, 8, 1},
+  {"layer_bwd", layer_bwd, 12, 1},
 };
 #define N_OPS (sizeof all_ops / sizeof all_ops[0])
+
+static int is_layer_op(const op_t *op)
+{
+  return op->fn == layer_fwd_train || op->fn == layer_bwd || op->fn == layer_bwd_relu;
+}
+
+/* A layer (fused ReLU for layer_bwd_relu) on `threads` threads, with this
+ * x's forward done so that a backward can follow. */
+static void make_layer(args_t *a, const op_t *op, unsigned threads)
+{
+  unsigned flags = op->fn == layer_bwd_relu ? BN_BATCHNORM_FUSE_RELU : 0;
+  check(a, bn_batchnorm_create(&a->layer, a->F, flags));
+  if (!a->layer)
+    return;
+  check(a, bn_batchnorm_set_threads(a->layer, threads));
+  check(a, bn_batchnorm_set(a->layer, BN_BATCHNORM_GAMMA, a->gamma, a->F));
+  check(a, bn_batchnorm_set(a->layer, BN_BATCHNORM_BETA, a->beta, a->F));
+  layer_fwd_train(a);
+}
 
 /* Splits a comma-separated list in place; returns the count. */
 static int split(char *s, char **out, int max)
@@ -110,6 +146,7 @@ int main(int argc, char **argv)
   char isa_buf[256] = "default,generic", f_buf[256] = "64,256,1024,4096";
   char mib_buf[256] = "1,8,256", ops_buf[512] = "";
   int reps = 11;
+  unsigned threads = 1;
   double budget = 1.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     char *dst = NULL;
@@ -123,6 +160,8 @@ int main(int argc, char **argv)
       dst = ops_buf;
     else if (!strcmp(argv[i], "--reps"))
       reps = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--threads"))
+      threads = (unsigned)atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--budget"))
       budget = atof(argv[i + 1]);
     else {
@@ -138,7 +177,7 @@ int main(int argc, char **argv)
   const op_t *ops[N_OPS];
   int n_ops = 0;
   for (size_t k = 0; k < N_OPS; k++) {
-    int keep = n_opn == 0;
+    int keep = n_opn == 0 && !all_ops[k].named_only;
     for (int i = 0; i < n_opn; i++)
       keep |= !strcmp(opnames[i], all_ops[k].name);
     if (keep)
@@ -176,7 +215,8 @@ int main(int argc, char **argv)
   bench_fill(a.var, max_f, 6, 1.0f, 2.0f);
 
   printf("# libbn %s: minimal bytes (fwd 8 B/elem, bwd 12 B/elem), median of up to %d "
-         "samples, 1 thread\n", bn_version_string(), reps);
+         "samples, kernels on 1 thread, layer_* ops on %u\n", bn_version_string(), reps,
+         threads);
   for (int im = 0; im < n_mib; im++)
     for (int jf = 0; jf < n_f; jf++) {
       a.F = (size_t)atol(fs[jf]);
@@ -192,12 +232,8 @@ int main(int argc, char **argv)
           a.failed = 0;
           /* the backward needs the saved statistics of this very x */
           fwd_train(&a);
-          if (ops[k]->fn == layer_bwd_relu) {
-            check(&a, bn_batchnorm_create(&a.layer, a.F, BN_BATCHNORM_FUSE_RELU));
-            check(&a, bn_batchnorm_set(a.layer, BN_BATCHNORM_GAMMA, a.gamma, a.F));
-            check(&a, bn_batchnorm_set(a.layer, BN_BATCHNORM_BETA, a.beta, a.F));
-            check(&a, bn_batchnorm_forward(a.layer, BN_MODE_TRAINING, a.N, a.x, a.F, a.y, a.F));
-          }
+          if (is_layer_op(ops[k]))
+            make_layer(&a, ops[k], threads);
           double t = bench_time(ops[k]->fn, &a, reps, budget, NULL);
           if (a.layer) {
             bn_batchnorm_destroy(a.layer);
@@ -205,7 +241,8 @@ int main(int argc, char **argv)
           }
           if (a.failed)
             continue;
-          bench_result("libbn", isas[is], 1, ops[k]->name, a.F, a.N,
+          bench_result("libbn", isas[is], is_layer_op(ops[k]) ? (int)threads : 1, ops[k]->name,
+                       a.F, a.N,
                        ops[k]->bytes_per_element * (double)(a.F * a.N), t);
         }
     }

@@ -271,6 +271,8 @@ _SIGNATURES = {
     "bn_batchnorm_get_eps": (_status, [_BN, POINTER(c_float)]),
     "bn_batchnorm_set_update_factor": (_status, [_BN, c_float]),
     "bn_batchnorm_get_update_factor": (_status, [_BN, POINTER(c_float)]),
+    "bn_batchnorm_set_threads": (_status, [_BN, c_uint]),
+    "bn_batchnorm_get_threads": (_status, [_BN, POINTER(c_uint)]),
     "bn_batchnorm_batches_tracked": (_status, [_BN, POINTER(c_uint64)]),
     "bn_batchnorm_set_batches_tracked": (_status, [_BN, c_uint64]),
     "bn_batchnorm_get": (_status, [_BN, c_int, _f32p, c_size_t]),

@@ -303,6 +303,25 @@ class BatchNorm(Handle):
             self._call(lib.bn_batchnorm_set_update_factor, float(value))
 
     @property
+    def threads(self) -> int:
+        """Most threads each forward and backward may use, in [1, 64] (default 1).
+
+        Only batches of at least 2**18 elements are split (into chunks of at
+        least 2 samples). With more than one thread the results may differ
+        from the one-thread results in the last bits, but are deterministic
+        for a given thread count. Not part of the saved state."""
+        value = ctypes.c_uint()
+        self._call(lib.bn_batchnorm_get_threads, ctypes.byref(value))
+        return value.value
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        value = operator.index(value)
+        if not 0 <= value < 1 << 32:
+            raise OverflowError(f"threads must be in [1, 64], got {value}")
+        self._call(lib.bn_batchnorm_set_threads, value)  # InvalidArgumentError outside [1, 64]
+
+    @property
     def batches_tracked(self) -> int:
         """Training-mode forwards that updated the running statistics."""
         value = ctypes.c_uint64()

@@ -1,0 +1,131 @@
+/* Chunked, threaded passes (batchnorm_parallel.h). No state outlives a call:
+ * threads are created for one pass and joined before it returns. */
+#include <pthread.h>
+#include <string.h>
+#include "batchnorm_parallel.h"
+
+unsigned bni_bn_chunks(size_t F, size_t N, unsigned T)
+{
+  /* F*N >= MIN without forming F*N: N >= ceil(MIN / F). */
+  const size_t min = BNI_BN_PARALLEL_MIN_ELEMENTS;
+  if (T <= 1 || F == 0 || N < min / F + (min % F != 0))
+    return 1;
+  size_t most = N / BNI_BN_MIN_CHUNK_COLUMNS;
+  if (T > BNI_BN_MAX_THREADS)
+    T = BNI_BN_MAX_THREADS;
+  if (most < 2)
+    return 1;
+  return most < T ? (unsigned)most : T;
+}
+
+size_t bni_bn_chunk_begin(size_t N, unsigned C, unsigned c)
+{
+  size_t q = N / C, r = N % C;
+  return c * q + (c < r ? c : r);
+}
+
+/* Run the pass's loop over columns [j0, j1), writing reductions to s1..s3. */
+static void run_columns(const bni_bn_loops *L, const bni_bn_pass *p, size_t j0, size_t j1,
+                        double *s1, double *s2, double *s3)
+{
+  const size_t n = j1 - j0;
+  const float *x = p->x + j0 * p->ldx;
+  const float *dy = p->dy ? p->dy + j0 * p->lddy : NULL;
+  float *out = p->out ? p->out + j0 * p->ldout : NULL;
+  switch (p->kind) {
+  case BNI_PASS_SUM:
+    L->sum(p->F, n, x, p->ldx, s1);
+    break;
+  case BNI_PASS_CENTERED_SUMS:
+    L->centered_sums(p->F, n, x, p->ldx, p->m, s1, s2);
+    break;
+  case BNI_PASS_NORMALIZE:
+    L->normalize(p->F, n, x, p->ldx, p->m, p->scale, p->shift, p->flag, out, p->ldout);
+    break;
+  case BNI_PASS_AFFINE:
+    L->affine(p->F, n, x, p->ldx, p->scale, p->shift, p->flag, out, p->ldout);
+    break;
+  case BNI_PASS_GRAD_SUMS:
+    L->grad_sums(p->F, n, x, p->ldx, dy, p->lddy, p->m, p->flag, p->scale, p->shift, s1, s2, s3);
+    break;
+  case BNI_PASS_GRAD_INPUT:
+    L->grad_input(p->F, n, x, p->ldx, dy, p->lddy, p->m, p->flag, p->scale, p->shift, p->a,
+                  p->nk, p->c0, out, p->ldout);
+    break;
+  }
+}
+
+/* One chunk: its columns and, for a reduction, its rows of partial sums
+ * (s2 NULL when the pass's s2 is). */
+typedef struct chunk {
+  const bni_bn_loops *loops;
+  const bni_bn_pass *pass;
+  size_t j0, j1;
+  double *s1, *s2, *s3;
+} chunk;
+
+static void *run_chunk(void *arg)
+{
+  const chunk *c = arg;
+  run_columns(c->loops, c->pass, c->j0, c->j1, c->s1, c->s2, c->s3);
+  return NULL;
+}
+
+static void plan_chunk(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C, unsigned t,
+                       chunk *c)
+{
+  double *rows = ex->partials + (size_t)t * BNI_BN_PARTIAL_ROWS * p->F;
+  c->loops = ex->loops;
+  c->pass = p;
+  c->j0 = bni_bn_chunk_begin(p->N, C, t);
+  c->j1 = bni_bn_chunk_begin(p->N, C, t + 1);
+  c->s1 = rows;
+  c->s2 = p->s2 ? rows + p->F : NULL;
+  c->s3 = rows + 2 * p->F;
+}
+
+/* out = row of chunk 0 + row of chunk 1 + ... in that order. */
+static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, double *out)
+{
+  if (!out)
+    return;
+  const size_t stride = BNI_BN_PARTIAL_ROWS * F;
+  const double *part = ex->partials + row * F;
+  memcpy(out, part, F * sizeof *out);
+  for (unsigned t = 1; t < C; t++)
+    for (size_t f = 0; f < F; f++)
+      out[f] += part[t * stride + f];
+}
+
+static int is_reduction(bni_bn_pass_kind kind)
+{
+  return kind == BNI_PASS_SUM || kind == BNI_PASS_CENTERED_SUMS || kind == BNI_PASS_GRAD_SUMS;
+}
+
+void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
+{
+  unsigned C = ex->partials ? bni_bn_chunks(p->F, p->N, ex->threads) : 1;
+  if (C <= 1) {
+    run_columns(ex->loops, p, 0, p->N, p->s1, p->s2, p->s3);
+    return;
+  }
+  chunk chunks[BNI_BN_MAX_THREADS];
+  pthread_t tid[BNI_BN_MAX_THREADS];
+  int started[BNI_BN_MAX_THREADS] = {0};
+  for (unsigned t = 0; t < C; t++)
+    plan_chunk(ex, p, C, t, &chunks[t]);
+  for (unsigned t = 1; t < C; t++) {
+    started[t] = pthread_create(&tid[t], NULL, run_chunk, &chunks[t]) == 0;
+    if (!started[t])
+      run_chunk(&chunks[t]); /* no thread: this chunk runs here instead */
+  }
+  run_chunk(&chunks[0]);
+  for (unsigned t = 1; t < C; t++)
+    if (started[t])
+      pthread_join(tid[t], NULL);
+  if (is_reduction(p->kind)) {
+    merge_row(ex, p->F, C, 0, p->s1);
+    merge_row(ex, p->F, C, 1, p->s2);
+    merge_row(ex, p->F, C, 2, p->s3);
+  }
+}

@@ -1,0 +1,75 @@
+#ifndef BNI_BATCHNORM_PARALLEL_H
+#define BNI_BATCHNORM_PARALLEL_H
+
+/* One pass of a batch-normalization algorithm, run over contiguous chunks of
+ * the batch's columns, each chunk on its own thread.
+ *
+ * A pass names one loop of bni_bn_loops and its arguments. With one chunk the
+ * loop is called once over the whole batch, exactly as a direct call would.
+ * With C > 1 chunks, chunk 0 runs on the calling thread and chunks 1..C-1 on
+ * threads created for this pass and joined before it returns (a thread that
+ * cannot be created runs its chunk on the calling thread). Element passes
+ * just split the columns. A reduction's chunk t writes its own rows of
+ * partial sums, which are then added up in the order t = 0..C-1 on the
+ * calling thread: the result is deterministic for a given C, and differs from
+ * the one-chunk sum only by the grouping of the additions. */
+
+#include <stddef.h>
+#include "batchnorm_loops.h"
+
+/* Most chunks (threads) a pass may use. */
+#define BNI_BN_MAX_THREADS 64u
+/* Rows of F doubles of partial sums per chunk (grad_sums has three outputs). */
+#define BNI_BN_PARTIAL_ROWS 3u
+/* Batches smaller than this many elements (F*N) run as one chunk. */
+#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 18)
+/* Fewest columns of a chunk. */
+#define BNI_BN_MIN_CHUNK_COLUMNS 2u
+
+/* How the passes of one call run: the loops, the most chunks to use and, when
+ * threads > 1, threads*BNI_BN_PARTIAL_ROWS*F doubles of partial sums. */
+typedef struct bni_bn_exec {
+  const bni_bn_loops *loops;
+  unsigned threads;
+  double *partials;
+} bni_bn_exec;
+
+/* The loop a pass runs. */
+typedef enum bni_bn_pass_kind {
+  BNI_PASS_SUM,           /* s1 = sum x */
+  BNI_PASS_CENTERED_SUMS, /* s1 = sum (x - m), s2 = sum (x - m)^2 */
+  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift) */
+  BNI_PASS_AFFINE,        /* out = fma(x, scale, shift) */
+  BNI_PASS_GRAD_SUMS,     /* s1 = sum g, s2 = sum d (s2 may be NULL), s3 = sum g*d */
+  BNI_PASS_GRAD_INPUT     /* out = dx */
+} bni_bn_pass_kind;
+
+/* The arguments of one loop call over the whole batch (see bni_bn_loops);
+ * members a loop does not take are ignored. flag is relu for normalize and
+ * affine, the mask for grad_sums and grad_input. */
+typedef struct bni_bn_pass {
+  bni_bn_pass_kind kind;
+  size_t F, N;
+  const float *x;
+  size_t ldx;
+  const float *dy;
+  size_t lddy;
+  const float *m, *scale, *shift, *a, *nk, *c0;
+  int flag;
+  float *out;
+  size_t ldout;
+  double *s1, *s2, *s3;
+} bni_bn_pass;
+
+/* Number of chunks for an F x N batch and at most T threads: 1 when T <= 1 or
+ * F*N < BNI_BN_PARALLEL_MIN_ELEMENTS, else min(T, N / BNI_BN_MIN_CHUNK_COLUMNS).
+ * A pure function of (F, N, T), so every pass of a layer chunks alike. */
+unsigned bni_bn_chunks(size_t F, size_t N, unsigned T);
+
+/* First column of chunk c of C over N columns (c == C gives N). */
+size_t bni_bn_chunk_begin(size_t N, unsigned C, unsigned c);
+
+/* Run the pass over bni_bn_chunks(F, N, ex->threads) chunks. */
+void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p);
+
+#endif
