@@ -137,7 +137,9 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
 
 /** @brief Set the most threads each forward and backward of this layer may use.
  *
- *  A pass over a large batch (features*batch >= 2^18 elements) is split into
+ *  A pass over a large batch (features*batch >= 2^22 elements, 16 MiB of
+ *  floats, where a second thread starts to pay for itself; the environment
+ *  variable BN_PARALLEL_MIN_ELEMENTS overrides the threshold) is split into
  *  up to `threads` contiguous chunks of at least 2 samples each; the chunks
  *  run on POSIX threads created for that pass and joined before the call
  *  returns (a thread that cannot be created runs its chunk on the calling

@@ -1,14 +1,35 @@
 /* Chunked, threaded passes (batchnorm_parallel.h). No state outlives a call:
  * threads are created for one pass and joined before it returns. */
+#include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include "batchnorm_parallel.h"
 
+/* The split threshold: BN_PARALLEL_MIN_ELEMENTS if it holds a positive
+ * number, else the default. Read on every call, like BN_ISA, so there is no
+ * cached global to initialize or race on. */
+static size_t parallel_min_elements(void)
+{
+  const char *text = getenv("BN_PARALLEL_MIN_ELEMENTS");
+  if (text && *text) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end == '\0' && errno == 0 && text[0] != '-' && v > 0 && v <= SIZE_MAX)
+      return (size_t)v;
+  }
+  return BNI_BN_PARALLEL_MIN_ELEMENTS;
+}
+
 unsigned bni_bn_chunks(size_t F, size_t N, unsigned T)
 {
+  if (T <= 1 || F == 0)
+    return 1;
   /* F*N >= MIN without forming F*N: N >= ceil(MIN / F). */
-  const size_t min = BNI_BN_PARALLEL_MIN_ELEMENTS;
-  if (T <= 1 || F == 0 || N < min / F + (min % F != 0))
+  const size_t min = parallel_min_elements();
+  if (N < min / F + (min % F != 0))
     return 1;
   size_t most = N / BNI_BN_MIN_CHUNK_COLUMNS;
   if (T > BNI_BN_MAX_THREADS)

@@ -21,8 +21,12 @@
 #define BNI_BN_MAX_THREADS 64u
 /* Rows of F doubles of partial sums per chunk (grad_sums has three outputs). */
 #define BNI_BN_PARTIAL_ROWS 3u
-/* Batches smaller than this many elements (F*N) run as one chunk. */
-#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 18)
+/* Batches smaller than this many elements (F*N) run as one chunk: 2^22
+ * (16 MiB of floats), where a second thread starts paying for the threads a
+ * pass creates (docs/performance.md, "Threads"). The environment variable
+ * BN_PARALLEL_MIN_ELEMENTS overrides it (a diagnostic knob, like BN_ISA:
+ * the tests use it to exercise the split on small batches). */
+#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 22)
 /* Fewest columns of a chunk. */
 #define BNI_BN_MIN_CHUNK_COLUMNS 2u
 
@@ -62,8 +66,9 @@ typedef struct bni_bn_pass {
 } bni_bn_pass;
 
 /* Number of chunks for an F x N batch and at most T threads: 1 when T <= 1 or
- * F*N < BNI_BN_PARALLEL_MIN_ELEMENTS, else min(T, N / BNI_BN_MIN_CHUNK_COLUMNS).
- * A pure function of (F, N, T), so every pass of a layer chunks alike. */
+ * F*N is below the threshold, else min(T, N / BNI_BN_MIN_CHUNK_COLUMNS).
+ * A pure function of (F, N, T) for a given environment, so every pass of a
+ * layer chunks alike. */
 unsigned bni_bn_chunks(size_t F, size_t N, unsigned T);
 
 /* First column of chunk c of C over N columns (c == C gives N). */
