@@ -44,7 +44,7 @@ enum bn_batchnorm_flags {
   BN_BATCHNORM_NO_RUNNING_STATS = 1u << 2,    /**< No running statistics: both modes use batch statistics. */
   BN_BATCHNORM_CUMULATIVE_AVERAGE = 1u << 3,  /**< Running statistics are the plain average of all batches. */
   BN_BATCHNORM_BIASED_RUNNING_VAR = 1u << 4,  /**< Store the biased batch variance in the running variance. */
-  BN_BATCHNORM_FUSE_RELU = 1u << 5            /**< Output max(0, bn(x)); the backward applies the ReLU mask. */
+  BN_BATCHNORM_FUSE_RELU = 1u << 5            /**< Output max(0, bn(x)); the backward applies the ReLU mask (NaN maps to 0; see BN_KERNEL_FUSE_RELU). */
 };
 
 /** Forward mode, given explicitly on every call. */

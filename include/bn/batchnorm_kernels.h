@@ -40,7 +40,10 @@ BN_EXTERN_C_BEGIN
 /** Kernel flags (bitwise OR). Unknown bits are rejected. */
 enum bn_batchnorm_kernel_flags {
   /** Apply ReLU to the output (y = max(0, bn(x))) in the same pass; the
-   *  backward then applies the ReLU mask inside the BN backward. */
+   *  backward then applies the ReLU mask inside the BN backward. Equal bit
+   *  for bit to the BN kernel followed by bn_activation_forward(BN_ACT_RELU)
+   *  on finite data; a NaN (inference only: training refuses non-finite
+   *  input) becomes 0 here but stays NaN through the separate ReLU. */
   BN_KERNEL_FUSE_RELU = 1u << 0
 };
 
