@@ -106,7 +106,7 @@ static void inference_affine(size_t F, const float *mean, const float *var, cons
   }
 }
 
-bn_status bni_bn_forward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
+bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      const float *x, size_t ldx, const float *gamma,
                                      const float *beta, float eps, int relu, float *y, size_t ldy,
                                      float *saved_mean, float *saved_invstd, double *mean,
@@ -152,7 +152,7 @@ bn_status bni_bn_forward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
   return BN_OK;
 }
 
-void bni_bn_forward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                  size_t ldx, const float *mean, const float *var,
                                  const float *gamma, const float *beta, float eps, int relu,
                                  float *y, size_t ldy, double *work)
@@ -162,7 +162,7 @@ void bni_bn_forward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, cons
   run_affine(ex, F, N, x, ldx, s.scale, s.shift, relu, y, ldy);
 }
 
-bn_status bni_bn_backward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
+bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                       const float *x, size_t ldx, const float *dy, size_t lddy,
                                       const float *saved_mean, const float *saved_invstd,
                                       const double *residual, const float *gamma,
@@ -221,7 +221,7 @@ bn_status bni_bn_backward_training_ex(const bni_bn_exec *ex, size_t F, size_t N,
   return BN_OK;
 }
 
-void bni_bn_backward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                   size_t ldx, const float *dy, size_t lddy, const float *mean,
                                   const float *var, const float *gamma, const float *beta,
                                   float eps, int relu, float *dx, size_t lddx, float *dgamma,
@@ -245,56 +245,4 @@ void bni_bn_backward_inference_ex(const bni_bn_exec *ex, size_t F, size_t N, con
   /* dx = g * scale: the a row is scale, and no centered term (nk = NULL). */
   run_grad_input(ex, F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, s.scale, NULL, NULL,
                     dx, lddx);
-}
-
-/* ---- one chunk on the calling thread: the public kernels ------------------- */
-
-static bni_bn_exec serial(const bni_bn_loops *loops)
-{
-  bni_bn_exec ex = {loops, 1, NULL};
-  return ex;
-}
-
-bn_status bni_bn_forward_training(const bni_bn_loops *loops, size_t F, size_t N,
-                                  const float *x, size_t ldx, const float *gamma,
-                                  const float *beta, float eps, int relu, float *y, size_t ldy,
-                                  float *saved_mean, float *saved_invstd, double *mean,
-                                  double *var, double *residual, double *work)
-{
-  bni_bn_exec ex = serial(loops);
-  return bni_bn_forward_training_ex(&ex, F, N, x, ldx, gamma, beta, eps, relu, y, ldy,
-                                    saved_mean, saved_invstd, mean, var, residual, work);
-}
-
-void bni_bn_forward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
-                              size_t ldx, const float *mean, const float *var,
-                              const float *gamma, const float *beta, float eps, int relu,
-                              float *y, size_t ldy, double *work)
-{
-  bni_bn_exec ex = serial(loops);
-  bni_bn_forward_inference_ex(&ex, F, N, x, ldx, mean, var, gamma, beta, eps, relu, y, ldy,
-                              work);
-}
-
-bn_status bni_bn_backward_training(const bni_bn_loops *loops, size_t F, size_t N,
-                                   const float *x, size_t ldx, const float *dy, size_t lddy,
-                                   const float *saved_mean, const float *saved_invstd,
-                                   const double *residual, const float *gamma,
-                                   const float *beta, int relu, float *dx, size_t lddx,
-                                   float *dgamma, float *dbeta, double *work)
-{
-  bni_bn_exec ex = serial(loops);
-  return bni_bn_backward_training_ex(&ex, F, N, x, ldx, dy, lddy, saved_mean, saved_invstd,
-                                     residual, gamma, beta, relu, dx, lddx, dgamma, dbeta, work);
-}
-
-void bni_bn_backward_inference(const bni_bn_loops *loops, size_t F, size_t N, const float *x,
-                               size_t ldx, const float *dy, size_t lddy, const float *mean,
-                               const float *var, const float *gamma, const float *beta,
-                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
-                               float *dbeta, double *work)
-{
-  bni_bn_exec ex = serial(loops);
-  bni_bn_backward_inference_ex(&ex, F, N, x, ldx, dy, lddy, mean, var, gamma, beta, eps, relu,
-                               dx, lddx, dgamma, dbeta, work);
 }

@@ -52,7 +52,8 @@ bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const flo
     free(var);
     return BN_ERR_OUT_OF_MEMORY;
   }
-  st = bni_bn_forward_training(bni_bn_loops_select(), features, batch, x, ldx, gamma, beta,
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  st = bni_bn_forward_training(&serial, features, batch, x, ldx, gamma, beta,
                                eps, (flags & BN_KERNEL_FUSE_RELU) != 0, y, ldy, saved_mean,
                                saved_invstd, NULL, var, NULL, work);
   if (st == BN_OK && batch_var)
@@ -107,7 +108,8 @@ bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const fl
   double *work = alloc_work(features);
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
-  bni_bn_forward_inference(bni_bn_loops_select(), features, batch, x, ldx, mean, var, gamma,
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  bni_bn_forward_inference(&serial, features, batch, x, ldx, mean, var, gamma,
                            beta, eps, (flags & BN_KERNEL_FUSE_RELU) != 0, y, ldy, work);
   free(work);
   return BN_OK;
@@ -133,7 +135,8 @@ bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const fl
   double *work = alloc_work(features);
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
-  st = bni_bn_backward_training(bni_bn_loops_select(), features, batch, x, ldx, dy, lddy,
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  st = bni_bn_backward_training(&serial, features, batch, x, ldx, dy, lddy,
                                 saved_mean, saved_invstd, NULL, gamma, beta,
                                 (flags & BN_KERNEL_FUSE_RELU) != 0, dx, lddx, dgamma, dbeta,
                                 work);
@@ -158,7 +161,8 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
   double *work = alloc_work(features);
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
-  bni_bn_backward_inference(bni_bn_loops_select(), features, batch, x, ldx, dy, lddy, mean, var,
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  bni_bn_backward_inference(&serial, features, batch, x, ldx, dy, lddy, mean, var,
                             gamma, beta, eps, (flags & BN_KERNEL_FUSE_RELU) != 0, dx, lddx,
                             dgamma, dbeta, work);
   free(work);

@@ -386,7 +386,7 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   const bni_bn_exec ex = exec_of(l);
 
   if (!batch_stats) {
-    bni_bn_forward_inference_ex(&ex, l->features, batch, x, ldx, l->running_mean,
+    bni_bn_forward_inference(&ex, l->features, batch, x, ldx, l->running_mean,
                                 l->running_var, gamma, beta, l->eps, relu, y, ldy, l->work);
     l->pending = PENDING_CONST_STATS;
     l->pending_batch = batch;
@@ -395,7 +395,7 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   if (batch < 2)
     return bni_fail(&l->err, BN_ERR_BATCH_TOO_SMALL,
                     "batch statistics need at least 2 samples (got %zu)", batch);
-  st = bni_bn_forward_training_ex(&ex, l->features, batch, x, ldx, gamma, beta, l->eps, relu,
+  st = bni_bn_forward_training(&ex, l->features, batch, x, ldx, gamma, beta, l->eps, relu,
                                   y, ldy, l->saved_mean, l->saved_invstd, l->batch_mean,
                                   l->batch_var, l->residual, l->work);
   if (st != BN_OK)
@@ -428,11 +428,11 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   int relu = has(l, BN_BATCHNORM_FUSE_RELU);
   const bni_bn_exec ex = exec_of(l);
   if (l->pending == PENDING_CONST_STATS) {
-    bni_bn_backward_inference_ex(&ex, l->features, batch, x, ldx, dy, lddy, l->running_mean,
+    bni_bn_backward_inference(&ex, l->features, batch, x, ldx, dy, lddy, l->running_mean,
                                  l->running_var, gamma, beta, l->eps, relu, dx, lddx,
                                  l->dgamma, l->dbeta, l->work);
   } else {
-    st = bni_bn_backward_training_ex(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
+    st = bni_bn_backward_training(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
                                      l->saved_invstd, l->residual, gamma, beta, relu, dx, lddx,
                                      l->dgamma, l->dbeta, l->work);
     if (st != BN_OK)
