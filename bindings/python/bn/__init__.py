@@ -26,6 +26,7 @@ Example::
         state = layer.to_bytes()
 """
 
+from . import _errors
 from ._errors import (
     BadFormatError,
     BadMagicError,
@@ -127,21 +128,6 @@ __all__ = [
     "version_string",
     "version_number",
     "abi_version",
-    "Error",
-    "InvalidArgumentError",
-    "ShapeMismatchError",
-    "OutOfMemoryError",
-    "SizeOverflowError",
-    "WrongStateError",
-    "ClosedError",
-    "BatchTooSmallError",
-    "NonFiniteError",
-    "InputOutputError",
-    "FormatError",
-    "BadMagicError",
-    "VersionMismatchError",
-    "BadSizeError",
-    "ChecksumError",
-    "BadFormatError",
-    "UnsupportedError",
+    # the exception hierarchy, as bn._errors lists it (its helper stays private)
+    *(name for name in _errors.__all__ if name != "error_for"),
 ]
