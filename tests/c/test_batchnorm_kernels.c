@@ -37,10 +37,13 @@ static const struct shape {
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
-/* Error of a vector of F floats against its reference and magnitudes. */
-static double vec_err(const float *a, const double *ref, const double *mag, size_t F)
+/* The inference kernels also take batch 1: after the shapes above, these. */
+static const struct shape batch1_shapes[] = {{1, 1, 0, 0}, {17, 1, 2, 1}, {1000, 1, 3, 0}};
+#define NINFERENCE_SHAPES (NSHAPES + sizeof batch1_shapes / sizeof batch1_shapes[0])
+
+static struct shape inference_shape(size_t s)
 {
-  return test_err_mag(a, F, ref, mag, F, 1);
+  return s < NSHAPES ? shapes[s] : batch1_shapes[s - NSHAPES];
 }
 
 /* Magnitudes for the saved statistics: mean to ~u of itself (the float
@@ -60,9 +63,9 @@ static void check_saved_stats(const ref_bn *r, const float *sm, const float *si,
   size_t F = r->F;
   double *mm = test_doubles(F), *im = test_doubles(F), *vm = test_doubles(F);
   stat_mags(r, mm, im, vm);
-  assert_within(vec_err(sm, r->mean, mm, F), TOL);
-  assert_within(vec_err(si, r->invstd, im, F), TOL);
-  assert_within(vec_err(bv, r->var, vm, F), TOL);
+  assert_within(test_vec_err(sm, r->mean, mm, F), TOL);
+  assert_within(test_vec_err(si, r->invstd, im, F), TOL);
+  assert_within(test_vec_err(bv, r->var, vm, F), TOL);
   free(mm);
   free(im);
   free(vm);
@@ -107,10 +110,9 @@ static void forward_inference_matches_reference(void **state)
 {
   (void)state;
   test_rng rng = {2};
-  static const struct shape extra[] = {{1, 1, 0, 0}, {17, 1, 2, 1}, {1000, 1, 3, 0}};
-  for (size_t s = 0; s < NSHAPES + 3; s++)
+  for (size_t s = 0; s < NINFERENCE_SHAPES; s++)
     for (int gb = 0; gb < 4; gb++) {
-      const struct shape sh = s < NSHAPES ? shapes[s] : extra[s - NSHAPES];
+      const struct shape sh = inference_shape(s);
       const size_t F = sh.F, N = sh.N;
       test_problem p;
       test_problem_make(&p, &rng, F, N, F + sh.padx, F + sh.pady, gb & 1, gb & 2);
@@ -154,8 +156,8 @@ static void backward_training_matches_reference(void **state)
       ref_bn_forward_training(&r, p.xd, F, p.gd, p.bd, (double)EPS);
       ref_bn_backward_training(&r, p.xd, F, p.dyd, F, p.gd);
       assert_within(test_err_mag(dx, lddx, r.dx, r.dxmag, F, N), TOL);
-      assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-      assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+      assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+      assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
       assert_int_equal(test_padding_changed(dx, F, N, lddx, SENTINEL), 0);
       ref_bn_free(&r);
       free(y);
@@ -174,10 +176,9 @@ static void backward_inference_matches_reference(void **state)
 {
   (void)state;
   test_rng rng = {4};
-  static const struct shape extra[] = {{1, 1, 0, 0}, {17, 1, 2, 1}, {1000, 1, 3, 0}};
-  for (size_t s = 0; s < NSHAPES + 3; s++)
+  for (size_t s = 0; s < NINFERENCE_SHAPES; s++)
     for (int gb = 0; gb < 4; gb++) {
-      const struct shape sh = s < NSHAPES ? shapes[s] : extra[s - NSHAPES];
+      const struct shape sh = inference_shape(s);
       const size_t F = sh.F, N = sh.N;
       test_problem p;
       test_problem_make(&p, &rng, F, N, F + sh.padx, F + sh.pady, gb & 1, gb & 2);
@@ -191,8 +192,8 @@ static void backward_inference_matches_reference(void **state)
       ref_bn_forward_inference(&r, p.xd, F, p.md, p.vd, p.gd, p.bd, (double)EPS);
       ref_bn_backward_inference(&r, p.xd, F, p.dyd, F, p.gd);
       assert_within(test_err_mag(dx, lddx, r.dx, r.dxmag, F, N), TOL);
-      assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-      assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+      assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+      assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
       assert_int_equal(test_padding_changed(dx, F, N, lddx, SENTINEL), 0);
       ref_bn_free(&r);
       free(dx);
@@ -384,8 +385,8 @@ static void backward_matches_finite_differences(void **state)
         fdb[f] = central(&p.bd[f], 1e-3, F, N, p.xd, p.gd, p.bd, p.dyd, training, p.md, p.vd);
       }
       assert_within(test_err_mag(dx, F, fdx, r.dxmag, F, N), TOL_FD);
-      assert_within(vec_err(dg, fdg, r.dgmag, F), TOL_FD);
-      assert_within(vec_err(db, fdb, r.dbmag, F), TOL_FD);
+      assert_within(test_vec_err(dg, fdg, r.dgmag, F), TOL_FD);
+      assert_within(test_vec_err(db, fdb, r.dbmag, F), TOL_FD);
       free(fdx);
       free(fdg);
       free(fdb);
@@ -518,8 +519,8 @@ static void large_mean_small_spread(void **state)
   assert_within(test_err_mag(y, F, r.y, r.ymag, F, N), TOL);
   check_saved_stats(&r, sm, si, bv);
   assert_within(test_err_mag(dx, F, r.dx, r.dxmag, F, N), TOL);
-  assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-  assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+  assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+  assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
   /* Inference backward with the exact batch statistics: dx = dy*gamma*invstd. */
   float mean[F], var[F];
   for (int f = 0; f < F; f++) {
@@ -532,8 +533,8 @@ static void large_mean_small_spread(void **state)
   ref_bn_forward_inference(&r, xd, F, md, vd, gd, bd, (double)EPS);
   ref_bn_backward_inference(&r, xd, F, dyd, F, gd);
   assert_within(test_err_mag(dx, F, r.dx, r.dxmag, F, N), TOL);
-  assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-  assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+  assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+  assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
   ref_bn_free(&r);
   free(md);
   free(vd);
@@ -587,8 +588,8 @@ static void constant_features(void **state)
     ref_bn_forward_training(&r, xd, F, gd, bd, (double)EPS);
     ref_bn_backward_training(&r, xd, F, dyd, F, gd);
     assert_within(test_err_mag(dx, F, r.dx, r.dxmag, F, N), TOL);
-    assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
-    assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+    assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
+    assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
     ref_bn_free(&r);
     free(xd);
     free(dyd);
@@ -625,8 +626,8 @@ static void million_samples(void **state)
   assert_within(test_err_mag(y, F, r.y, r.ymag, F, N), TOL);
   check_saved_stats(&r, sm, si, bv);
   assert_within(test_err_mag(dx, F, r.dx, r.dxmag, F, N), TOL);
-  assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-  assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+  assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+  assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
   ref_bn_free(&r);
   free(xd);
   free(dyd);

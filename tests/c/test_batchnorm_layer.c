@@ -19,24 +19,6 @@
 #define SENTINEL -777.25f
 #define DEFAULT_EPS 1e-5f
 
-/* A layer with the problem's gamma / beta (those the flags allow). */
-static bn_batchnorm *make_layer(const test_problem *p, unsigned flags)
-{
-  bn_batchnorm *l = NULL;
-  assert_ok(bn_batchnorm_create(&l, p->F, flags));
-  assert_non_null(l);
-  if (p->gamma && !(flags & BN_BATCHNORM_NO_SCALE))
-    assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_GAMMA, p->gamma, p->F));
-  if (p->beta && !(flags & BN_BATCHNORM_NO_SHIFT))
-    assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_BETA, p->beta, p->F));
-  return l;
-}
-
-static double vec_err(const float *a, const double *ref, const double *mag, size_t F)
-{
-  return test_err_mag(a, F, ref, mag, F, 1);
-}
-
 /* A new layer holds the documented defaults: gamma 1, beta 0, running mean
  * 0, running var 1, eps 1e-5, update factor 0.1, no batch tracked, its
  * features and flags; nothing computed yet is readable. */
@@ -97,7 +79,7 @@ static void training_forward_matches_reference(void **state)
       const size_t F = shape[s][0], N = shape[s][1];
       test_problem p;
       test_problem_make(&p, &rng, F, N, F + shape[s][2], F + shape[s][3], 1, 1);
-      bn_batchnorm *l = make_layer(&p, fl);
+      bn_batchnorm *l = test_layer_for(&p, fl);
       float *y = test_floats(p.ldy * N), *sm = test_floats(F), *si = test_floats(F);
       test_set(y, p.ldy * N, SENTINEL);
       assert_ok(bn_batchnorm_forward(l, BN_MODE_TRAINING, N, p.x, p.ldx, y, p.ldy));
@@ -132,7 +114,7 @@ static void mode_is_explicit_per_call(void **state)
   const size_t F = 7, N = 12;
   test_problem p;
   test_problem_make(&p, &rng, F, N, F, F, 1, 1);
-  bn_batchnorm *l = make_layer(&p, 0);
+  bn_batchnorm *l = test_layer_for(&p, 0);
   float *y = test_floats(F * N), rm[7], rv[7];
   ref_bn r;
   ref_bn_init(&r, F, N);
@@ -274,7 +256,7 @@ static void inference_does_not_update_running_stats(void **state)
   const size_t F = 4, N = 10;
   test_problem p;
   test_problem_make(&p, &rng, F, N, F, F, 1, 1);
-  bn_batchnorm *l = make_layer(&p, 0);
+  bn_batchnorm *l = test_layer_for(&p, 0);
   float *y = test_floats(F * N), *dx = test_floats(F * N), rm[4], rv[4], rm2[4], rv2[4];
   assert_ok(bn_batchnorm_forward(l, BN_MODE_TRAINING, N, p.x, F, y, F));
   assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_RUNNING_MEAN, rm, F));
@@ -347,7 +329,7 @@ static void no_running_stats_layer(void **state)
   const size_t F = 17, N = 20;
   test_problem p;
   test_problem_make(&p, &rng, F, N, F + 2, F, 1, 1);
-  bn_batchnorm *l = make_layer(&p, BN_BATCHNORM_NO_RUNNING_STATS);
+  bn_batchnorm *l = test_layer_for(&p, BN_BATCHNORM_NO_RUNNING_STATS);
   float *y = test_floats(F * N), v[17];
   ref_bn r;
   ref_bn_init(&r, F, N);
@@ -388,7 +370,7 @@ static void backward_after_training_is_full_gradient(void **state)
     const size_t F = shape[s][0], N = shape[s][1];
     test_problem p;
     test_problem_make(&p, &rng, F, N, F + shape[s][2], F + shape[s][3], 1, 1);
-    bn_batchnorm *l = make_layer(&p, 0);
+    bn_batchnorm *l = test_layer_for(&p, 0);
     const size_t lddx = F + 4;
     float *y = test_floats(F * N), *dx = test_floats(lddx * N), *dg = test_floats(F),
           *db = test_floats(F);
@@ -402,8 +384,8 @@ static void backward_after_training_is_full_gradient(void **state)
     ref_bn_forward_training(&r, p.xd, F, p.gd, p.bd, (double)DEFAULT_EPS);
     ref_bn_backward_training(&r, p.xd, F, p.dyd, F, p.gd);
     assert_within(test_err_mag(dx, lddx, r.dx, r.dxmag, F, N), TOL);
-    assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-    assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+    assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+    assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
     assert_int_equal(test_padding_changed(dx, F, N, lddx, SENTINEL), 0);
     ref_bn_free(&r);
     free(y);
@@ -427,7 +409,7 @@ static void backward_after_inference_is_constant_stats_gradient(void **state)
     const size_t F = shape[s][0], N = shape[s][1];
     test_problem p;
     test_problem_make(&p, &rng, F, N, F + 1, F, 1, 1);
-    bn_batchnorm *l = make_layer(&p, 0);
+    bn_batchnorm *l = test_layer_for(&p, 0);
     assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_RUNNING_MEAN, p.mean, F));
     assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_RUNNING_VAR, p.var, F));
     float *y = test_floats(F * N), *dx = test_floats(F * N), *dg = test_floats(F),
@@ -442,8 +424,8 @@ static void backward_after_inference_is_constant_stats_gradient(void **state)
     assert_within(test_err_mag(y, F, r.y, r.ymag, F, N), TOL);
     ref_bn_backward_inference(&r, p.xd, F, p.dyd, F, p.gd);
     assert_within(test_err_mag(dx, F, r.dx, r.dxmag, F, N), TOL);
-    assert_within(vec_err(dg, r.dgamma, r.dgmag, F), TOL);
-    assert_within(vec_err(db, r.dbeta, r.dbmag, F), TOL);
+    assert_within(test_vec_err(dg, r.dgamma, r.dgmag, F), TOL);
+    assert_within(test_vec_err(db, r.dbeta, r.dbmag, F), TOL);
     /* saved batch statistics belong to training forwards only */
     assert_status(bn_batchnorm_get(l, BN_BATCHNORM_SAVED_MEAN, dg, F), BN_ERR_WRONG_STATE);
     ref_bn_free(&r);
@@ -466,7 +448,7 @@ static void backward_requires_a_forward(void **state)
   const size_t F = 3, N = 4;
   test_problem p;
   test_problem_make(&p, &rng, F, N, F, F, 1, 1);
-  bn_batchnorm *l = make_layer(&p, 0); /* make_layer already ran set() */
+  bn_batchnorm *l = test_layer_for(&p, 0); /* test_layer_for already ran set() */
   float *y = test_floats(F * N), *dx = test_floats(F * N), v[3] = {0.5f, 1.0f, 2.0f};
   test_set(dx, F * N, SENTINEL);
   assert_status(bn_batchnorm_backward(l, N, p.x, F, p.dy, F, dx, F), BN_ERR_WRONG_STATE);
@@ -508,7 +490,7 @@ static void backward_batch_mismatch(void **state)
   const size_t F = 3, N = 6;
   test_problem p;
   test_problem_make(&p, &rng, F, N, F, F, 1, 1);
-  bn_batchnorm *l = make_layer(&p, 0);
+  bn_batchnorm *l = test_layer_for(&p, 0);
   float *y = test_floats(F * N), *dx = test_floats(F * N);
   for (int mode = BN_MODE_TRAINING; mode <= BN_MODE_INFERENCE; mode++) {
     assert_ok(bn_batchnorm_forward(l, (bn_mode)mode, N, p.x, F, y, F));
@@ -535,7 +517,7 @@ static void batch_of_one(void **state)
   const size_t F = 17;
   test_problem p;
   test_problem_make(&p, &rng, F, 1, F, F, 1, 1);
-  bn_batchnorm *l = make_layer(&p, 0);
+  bn_batchnorm *l = test_layer_for(&p, 0);
   assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_RUNNING_MEAN, p.mean, F));
   assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_RUNNING_VAR, p.var, F));
   float y[17], rm[17];
@@ -571,7 +553,7 @@ static void parameter_gradients_are_overwritten(void **state)
   float *dy2 = test_floats(F * N);
   test_fill(&rng, dy2, F, N, F, 0.5, 2.0);
   for (int mode = BN_MODE_TRAINING; mode <= BN_MODE_INFERENCE; mode++) {
-    bn_batchnorm *a = make_layer(&p, 0), *b = make_layer(&p, 0);
+    bn_batchnorm *a = test_layer_for(&p, 0), *b = test_layer_for(&p, 0);
     float *y = test_floats(F * N), *dx = test_floats(F * N), *dxb = test_floats(F * N),
           dga[17], dba[17], dgb[17], dbb[17];
     assert_ok(bn_batchnorm_forward(a, (bn_mode)mode, N, p.x, F, y, F));
@@ -760,7 +742,7 @@ static void fused_relu_layer_equals_separate_relu(void **state)
     const size_t F = shape[s][0], N = shape[s][1];
     test_problem p;
     test_problem_make(&p, &rng, F, N, F + 1, F + 2, 1, 1);
-    bn_batchnorm *plain = make_layer(&p, 0), *fused = make_layer(&p, BN_BATCHNORM_FUSE_RELU);
+    bn_batchnorm *plain = test_layer_for(&p, 0), *fused = test_layer_for(&p, BN_BATCHNORM_FUSE_RELU);
     const size_t ld = p.ldy, n = ld * N;
     float *y = test_floats(n), *yf = test_floats(n), *dym = test_floats(n), *dx = test_floats(n),
           *dxf = test_floats(n), *a = test_floats(F), *b = test_floats(F);
@@ -820,7 +802,7 @@ static void in_place_layer_equals_out_of_place(void **state)
   test_problem p;
   test_problem_make(&p, &rng, F, N, F + 3, F + 3, 1, 1);
   const size_t ld = p.ldx, n = ld * N;
-  bn_batchnorm *a = make_layer(&p, 0), *b = make_layer(&p, 0);
+  bn_batchnorm *a = test_layer_for(&p, 0), *b = test_layer_for(&p, 0);
   float *y = test_floats(n), *io = test_floats(n), *dx = test_floats(n), ga[17], gb[17];
   for (int step = 0; step < 2; step++) {
     bn_mode mode = step ? BN_MODE_INFERENCE : BN_MODE_TRAINING;

@@ -41,19 +41,9 @@ static const unsigned thread_counts[] = {2, 3, 4};
 
 static bn_batchnorm *make_layer(const test_problem *p, unsigned flags, unsigned threads)
 {
-  bn_batchnorm *l = NULL;
-  assert_ok(bn_batchnorm_create(&l, p->F, flags));
+  bn_batchnorm *l = test_layer_for(p, flags);
   assert_ok(bn_batchnorm_set_threads(l, threads));
-  if (p->gamma && !(flags & BN_BATCHNORM_NO_SCALE))
-    assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_GAMMA, p->gamma, p->F));
-  if (p->beta && !(flags & BN_BATCHNORM_NO_SHIFT))
-    assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_BETA, p->beta, p->F));
   return l;
-}
-
-static double vec_err(const float *a, const double *ref, const double *mag, size_t F)
-{
-  return test_err_mag(a, F, ref, mag, F, 1);
 }
 
 static void check_vector(bn_batchnorm *l, bn_batchnorm_tensor which, const double *ref,
@@ -61,7 +51,7 @@ static void check_vector(bn_batchnorm *l, bn_batchnorm_tensor which, const doubl
 {
   float *v = test_floats(F);
   assert_ok(bn_batchnorm_get(l, which, v, F));
-  assert_within(vec_err(v, ref, mag, F), TOL);
+  assert_within(test_vec_err(v, ref, mag, F), TOL);
   free(v);
 }
 

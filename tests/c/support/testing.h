@@ -389,4 +389,24 @@ static inline void test_problem_free(test_problem *p)
   memset(p, 0, sizeof *p);
 }
 
+/* test_err_mag over a vector of F values. */
+static inline double test_vec_err(const float *a, const double *ref, const double *mag, size_t F)
+{
+  return test_err_mag(a, F, ref, mag, F, 1);
+}
+
+/* A BatchNorm layer of p's width holding p's gamma / beta (those the flags
+ * allow); the caller destroys it. */
+static inline bn_batchnorm *test_layer_for(const test_problem *p, unsigned flags)
+{
+  bn_batchnorm *l = NULL;
+  assert_ok(bn_batchnorm_create(&l, p->F, flags));
+  assert_non_null(l);
+  if (p->gamma && !(flags & BN_BATCHNORM_NO_SCALE))
+    assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_GAMMA, p->gamma, p->F));
+  if (p->beta && !(flags & BN_BATCHNORM_NO_SHIFT))
+    assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_BETA, p->beta, p->F));
+  return l;
+}
+
 #endif
