@@ -13,9 +13,3 @@ bn_status bni_fail(bni_error *err, bn_status status, const char *format, ...)
   }
   return status;
 }
-
-void bni_error_clear(bni_error *err)
-{
-  if (err)
-    err->text[0] = '\0';
-}

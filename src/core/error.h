@@ -20,8 +20,5 @@ __attribute__((format(printf, 3, 4)))
 #endif
 bn_status bni_fail(bni_error *err, bn_status status, const char *format, ...);
 
-/* Forget the previous message (called at the start of a successful path is
- * not needed: messages describe the last failure, as SQLite's do). */
-void bni_error_clear(bni_error *err);
 
 #endif
