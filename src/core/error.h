@@ -20,5 +20,4 @@ __attribute__((format(printf, 3, 4)))
 #endif
 bn_status bni_fail(bni_error *err, bn_status status, const char *format, ...);
 
-
 #endif
