@@ -15,5 +15,7 @@
 #include <bn/losses.h>
 #include <bn/dense.h>
 #include <bn/mlp.h>
+#include <bn/mode.h>
+#include <bn/init.h>
 
 #endif /* BN_BN_H */

@@ -54,7 +54,8 @@ static void run_grad_input(const bni_bn_exec *ex, size_t F, size_t N, const floa
   bni_bn_pass p = {.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x, .ldx = ldx, .dy = dy,
                    .lddy = lddy, .m = m, .flag = mask, .scale = scale, .shift = shift, .a = a,
                    .nk = nk, .c0 = c0, .out = dx, .ldout = lddx};
-  bni_bn_run(ex, &p);
+  if (dx) /* no input gradient wanted (a first layer): dgamma/dbeta only */
+    bni_bn_run(ex, &p);
 }
 
 /* ---- the algorithms --------------------------------------------------------- */

@@ -188,7 +188,7 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
     g = other, other = t;
   }
   if (m->input_bn) {
-    st = bn_batchnorm_backward(m->input_bn, n, x, ldx, g, m->inputs, other, m->inputs);
+    st = bn_batchnorm_backward(m->input_bn, n, x, ldx, g, m->inputs, NULL, 0);
     if (st != BN_OK)
       return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
   }

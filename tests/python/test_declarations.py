@@ -25,7 +25,7 @@ HANDLES = {"bn_batchnorm": _lib.BatchNormHandle, "bn_dense": _lib.DenseHandle,
            "bn_mlp": _lib.MLPHandle}
 ENUMS = {"bn_status", "bn_mode", "bn_activation", "bn_init", "bn_batchnorm_tensor",
          "bn_dense_tensor", "bn_mlp_placement", "bn_mlp_head", "bn_mlp_param",
-         "bn_mlp_output", "bn_mlp_tensor", "bn_mlp_optimizer"}
+         "bn_mlp_output", "bn_mlp_tensor", "bn_mlp_optimizer", "bn_batchnorm_param"}
 SCALARS = {"size_t": ctypes.c_size_t, "float": ctypes.c_float, "double": ctypes.c_double,
            "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64, "int": ctypes.c_int,
            "int32_t": ctypes.c_int32, "char": ctypes.c_char}

@@ -347,6 +347,16 @@ _SIGNATURES = {
     "bn_mlp_deserialize": (_status, [POINTER(_ML), c_void_p, c_size_t, c_char_p, c_size_t]),
     "bn_mlp_save": (_status, [_ML, c_char_p, c_uint]),
     "bn_mlp_load": (_status, [POINTER(_ML), c_char_p, c_char_p, c_size_t]),
+    # batchnorm.h / dense.h: one API style (docs/architecture.md, Conventions)
+    "bn_batchnorm_set_parameter": (_status, [_BN, c_int, c_double]),
+    "bn_batchnorm_get_parameter": (_status, [_BN, c_int, POINTER(c_double)]),
+    "bn_batchnorm_parameter_bounds": (_status, [c_int, POINTER(c_double), POINTER(c_double)]),
+    "bn_batchnorm_serialized_size": (_status, [_BN, _szp]),
+    "bn_batchnorm_serialize": (_status, [_BN, c_void_p, c_size_t, _szp]),
+    "bn_batchnorm_deserialize": (_status, [_BN, c_void_p, c_size_t]),
+    "bn_dense_serialized_size": (_status, [_DN, _szp]),
+    "bn_dense_serialize": (_status, [_DN, c_void_p, c_size_t, _szp]),
+    "bn_dense_deserialize": (_status, [_DN, c_void_p, c_size_t]),
 }
 
 
