@@ -531,6 +531,50 @@ static void superseded_names_are_aliases(void **state)
   bn_batchnorm_destroy(b);
 }
 
+/* A version-1 blob written by libbn 1.0 (F = 3, BIASED_RUNNING_VAR |
+ * FUSE_RELU, eps 1e-3, factor 0.25, 7 batches tracked, gamma {1.5, -0.5, 2},
+ * beta {0.25, 0, -1}, running mean {0.5, -2, 3}, running var {1, 0.25, 4}):
+ * blobs already written keep loading, whatever version this library writes. */
+static const unsigned char STATE_V1_FIXTURE[] = {
+    0x42, 0x4e, 0x53, 0x54, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x30, 0x00, 0x00, 0x00, 0x6f, 0x12, 0x83, 0x3a,
+    0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0xbf,
+    0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x00, 0xc0,
+    0x00, 0x00, 0x40, 0x40, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0x3e,
+    0x00, 0x00, 0x80, 0x40, 0xe0, 0x7f, 0x53, 0x9f,
+};
+
+static void version1_fixture_loads(void **state)
+{
+  (void)state;
+  bn_batchnorm *l = NULL;
+  assert_ok(bn_batchnorm_create(&l, 3, 0));
+  assert_ok(load_exact(l, STATE_V1_FIXTURE, sizeof STATE_V1_FIXTURE));
+  unsigned flags = 0;
+  double eps = 0, factor = 0, tracked = 0;
+  assert_ok(bn_batchnorm_flags(l, &flags));
+  assert_int_equal(flags, BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU);
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_EPSILON, &eps));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_UPDATE_FACTOR, &factor));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_BATCHES_TRACKED, &tracked));
+  assert_true(eps == (double)1e-3f && factor == 0.25 && tracked == 7.0);
+  static const struct {
+    bn_batchnorm_tensor which;
+    float v[3];
+  } expect[] = {{BN_BATCHNORM_GAMMA, {1.5f, -0.5f, 2.0f}},
+                {BN_BATCHNORM_BETA, {0.25f, 0.0f, -1.0f}},
+                {BN_BATCHNORM_RUNNING_MEAN, {0.5f, -2.0f, 3.0f}},
+                {BN_BATCHNORM_RUNNING_VAR, {1.0f, 0.25f, 4.0f}}};
+  for (size_t k = 0; k < 4; k++) {
+    float got[3];
+    assert_ok(bn_batchnorm_get(l, expect[k].which, got, 3));
+    assert_memory_equal(got, expect[k].v, sizeof got);
+  }
+  bn_batchnorm_destroy(l);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -544,6 +588,7 @@ int main(void)
       cmocka_unit_test(feature_count_mismatch),
       cmocka_unit_test(valid_crc_invalid_content_is_rejected),
       cmocka_unit_test(superseded_names_are_aliases),
+      cmocka_unit_test(version1_fixture_loads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
