@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <bn/batchnorm_kernels.h>
 #include "../core/checks.h"
-#include "batchnorm_internal.h"
+#include "batchnorm_algorithms.h"
 
 static bn_status check_flags(unsigned flags)
 {

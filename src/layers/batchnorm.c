@@ -7,7 +7,7 @@
 #include <bn/batchnorm.h>
 #include "../core/blob.h"
 #include "../core/checks.h"
-#include "../kernels/batchnorm_internal.h"
+#include "../kernels/batchnorm_algorithms.h"
 #include "batchnorm_rows.h"
 
 #define STATE_MAGIC "BNST"
