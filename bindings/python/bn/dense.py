@@ -74,7 +74,8 @@ class Dense(Handle):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init: InitLike = "he_normal", seed: Union[int, Rng] = 0) -> None:
-        n_in, n_out = _a.size(in_features, "in_features"), _a.size(out_features, "out_features")
+        n_in = _a.size(in_features, "in_features", 1)
+        n_out = _a.size(out_features, "out_features", 1)
         flags = 0 if bias else _lib.BN_DENSE_NO_BIAS
         ptr = _lib.DenseHandle()
         _lib.check(lib.bn_dense_create(ctypes.byref(ptr), n_in, n_out, flags),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import threading
 from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
@@ -22,7 +23,7 @@ from . import _arrays as _a
 from . import _lib
 from ._arrays import BytesLike, Float32Array
 from ._enums import Choice
-from ._errors import InvalidArgumentError, WrongStateError, error_for
+from ._errors import InvalidArgumentError, NonFiniteError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
 from .activations import Activation, ActivationLike
@@ -163,9 +164,11 @@ class MLP(Handle):
                  head: Union[str, Head] = "softmax", input_batchnorm: bool = False,
                  init: InitLike = "he_normal", seed: Union[int, Rng] = 0,
                  biased_running_var: bool = False, **params: Any) -> None:
-        n_in, n_out = _a.size(inputs, "inputs"), _a.size(outputs, "outputs")
-        widths = [_a.size(h, "hidden width") for h in hidden]
         act, place, hd = Activation.of(activation), Placement.of(batchnorm), Head.of(head)
+        n_in = _a.size(inputs, "inputs", 1)
+        n_out = _a.size(outputs, f"outputs (with the {hd.name.lower()} head)",
+                        2 if hd == Head.SOFTMAX else 1)
+        widths = [_a.size(h, f"hidden[{i}]", 1) for i, h in enumerate(hidden)]
         flags = ((_lib.BN_MLP_INPUT_BATCHNORM if input_batchnorm else 0) |
                  (_lib.BN_MLP_BIASED_RUNNING_VAR if biased_running_var else 0))
         sizes = (ctypes.c_size_t * max(len(widths), 1))(*widths)
@@ -343,7 +346,11 @@ class MLP(Handle):
             value = int(Optimizer.of(value))
         elif isinstance(value, bool):
             value = int(value)
-        self._call(lib.bn_mlp_set_parameter, int(p), float(value))
+        try:
+            self._call(lib.bn_mlp_set_parameter, int(p), float(value))
+        except (InvalidArgumentError, NonFiniteError) as error:
+            raise type(error)(_named(error.message, p.name.lower(), value),
+                              error.status) from None
 
     def set_parameters(self, **params: Any) -> None:
         """Set several tunables by lower-case name, e.g. ``learning_rate=0.1``."""
@@ -529,7 +536,7 @@ class MLP(Handle):
             stops training and is re-raised here.
         """
         self._not_in_callback("fit()")
-        epochs, batch_size = _a.size(epochs, "epochs"), _a.size(batch_size, "batch_size")
+        epochs, batch_size = _a.size(epochs, "epochs"), _a.size(batch_size, "batch_size", 1)
         if optimizer is not None:
             self.optimizer = optimizer
         self.set_parameters(**params)
@@ -703,6 +710,26 @@ class MLP(Handle):
 
     def __reduce__(self):
         return (MLP.from_bytes, (self.to_bytes(optimizer=True),))
+
+
+_OUTSIDE = re.compile(r"parameter \d+: \S+ is outside ([\[(])([^,]+), ([^\])]+)([\])])"
+                      r"( or not an integer)?$")
+
+
+def _named(message: str, name: str, value: Any) -> str:
+    """The C library's message about a tunable ("invalid argument: parameter 2: 0 is
+    outside (0, 1000]") said with the tunable's Python name ("learning_rate must be
+    > 0 and <= 1000, got 0")."""
+    text = message.split(": ", 1)[-1]  # drop the status name
+    outside = _OUTSIDE.search(text)
+    if outside:
+        low_open, low, high, high_open, integral = outside.groups()
+        rule = (f"{'>' if low_open == '(' else '>='} {low} and "
+                f"{'<' if high_open == ')' else '<='} {high}")
+        return f"{name} must be {rule}{' and an integer' if integral else ''}, got {value!r}"
+    if "not finite" in text:
+        return f"{name} must be finite, got {value!r}"
+    return re.sub(r"^parameter \d+", name, text)
 
 
 def _load_message(status: int, buffer: Any, what: str) -> str:
