@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <bn/batchnorm_kernels.h>
 #include "../core/checks.h"
-#include "batchnorm_internal.h"
+#include "batchnorm_algorithms.h"
 
 /* The fused ReLU's bits: BN_BATCHNORM_FUSE_RELU, and 1u << 0, the value
  * BN_KERNEL_FUSE_RELU had in libbn 1.0, which programs built then still pass. */

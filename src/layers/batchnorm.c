@@ -8,7 +8,7 @@
 #include "../core/blob.h"
 #include "../core/checks.h"
 #include "../core/params.h"
-#include "../kernels/batchnorm_internal.h"
+#include "../kernels/batchnorm_algorithms.h"
 #include "batchnorm_rows.h"
 
 #define STATE_MAGIC "BNST"

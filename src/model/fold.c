@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "mlp_internal.h"
+#include "../kernels/batchnorm_constants.h"
 
 /* Fold the BatchNorm bn (F = in features) into W (out x in, double) and b. */
 static bn_status fold_input_side(const bn_batchnorm *bn, size_t out, size_t in, double *W,
@@ -19,24 +20,24 @@ static bn_status fold_input_side(const bn_batchnorm *bn, size_t out, size_t in, 
 {
   float eps;
   bn_status st = bn_batchnorm_get_eps(bn, &eps);
-  double *s = malloc(2 * in * sizeof *s);
+  double *s = malloc(4 * in * sizeof *s);
   if (!s)
     return BN_ERR_OUT_OF_MEMORY;
-  double *t = s + in;
+  double *t = s + 2 * in;
+  /* s, t <- gamma, var, then beta, mean, then the scale and shift */
   const bn_batchnorm_tensor which[4] = {BN_BATCHNORM_GAMMA, BN_BATCHNORM_RUNNING_VAR,
                                         BN_BATCHNORM_BETA, BN_BATCHNORM_RUNNING_MEAN};
+  double *row[4] = {s, s + in, t, t + in};
   for (int k = 0; k < 4 && st == BN_OK; k++) {
     st = bn_batchnorm_get(bn, which[k], tmp, in);
-    for (size_t i = 0; st == BN_OK && i < in; i++) {
-      if (k == 0)
-        s[i] = tmp[i];
-      else if (k == 1)
-        s[i] /= sqrt((double)tmp[i] + (double)eps);
-      else if (k == 2)
-        t[i] = tmp[i];
-      else
-        t[i] -= (double)tmp[i] * s[i];
-    }
+    for (size_t i = 0; st == BN_OK && i < in; i++)
+      row[k][i] = tmp[i];
+  }
+  for (size_t i = 0; st == BN_OK && i < in; i++) {
+    const bni_bn_affine a = bni_bn_scale_shift(s[i], t[i], t[in + i],
+                                               bni_bn_invstd(s[in + i], (double)eps));
+    s[i] = a.scale;
+    t[i] = a.shift;
   }
   for (size_t o = 0; st == BN_OK && o < out; o++) {
     double acc = b[o];

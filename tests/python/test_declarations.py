@@ -165,7 +165,7 @@ PUBLIC_CALLABLES = dict(public_callables())
 
 
 def test_public_callables_were_found():
-    for name in ("bn.relu", "bn.MLP.fit", "bn.MLP.from_keras", "bn.BatchNorm.forward",
+    for name in ("bn.relu", "bn.MLP.fit", "bn.interop.mlp_from_keras", "bn.BatchNorm.forward",
                  "bn.BatchNorm.__init__", "bn.Dense.backward", "bn.MLPLayer.weight",
                  "bn.Rng.state", "bn.interop.mlp_from_state_dict", "bn.MLP.close"):
         assert name in PUBLIC_CALLABLES, name

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import bn
+from bn import interop
 
 ACT = {"ReLU": lambda x: np.maximum(x, 0), "Tanh": np.tanh,
        "Sigmoid": lambda x: 1 / (1 + np.exp(-x)), "ELU": lambda x: np.where(x > 0, x, np.expm1(x)),
@@ -60,7 +61,7 @@ def torch_like_state(rng, bias_before_bn=True):
 def test_import_state_dict_computes_the_same_function(rng, bias):
     state, layers = torch_like_state(rng, bias)
     x = rng.standard_normal((20, 5)).astype(np.float32)
-    with bn.MLP.from_state_dict(state, activation="relu") as m:
+    with interop.mlp_from_state_dict(state, activation="relu") as m:
         assert (m.inputs, m.hidden, m.outputs) == (5, (8, 6), 3)
         assert m.input_batchnorm and m.batchnorm is bn.Placement.BEFORE
         np.testing.assert_allclose(m.predict_logits(x), sequential_forward(layers, state, x),
@@ -76,18 +77,18 @@ def test_export_round_trip_and_layers(rng):
         with bn.MLP(5, [8, 6], 3, seed=2, **kw) as m:
             x = rng.standard_normal((64, 5)).astype(np.float32)
             m.fit(x, rng.integers(0, 3, 64), epochs=2, batch_size=16)
-            state, layers = m.state_dict(), m.torch_layers()
+            state, layers = interop.mlp_to_state_dict(m), interop.torch_layers(m)
             assert all(v.dtype == np.float32 for k, v in state.items()
                        if not k.endswith("num_batches_tracked"))
             np.testing.assert_allclose(m.predict_logits(x), sequential_forward(layers, state, x),
                                        rtol=1e-5, atol=1e-5)
             act = kw.get("activation", "relu")
-            with bn.MLP.from_state_dict(state, activation=act) as back:
+            with interop.mlp_from_state_dict(state, activation=act) as back:
                 assert back.batchnorm == m.batchnorm
                 np.testing.assert_array_equal(back.predict_logits(x), m.predict_logits(x))
-            prefixed = m.state_dict(prefix="net.")
+            prefixed = interop.mlp_to_state_dict(m, prefix="net.")
             assert set(prefixed) == {"net." + k for k in state}
-            with bn.MLP.from_state_dict({**prefixed, "head.w": np.ones(1)}, activation=act,
+            with interop.mlp_from_state_dict({**prefixed, "head.w": np.ones(1)}, activation=act,
                                         prefix="net.") as back:
                 np.testing.assert_array_equal(back.predict_logits(x), m.predict_logits(x))
 
@@ -95,33 +96,33 @@ def test_export_round_trip_and_layers(rng):
 def test_layers_description():
     with bn.MLP(4, [5], 2, activation="elu", elu_alpha=0.5, bn_epsilon=1e-3,
                 bn_update_factor=0.01) as m:
-        assert m.torch_layers() == [
+        assert interop.torch_layers(m) == [
             ("Linear", {"in_features": 4, "out_features": 5, "bias": False}),
             ("BatchNorm1d", {"num_features": 5, "eps": 1e-3, "momentum": 0.01}),
             ("ELU", {"alpha": 0.5}),
             ("Linear", {"in_features": 5, "out_features": 2, "bias": True})]
-        assert list(m.state_dict()) == ["0.weight", "1.weight", "1.bias", "1.running_mean",
-                                        "1.running_var", "1.num_batches_tracked", "3.weight",
-                                        "3.bias"]
+        assert list(interop.mlp_to_state_dict(m)) == [
+            "0.weight", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+            "1.num_batches_tracked", "3.weight", "3.bias"]
 
 
 def test_bad_state_dicts(rng):
     state, _ = torch_like_state(rng)
     with pytest.raises(ValueError, match="'<index>.<name>'"):
-        bn.MLP.from_state_dict({"fc.weight": np.ones((2, 2))})
+        interop.mlp_from_state_dict({"fc.weight": np.ones((2, 2))})
     with pytest.raises(ValueError, match="neither Linear nor BatchNorm1d"):
-        bn.MLP.from_state_dict({"0.weight": np.ones(3)})
+        interop.mlp_from_state_dict({"0.weight": np.ones(3)})
     with pytest.raises(ValueError, match="end with a Linear"):
-        bn.MLP.from_state_dict({k: v for k, v in state.items() if not k.startswith("8.")})
+        interop.mlp_from_state_dict({k: v for k, v in state.items() if not k.startswith("8.")})
     with pytest.raises(ValueError, match="no activation"):
-        bn.MLP.from_state_dict({"0.weight": np.ones((3, 2)), "1.weight": np.ones((2, 3))})
+        interop.mlp_from_state_dict({"0.weight": np.ones((3, 2)), "1.weight": np.ones((2, 3))})
     mixed = {"0.weight": np.ones((3, 2)), "1.weight": np.ones(3), "1.bias": np.ones(3),
              "1.running_mean": np.zeros(3), "1.running_var": np.ones(3),
              "3.weight": np.ones((3, 3)), "5.weight": np.ones((2, 3))}
     with pytest.raises(ValueError, match="same way"):
-        bn.MLP.from_state_dict(mixed)
+        interop.mlp_from_state_dict(mixed)
     with pytest.raises(bn.ShapeMismatchError):
-        bn.MLP.from_state_dict({"0.weight": np.ones((3, 2)), "2.weight": np.ones((2, 4))})
+        interop.mlp_from_state_dict({"0.weight": np.ones((3, 2)), "2.weight": np.ones((2, 4))})
 
 
 # ---- Keras ---------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_keras_batchnorm(rng):
     gamma, beta = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)
     mean, var = rng.standard_normal(4), rng.uniform(0.5, 2, 4)
     x = rng.standard_normal((10, 4)).astype(np.float32)
-    with bn.BatchNorm.from_keras([gamma, beta, mean, var]) as layer:
+    with interop.batchnorm_from_keras([gamma, beta, mean, var]) as layer:
         assert layer.eps == pytest.approx(1e-3) and layer.update_factor == pytest.approx(0.01)
         assert layer.flags & bn.BatchNormFlag.BIASED_RUNNING_VAR
         want = gamma * (x - mean) / np.sqrt(var + 1e-3) + beta
@@ -139,18 +140,18 @@ def test_keras_batchnorm(rng):
         layer.forward(x, training=True)
         np.testing.assert_allclose(layer.running_var, 0.99 * var + 0.01 * x.var(axis=0),
                                    rtol=1e-5)
-        out = layer.to_keras()
+        out = interop.batchnorm_to_keras(layer)
         assert set(out) == {"gamma", "beta", "moving_mean", "moving_variance", "epsilon",
                             "momentum"}
         assert out["momentum"] == pytest.approx(0.99)
     named = dict(gamma=gamma, beta=beta, moving_mean=mean, moving_variance=var)
-    with bn.BatchNorm.from_keras(named, epsilon=1e-5) as layer:
+    with interop.batchnorm_from_keras(named, epsilon=1e-5) as layer:
         np.testing.assert_allclose(layer.gamma, gamma, rtol=1e-6)
-    with bn.BatchNorm.from_keras([mean, var], center=False, scale=False) as layer:
-        assert layer.to_keras().keys() == {"moving_mean", "moving_variance", "epsilon",
-                                           "momentum"}
+    with interop.batchnorm_from_keras([mean, var], center=False, scale=False) as layer:
+        assert interop.batchnorm_to_keras(layer).keys() == {
+            "moving_mean", "moving_variance", "epsilon", "momentum"}
     with pytest.raises(ValueError, match="expected 4 arrays"):
-        bn.BatchNorm.from_keras([gamma, beta, mean])
+        interop.batchnorm_from_keras([gamma, beta, mean])
 
 
 def test_keras_mlp(rng):
@@ -163,17 +164,17 @@ def test_keras_mlp(rng):
     h = x @ kernel1
     h = np.maximum((h - norm[2]) / np.sqrt(norm[3] + 1e-3) * norm[0] + norm[1], 0)
     want = h @ kernel2 + bias2
-    with bn.MLP.from_keras([[kernel1], norm, [kernel2, bias2]]) as m:
+    with interop.mlp_from_keras([[kernel1], norm, [kernel2, bias2]]) as m:
         assert m.bn_epsilon == pytest.approx(1e-3) and m.bn_update_factor == pytest.approx(0.01)
         np.testing.assert_allclose(m.predict_logits(x), want, rtol=1e-5, atol=1e-5)
-        weights = m.to_keras()
+        weights = interop.mlp_to_keras(m)
         assert [[a.shape for a in w] for w in weights] == [[(5, 8)], [(8,)] * 4, [(8, 3), (3,)]]
-        with bn.MLP.from_keras(weights) as back:
+        with interop.mlp_from_keras(weights) as back:
             np.testing.assert_array_equal(back.predict_logits(x), m.predict_logits(x))
     dicts = [dict(kernel=kernel1, bias=None),
              dict(zip(("gamma", "beta", "moving_mean", "moving_variance"), norm)),
              dict(kernel=kernel2, bias=bias2)]
-    with bn.MLP.from_keras(dicts, batchnorm="before") as m:
+    with interop.mlp_from_keras(dicts, batchnorm="before") as m:
         np.testing.assert_allclose(m.predict_logits(x), want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="neither Dense nor BatchNormalization"):
-        bn.MLP.from_keras([[np.ones(3)]])
+        interop.mlp_from_keras([[np.ones(3)]])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import bn
+from bn import interop
 
 F, H, C, N = 4, 5, 3, 16
 
@@ -38,7 +39,7 @@ def test_input_running_variance_follows_the_convention(biased):
 
 def test_keras_models_keep_keras_running_variance():
     rng = np.random.default_rng(4)
-    model = bn.MLP.from_keras(keras_weights(rng))
+    model = interop.mlp_from_keras(keras_weights(rng))
     with model:
         assert model.biased_running_var
         assert model.bn_update_factor == pytest.approx(0.01)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import bn
+from bn import interop
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed "
                             "(Debian: apt-get install python3-torch)")
@@ -149,9 +150,9 @@ def test_sigmoid_bce_matches_bce_with_logits():
 # ---- MLP training runs -----------------------------------------------------------------
 
 def torch_model(model):
-    """The nn.Sequential of model.torch_layers() holding model's weights (double)."""
-    net = nn.Sequential(*(getattr(nn, name)(**kw) for name, kw in model.torch_layers()))
-    net.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()})
+    """The nn.Sequential of interop.torch_layers(model) holding model's weights (double)."""
+    net = nn.Sequential(*(getattr(nn, name)(**kw) for name, kw in interop.torch_layers(model)))
+    net.load_state_dict({k: torch.tensor(v) for k, v in interop.mlp_to_state_dict(model).items()})
     return net.double()
 
 
@@ -211,7 +212,7 @@ def test_mlp_training_matches_torch(config, optimizer):
             assert rel(value, n(torch_grads[key])) <= 1e-4, f"{key} gradient at step {step}"
         opt.step()
     tol = 2e-5
-    ours = model.state_dict()
+    ours = interop.mlp_to_state_dict(model)
     for key, value in net.state_dict().items():
         if key.endswith("num_batches_tracked"):
             assert int(ours[key]) == int(value) == 20
@@ -225,7 +226,7 @@ def _torch_key(model, layer, name):
             "dbeta": "BatchNorm1d"}[name]
     attr = "weight" if name in ("dweight", "dgamma") else "bias"
     linear = norm = 0
-    for index, (module, _) in enumerate(model.torch_layers()):
+    for index, (module, _) in enumerate(interop.torch_layers(model)):
         if module == "Linear":
             linear += 1
             if kind == "Linear" and linear == layer:
@@ -279,7 +280,7 @@ def test_torch_trained_model_predicts_the_same_classes():
     with torch.no_grad():
         logits = net(torch.tensor(xte)).double().numpy()
     state = {k: v.numpy() for k, v in net.state_dict().items()}  # arrays only from here on
-    model = bn.MLP.from_state_dict(state, activation="relu")
+    model = interop.mlp_from_state_dict(state, activation="relu")
     assert model.input_batchnorm and model.batchnorm is bn.Placement.BEFORE
     ours = model.predict_logits(xte)
     assert rel(ours, logits) <= 1e-5
@@ -290,8 +291,8 @@ def test_torch_trained_model_predicts_the_same_classes():
     accuracy = (logits.argmax(1) == yte).mean()
     assert model.evaluate(xte, yte)[1] == pytest.approx(accuracy, abs=1e-3)
     # and back: the exported state_dict loads into the same torch architecture
-    back = {k: torch.tensor(v) for k, v in model.state_dict().items()}
-    rebuilt = nn.Sequential(*(getattr(nn, name)(**kw) for name, kw in model.torch_layers()))
+    back = {k: torch.tensor(v) for k, v in interop.mlp_to_state_dict(model).items()}
+    rebuilt = nn.Sequential(*(getattr(nn, name)(**kw) for name, kw in interop.torch_layers(model)))
     rebuilt.load_state_dict(back)
     with torch.no_grad():
         again = rebuilt.eval()(torch.tensor(xte)).double().numpy()

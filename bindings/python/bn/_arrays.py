@@ -115,11 +115,12 @@ def labels(values, batch: int, classes: int, name: str = "labels") -> np.ndarray
     return np.ascontiguousarray(a, dtype=np.int32)
 
 
-def size(value, name: str) -> int:
-    """A size_t argument: a non-negative integer that fits (else ValueError/OverflowError)."""
+def size(value, name: str, minimum: int = 0) -> int:
+    """A size_t argument: an integer >= ``minimum`` that fits (else ValueError/OverflowError
+    naming the argument: "batch_size must be >= 1, got 0")."""
     value = operator.index(value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if value < minimum:
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
     if value > SIZE_MAX:
         raise OverflowError(f"{name} = {value} does not fit in size_t")
     return value

@@ -12,7 +12,6 @@ Outputs may be written in place: ``out=x`` for a forward, ``out=dy`` (or
 
 from __future__ import annotations
 
-import enum
 from typing import Optional, Union
 
 import numpy.typing as npt
@@ -20,6 +19,7 @@ import numpy.typing as npt
 from . import _arrays as _a
 from . import _lib
 from ._arrays import Float32Array
+from ._enums import Choice
 from ._errors import ShapeMismatchError
 from ._lib import lib
 
@@ -36,8 +36,8 @@ __all__ = [
 ]
 
 
-class Activation(enum.IntEnum):
-    """Activation functions (enum bn_activation)."""
+class Activation(Choice):
+    """Activation functions (enum bn_activation); :meth:`of` also takes a name ("relu")."""
 
     IDENTITY = _lib.BN_ACT_IDENTITY  #: y = x
     RELU = _lib.BN_ACT_RELU  #: y = max(0, x)
@@ -45,20 +45,6 @@ class Activation(enum.IntEnum):
     SIGMOID = _lib.BN_ACT_SIGMOID  #: y = 1/(1 + exp(-x))
     TANH = _lib.BN_ACT_TANH  #: y = tanh(x)
     SOFTMAX = _lib.BN_ACT_SOFTMAX  #: y = exp(x - max)/sum exp(x - max) per sample
-
-    @classmethod
-    def of(cls, kind: Union["Activation", int, str]) -> "Activation":
-        """An Activation from itself, its value, or its name ("relu", "ELU", ...)."""
-        if isinstance(kind, str):
-            try:
-                return cls[kind.upper()]
-            except KeyError:
-                names = ", ".join(m.name.lower() for m in cls)
-                raise ValueError(f"unknown activation {kind!r} (known: {names})") from None
-        try:
-            return cls(kind)
-        except ValueError:
-            raise ValueError(f"unknown activation {kind!r}") from None
 
 
 ActivationLike = Union[Activation, int, str]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import operator
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -364,22 +364,6 @@ class BatchNorm(Handle):
 
     def __reduce__(self):
         return (_restore, (self.features, self.to_bytes()))
-
-    @classmethod
-    def from_keras(cls, weights: Union[Sequence[npt.ArrayLike], Mapping[str, npt.ArrayLike]],
-                   epsilon: float = 1e-3, momentum: float = 0.99,
-                   center: bool = True, scale: bool = True) -> "BatchNorm":
-        """A layer equal to a Keras BatchNormalization: ``weights`` is its
-        get_weights() list [gamma, beta, moving_mean, moving_variance] or a dict
-        by those names; Keras's momentum m is libbn's update factor 1 - m and the
-        running variance gets the biased batch variance (as Keras)."""
-        from .interop import batchnorm_from_keras
-        return batchnorm_from_keras(weights, epsilon, momentum, center, scale)
-
-    def to_keras(self) -> Dict[str, Any]:
-        """gamma, beta, moving_mean, moving_variance, epsilon and momentum (1 - update factor)."""
-        from .interop import batchnorm_to_keras
-        return batchnorm_to_keras(self)
 
     def __repr__(self) -> str:
         if self.closed:

@@ -8,7 +8,6 @@ weight is (out_features, in_features) exactly as PyTorch's Linear.weight.
 from __future__ import annotations
 
 import ctypes
-import enum
 from typing import Optional, Tuple, Union
 
 import numpy as np
@@ -17,6 +16,7 @@ import numpy.typing as npt
 from . import _arrays as _a
 from . import _lib
 from ._arrays import BytesLike, Float32Array
+from ._enums import Choice
 from ._errors import ShapeMismatchError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
@@ -26,7 +26,7 @@ from .rng import Rng, as_rng
 __all__ = ["Dense", "Init", "fold"]
 
 
-class Init(enum.IntEnum):
+class Init(Choice):
     """Weight initialization schemes (enum bn_init); biases become 0."""
 
     ZEROS = _lib.BN_INIT_ZEROS  #: W = 0
@@ -35,20 +35,9 @@ class Init(enum.IntEnum):
     GLOROT_NORMAL = _lib.BN_INIT_GLOROT_NORMAL  #: W ~ N(0, 2/(in+out))
 
     @classmethod
-    def of(cls, scheme: Union["Init", int, str, None]) -> "Init":
+    def of(cls, scheme: Union["Init", int, str, None], what: Optional[str] = None) -> "Init":
         """An Init from itself, its value, its name ("he_normal", ...), or None (zeros)."""
-        if scheme is None:
-            return cls.ZEROS
-        if isinstance(scheme, str):
-            try:
-                return cls[scheme.upper()]
-            except KeyError:
-                names = ", ".join(m.name.lower() for m in cls)
-                raise ValueError(f"unknown init {scheme!r} (known: {names})") from None
-        try:
-            return cls(scheme)
-        except ValueError:
-            raise ValueError(f"unknown init {scheme!r}") from None
+        return cls.ZEROS if scheme is None else super().of(scheme, what)
 
 
 InitLike = Union[Init, int, str, None]
@@ -85,7 +74,8 @@ class Dense(Handle):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init: InitLike = "he_normal", seed: Union[int, Rng] = 0) -> None:
-        n_in, n_out = _a.size(in_features, "in_features"), _a.size(out_features, "out_features")
+        n_in = _a.size(in_features, "in_features", 1)
+        n_out = _a.size(out_features, "out_features", 1)
         flags = 0 if bias else _lib.BN_DENSE_NO_BIAS
         ptr = _lib.DenseHandle()
         _lib.check(lib.bn_dense_create(ctypes.byref(ptr), n_in, n_out, flags),

@@ -186,7 +186,7 @@ def mlp_from_state_dict(state: Mapping[str, npt.ArrayLike], activation: Activati
         else:
             raise ValueError(f"{where}: neither Linear nor BatchNorm1d (keys {sorted(g)}; "
                              f"BatchNorm1d needs track_running_stats=True)")
-    place = None if batchnorm is None else Placement[batchnorm.upper()]
+    place = None if batchnorm is None else Placement.of(batchnorm)
     return _build(modules, activation, head, "state_dict", place, **params)
 
 
@@ -355,7 +355,7 @@ def mlp_from_keras(layers: Sequence[KerasWeights],
     params.setdefault("bn_epsilon", epsilon)
     params.setdefault("bn_update_factor", 1.0 - momentum)
     params.setdefault("biased_running_var", True)  # Keras feeds the biased variance
-    return _build(modules, activation, head, "Keras weights", Placement[batchnorm.upper()],
+    return _build(modules, activation, head, "Keras weights", Placement.of(batchnorm),
                   **params)
 
 

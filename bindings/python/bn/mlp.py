@@ -10,10 +10,10 @@ shape is checked here before a pointer reaches C.
 from __future__ import annotations
 
 import ctypes
-import enum
 import os
+import re
 import threading
-from typing import (Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple,
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple,
                     Union)
 
 import numpy as np
@@ -22,7 +22,8 @@ import numpy.typing as npt
 from . import _arrays as _a
 from . import _lib
 from ._arrays import BytesLike, Float32Array
-from ._errors import InvalidArgumentError, WrongStateError, error_for
+from ._enums import Choice
+from ._errors import InvalidArgumentError, NonFiniteError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
 from .activations import Activation, ActivationLike
@@ -32,22 +33,30 @@ from .rng import Rng, as_rng
 __all__ = ["MLP", "Placement", "Head", "Optimizer", "Param", "Tensor", "Epoch"]
 
 
-class Placement(enum.IntEnum):
+class Placement(Choice):
     """Where each hidden layer's BatchNorm goes (enum bn_mlp_placement)."""
 
     NONE = _lib.BN_MLP_BN_NONE  #: dense (+bias) -> activation
     BEFORE = _lib.BN_MLP_BN_BEFORE  #: dense (no bias) -> BatchNorm -> activation
     AFTER = _lib.BN_MLP_BN_AFTER  #: dense (+bias) -> activation -> BatchNorm
 
+    @classmethod
+    def of(cls, value: Union["Placement", int, str, None],
+           what: Optional[str] = "BatchNorm placement") -> "Placement":
+        """A Placement from itself, its value, its name ("before", ...), or None/False (none)."""
+        if value is None or value is False:
+            return cls.NONE
+        return super().of(value, what)
 
-class Head(enum.IntEnum):
+
+class Head(Choice):
     """Output head and its loss (enum bn_mlp_head)."""
 
     SOFTMAX = _lib.BN_MLP_HEAD_SOFTMAX  #: softmax + cross-entropy, int labels
     SIGMOID = _lib.BN_MLP_HEAD_SIGMOID  #: sigmoid units + binary cross-entropy, float targets
 
 
-class Optimizer(enum.IntEnum):
+class Optimizer(Choice):
     """Update rules (enum bn_mlp_optimizer), with PyTorch's conventions."""
 
     SGD = _lib.BN_MLP_SGD  #: p -= lr*g
@@ -56,7 +65,7 @@ class Optimizer(enum.IntEnum):
     ADAM = _lib.BN_MLP_ADAM  #: Adam with bias correction, eps outside the sqrt
 
 
-class Param(enum.IntEnum):
+class Param(Choice):
     """Tunables (enum bn_mlp_param); each is also a property of :class:`MLP`
     under its lower-case name."""
 
@@ -74,7 +83,7 @@ class Param(enum.IntEnum):
     STEP = _lib.BN_MLP_STEP
 
 
-class Tensor(enum.IntEnum):
+class Tensor(Choice):
     """Per-layer tensors (enum bn_mlp_tensor) for :meth:`MLP.get` / :meth:`MLP.set`."""
 
     WEIGHT = _lib.BN_MLP_WEIGHT  #: dense W, (out, in)
@@ -100,24 +109,6 @@ class Epoch(NamedTuple):
     seconds: float
     val_loss: Optional[float] = None
     val_accuracy: Optional[float] = None
-
-
-def _enum(cls, value, what: str):
-    if isinstance(value, str):
-        try:
-            return cls[value.upper()]
-        except KeyError:
-            names = ", ".join(m.name.lower() for m in cls)
-            raise ValueError(f"unknown {what} {value!r} (known: {names})") from None
-    try:
-        return cls(value)
-    except ValueError:
-        raise ValueError(f"unknown {what} {value!r}") from None
-
-
-def _placement(value) -> Placement:
-    return Placement.NONE if value is None or value is False else _enum(Placement, value,
-                                                                        "BatchNorm placement")
 
 
 _BN_TENSORS = (Tensor.GAMMA, Tensor.BETA, Tensor.RUNNING_MEAN, Tensor.RUNNING_VAR,
@@ -173,9 +164,11 @@ class MLP(Handle):
                  head: Union[str, Head] = "softmax", input_batchnorm: bool = False,
                  init: InitLike = "he_normal", seed: Union[int, Rng] = 0,
                  biased_running_var: bool = False, **params: Any) -> None:
-        n_in, n_out = _a.size(inputs, "inputs"), _a.size(outputs, "outputs")
-        widths = [_a.size(h, "hidden width") for h in hidden]
-        act, place, hd = Activation.of(activation), _placement(batchnorm), _enum(Head, head, "head")
+        act, place, hd = Activation.of(activation), Placement.of(batchnorm), Head.of(head)
+        n_in = _a.size(inputs, "inputs", 1)
+        n_out = _a.size(outputs, f"outputs (with the {hd.name.lower()} head)",
+                        2 if hd == Head.SOFTMAX else 1)
+        widths = [_a.size(h, f"hidden[{i}]", 1) for i, h in enumerate(hidden)]
         flags = ((_lib.BN_MLP_INPUT_BATCHNORM if input_batchnorm else 0) |
                  (_lib.BN_MLP_BIASED_RUNNING_VAR if biased_running_var else 0))
         sizes = (ctypes.c_size_t * max(len(widths), 1))(*widths)
@@ -283,7 +276,7 @@ class MLP(Handle):
 
     def has(self, layer: int, which: Union[Tensor, str]) -> bool:
         """Whether layer ``layer`` holds tensor ``which`` (gradients: once a step ran)."""
-        which = _enum(Tensor, which, "tensor")
+        which = Tensor.of(which)
         last = len(self._sizes) - 1  # L + 1, the head
         if not 0 <= layer <= last:
             return False
@@ -340,7 +333,7 @@ class MLP(Handle):
 
     def get_parameter(self, param: Union[Param, str]) -> float:
         """Read a tunable (bn_mlp_get_parameter) as a float."""
-        p = _enum(Param, param, "parameter")
+        p = Param.of(param, "parameter")
         value = ctypes.c_double()
         self._call(lib.bn_mlp_get_parameter, int(p), ctypes.byref(value))
         return value.value
@@ -348,12 +341,16 @@ class MLP(Handle):
     def set_parameter(self, param: Union[Param, str], value: Any) -> None:
         """Set a tunable (bn_mlp_set_parameter); the optimizer may be given by name.
         InvalidArgumentError when out of :meth:`parameter_bounds`."""
-        p = _enum(Param, param, "parameter")
+        p = Param.of(param, "parameter")
         if p == Param.OPTIMIZER:
-            value = int(_enum(Optimizer, value, "optimizer"))
+            value = int(Optimizer.of(value))
         elif isinstance(value, bool):
             value = int(value)
-        self._call(lib.bn_mlp_set_parameter, int(p), float(value))
+        try:
+            self._call(lib.bn_mlp_set_parameter, int(p), float(value))
+        except (InvalidArgumentError, NonFiniteError) as error:
+            raise type(error)(_named(error.message, p.name.lower(), value),
+                              error.status) from None
 
     def set_parameters(self, **params: Any) -> None:
         """Set several tunables by lower-case name, e.g. ``learning_rate=0.1``."""
@@ -366,7 +363,7 @@ class MLP(Handle):
     @staticmethod
     def parameter_bounds(param: Union[Param, str]) -> Tuple[float, float]:
         """Inclusive (lower, upper) bounds of a tunable (an open bound is reported as its limit)."""
-        p = _enum(Param, param, "parameter")
+        p = Param.of(param, "parameter")
         lo, hi = ctypes.c_double(), ctypes.c_double()
         _lib.check(lib.bn_mlp_parameter_bounds(int(p), ctypes.byref(lo), ctypes.byref(hi)),
                    f"bn_mlp_parameter_bounds({p.name})")
@@ -429,7 +426,7 @@ class MLP(Handle):
         """A copy of tensor ``which`` of layer ``layer`` (bn_mlp_get): weight (out, in),
         vectors (features,). WrongStateError when the layer has no such tensor or
         no train step produced the gradient yet."""
-        which = _enum(Tensor, which, "tensor")
+        which = Tensor.of(which)
         values = np.empty(self._shape(layer, which), dtype=np.float32)
         self._call(lib.bn_mlp_get, layer, int(which), _a.pointer(values), values.size)
         return values
@@ -437,7 +434,7 @@ class MLP(Handle):
     def set(self, layer: int, which: Union[Tensor, str], values: npt.ArrayLike) -> None:
         """Replace a parameter or running statistic (finite; variance >= 0); the
         optimizer state is kept (bn_mlp_set)."""
-        which = _enum(Tensor, which, "tensor")
+        which = Tensor.of(which)
         v = _a.contiguous(values, self._shape(layer, which), f"{which.name.lower()}")
         self._call(lib.bn_mlp_set, layer, int(which), _a.pointer(v), v.size)
 
@@ -539,7 +536,7 @@ class MLP(Handle):
             stops training and is re-raised here.
         """
         self._not_in_callback("fit()")
-        epochs, batch_size = _a.size(epochs, "epochs"), _a.size(batch_size, "batch_size")
+        epochs, batch_size = _a.size(epochs, "epochs"), _a.size(batch_size, "batch_size", 1)
         if optimizer is not None:
             self.optimizer = optimizer
         self.set_parameters(**params)
@@ -714,42 +711,25 @@ class MLP(Handle):
     def __reduce__(self):
         return (MLP.from_bytes, (self.to_bytes(optimizer=True),))
 
-    # -- PyTorch / Keras weights (bn.interop) -------------------------------------
 
-    @classmethod
-    def from_state_dict(cls, state: Mapping[str, npt.ArrayLike],
-                        activation: ActivationLike = "relu",
-                        head: Union[str, Head] = "softmax", **kwargs: Any) -> "MLP":
-        """A network from a PyTorch nn.Sequential state_dict of numpy arrays
-        (see :func:`bn.interop.mlp_from_state_dict`)."""
-        from .interop import mlp_from_state_dict
-        return mlp_from_state_dict(state, activation, head, **kwargs)
+_OUTSIDE = re.compile(r"parameter \d+: \S+ is outside ([\[(])([^,]+), ([^\])]+)([\])])"
+                      r"( or not an integer)?$")
 
-    def state_dict(self, prefix: str = "") -> Dict[str, np.ndarray]:
-        """The weights in PyTorch's nn.Sequential naming ("0.weight", "1.running_mean",
-        ...) as numpy arrays (see :func:`bn.interop.mlp_to_state_dict`)."""
-        from .interop import mlp_to_state_dict
-        return mlp_to_state_dict(self, prefix)
 
-    def torch_layers(self) -> List[Tuple[str, Dict[str, Any]]]:
-        """The equivalent nn.Sequential as (module class name, kwargs) pairs."""
-        from .interop import torch_layers
-        return torch_layers(self)
-
-    @classmethod
-    def from_keras(cls, layers: Sequence[Union[Sequence[npt.ArrayLike],
-                                               Mapping[str, npt.ArrayLike]]],
-                   activation: ActivationLike = "relu", head: Union[str, Head] = "softmax",
-                   batchnorm: str = "before", **kwargs: Any) -> "MLP":
-        """A network from a Keras Sequential's per-layer weight lists
-        (see :func:`bn.interop.mlp_from_keras`)."""
-        from .interop import mlp_from_keras
-        return mlp_from_keras(layers, activation, head, batchnorm, **kwargs)
-
-    def to_keras(self) -> List[List[Float32Array]]:
-        """The weights as Keras set_weights() lists, layer by layer."""
-        from .interop import mlp_to_keras
-        return mlp_to_keras(self)
+def _named(message: str, name: str, value: Any) -> str:
+    """The C library's message about a tunable ("invalid argument: parameter 2: 0 is
+    outside (0, 1000]") said with the tunable's Python name ("learning_rate must be
+    > 0 and <= 1000, got 0")."""
+    text = message.split(": ", 1)[-1]  # drop the status name
+    outside = _OUTSIDE.search(text)
+    if outside:
+        low_open, low, high, high_open, integral = outside.groups()
+        rule = (f"{'>' if low_open == '(' else '>='} {low} and "
+                f"{'<' if high_open == ')' else '<='} {high}")
+        return f"{name} must be {rule}{' and an integer' if integral else ''}, got {value!r}"
+    if "not finite" in text:
+        return f"{name} must be finite, got {value!r}"
+    return re.sub(r"^parameter \d+", name, text)
 
 
 def _load_message(status: int, buffer: Any, what: str) -> str:
