@@ -15,5 +15,6 @@
 #include <bn/losses.h>
 #include <bn/dense.h>
 #include <bn/mlp.h>
+#include <bn/standardizer.h>
 
 #endif /* BN_BN_H */
