@@ -710,6 +710,38 @@ static void forged_content_is_rejected(void **state)
   bn_standardizer_destroy(other);
 }
 
+/* A version-1 blob as docs/formats.md shows it (2 features fitted on the
+ * samples (1, 2) and (3, 4)): blobs written today must keep loading. */
+static void version_1_fixture_loads(void **state)
+{
+  (void)state;
+  static const unsigned char fixture[68] = {
+      0x42, 0x4e, 0x53, 0x44, 0x01, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, /* BNSD, 1, F = 2 */
+      0x03, 0, 0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 0, 0, 0, /* options 3, reserved, count 2 */
+      0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0x08, 0x40, /* mean 2, 3 */
+      0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x40,    /* M2 2, 2 */
+      0x0f, 0x16, 0xf6, 0x88};                                 /* CRC-32 */
+  bn_standardizer *s = NULL;
+  assert_ok(bn_standardizer_create_from_state(&s, fixture, sizeof fixture));
+  double mean[2], var[2];
+  assert_ok(bn_standardizer_get(s, BN_STANDARDIZER_MEAN, mean, 2));
+  assert_ok(bn_standardizer_get(s, BN_STANDARDIZER_VAR, var, 2));
+  assert_true(mean[0] == 2.0 && mean[1] == 3.0 && var[0] == 1.0 && var[1] == 1.0);
+  const float x[4] = {1, 2, 3, 4};
+  float y[4];
+  assert_ok(bn_standardizer_transform(s, 2, x, 2, y, 2));
+  assert_true(y[0] == -1.0f && y[1] == -1.0f && y[2] == 1.0f && y[3] == 1.0f);
+  /* and today's writer produces exactly these bytes */
+  bn_standardizer *t = NULL;
+  assert_ok(bn_standardizer_create(&t, 2));
+  assert_ok(bn_standardizer_fit(t, 2, x, 2));
+  unsigned char written[68];
+  assert_ok(bn_standardizer_save_state(t, written, sizeof written, NULL));
+  assert_memory_equal(written, fixture, sizeof fixture);
+  bn_standardizer_destroy(s);
+  bn_standardizer_destroy(t);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -725,6 +757,7 @@ int main(void)
       cmocka_unit_test(zero_null_and_mismatched_sizes),
       cmocka_unit_test(blob_has_documented_format),
       cmocka_unit_test(round_trip_continues_exactly),
+      cmocka_unit_test(version_1_fixture_loads),
       cmocka_unit_test(truncated_padded_and_corrupted_blobs_are_rejected),
       cmocka_unit_test(forged_content_is_rejected),
   };
