@@ -60,6 +60,13 @@ void bni_put_f32s(bni_writer *w, const float *v, size_t n)
     bni_put_f32(w, v[i]);
 }
 
+void bni_put_f64(bni_writer *w, double v)
+{
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  bni_put_u64(w, bits);
+}
+
 void bni_put_bytes(bni_writer *w, const void *v, size_t n)
 {
   unsigned char *p = reserve(w, n);
@@ -110,6 +117,14 @@ void bni_get_f32s(bni_reader *r, float *out, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     out[i] = bni_get_f32(r);
+}
+
+double bni_get_f64(bni_reader *r)
+{
+  uint64_t bits = bni_get_u64(r);
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
 }
 
 void bni_get_bytes(bni_reader *r, void *out, size_t n)
