@@ -127,6 +127,17 @@ enum bn_mlp_save_flags {
 /** The model-file format version this library writes and reads (docs/model-format.md). */
 #define BN_MLP_FORMAT_VERSION 1u
 
+/** The most hidden layers a network may have (bn_mlp_create(), model files). */
+#define BN_MLP_MAX_LAYERS 1024u
+
+/** What a model file holds, as bn_mlp_read_header() reports it (the flags
+ *  word of the file header, docs/model-format.md). */
+enum bn_mlp_file_contents {
+  BN_MLP_FILE_INPUT_BATCHNORM = 1u << 0,   /**< the network has an input BatchNorm. */
+  BN_MLP_FILE_OPTIMIZER = 1u << 1,         /**< the optimizer state is stored (saved with BN_MLP_SAVE_OPTIMIZER). */
+  BN_MLP_FILE_BIASED_RUNNING_VAR = 1u << 2 /**< the running variances are biased (BN_MLP_BIASED_RUNNING_VAR). */
+};
+
 /** Called by bn_mlp_fit() after each epoch.
  *  @param user      the pointer given to bn_mlp_fit().
  *  @param epoch     1-based epoch number.
@@ -220,6 +231,20 @@ BN_API bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, dou
 /** @brief Inclusive bounds of a tunable (an open bound is reported as its
  *         limit: a learning rate > 0 reports lower = 0). Thread-safe, no handle. */
 BN_API bn_status bn_mlp_parameter_bounds(bn_mlp_param param, double *lower, double *upper);
+
+/** @brief How many values tensor `which` of `layer` has, or 0 when that
+ *         layer does not hold it (e.g. the bias of a dense layer followed by
+ *         BatchNorm, the gamma of a layer without BatchNorm). Gradient ids
+ *         give the size of their tensor.
+ *  @param layer  0 (input), 1..L (hidden) or L+1 (head).
+ *  @param which  a bn_mlp_tensor.
+ *  @param count  receives the size.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp or count is NULL, layer > L+1
+ *          or which is not a bn_mlp_tensor.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_mlp_tensor_size(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
+                                    size_t *count);
 
 /** @brief Copy a tensor out of layer `layer` (count must equal its size:
  *         BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE when the layer has no
@@ -363,6 +388,48 @@ BN_API bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags
  *  @par Thread-safety
  *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_mlp_load(bn_mlp **out, const char *path, char *message, size_t capacity);
+
+/** @brief The model-file format version this library writes (and the only
+ *         one bn_mlp_deserialize() reads): BN_MLP_FORMAT_VERSION of the
+ *         library actually loaded, which may be newer than the header a
+ *         program was compiled with.
+ *  @param version  receives the version.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when version is NULL.
+ *  @par Thread-safety
+ *  May be called from any thread at any time. */
+BN_API bn_status bn_mlp_format_version(unsigned *version);
+
+/** @brief Read the part of a model file's header that every format version
+ *         shares: the magic, the format version, the contents flags and the
+ *         declared file size (docs/model-format.md). Nothing else is checked:
+ *         the version may be one this library cannot load, and the size and
+ *         checksum are not verified (bn_mlp_deserialize() does that).
+ *  @param buffer     the file's first bytes (at least 24).
+ *  @param size       their number.
+ *  @param version    receives the format version (may be NULL).
+ *  @param contents   receives the flags word: bn_mlp_file_contents bits, and
+ *                    any bit a newer format defines (may be NULL).
+ *  @param file_bytes receives the size the header declares (may be NULL).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when buffer is NULL; BN_ERR_BAD_MAGIC
+ *          when the bytes are not a libbn model file (checked on the bytes
+ *          present, so a short foreign file is reported as foreign);
+ *          BN_ERR_BAD_SIZE when fewer than 24 bytes are given. Outputs are
+ *          written only on BN_OK.
+ *  @par Thread-safety
+ *  May be called from any thread; it reads buffer only. */
+BN_API bn_status bn_mlp_read_header(const void *buffer, size_t size, unsigned *version,
+                                    unsigned *contents, uint64_t *file_bytes);
+
+/** @brief bn_mlp_read_header() on the file at path.
+ *  @param message   optional buffer (may be NULL) receiving why it failed.
+ *  @param capacity  its size.
+ *  @return as bn_mlp_read_header() (BN_ERR_INVALID_ARGUMENT also when path is
+ *          NULL), plus BN_ERR_IO when the file cannot be read or is not a
+ *          regular file and BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  May be called from any thread. */
+BN_API bn_status bn_mlp_read_file_header(const char *path, unsigned *version, unsigned *contents,
+                                         uint64_t *file_bytes, char *message, size_t capacity);
 
 BN_EXTERN_C_END
 
