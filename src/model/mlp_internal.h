@@ -2,7 +2,7 @@
 #define BNI_MLP_INTERNAL_H
 
 /* The MLP handle, shared by the files of src/model/ (one idea each:
- * mlp.c the handle and its tunables, forward.c the passes, train.c the
+ * layout.c what a network is made of, mlp.c the handle and its tunables, forward.c the passes, train.c the
  * steps and fit, infer.c predict/evaluate, optimizer.c the update rules,
  * statistics.c population statistics, fold.c the inference form,
  * model_file.c the file format and atomic save). */

@@ -222,13 +222,21 @@ static void set_message(char *message, size_t capacity, const bni_error *err)
     snprintf(message, capacity, "%s", err->text);
 }
 
-/* Magic and version; the reader then stands after the version. A short
- * file is judged on the bytes it has, so a short foreign file is foreign. */
-static bn_status open_frame(bni_reader *r, const unsigned char *bytes, size_t size,
-                            bni_error *err)
+/* A short file is judged on the bytes it has, so a short foreign file is
+ * foreign rather than truncated. */
+static bn_status check_magic(const void *bytes, size_t size, bni_error *err)
 {
   if (memcmp(bytes, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
     return bni_fail(err, BN_ERR_BAD_MAGIC, "not a libbn model file (bad magic)");
+  return BN_OK;
+}
+
+/* Magic and version; the reader then stands after the version. */
+static bn_status open_frame(bni_reader *r, const unsigned char *bytes, size_t size,
+                            bni_error *err)
+{
+  if (check_magic(bytes, size, err) != BN_OK)
+    return BN_ERR_BAD_MAGIC;
   return bni_blob_open_magic(r, bytes, size, sizeof MAGIC, MAGIC, sizeof MAGIC,
                              BN_MLP_FORMAT_VERSION, WHAT, err);
 }
@@ -466,8 +474,8 @@ static bn_status read_header(const void *buffer, size_t size, unsigned *version,
 {
   if (!buffer)
     return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
-  if (memcmp(buffer, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
-    return bni_fail(err, BN_ERR_BAD_MAGIC, "not a libbn model file (bad magic)");
+  if (check_magic(buffer, size, err) != BN_OK)
+    return BN_ERR_BAD_MAGIC;
   if (size < COMMON_HEADER_BYTES)
     return bni_fail(err, BN_ERR_BAD_SIZE, "truncated: %zu bytes, shorter than the header", size);
   bni_reader r = {buffer, size, sizeof MAGIC, 0};
