@@ -74,13 +74,6 @@ void bni_put_bytes(bni_writer *w, const void *v, size_t n)
     memcpy(p, v, n);
 }
 
-void bni_put_f64(bni_writer *w, double v)
-{
-  uint64_t bits;
-  memcpy(&bits, &v, sizeof bits);
-  bni_put_u64(w, bits);
-}
-
 static const unsigned char *take(bni_reader *r, size_t n)
 {
   if (r->overrun || r->size - r->pos < n) {
@@ -139,14 +132,6 @@ void bni_get_bytes(bni_reader *r, void *out, size_t n)
   const unsigned char *p = take(r, n);
   if (p && n)
     memcpy(out, p, n);
-}
-
-double bni_get_f64(bni_reader *r)
-{
-  uint64_t bits = bni_get_u64(r);
-  double v;
-  memcpy(&v, &bits, sizeof v);
-  return v;
 }
 
 bn_status bni_blob_open(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,

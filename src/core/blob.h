@@ -24,7 +24,6 @@ void bni_put_f32s(bni_writer *w, const float *v, size_t n);
 /* A double as its IEEE bits, so a round trip is exact. */
 void bni_put_f64(bni_writer *w, double v);
 void bni_put_bytes(bni_writer *w, const void *v, size_t n);
-void bni_put_f64(bni_writer *w, double v);
 
 typedef struct bni_reader {
   const unsigned char *data;
@@ -38,7 +37,6 @@ float bni_get_f32(bni_reader *r);
 void bni_get_f32s(bni_reader *r, float *out, size_t n);
 double bni_get_f64(bni_reader *r);
 void bni_get_bytes(bni_reader *r, void *out, size_t n);
-double bni_get_f64(bni_reader *r);
 
 /* Every blob is: 4-byte magic, u32 format version, a header of its own,
  * payload, and a CRC-32 of all preceding bytes. Loaders check, in this
