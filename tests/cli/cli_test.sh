@@ -190,8 +190,8 @@ expect 1 'bad magic' "a CSV file is not a model" -- "$bn" info "$work/data/t10k.
 printf '1,2,3\n' > "$work/short.csv"
 expect 1 'short.csv:1: 3 values, the model takes 64' "CSV row of the wrong length" -- \
   "$bn" predict "$model" "$work/short.csv"
-printf 'a,b\n1,x,3\n' > "$work/text.csv"
-expect 1 "text.csv:2: 'x,3" "CSV with text" -- "$bn" predict "$model" "$work/text.csv"
+printf 'a,b,c\n1,x,3\n' > "$work/text.csv"
+expect 1 "text.csv:2: field 2 \('x'\) is not a number" "CSV with text" -- "$bn" predict "$model" "$work/text.csv"
 expect 1 'samples of 1 values, the model takes 64' "predict on a labels file" -- \
   "$bn" predict "$model" "$work/data/t10k-labels-idx1-ubyte.gz"
 finish
