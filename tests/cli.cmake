@@ -8,3 +8,11 @@ foreach(mode e2e errors)
             $<TARGET_FILE:cli_make_idx> ${CMAKE_CURRENT_BINARY_DIR}/cli_${mode})
   set_tests_properties(cli_${mode} PROPERTIES LABELS cli TIMEOUT 300)
 endforeach()
+
+# The CSV reader's rules and bn predict's atomic --output (bash and awk only).
+foreach(mode csv output)
+  add_test(NAME cli_${mode}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/csv_test.sh ${mode} $<TARGET_FILE:bn_cli>
+            ${CMAKE_CURRENT_BINARY_DIR}/cli_${mode})
+  set_tests_properties(cli_${mode} PROPERTIES LABELS cli TIMEOUT 300)
+endforeach()

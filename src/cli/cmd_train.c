@@ -301,8 +301,11 @@ int cmd_train(int argc, char **argv)
   bn_mlp_parameter_count(m, &params);
   cli_describe(m, arch, sizeof arch);
   if (!o.quiet) {
-    printf("data: %s (%zu training, %zu test samples, %zu inputs, %zu %s)\n", data_name,
-           train.n, test.n, train.features, classes,
+    char tests[48] = "no test";
+    if (have_test)
+      snprintf(tests, sizeof tests, "%zu test", test.n);
+    printf("data: %s (%zu training, %s samples, %zu inputs, %zu %s)\n", data_name, train.n,
+           tests, train.features, classes,
            head == BN_MLP_HEAD_SOFTMAX ? "classes" : "sigmoid outputs");
     printf("network: %s; %zu parameters, %s init", arch, params, cli_init_names[init]);
     if (head_init != init)
