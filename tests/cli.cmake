@@ -16,3 +16,12 @@ foreach(mode csv output)
             ${CMAKE_CURRENT_BINARY_DIR}/cli_${mode})
   set_tests_properties(cli_${mode} PROPERTIES LABELS cli TIMEOUT 300)
 endforeach()
+
+# Keras' conventions and .npy input, checked with numpy and the Python binding.
+foreach(mode keras npy)
+  add_test(NAME cli_${mode}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/keras_test.sh ${mode} $<TARGET_FILE:bn_cli>
+            $<TARGET_FILE:cli_make_idx> /usr/bin/python3 ${CMAKE_CURRENT_BINARY_DIR}/cli_${mode})
+  set_tests_properties(cli_${mode} PROPERTIES LABELS cli TIMEOUT 300
+    ENVIRONMENT "BN_LIBRARY=$<TARGET_FILE:bn>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1")
+endforeach()

@@ -218,8 +218,8 @@ int cmd_train(int argc, char **argv)
     return cli_error(CLI_USAGE, "--test-labels goes with --test FILE");
   /* A CSV holds its labels in a column: the last one unless --label says otherwise. */
   const char *label = o.label ? o.label : "-1";
-  data_source train_src = {o.data, {o.train, o.train_labels, NULL, header}};
-  data_source test_src = {o.data, {o.test, o.test_labels, NULL, header}};
+  data_source train_src = {o.data, {o.train, o.train_labels, o.label, header}};
+  data_source test_src = {o.data, {o.test, o.test_labels, o.label, header}};
   if (o.train && !is_npy_path(o.train))
     train_src.table.label = label;
   if (o.test && !is_npy_path(o.test))
