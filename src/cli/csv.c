@@ -5,10 +5,11 @@
  * one of its fields is text (non-empty and not a number) or --header says
  * so; a first row of numbers is data, even when a number is NaN, out of
  * range or a field is empty (then it is an error like any other row). Every
- * row has the first row's field count. A UTF-8 byte-order mark before the
- * first row, CRLF line ends and blank lines at the end of the file are
- * accepted; a blank line before more data is an error, so sample i is
- * always line first_line + i. Errors name the file and the line. */
+ * row has the first row's field count. A UTF-8 byte-order mark at the
+ * start, CRLF line ends, and blank lines before the first row and at the
+ * end of the file are accepted; a blank line between rows is an error, so
+ * sample i is always line first_line + i. Errors name the file and the
+ * line, counting every line of the file. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <float.h>
@@ -76,7 +77,7 @@ static int is_blank(const char *s)
 
 /* The column --label names: a header name, or a position (0 first, -1 last). */
 static int label_column(const char *label, const fields *first, int has_header, long *column,
-                        const char *path, char *err, size_t errcap)
+                        const char *path, size_t line, char *err, size_t errcap)
 {
   char *end;
   errno = 0;
@@ -101,7 +102,7 @@ static int label_column(const char *label, const fields *first, int has_header, 
       *column = (long)c;
       return CLI_OK;
     }
-  snprintf(err, errcap, "%s:1: no column is named '%s'", path, label);
+  snprintf(err, errcap, "%s:%zu: no column is named '%s'", path, line, label);
   return CLI_FAIL;
 }
 
@@ -178,13 +179,13 @@ int csv_read(const char *path, csv_header header, const char *label, table *out,
     if (tl && text[tl - 1] == '\r')
       text[--tl] = '\0';
     if (is_blank(text)) {
-      if (!blank_line)
+      if (first_data && !blank_line)
         blank_line = lineno;
       continue;
     }
     if (blank_line) {
-      snprintf(err, errcap, "%s:%zu: blank line before more data (only blank lines at the end "
-               "are accepted)", path, blank_line);
+      snprintf(err, errcap, "%s:%zu: blank line between rows (blank lines are accepted only "
+               "before the first row and at the end)", path, blank_line);
       rc = CLI_FAIL;
       break;
     }
@@ -193,23 +194,23 @@ int csv_read(const char *path, csv_header header, const char *label, table *out,
       rc = CLI_FAIL;
       break;
     }
-    if (lineno == 1) {
+    if (!first_data) { /* the first row */
       ncols = fl.count;
       int is_header = header == CSV_HEADER_YES;
       double v;
       for (size_t c = 0; header == CSV_HEADER_AUTO && c < fl.count; c++)
         if (*fl.at[c] && !is_number(fl.at[c], &v))
           is_header = 1;
-      if (label && label_column(label, &fl, is_header, &label_col, path, err, errcap) != CLI_OK) {
+      if (label && label_column(label, &fl, is_header, &label_col, path, lineno, err, errcap) != CLI_OK) {
         rc = CLI_FAIL;
         break;
       }
       if (ncols - (label_col >= 0) == 0) {
-        snprintf(err, errcap, "%s:1: no feature column (only the label)", path);
+        snprintf(err, errcap, "%s:%zu: no feature column (only the label)", path, lineno);
         rc = CLI_FAIL;
         break;
       }
-      first_data = is_header ? 2 : 1;
+      first_data = is_header ? lineno + 1 : lineno;
       if (is_header)
         continue;
     }

@@ -42,6 +42,8 @@ if [ "$mode" = csv ]; then
   same bomhead.csv '\xef\xbb\xbfa,b,c\r\n0.1,0.2,0.3\r\n0.9,0.8,0.7\r\n0.5,0.5,0.5\r\n' \
     "a BOM before a header, CRLF"
   same trailing.csv '0.1,0.2,0.3\n0.9,0.8,0.7\n0.5,0.5,0.5\n\n  \n\r\n\n' "blank trailing lines"
+  same leading.csv '\n\n0.1,0.2,0.3\n0.9,0.8,0.7\n0.5,0.5,0.5\n' "blank lines before the first row"
+  same leadhead.csv '\xef\xbb\xbf\r\n\na,b,c\n0.1,0.2,0.3\n0.9,0.8,0.7\n0.5,0.5,0.5\n' "a BOM, blank lines, then a header"
   same nolf.csv '0.1,0.2,0.3\n0.9,0.8,0.7\n0.5,0.5,0.5' "no newline at the end"
   same spaces.csv ' 0.1 , 0.2,0.3\n0.9,\t0.8,0.7\n0.5,0.5,0.5 \n' "blanks around fields"
   same label.csv 'y,a,b,c\n1,0.1,0.2,0.3\n0,0.9,0.8,0.7\n1,0.5,0.5,0.5\n' "--label NAME skips the label column" --label y
@@ -82,9 +84,11 @@ if [ "$mode" = csv ]; then
   err double.csv '0.1,0.2,0.3\n0.4,,0.6\n' "2: field 2 \\(''\\) is empty" "a doubled comma"
   err stray.csv '0.1,0.2,0.3\n0.4,0.5;0.6,0.7\n' "2: field 2 \\('0.5;0.6'\\) is not a number" "a stray separator"
   err space.csv '0.1,0.2,0.3\n0.4,0.5 0.6,0.7\n' "2: field 2 .* is not a number" "two numbers in one field"
-  err blank1.csv '\n0.1,0.2,0.3\n' "1: blank line before more data" "a blank first line"
-  err blank3.csv 'a,b,c\n0.1,0.2,0.3\n\n0.4,0.5,0.6\n' "3: blank line before more data" "a blank line inside the data"
-  err blank5.csv 'a,b,c\n\n\n\n0.4,0.5,0.6\n' "2: blank line before more data" "blank lines after the header"
+  err blank1.csv '\n\r\n  \na,b,c\n0.1,0.2,0.3\n0.4,nan,0.6\n' "6: field 2 \\('nan'\\) is NaN" \
+    "blank first lines: later lines keep their numbers"
+  err blank2.csv '\n0.1,0.2,0.3\n0.4,0.5\n' "3: 2 fields" "a blank first line before numeric rows: numbering"
+  err blank3.csv 'a,b,c\n0.1,0.2,0.3\n\n0.4,0.5,0.6\n' "3: blank line between rows" "a blank line inside the data"
+  err blank5.csv 'a,b,c\n\n\n\n0.4,0.5,0.6\n' "2: blank line between rows" "blank lines after the header"
   err nohead.csv 'a,b,c\n0.1,0.2,0.3\n' "1: field 1 \\('a'\\) is not a number" "--no-header: a text row is an error" --no-header
   err wide.csv '0.1,0.2,0.3,0.4\n' "1: 4 values, the model takes 3" "rows wider than the model's input"
   err semicolon.csv '0.1;0.2;0.3\n0.4;0.5;0.6\n' "2: field 1 .* is not a number" "semicolon-separated rows"
