@@ -61,15 +61,16 @@ static bn_status draw(bn_mlp *m, size_t layer, size_t in, size_t out, int scheme
 bn_status cli_init_weights(bn_mlp *m, int hidden_scheme, int head_scheme, bn_rng *rng)
 {
   bn_init base = library_scheme(hidden_scheme);
+  size_t inputs = 0, layers = 0, outputs = 0;
   bn_status st = bn_mlp_init(m, base != BN_INIT_ZEROS ? base : BN_INIT_HE_NORMAL, rng);
-  size_t inputs, layers, outputs;
   if (st == BN_OK)
     st = bn_mlp_architecture(m, &inputs, &layers, &outputs, NULL, NULL, NULL, NULL);
-  size_t *sizes = st == BN_OK ? malloc((layers + 1) * sizeof *sizes) : NULL;
-  if (st == BN_OK && !sizes)
-    st = BN_ERR_OUT_OF_MEMORY;
-  if (st == BN_OK)
-    st = bn_mlp_hidden_sizes(m, sizes, layers);
+  if (st != BN_OK)
+    return st;
+  size_t *sizes = malloc((layers + 1) * sizeof *sizes);
+  if (!sizes)
+    return BN_ERR_OUT_OF_MEMORY;
+  st = bn_mlp_hidden_sizes(m, sizes, layers);
   size_t in = inputs;
   for (size_t l = 1; st == BN_OK && l <= layers + 1; l++) {
     size_t out = l <= layers ? sizes[l - 1] : outputs;
