@@ -145,7 +145,15 @@ void dataset_free(dataset *d);
 /* Scale bytes to [0, 1] floats. */
 float *pixels_to_floats(const unsigned char *data, size_t count);
 
-/* Parse --header / --no-header (not both: CLI_USAGE). */
+/* The help text of --label in train and eval. */
+#define CLI_HELP_LABEL                                                                      \
+  "  --label NAME|INDEX    the CSV label column: a header name, or a position\n"           \
+  "                        (0 first, -1 last; default -1)\n"
+
+/* Parse --header / --no-header (not both: CLI_USAGE); their help text. */
+#define CLI_HELP_HEADER                                                                     \
+  "  --header, --no-header the CSV's first row is (not) a header (default: a header\n"     \
+  "                        when one of its fields is not a number)\n"
 int cli_header_mode(int header, int no_header, csv_header *out);
 
 /* ---- init.c ---------------------------------------------------------------- */

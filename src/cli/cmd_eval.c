@@ -17,10 +17,8 @@ static const char *const EVAL_USAGE =
     "(rows: true class, columns: predicted class); for one sigmoid unit also\n"
     "precision and recall of class 1.\n"
     "\n"
-    "  --label NAME|INDEX    the CSV label column: a header name, or a position\n"
-    "                        (0 first, -1 last; default -1)\n"
-    "  --header, --no-header the CSV's first row is (not) a header (default: a header\n"
-    "                        when one of its fields is not a number)\n";
+    CLI_HELP_LABEL
+    CLI_HELP_HEADER;
 
 static const char *const PREDICT_USAGE =
     "usage: bn predict MODEL INPUT [--output FILE] [--probabilities] [--limit N] [options]\n"
@@ -33,8 +31,7 @@ static const char *const PREDICT_USAGE =
     "sample's position in INPUT, from 0.\n"
     "\n"
     "  --label NAME|INDEX    a CSV column to skip (the labels; default: none)\n"
-    "  --header, --no-header the CSV's first row is (not) a header (default: a header\n"
-    "                        when one of its fields is not a number)\n";
+    CLI_HELP_HEADER;
 
 /* Probabilities of every sample (outputs x n). */
 static int predict_all(bn_mlp *m, size_t n, const float *x, size_t ld, float **probs,

@@ -25,10 +25,8 @@ static const char *const USAGE =
     "  --train-labels FILE   the labels of a .npy --train: (samples,) or (samples, units)\n"
     "  --test FILE           test data in the same form (optional with --train)\n"
     "  --test-labels FILE    the labels of a .npy --test\n"
-    "  --label NAME|INDEX    the CSV label column: a header name, or a position\n"
-    "                        (0 first, -1 last; default -1)\n"
-    "  --header, --no-header the CSV's first row is (not) a header (default: a header\n"
-    "                        when one of its fields is not a number)\n"
+    CLI_HELP_LABEL
+    CLI_HELP_HEADER
     "  --limit N             use the first N training samples (default: all)\n"
     "network:\n"
     "  --hidden LIST         hidden widths, e.g. 256,128 (default), or none\n"
