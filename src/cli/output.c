@@ -3,7 +3,9 @@
  * byte is written and synced. A failure at any point (no space, a file-size
  * limit, an unwritable directory) leaves the previous file as it was. The
  * replacement keeps the old file's permissions (a new file gets 0666 minus
- * the umask), and a symbolic link is written through to its target. */
+ * the umask), and a symbolic link is written through to its target.
+ * Devices and pipes (/dev/null, /dev/stdout) cannot be replaced: they are
+ * written directly. */
 #define _XOPEN_SOURCE 700
 #include <errno.h>
 #include <fcntl.h>
@@ -33,12 +35,26 @@ static mode_t new_file_mode(void)
   return 0666 & ~mask;
 }
 
+/* An existing file that is neither regular nor a directory. */
+static int is_special(const char *path)
+{
+  struct stat sb;
+  return stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode);
+}
+
 int atomic_open(const char *path, atomic_file *a, char *err, size_t errcap)
 {
   memset(a, 0, sizeof *a);
   /* Past a file-size limit write() should fail with EFBIG, not kill us
    * half-way: the temporary file is then removed and the error reported. */
   signal(SIGXFSZ, SIG_IGN);
+  if (is_special(path)) {
+    if (!(a->f = fopen(path, "w"))) {
+      snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
+      return CLI_FAIL;
+    }
+    return CLI_OK;
+  }
   a->path = resolve(path);
   if (!a->path) {
     snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
@@ -88,13 +104,19 @@ void atomic_abort(atomic_file *a)
 
 int atomic_commit(atomic_file *a, char *err, size_t errcap)
 {
-  int failed = ferror(a->f) || fflush(a->f) != 0 || fsync(fileno(a->f)) != 0;
+  /* Devices and pipes (no a->tmp) are not synced: fsync fails on them. */
+  int failed = ferror(a->f) || fflush(a->f) != 0 || (a->tmp && fsync(fileno(a->f)) != 0);
   int saved = errno;
   if (fclose(a->f) != 0 && !failed) {
     failed = 1;
     saved = errno;
   }
   a->f = NULL;
+  if (!a->tmp) { /* a device or pipe, written directly */
+    if (failed)
+      snprintf(err, errcap, "cannot write the output: %s", strerror(saved));
+    return failed ? CLI_FAIL : CLI_OK;
+  }
   if (!failed && rename(a->tmp, a->path) != 0) {
     failed = 1;
     saved = errno;
