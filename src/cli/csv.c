@@ -201,7 +201,8 @@ int csv_read(const char *path, csv_header header, const char *label, table *out,
       for (size_t c = 0; header == CSV_HEADER_AUTO && c < fl.count; c++)
         if (*fl.at[c] && !is_number(fl.at[c], &v))
           is_header = 1;
-      if (label && label_column(label, &fl, is_header, &label_col, path, lineno, err, errcap) != CLI_OK) {
+      if (label && label_column(label, &fl, is_header, &label_col, path, lineno, err,
+                                errcap) != CLI_OK) {
         rc = CLI_FAIL;
         break;
       }
@@ -248,7 +249,7 @@ int csv_read(const char *path, csv_header header, const char *label, table *out,
     rc = CLI_FAIL;
   }
   if (rc == CLI_OK && g.n == 0) {
-    snprintf(err, errcap, "%s: no samples%s", path, lineno ? " (only a header row)" : "");
+    snprintf(err, errcap, "%s: no samples%s", path, first_data ? " (only a header row)" : "");
     rc = CLI_FAIL;
   }
   free(line);
