@@ -12,6 +12,7 @@ static const char *const USAGE =
     "  predict MODEL INPUT   classify IDX images or CSV rows\n"
     "  info MODEL       architecture, parameter count, format version\n"
     "  fold MODEL OUT   fold BatchNorm into the dense layers for inference\n"
+    "  plot HISTORY.csv -o PNG   draw the learning curves of a training run\n"
     "\n"
     "  bn COMMAND --help   options of a command\n"
     "  bn --version        versions of the program and of libbn\n"
@@ -37,7 +38,7 @@ int main(int argc, char **argv)
     const char *name;
     int (*run)(int, char **);
   } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict},
-                  {"info", cmd_info},   {"fold", cmd_fold}};
+                  {"info", cmd_info},   {"fold", cmd_fold},       {"plot", cmd_plot}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(cmd, commands[i].name) == 0)
       return commands[i].run(argc, argv);

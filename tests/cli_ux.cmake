@@ -1,0 +1,9 @@
+# The `bn` program's display, signals, plots and determinism (tests/cli/).
+# Unit test of the progress line's layout, compiled with the program's own
+# progress.c.
+add_executable(test_cli_progress_format ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_progress_format.c
+                                        ${PROJECT_SOURCE_DIR}/src/cli/progress.c)
+target_include_directories(test_cli_progress_format PRIVATE ${PROJECT_SOURCE_DIR}/src/cli)
+target_link_libraries(test_cli_progress_format PRIVATE bn PkgConfig::CMOCKA bn_warnings m)
+add_test(NAME cli_progress_format COMMAND test_cli_progress_format)
+set_tests_properties(cli_progress_format PROPERTIES LABELS cli)
