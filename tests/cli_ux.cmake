@@ -7,3 +7,11 @@ target_include_directories(test_cli_progress_format PRIVATE ${PROJECT_SOURCE_DIR
 target_link_libraries(test_cli_progress_format PRIVATE bn PkgConfig::CMOCKA bn_warnings m)
 add_test(NAME cli_progress_format COMMAND test_cli_progress_format)
 set_tests_properties(cli_progress_format PROPERTIES LABELS cli)
+
+# End to end: pseudo-terminals of 40/80/120 columns, signals, checkpoints,
+# --validation-split, plots (PNG header checked), determinism.
+add_test(NAME cli_ux
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cli_ux_test.sh $<TARGET_FILE:bn_cli>
+          $<TARGET_FILE:cli_make_idx> ${CMAKE_CURRENT_BINARY_DIR}/cli_ux
+          $<IF:$<BOOL:${CAIRO_FOUND}>,1,0>)
+set_tests_properties(cli_ux PROPERTIES LABELS cli TIMEOUT 300)

@@ -99,13 +99,13 @@ typedef struct progress {
 } progress;
 
 /* What one progress line shows; phase, when set, replaces loss and accuracy
- * (e.g. "evaluating 10000 test samples"). */
+ * (e.g. "evaluating", detail "10000 test samples", dropped first). */
 typedef struct progress_view {
   size_t epoch, epochs;
   double fraction; /* of the epoch done, [0, 1] */
   float loss, accuracy;
   double rate, eta_seconds; /* samples/s, time left */
-  const char *phase;
+  const char *phase, *detail;
 } progress_view;
 
 double cli_now(void);
@@ -116,8 +116,8 @@ int progress_columns(int fd);
 size_t progress_format(const progress_view *v, int columns, char *out, size_t cap);
 void progress_init(progress *p, size_t epochs, size_t per_epoch);
 void progress_update(progress *p, size_t epoch, size_t done, float loss, float accuracy);
-/* Show that the epoch's training is done and `what` is under way. */
-void progress_phase(progress *p, size_t epoch, const char *what);
+/* Show that the epoch's training is done and `what` (`detail`) is under way. */
+void progress_phase(progress *p, size_t epoch, const char *what, const char *detail);
 void progress_clear(progress *p);
 
 /* ---- split.c, checkpoint.c, interrupt.c: training runs --------------------- */

@@ -93,9 +93,9 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
   if (interrupt_received()) /* a partial epoch: no metrics, the caller saves */
     return 1;
   char phase[64];
-  snprintf(phase, sizeof phase, "evaluating %zu %s samples", c->test->n,
+  snprintf(phase, sizeof phase, "%zu %s samples", c->test->n,
            strcmp(c->held_name, "val") == 0 ? "validation" : "test");
-  progress_phase(&c->prog, epoch, phase);
+  progress_phase(&c->prog, epoch, "evaluating", phase);
   bn_status st = bn_mlp_evaluate(c->m, c->test->n, c->test->x, c->test->features, c->test->y,
                                  NULL, &c->test_loss, &c->test_acc);
   if (st != BN_OK) {

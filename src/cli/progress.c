@@ -52,7 +52,7 @@ static void clock_text(double seconds, char *out, size_t cap)
     snprintf(out, cap, "%lu:%02lu", s / 60, s % 60);
 }
 
-enum { BAR_MIN = 6, BAR_MAX = 30, FIELD_CAP = 64, FIELD_COUNT = 7 };
+enum { BAR_MIN = 6, BAR_MAX = 30, FIELD_CAP = 64, FIELD_COUNT = 8 };
 
 /* The line is "epoch E/N [bar] P%  field  field ...". Each optional field has a
  * rank: when the line is too wide the field of the highest rank goes first. */
@@ -72,9 +72,13 @@ size_t progress_format(const progress_view *v, int columns, char *out, size_t ca
   int n = 0;
   snprintf(fields[n], FIELD_CAP, "%d%%", (int)(100.0 * fraction));
   rank[n++] = 1;
-  if (v->phase) {
+  if (v->phase) { /* what is under way stays as long as the percentage */
     snprintf(fields[n], FIELD_CAP, "%s", v->phase);
-    rank[n++] = 2;
+    rank[n++] = 1;
+    if (v->detail) {
+      snprintf(fields[n], FIELD_CAP, "%s", v->detail);
+      rank[n++] = 3;
+    }
   } else {
     snprintf(fields[n], FIELD_CAP, "loss %.4f", (double)v->loss);
     rank[n++] = 2;
@@ -139,7 +143,7 @@ size_t progress_format(const progress_view *v, int columns, char *out, size_t ca
 }
 
 static void draw(progress *p, size_t epoch, double fraction, float loss, float accuracy,
-                 const char *phase)
+                 const char *phase, const char *detail)
 {
   double now = cli_now();
   p->last = now;
@@ -148,7 +152,7 @@ static void draw(progress *p, size_t epoch, double fraction, float loss, float a
   double total = (double)p->epochs * (double)p->per_epoch;
   double rate = elapsed > 0 ? samples / elapsed : 0;
   progress_view v = {epoch, p->epochs, fraction, loss, accuracy, rate,
-                     rate > 0 ? (total - samples) / rate : 0, phase};
+                     rate > 0 ? (total - samples) / rate : 0, phase, detail};
   char line[512];
   progress_format(&v, progress_columns(STDERR_FILENO), line, sizeof line);
   fprintf(stderr, "\r\033[K%s", line);
@@ -162,13 +166,13 @@ void progress_update(progress *p, size_t epoch, size_t done, float loss, float a
   if (cli_now() - p->last < 0.1 && done < p->per_epoch)
     return;
   draw(p, epoch, p->per_epoch ? (double)done / (double)p->per_epoch : 1.0, loss, accuracy,
-       NULL);
+       NULL, NULL);
 }
 
-void progress_phase(progress *p, size_t epoch, const char *what)
+void progress_phase(progress *p, size_t epoch, const char *what, const char *detail)
 {
   if (p->tty)
-    draw(p, epoch, 1.0, 0.0f, 0.0f, what);
+    draw(p, epoch, 1.0, 0.0f, 0.0f, what, detail);
 }
 
 void progress_clear(progress *p)

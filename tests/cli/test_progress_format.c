@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include "cli.h"
 
-static const progress_view TRAINING = {3, 10, 0.5, 0.4321f, 0.8765f, 37012.0, 754.0, NULL};
+static const progress_view TRAINING = {3, 10, 0.5, 0.4321f, 0.8765f, 37012.0, 754.0, NULL, NULL};
 
 static size_t line_at(const progress_view *v, int columns, char *out, size_t cap)
 {
@@ -77,11 +77,15 @@ static void evaluation_phase_replaces_the_metrics(void **state)
   char line[256];
   progress_view v = TRAINING;
   v.fraction = 1.0;
-  v.phase = "evaluating 10000 test samples";
+  v.phase = "evaluating";
+  v.detail = "10000 test samples";
   line_at(&v, 80, line, sizeof line);
   assert_non_null(strstr(line, "[##########"));
-  assert_non_null(strstr(line, "100%  evaluating 10000 test samples"));
+  assert_non_null(strstr(line, "100%  evaluating  10000 test samples"));
   assert_null(strstr(line, "loss"));
+  /* On 40 columns the detail goes, what is under way stays. */
+  line_at(&v, 40, line, sizeof line);
+  assert_string_equal(line, "epoch 3/10 [#########] 100%  evaluating");
 }
 
 static void columns_come_from_the_environment_without_a_tty(void **state)
