@@ -66,7 +66,7 @@ typedef struct train_ctx {
   size_t epochs, train_n;
   bn_status failed;
   float test_loss, test_acc;
-  const char *held_name, *output;
+  const char *held_name, *held_label, *output; /* "val", "validation" or "test" twice */
   size_t checkpoint_every, epochs_done;
   run_history *hist;
 } train_ctx;
@@ -93,8 +93,7 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
   if (interrupt_received()) /* a partial epoch: no metrics, the caller saves */
     return 1;
   char phase[64];
-  snprintf(phase, sizeof phase, "%zu %s samples", c->test->n,
-           strcmp(c->held_name, "val") == 0 ? "validation" : "test");
+  snprintf(phase, sizeof phase, "%zu %s samples", c->test->n, c->held_label);
   progress_phase(&c->prog, epoch, "evaluating", phase);
   bn_status st = bn_mlp_evaluate(c->m, c->test->n, c->test->x, c->test->features, c->test->y,
                                  NULL, &c->test_loss, &c->test_acc);
@@ -224,6 +223,7 @@ int cmd_train(int argc, char **argv)
     return CLI_FAIL;
   }
   const char *held_name = o.validation_split ? "val" : "test";
+  const char *held_label = o.validation_split ? "validation" : "test";
   int rc = CLI_FAIL;
   bn_mlp *m = NULL;
   FILE *history = NULL;
@@ -277,7 +277,7 @@ int cmd_train(int argc, char **argv)
   cli_describe(m, arch, sizeof arch);
   if (!o.quiet) {
     printf("data: %s (%zu training, %zu %s samples, %zu inputs, %zu classes)\n", o.data,
-           train.n, test.n, o.validation_split ? "validation" : "test", train.features, classes);
+           train.n, test.n, held_label, train.features, classes);
     printf("network: %s; %zu parameters, %s init\n", arch, params, inits[init]);
     printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads\n",
            optims[opt], lr, schedules[sched], batch, epochs, (unsigned long long)seed,
@@ -286,7 +286,7 @@ int cmd_train(int argc, char **argv)
   }
   train_ctx ctx = {m,     &test, {0},       history,  o.quiet,          sched == 1,
                    lr,    epochs, train.n, BN_OK,    0,                0,
-                   held_name, o.output, checkpoint_every, 0, &hist};
+                   held_name, held_label, o.output, checkpoint_every, 0, &hist};
   size_t per_epoch = train.n;
   progress_init(&ctx.prog, epochs, per_epoch);
   if (o.quiet)
@@ -339,8 +339,7 @@ int cmd_train(int argc, char **argv)
     goto out;
   }
   printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
-         o.validation_split ? "validation" : "test", (double)ctx.test_acc,
-         o.validation_split ? "validation" : "test", (double)ctx.test_loss, epochs, seconds,
+         held_label, (double)ctx.test_acc, held_label, (double)ctx.test_loss, epochs, seconds,
          o.output);
   rc = CLI_OK;
 out:

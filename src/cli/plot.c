@@ -46,12 +46,17 @@ static void color(cairo_t *cr, rgb c)
   cairo_set_source_rgb(cr, c.r, c.g, c.b);
 }
 
+/* Text placed by its advance width and the font's ascent and descent (not
+ * the ink of these letters), so labels with and without descenders share a
+ * baseline. */
 static void text_at(cairo_t *cr, const char *s, double x, double y, double align_x,
                     double align_y)
 {
   cairo_text_extents_t e;
+  cairo_font_extents_t f;
   cairo_text_extents(cr, s, &e);
-  cairo_move_to(cr, x - e.x_bearing - align_x * e.width, y - e.y_bearing - align_y * e.height);
+  cairo_font_extents(cr, &f);
+  cairo_move_to(cr, x - align_x * e.x_advance, y + f.ascent - align_y * (f.ascent + f.descent));
   cairo_show_text(cr, s);
 }
 
@@ -89,13 +94,14 @@ static void draw_panel(cairo_t *cr, const run_history *h, int accuracy, double x
   cairo_set_line_width(cr, 1.0);
   /* Grid and tick labels. */
   double ystep = nice_step(p.y1 - p.y0, 5);
+  int decimals = ystep < 1 ? (int)ceil(-log10(ystep) - 1e-9) : 0; /* all labels alike */
   char label[32];
   for (double v = ceil(p.y0 / ystep) * ystep; v <= p.y1 + 1e-9 * ystep; v += ystep) {
     color(cr, GRID);
     cairo_move_to(cr, p.x, floor(py(&p, v)) + 0.5);
     cairo_line_to(cr, p.x + p.w, floor(py(&p, v)) + 0.5);
     cairo_stroke(cr);
-    snprintf(label, sizeof label, "%g", fabs(v) < 1e-12 ? 0.0 : v);
+    snprintf(label, sizeof label, "%.*f", decimals, fabs(v) < 1e-12 ? 0.0 : v);
     color(cr, INK);
     text_at(cr, label, p.x - 0.4 * font, py(&p, v), 1.0, 0.5);
   }
