@@ -22,3 +22,5 @@ add_test(NAME cli_man_completion
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/man_completion_test.sh $<TARGET_FILE:bn_cli>
           ${PROJECT_BINARY_DIR}/docs/man/bn.1 ${PROJECT_SOURCE_DIR}/src/cli/bn-completion.bash)
 set_tests_properties(cli_man_completion PROPERTIES LABELS cli)
+set_tests_properties(cli_ux PROPERTIES
+  ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/cli/lsan.supp")

@@ -18,7 +18,8 @@ static const char *const USAGE =
     "  bn --version        versions of the program and of libbn\n"
     "\n"
     "Exit status: 0 success, 1 failure (missing or damaged files, bad data),\n"
-    "2 usage error (unknown option, value out of range).\n";
+    "2 usage error (unknown option, value out of range), 128 + N when bn train\n"
+    "was ended by signal N (130: Ctrl-C), after saving the model.\n";
 
 int main(int argc, char **argv)
 {
