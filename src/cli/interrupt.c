@@ -1,7 +1,9 @@
 /* Ctrl-C and SIGTERM during training: the handler only records the signal;
  * the training loop sees it after the current step, saves and exits. A
  * second signal while that happens gets the default action (ends the
- * program at once), so a stuck save can still be interrupted. */
+ * program at once), so a stuck save can still be interrupted. A signal that
+ * was ignored when bn started (nohup, a background job of a script) stays
+ * ignored, as the shell meant. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <string.h>
@@ -22,8 +24,12 @@ void interrupt_install(void)
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   received = 0;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  const int signals[] = {SIGINT, SIGTERM};
+  for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
+    struct sigaction old;
+    if (sigaction(signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+      sigaction(signals[i], &sa, NULL);
+  }
 }
 
 int interrupt_received(void)

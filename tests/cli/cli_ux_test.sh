@@ -42,9 +42,13 @@ check "not a terminal: plain lines, no redraws" \
 interrupt_run() {  # interrupt_run SIGNAL CODE
   local sig=$1 code=$2 out=$work/int_$1.bnm hist=$work/int_$1.csv
   rm -f "$out" "$hist"
+  # With job control on, the background job keeps SIGINT (a script's
+  # background jobs otherwise start with it ignored, and bn respects that).
+  set -m
   "$bn" train "${small[@]}" --epochs 100000 --output "$out" --history "$hist" \
     > "$work/int_$sig.txt" 2>&1 &
   local pid=$! waited=0
+  set +m
   # Wait until an epoch is done (bounded: 30 s), then signal.
   while [ "$({ wc -l < "$hist"; } 2>/dev/null || echo 0)" -lt 2 ] && [ $waited -lt 300 ]; do
     sleep 0.1
@@ -62,6 +66,21 @@ interrupt_run() {  # interrupt_run SIGNAL CODE
 }
 interrupt_run INT 130
 interrupt_run TERM 143
+# An ignored SIGINT (as for a script's background job) stays ignored.
+"$bn" train "${small[@]}" --epochs 100000 --output "$work/ign.bnm" --history "$work/ign.csv" \
+  > /dev/null 2>&1 &
+pid=$! waited=0
+while [ "$({ wc -l < "$work/ign.csv"; } 2>/dev/null || echo 0)" -lt 2 ] && [ $waited -lt 300 ]; do
+  sleep 0.1
+  waited=$((waited + 1))
+done
+kill -s INT $pid
+sleep 0.5
+check "an ignored SIGINT does not stop training" "kill -0 $pid 2> /dev/null"
+kill -s TERM $pid
+wait $pid
+rc=$?
+check "SIGTERM still does (exit $rc)" "[ $rc -eq 143 ]"
 
 # ---- checkpoints and early checks of the output paths -----------------------
 out=$("$bn" train "${small[@]}" --epochs 5 --checkpoint-every 2 --output "$work/ck.bnm" 2>&1)
