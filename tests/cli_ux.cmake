@@ -8,6 +8,16 @@ target_link_libraries(test_cli_progress_format PRIVATE bn PkgConfig::CMOCKA bn_w
 add_test(NAME cli_progress_format COMMAND test_cli_progress_format)
 set_tests_properties(cli_progress_format PROPERTIES LABELS cli)
 
+# plot.c as it is built when cairo is missing at configure time.
+add_executable(test_cli_plot_without_cairo ${CMAKE_CURRENT_SOURCE_DIR}/cli/test_plot_without_cairo.c
+                                           ${PROJECT_SOURCE_DIR}/src/cli/plot.c
+                                           ${PROJECT_SOURCE_DIR}/src/cli/args.c)
+target_include_directories(test_cli_plot_without_cairo PRIVATE ${PROJECT_SOURCE_DIR}/src/cli)
+target_link_libraries(test_cli_plot_without_cairo PRIVATE bn PkgConfig::CMOCKA bn_warnings m)
+add_test(NAME cli_plot_without_cairo COMMAND test_cli_plot_without_cairo
+         WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(cli_plot_without_cairo PROPERTIES LABELS cli)
+
 # End to end: pseudo-terminals of 40/80/120 columns, signals, checkpoints,
 # --validation-split, plots (PNG header checked), determinism.
 add_test(NAME cli_ux
