@@ -69,18 +69,15 @@ static void ref_forward_held(size_t F, size_t N, const double *x, const double *
                              const double *beta, double eps, const double *r, const double *d,
                              double *y)
 {
+  double *mean = test_doubles(F), *var = test_doubles(F);
+  ref_moments(F, N, x, F, mean, var);
   for (size_t f = 0; f < F; f++) {
-    double mu = 0, var = 0;
+    double sb = sqrt(var[f] + eps), g = gamma ? gamma[f] : 1.0, b = beta ? beta[f] : 0.0;
     for (size_t j = 0; j < N; j++)
-      mu += x[f + j * F];
-    mu /= (double)N;
-    for (size_t j = 0; j < N; j++)
-      var += (x[f + j * F] - mu) * (x[f + j * F] - mu);
-    var /= (double)N;
-    double sb = sqrt(var + eps), g = gamma ? gamma[f] : 1.0, b = beta ? beta[f] : 0.0;
-    for (size_t j = 0; j < N; j++)
-      y[f + j * F] = g * ((x[f + j * F] - mu) / sb * r[f] + d[f]) + b;
+      y[f + j * F] = g * ((x[f + j * F] - mean[f]) / sb * r[f] + d[f]) + b;
   }
+  free(mean);
+  free(var);
 }
 
 /* Forward, backward and running-statistics update of one training step.
@@ -92,18 +89,12 @@ static void ref_step(ref_renorm *t, const double *x, const double *dy, const dou
 {
   const size_t F = t->F, N = t->N;
   const double n = (double)N;
+  ref_moments(F, N, x, F, t->mean, t->var);
   for (size_t f = 0; f < F; f++) {
-    double mu = 0, var = 0, g = gamma ? gamma[f] : 1.0, b = beta ? beta[f] : 0.0;
-    for (size_t j = 0; j < N; j++)
-      mu += x[f + j * F];
-    mu /= n;
-    for (size_t j = 0; j < N; j++)
-      var += (x[f + j * F] - mu) * (x[f + j * F] - mu);
-    var /= n;
+    const double mu = t->mean[f], var = t->var[f];
+    const double g = gamma ? gamma[f] : 1.0, b = beta ? beta[f] : 0.0;
     double sb = sqrt(var + eps), sigma = sqrt(rv[f] + eps);
     double r = clip(sb / sigma, 1.0 / rmax, rmax), d = clip((mu - rm[f]) / sigma, -dmax, dmax);
-    t->mean[f] = mu;
-    t->var[f] = var;
     t->r[f] = r;
     t->d[f] = d;
     t->rmag[f] = r;
