@@ -125,6 +125,7 @@ BN_API const char *bn_batchnorm_last_error(const bn_batchnorm *layer);
 BN_API bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *features);
 
 /** @brief Creation flags of the layer (as given, or as loaded from a state blob).
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or flags).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags);
@@ -369,18 +370,21 @@ BN_API bn_status bn_batchnorm_serialize(const bn_batchnorm *layer, void *buffer,
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size_t size);
 
-/** @brief Superseded alias of bn_batchnorm_serialized_size() (same arguments and statuses).
+/** @brief Superseded alias of bn_batchnorm_serialized_size().
+ *  @return as bn_batchnorm_serialized_size().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size);
 
-/** @brief Superseded alias of bn_batchnorm_serialize() (same arguments, format and statuses).
+/** @brief Superseded alias of bn_batchnorm_serialize() (same arguments and format).
+ *  @return as bn_batchnorm_serialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer,
                                          size_t capacity, size_t *written);
 
-/** @brief Superseded alias of bn_batchnorm_deserialize() (same arguments and statuses).
+/** @brief Superseded alias of bn_batchnorm_deserialize().
+ *  @return as bn_batchnorm_deserialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size);

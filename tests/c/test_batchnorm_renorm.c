@@ -14,6 +14,7 @@
  * float roundings (the library rounds r and d to float once more than the
  * plain path). The finite-difference check uses central differences of the
  * float64 forward with r and d held, step 1e-6: its error is ~1e-9. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <float.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -604,6 +605,48 @@ static void bad_limits_are_refused(void **state)
 #undef BWD
 }
 
+/* A renorm layer whose passes run over several threads (the threshold
+ * lowered so a small batch is split) still matches the reference. */
+static void threaded_layer_matches_reference(void **state)
+{
+  (void)state;
+  setenv("BN_PARALLEL_MIN_ELEMENTS", "1", 1);
+  test_rng rng = {56};
+  const size_t F = 6, N = 40, LD = 8;
+  test_problem p;
+  test_problem_make(&p, &rng, F, N, LD, LD, 1, 1);
+  bn_batchnorm *l = renorm_layer(&p, BN_BATCHNORM_FUSE_RELU, 1.1, 0.1);
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_THREADS, 3.0));
+  float *y = test_floats(LD * N), *dx = test_floats(LD * N), v[6];
+  /* the fused ReLU: the reference's y through a ReLU, and its backward of
+   * dy masked by y > 0 */
+  ref_renorm t;
+  ref_init(&t, F, N);
+  ref_step(&t, p.xd, p.dyd, p.gd, p.bd, p.md, p.vd, EPS, 1.1, 0.1, 0.1);
+  double *dym = test_doubles(F * N), *yref = test_doubles(F * N), *ymag = test_doubles(F * N);
+  for (size_t i = 0; i < F * N; i++) {
+    dym[i] = t.y[i] > 0 ? p.dyd[i] : 0.0;
+    yref[i] = t.y[i] > 0 ? t.y[i] : 0.0;
+    ymag[i] = t.ymag[i];
+  }
+  ref_step(&t, p.xd, dym, p.gd, p.bd, p.md, p.vd, EPS, 1.1, 0.1, 0.1);
+  assert_ok(bn_batchnorm_forward(l, BN_MODE_TRAINING, N, p.x, LD, y, LD));
+  assert_ok(bn_batchnorm_backward(l, N, p.x, LD, p.dy, LD, dx, LD));
+  assert_within(test_err_mag(y, LD, yref, ymag, F, N), TOL);
+  assert_within(test_err_mag(dx, LD, t.dx, t.dxmag, F, N), TOL);
+  assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_DGAMMA, v, F));
+  assert_within(test_vec_err(v, t.dgamma, t.dgmag, F), TOL);
+  unsetenv("BN_PARALLEL_MIN_ELEMENTS");
+  ref_free(&t);
+  free(dym);
+  free(ymag);
+  free(yref);
+  free(y);
+  free(dx);
+  bn_batchnorm_destroy(l);
+  test_problem_free(&p);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -615,6 +658,7 @@ int main(void)
       cmocka_unit_test(schedule_follows_the_paper),
       cmocka_unit_test(limits_are_parameters_kept_in_the_state),
       cmocka_unit_test(bad_limits_are_refused),
+      cmocka_unit_test(threaded_layer_matches_reference),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
