@@ -17,5 +17,6 @@
 #include <bn/mlp.h>
 #include <bn/mode.h>
 #include <bn/init.h>
+#include <bn/standardizer.h>
 
 #endif /* BN_BN_H */

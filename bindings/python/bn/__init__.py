@@ -131,3 +131,8 @@ __all__ = [
     # the exception hierarchy, as bn._errors lists it (its helper stays private)
     *(name for name in _errors.__all__ if name != "error_for"),
 ]
+
+# bn/standardizer.h: the input standardizer (scikit-learn's StandardScaler).
+from .standardizer import Standardizer  # noqa: E402
+
+__all__.append("Standardizer")
