@@ -23,3 +23,24 @@ add_test(NAME alloc_failure COMMAND test_alloc_failure)
 # creation can fail too.
 set_tests_properties(alloc_failure PROPERTIES LABELS reliability
                      ENVIRONMENT "BN_PARALLEL_MIN_ELEMENTS=64")
+
+# Threads (label threads; the ThreadSanitizer CI step runs this label):
+# distinct handles on distinct threads equal sequential runs, and MANY
+# concurrent dense layers (past OpenBLAS's buffer table) neither crash nor
+# print (src/core/blas.c).
+add_executable(test_thread_stress ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_thread_stress.c)
+target_include_directories(test_thread_stress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support)
+target_link_libraries(test_thread_stress PRIVATE bn PkgConfig::CMOCKA Threads::Threads
+                                                 bn_warnings m)
+add_test(NAME thread_stress COMMAND test_thread_stress)
+add_test(NAME thread_many_callers COMMAND test_thread_stress many)
+set_tests_properties(thread_stress thread_many_callers PROPERTIES
+  LABELS "reliability;threads"
+  ENVIRONMENT "BN_PARALLEL_MIN_ELEMENTS=64"
+  FAIL_REGULAR_EXPRESSION "OpenBLAS|WARNING: ThreadSanitizer")
+# (test_batchnorm_threads, which needs 2^22-element batches to split, takes
+# 30 s in Release: too slow for ThreadSanitizer; thread_stress splits small
+# batches through BN_PARALLEL_MIN_ELEMENTS instead.)
+if(TARGET test_threads)
+  set_property(TEST test_threads APPEND PROPERTY LABELS threads)
+endif()

@@ -21,7 +21,7 @@
  *    whose variance exceeds FLT_MAX is refused with BN_ERR_NON_FINITE.
  *
  *  Thread-safety: a handle must not be used by two threads at once; distinct
- *  handles are fully independent (the library has no global mutable state).
+ *  handles are fully independent (the layer keeps no global mutable state).
  *
  *  Errors: every function returns a bn_status; when a handle is given, the
  *  reason is also stored in it and readable with bn_batchnorm_last_error().

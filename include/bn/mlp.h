@@ -34,7 +34,9 @@
  *  dataset.
  *
  *  Thread-safety: a handle belongs to one thread at a time; distinct handles
- *  are independent. OpenBLAS may use its own threads inside a call.
+ *  are independent, on any number of threads. OpenBLAS may use its own
+ *  threads inside a call; how libbn keeps many concurrent calls within what
+ *  OpenBLAS supports is described in bn/dense.h.
  *
  *  Errors: every function returns a bn_status; the reason is also stored in
  *  the handle and readable with bn_mlp_last_error(). Functions that fail on
