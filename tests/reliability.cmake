@@ -44,3 +44,12 @@ set_tests_properties(thread_stress thread_many_callers PROPERTIES
 if(TARGET test_threads)
   set_property(TEST test_threads APPEND PROPERTY LABELS threads)
 endif()
+
+# Model files keep whatever the MLP accepts or produces (regressions of the
+# Adam second-moment overflow and the step-count bound; a property test over
+# random call sequences with extreme values).
+add_executable(test_model_roundtrip ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_model_roundtrip.c)
+target_include_directories(test_model_roundtrip PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support)
+target_link_libraries(test_model_roundtrip PRIVATE bn PkgConfig::CMOCKA bn_warnings m)
+add_test(NAME model_roundtrip COMMAND test_model_roundtrip)
+set_tests_properties(model_roundtrip PROPERTIES LABELS reliability)

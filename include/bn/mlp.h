@@ -248,10 +248,14 @@ BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
  *                  `outputs`; NULL for the softmax head.
  *  @param loss     receives the batch's mean loss before the update (may be NULL).
  *  @return BN_OK; argument errors; BN_ERR_NON_FINITE when the loss or a gradient is
- *          not finite (the parameters and optimizer state are unchanged; the
- *          running statistics have seen the batch), or when an update itself
- *          overflows float (then the network has diverged: some parameters
- *          may be updated, reload or re-initialize it).
+ *          not finite, or when the update would overflow float in a
+ *          parameter or an optimizer moment (e.g. Adam's g*g): every new
+ *          value is checked before any is written, so the parameters,
+ *          optimizer state and step count are unchanged (the running
+ *          statistics have seen the batch), and the model still saves and
+ *          loads; BN_ERR_WRONG_STATE when BN_MLP_STEP is at its upper bound
+ *          (2^53, the most a model file keeps: set it, e.g. to 0, to go on),
+ *          before anything changes.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,

@@ -35,6 +35,30 @@ static void merge_chunk(size_t F, size_t b, const float *in, size_t ld, double *
   *count = n;
 }
 
+/* BatchNorm k (0: the input's, i: hidden layer i's), or NULL; F its width. */
+static bn_batchnorm *batchnorm_of(const bn_mlp *m, size_t k, size_t *F)
+{
+  *F = k == 0 ? m->inputs : m->stage[k - 1].out;
+  return k == 0 ? m->input_bn : m->stage[k - 1].bn;
+}
+
+/* Copy BatchNorm k's running mean and variance to (put = 0) or from
+ * (put = 1) the 2F floats at saved. Both calls succeed on valid values. */
+static void running_statistics(bn_mlp *m, size_t k, float *saved, int put)
+{
+  size_t F;
+  bn_batchnorm *bn = batchnorm_of(m, k, &F);
+  if (!bn)
+    return;
+  if (put) {
+    bn_batchnorm_set(bn, BN_BATCHNORM_RUNNING_MEAN, saved, F);
+    bn_batchnorm_set(bn, BN_BATCHNORM_RUNNING_VAR, saved + F, F);
+  } else {
+    bn_batchnorm_get(bn, BN_BATCHNORM_RUNNING_MEAN, saved, F);
+    bn_batchnorm_get(bn, BN_BATCHNORM_RUNNING_VAR, saved + F, F);
+  }
+}
+
 bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *x, size_t ldx)
 {
   if (!mlp)
@@ -57,18 +81,24 @@ bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *
     return st;
   double *acc = malloc(4 * W * sizeof *acc);
   float *tmp = malloc(W * sizeof *tmp);
-  if (!acc || !tmp) {
+  /* Each layer's statistics depend on the new ones before it, so they are
+   * set layer by layer; the old ones are kept to put back on failure. */
+  float *old = malloc(2 * W * (m->layers + 1) * sizeof *old);
+  if (!acc || !tmp || !old) {
     free(acc);
     free(tmp);
+    free(old);
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   }
+  for (size_t k = 0; k <= m->layers; k++)
+    running_statistics(m, k, old + 2 * W * k, 0);
   double *mean = acc, *m2 = acc + W, *cm = acc + 2 * W, *cm2 = acc + 3 * W;
   /* BatchNorm k: 0 is the input's, i the one of hidden layer i. */
   for (size_t k = 0; st == BN_OK && k <= m->layers; k++) {
-    bn_batchnorm *bn = k == 0 ? m->input_bn : m->stage[k - 1].bn;
+    size_t F;
+    bn_batchnorm *bn = batchnorm_of(m, k, &F);
     if (!bn)
       continue;
-    const size_t F = k == 0 ? m->inputs : m->stage[k - 1].out;
     double count = 0.0;
     memset(mean, 0, F * sizeof *mean);
     memset(m2, 0, F * sizeof *m2);
@@ -92,7 +122,11 @@ bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *
       st = bni_fail(&m->err, st, "layer %zu: the statistics are not finite (x holds NaN or infinity?)",
                     k);
   }
+  if (st != BN_OK)
+    for (size_t k = 0; k <= m->layers; k++)
+      running_statistics(m, k, old + 2 * W * k, 1);
   free(acc);
   free(tmp);
+  free(old);
   return st;
 }
