@@ -34,9 +34,13 @@ ABIDIFF_ERROR, ABIDIFF_USAGE_ERROR, ABIDIFF_CHANGE, ABIDIFF_INCOMPATIBLE = 1, 2,
 
 
 def abidw(library, headers, out):
+    """The library's ABI as abixml, with source paths relative to the source
+    tree (the baseline must not depend on where the tree was checked out)."""
     subprocess.run(["abidw", "--headers-dir", headers, "--drop-private-types",
                     "--no-corpus-path", "--no-comp-dir-path", "--no-show-locs",
                     "--out-file", str(out), library], check=True)
+    root = str(pathlib.Path(headers).resolve().parents[1]) + "/"
+    out.write_text(out.read_text().replace(root, ""))
 
 
 def soname(abi_xml):
