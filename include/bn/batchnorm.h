@@ -21,7 +21,7 @@
  *    whose variance exceeds FLT_MAX is refused with BN_ERR_NON_FINITE.
  *
  *  Thread-safety: a handle must not be used by two threads at once; distinct
- *  handles are fully independent (the library has no global mutable state).
+ *  handles are fully independent (the layer keeps no global mutable state).
  *
  *  Tunables (eps, update factor, threads, batches tracked) go through
  *  bn_batchnorm_set_parameter() / bn_batchnorm_get_parameter() with

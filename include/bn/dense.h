@@ -16,7 +16,15 @@
  *  before any product).
  *
  *  Thread-safety: one thread per handle at a time; distinct handles are
- *  independent. Note that OpenBLAS may use its own thread pool inside a call.
+ *  independent, on any number of threads. OpenBLAS may use its own thread
+ *  pool inside a call. Because OpenBLAS (0.3.21 measured) prints and then
+ *  crashes when more calls run inside it at once than its buffer table
+ *  holds, libbn lets at most MAX_THREADS of its own products (OpenBLAS's
+ *  build setting, from openblas_get_config(); 64 on Debian 12) run inside
+ *  OpenBLAS at once: further calls wait their turn, results are unchanged.
+ *  libbn never changes OpenBLAS's settings; products the application itself
+ *  runs in OpenBLAS are not counted. Tested with 300 threads at once
+ *  (docs/reliability.md).
  *  Errors: as in bn/batchnorm.h; bn_dense_last_error() tells why. The state
  *  travels in memory through bn_dense_serialize() / bn_dense_deserialize()
  *  (older names remain as aliases; docs/architecture.md, Conventions). On error,
