@@ -131,3 +131,9 @@ __all__ = [
     # the exception hierarchy, as bn._errors lists it (its helper stays private)
     *(name for name in _errors.__all__ if name != "error_for"),
 ]
+
+# Training conveniences on top of the MLP (issue 14): History, schedules, datasets.
+from . import schedules  # noqa: E402
+from .history import History  # noqa: E402
+
+__all__ += ["History", "schedules"]
