@@ -137,3 +137,9 @@ from . import schedules  # noqa: E402
 from .history import History  # noqa: E402
 
 __all__ += ["History", "schedules"]
+from . import datasets  # noqa: E402
+
+__all__ += ["datasets"]
+from . import recipes  # noqa: E402
+
+__all__ += ["recipes"]
