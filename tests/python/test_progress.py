@@ -2,6 +2,7 @@
 (cut to COLUMNS), 'evaluating' during validation, a line per epoch; off a
 terminal (or verbose=2) only the lines; verbose=0 nothing."""
 import io
+import os
 import re
 
 import numpy as np
@@ -75,41 +76,74 @@ def test_on_a_terminal_every_redraw_fits_the_width(columns, monkeypatch):
     assert bars and all(d.startswith(("epoch 1/2", "epoch 2/2")) for d in bars)
     if columns >= 40:
         assert any("[" in d and "%" in d for d in bars)
-    if columns >= 60:
+    if columns >= 40:
         assert sum("evaluating" in d for d in draws) == 2
     if columns >= 132:  # room for every field, as bn train shows them
-        assert all(re.fullmatch(r"epoch \d/2 \[[#.]{24}\] +\d+%  loss \d\.\d{4}  acc \d\.\d{4}"
+        assert all(re.fullmatch(r"epoch \d/2 \[[#.]{30}\] \d+%  loss \d\.\d{4}  acc \d\.\d{4}"
                                 r"  \d+ samples/s  ETA \d+:\d\d", d) for d in bars)
+        assert sum(re.fullmatch(r"epoch \d/2 \[#{30}\] 100%  evaluating  100 validation "
+                                r"samples  \d+ samples/s  ETA \d+:\d\d", d) is not None
+                   for d in draws) == 2
     # the bar of an epoch's end is full
-    assert any(re.search(r"\[#+\]  100%", d) for d in bars) or columns < 40
+    assert any(re.search(r"\[#+\] 100%", d) for d in bars) or columns < 30
 
 
-def test_fields_are_dropped_in_order_and_the_bar_shrinks_first():
-    fields = [(0, "100%"), (2, "loss 0.1234"), (4, "acc 0.5000"), (5, "999 samples/s"),
-              (3, "ETA 0:01")]
-    full = _progress.fit_fields("epoch 1/9", 1.0, fields, 200)
-    assert full == ("epoch 1/9 [########################]  100%  loss 0.1234  acc 0.5000"
-                    "  999 samples/s  ETA 0:01")
-    shrunk = _progress.fit_fields("epoch 1/9", 0.5, fields, len(full) - 5)
-    assert shrunk == ("epoch 1/9 [#########.........]  100%  loss 0.1234  acc 0.5000"
-                      "  999 samples/s  ETA 0:01")
-    # 60 columns: samples/s goes (rank 5), the bar would be 6 < 8 wide, so acc goes
-    assert _progress.fit_fields("epoch 1/9", 0.0, fields, 60) == \
-        "epoch 1/9 [" + "." * 18 + "]  100%  loss 0.1234  ETA 0:01"
-    # 40 columns: then ETA (rank 3) goes too
-    assert _progress.fit_fields("epoch 1/9", 0.0, fields, 40) == \
-        "epoch 1/9 [" + "." * 8 + "]  100%  loss 0.1234"
-    assert _progress.fit_fields("epoch 1/9", 0.0, fields, 15) == "epoch 1/9"
-    assert _progress.fit_fields("epoch 10/10", None, [(0, "x")], 6) == "epoch"
+def line(columns, **kw):
+    return _progress.format_line(3, 10, 0.5, columns, loss=0.1234, accuracy=0.5, rate=999,
+                                 eta_seconds=61, **kw)
 
 
-def test_columns_come_from_the_environment_then_the_terminal(monkeypatch):
+def test_fields_are_dropped_by_rank_and_the_bar_takes_what_is_left():
+    fields = "50%  loss 0.1234  acc 0.5000  999 samples/s  ETA 1:01"
+    # room for everything: the bar is at most 30 wide
+    assert line(200) == "epoch 3/10 [" + "#" * 15 + "." * 15 + "] " + fields
+    # 80 columns: 79 - len("epoch 3/10") - 1 - len(fields) - 3 = 12 for the bar
+    assert line(80) == "epoch 3/10 [" + "#" * 6 + "." * 6 + "] " + fields
+    # narrower: samples/s (rank 5) goes, then acc (4), then ETA (3), then loss (2)
+    assert line(70) == "epoch 3/10 [" + "#" * 8 + "." * 9 + "] 50%  loss 0.1234  acc 0.5000" \
+                       "  ETA 1:01"
+    assert line(50) == "epoch 3/10 [" + "#" * 4 + "." * 5 + "] 50%  loss 0.1234  ETA 1:01"
+    assert line(40) == "epoch 3/10 [" + "#" * 4 + "." * 5 + "] 50%  loss 0.1234"
+    assert line(25) == "epoch 3/10 [" + "#" * 3 + "." * 4 + "] 50%"
+    # no room for a 6-wide bar: it goes, then the line is cut
+    assert line(20) == "epoch 3/10 50%"
+    assert line(8) == "epoch 3"
+    for columns in range(2, 200):
+        assert len(line(columns)) <= columns - 1
+
+
+def test_the_evaluation_phase_keeps_its_name_longest():
+    evaluating = dict(phase="evaluating", detail="10000 validation samples")
+    assert line(200, **evaluating) == ("epoch 3/10 [" + "#" * 15 + "." * 15 + "] 50%  evaluating"
+                                       "  10000 validation samples  999 samples/s  ETA 1:01")
+    # samples/s goes, then the detail (rank 3, before the ETA of equal rank)
+    assert line(50, **evaluating) == "epoch 3/10 [" + "#" * 5 + "." * 5 + "] 50%  evaluating" \
+                                     "  ETA 1:01"
+    assert line(30, **evaluating) == "epoch 3/10 50%  evaluating"
+
+
+def test_columns_come_from_the_terminal_then_the_environment(monkeypatch):
     monkeypatch.setenv("COLUMNS", "57")
-    assert _progress.terminal_columns(io.StringIO()) == 57
+    assert _progress.terminal_columns(io.StringIO()) == 57  # not a terminal: COLUMNS
+    with open(os.devnull, "w") as not_a_tty:
+        assert _progress.terminal_columns(not_a_tty) == 57
     monkeypatch.setenv("COLUMNS", "wide")
     assert _progress.terminal_columns(io.StringIO()) == _progress.DEFAULT_COLUMNS
     monkeypatch.delenv("COLUMNS")
     assert _progress.terminal_columns(io.StringIO()) == _progress.DEFAULT_COLUMNS
+    try:
+        import pty
+        leader, follower = pty.openpty()
+    except OSError:
+        return
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 93, 0, 0))
+    monkeypatch.setenv("COLUMNS", "57")
+    with os.fdopen(follower, "w") as terminal:
+        assert _progress.terminal_columns(terminal) == 93  # the terminal wins
+    os.close(leader)
 
 
 def test_eta_is_written_as_bn_train_writes_it():
@@ -127,4 +161,4 @@ def test_redraws_are_limited_to_ten_a_second(monkeypatch):
         progress.batch(1, done, 0.5, 0.5)
     draws = [seg for seg in term.getvalue().split(CLEAR) if seg]
     assert len(draws) == 6  # at 0.005 s, then every 0.1 s, and the epoch's end
-    assert draws[-1].startswith("epoch 1/1 [########################]  100%")
+    assert draws[-1].startswith("epoch 1/1 [" + "#" * 30 + "] 100%")

@@ -2,40 +2,45 @@
 shows (src/cli/progress.c):
 
 * on a terminal, a bar redrawn at most ten times a second on one line with
-  the running loss and accuracy, samples/s and the time left, cut to the
-  terminal's width (``COLUMNS``, else the terminal's own size): the fields
-  that do not fit are dropped, least useful first, so the line never wraps;
-  "evaluating" while the validation data is evaluated;
+  the running loss and accuracy, samples/s and the time left, fitted to the
+  terminal's width (the terminal's size, else ``COLUMNS``): the fields that
+  do not fit are dropped, least useful first, so the line never wraps;
+  "evaluating N validation samples" while the validation data is evaluated;
 * after each epoch, one plain line with the epoch's metrics (the only output
   when the stream is not a terminal, or with ``verbose=2``).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
-from typing import Callable, List, Optional, TextIO, Tuple
+from typing import Any, Callable, List, Optional, TextIO, Tuple
 
-#: Width assumed when neither COLUMNS nor the terminal says.
+#: Width assumed when neither the terminal nor COLUMNS says.
 DEFAULT_COLUMNS = 80
 #: Redraws per second at most (a redraw costs a write to the terminal).
 REDRAW_SECONDS = 0.1
-#: Bar width when the terminal has room (as bn train), and the least kept.
-BAR_WIDTH, BAR_MIN = 24, 8
+#: The bar's width: what the line leaves, within these bounds (as bn train).
+BAR_MIN, BAR_MAX = 6, 30
 
 
 def terminal_columns(stream: TextIO) -> int:
-    """COLUMNS when set to a positive integer, else the terminal's width, else 80."""
+    """The terminal's width (TIOCGWINSZ on the stream), else COLUMNS when it is
+    a positive integer, else 80 (bn train's order)."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+        if columns > 0:
+            return columns
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
     try:
         columns = int(os.environ.get("COLUMNS", ""))
-        if columns > 0:
+        if 0 < columns < 10000:
             return columns
     except ValueError:
         pass
-    try:
-        return os.get_terminal_size(stream.fileno()).columns or DEFAULT_COLUMNS
-    except (AttributeError, OSError, ValueError):
-        return DEFAULT_COLUMNS
+    return DEFAULT_COLUMNS
 
 
 def clock_text(seconds: float) -> str:
@@ -46,28 +51,52 @@ def clock_text(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
-def fit_fields(head: str, bar_fraction: Optional[float], fields: List[Tuple[int, str]],
-               columns: int) -> str:
-    """``head [bar]  field  field...`` in at most columns - 1 characters (the
-    last column makes some terminals wrap). ``fields`` are (rank, text) in
-    display order. The bar (when ``bar_fraction`` is not None) takes the room
-    left, up to BAR_WIDTH; when not even BAR_MIN is left, the field of highest
-    rank goes, and so on; with no field left the bar goes, then the head is cut."""
-    room = max(columns - 1, 1)
-    kept = list(fields)
+def format_line(epoch: int, epochs: int, fraction: float, columns: int, *,
+                loss: float = 0.0, accuracy: float = 0.0, rate: float = 0.0,
+                eta_seconds: float = 0.0, phase: Optional[str] = None,
+                detail: Optional[str] = None) -> str:
+    """bn train's progress line, ``epoch E/N [bar] P%  field  field ...``, in at
+    most columns - 1 characters (writing the last column makes some terminals
+    wrap at once).
+
+    The fields are loss and accuracy (or ``phase`` and ``detail`` while
+    evaluating), samples/s and the time left; each has a rank, and while the
+    line is too wide the field of the highest rank goes first. The bar takes
+    what is left, BAR_MIN to BAR_MAX wide; when only ``epoch E/N P%`` (and the
+    phase) is left and still no bar fits, the bar goes, then the line is cut.
+    """
+    width = max(columns - 1, 1)
+    fraction = min(max(fraction, 0.0), 1.0)
+    fields: List[Tuple[str, int]] = [(f"{int(100.0 * fraction)}%", 1)]
+    if phase is not None:  # what is under way stays as long as the percentage
+        fields.append((phase, 1))
+        if detail is not None:
+            fields.append((detail, 3))
+    else:
+        fields += [(f"loss {loss:.4f}", 2), (f"acc {accuracy:.4f}", 4)]
+    fields += [(f"{rate:.0f} samples/s", 5), (f"ETA {clock_text(eta_seconds)}", 3)]
+    head = f"epoch {epoch}/{epochs}"
+    keep = [True] * len(fields)
+    bar = BAR_MIN
     while True:
-        tail = "".join("  " + text for _, text in kept)
-        line = head + tail
-        if bar_fraction is not None:
-            width = min(BAR_WIDTH, room - len(line) - 3)  # 3: " [" and "]"
-            if width >= BAR_MIN:
-                filled = int(width * bar_fraction)
-                return f"{head} [{'#' * filled}{'.' * (width - filled)}]{tail}"
-        elif len(line) <= room:
-            return line
-        if not kept:
-            return line[:room]
-        kept.remove(max(kept, key=lambda field: field[0]))
+        # one space before the percentage (it follows the bar), two before the others
+        used = len(head) + sum((1 if i == 0 else 2) + len(text)
+                               for i, (text, _) in enumerate(fields) if keep[i])
+        if used + 3 + BAR_MIN <= width:  # " [" + bar + "]"
+            bar = min(width - used - 3, BAR_MAX)
+            break
+        droppable = [i for i, (_, rank) in enumerate(fields) if keep[i] and rank > 1]
+        if not droppable:
+            bar = 0
+            break
+        keep[max(droppable, key=lambda i: fields[i][1])] = False
+    line = head
+    if bar:
+        filled = int(bar * fraction)
+        line += f" [{'#' * filled}{'.' * (bar - filled)}]"
+    line += "".join((" " if i == 0 else "  ") + text
+                    for i, (text, _) in enumerate(fields) if keep[i])
+    return line[:width]
 
 
 class Progress:
@@ -95,33 +124,30 @@ class Progress:
             self.stream.flush()
             self.drawn = False
 
+    def _line(self, epoch: int, fraction: float, **fields: Any) -> None:
+        now = self.clock()
+        self.last_draw = now
+        elapsed = now - self.start
+        trained = (epoch - 1 + fraction) * self.samples
+        rate = trained / elapsed if elapsed > 0 else 0.0
+        left = (self.epochs * self.samples - trained) / rate if rate > 0 else 0.0
+        self._draw(format_line(epoch, self.epochs, fraction, terminal_columns(self.stream),
+                               rate=rate, eta_seconds=left, **fields))
+
     def batch(self, epoch: int, done: int, loss: float, accuracy: float) -> None:
         """After a step: redraw the bar (on a terminal, at most every 0.1 s and at
         the epoch's end)."""
         if not self.bar:
             return
-        now = self.clock()
-        if now - self.last_draw < REDRAW_SECONDS and done < self.samples:
+        if self.clock() - self.last_draw < REDRAW_SECONDS and done < self.samples:
             return
-        self.last_draw = now
-        elapsed = now - self.start
-        trained = (epoch - 1) * self.samples + done
-        rate = trained / elapsed if elapsed > 0 else 0.0
-        left = (self.epochs * self.samples - trained) / rate if rate > 0 else 0.0
-        fraction = done / self.samples if self.samples else 0.0
-        self._draw(fit_fields(
-            f"epoch {epoch}/{self.epochs}", fraction,
-            [(0, f"{int(100 * fraction):3d}%"), (2, f"loss {loss:.4f}"),
-             (4, f"acc {accuracy:.4f}"), (5, f"{rate:.0f} samples/s"),
-             (3, f"ETA {clock_text(left)}")],
-            terminal_columns(self.stream)))
+        self._line(epoch, done / self.samples if self.samples else 1.0,
+                   loss=loss, accuracy=accuracy)
 
-    def evaluating(self, epoch: int) -> None:
-        """While the validation data is evaluated after ``epoch``."""
+    def evaluating(self, epoch: int, samples: int) -> None:
+        """While ``samples`` validation samples are evaluated after ``epoch``."""
         if self.bar:
-            self._draw(fit_fields(f"epoch {epoch}/{self.epochs}", None,
-                                  [(0, "evaluating the validation data...")],
-                                  terminal_columns(self.stream)))
+            self._line(epoch, 1.0, phase="evaluating", detail=f"{samples} validation samples")
 
     def epoch(self, epoch: int, loss: float, accuracy: float, seconds: float,
               val_loss: Optional[float], val_accuracy: Optional[float]) -> None:
@@ -130,7 +156,6 @@ class Progress:
         val = ("" if val_loss is None else
                f"  val_loss {val_loss:.4f}  val_acc {val_accuracy:.4f}")
         rate = self.samples / seconds if seconds > 0 else 0.0
-        width = len(str(self.epochs))
-        self.stream.write(f"epoch {epoch:{max(width, 3)}d}/{self.epochs}  loss {loss:.4f}  "
+        self.stream.write(f"epoch {epoch:3d}/{self.epochs}  loss {loss:.4f}  "
                           f"acc {accuracy:.4f}{val}  {seconds:6.1f}s  {rate:.0f} samples/s\n")
         self.stream.flush()

@@ -594,7 +594,7 @@ class MLP(Handle):
                     val = (None, None)
                     if validation_data is not None:
                         if progress is not None:
-                            progress.evaluating(int(epoch))
+                            progress.evaluating(int(epoch), vxa.shape[0])
                         val = self.evaluate(*validation_data)
                     record = Epoch(int(epoch), float(loss), float(accuracy), float(seconds), *val)
                     history.record(record, last_rate[0])
