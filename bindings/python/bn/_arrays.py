@@ -126,7 +126,7 @@ def size(value, name: str, minimum: int = 0) -> int:
     return value
 
 
-def output(out: Optional[np.ndarray], shape: Tuple[int, int], name: str = "out"
+def output(out: Optional[np.ndarray], shape: Tuple[int, ...], name: str = "out"
            ) -> Tuple[np.ndarray, int]:
     """A new (batch, features) float32 array, or ``out`` checked to be usable as it is."""
     if out is None:

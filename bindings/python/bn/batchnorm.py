@@ -44,7 +44,7 @@ class BatchNormFlag(enum.IntFlag):
 
 
 def _flag_names(flags: int) -> str:
-    return "|".join(f.name for f in BatchNormFlag if f & flags) or "0"
+    return "|".join(str(f.name) for f in BatchNormFlag if f & flags) or "0"
 
 
 _size = _a.size
@@ -368,8 +368,8 @@ class BatchNorm(Handle):
     def __repr__(self) -> str:
         if self.closed:
             return "<bn.BatchNorm (closed)>"
-        factor = self.update_factor
-        factor = "None" if factor is None else f"{factor:.7g}"
+        value = self.update_factor
+        factor = "None" if value is None else f"{value:.7g}"
         names = _flag_names(self.flags)
         return (f"<bn.BatchNorm features={self._features} eps={self.eps:.7g} "
                 f"update_factor={factor} flags={names} batches_tracked={self.batches_tracked}>")

@@ -38,7 +38,8 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 
 _UBYTE = 0x08
 PathLike = Union[str, "os.PathLike[str]"]
-Split = Tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]
+#: (images, labels): float32 rows in [0, 1] by default (uint8 with scale=False).
+Split = Tuple[np.ndarray, npt.NDArray[np.int32]]
 
 
 def _read_exact(stream: BinaryIO, count: int, path: str, what: str) -> bytes:

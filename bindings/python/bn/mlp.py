@@ -103,6 +103,30 @@ class Tensor(Choice):
     DBETA = _lib.BN_MLP_DBETA
 
 
+def _float_param(p: Param, doc: str) -> Any:
+    """A float property of MLP reading and writing tunable ``p`` (typed Any so that
+    type checkers accept ``model.learning_rate = 0.1``)."""
+    def get(self: "MLP") -> float:
+        return self.get_parameter(p)
+
+    def put(self: "MLP", value: float) -> None:
+        self.set_parameter(p, value)
+
+    return property(get, put, doc=doc)
+
+
+def _tensor(which: Tensor, writable: bool = True) -> Any:
+    """A property of MLPLayer reading (and writing) one tensor of its layer."""
+    def get(self: "MLPLayer") -> Float32Array:
+        return self.model.get(self.index, which)
+
+    def put(self: "MLPLayer", values: npt.ArrayLike) -> None:
+        self.model.set(self.index, which, values)
+
+    return property(get, put if writable else None,
+                    doc=f"The layer's {which.name.lower()} (bn_mlp_get/bn_mlp_set).")
+
+
 _BN_TENSORS = (Tensor.GAMMA, Tensor.BETA, Tensor.RUNNING_MEAN, Tensor.RUNNING_VAR,
                Tensor.DGAMMA, Tensor.DBETA)
 
@@ -378,15 +402,6 @@ class MLP(Handle):
     def optimizer(self, value: Union[Optimizer, str]) -> None:
         self.set_parameter(Param.OPTIMIZER, value)
 
-    def _float_param(p: Param, doc: str) -> property:  # noqa: N805 - a property factory
-        def get(self: "MLP") -> float:
-            return self.get_parameter(p)
-
-        def put(self: "MLP", value: float) -> None:
-            self.set_parameter(p, value)
-
-        return property(get, put, doc=doc)
-
     learning_rate = _float_param(Param.LEARNING_RATE, "Learning rate (> 0; default 1e-3).")
     momentum = _float_param(Param.MOMENTUM, "Momentum coefficient in [0, 1) (default 0.9).")
     beta1 = _float_param(Param.BETA1, "Adam's beta1 in [0, 1) (default 0.9).")
@@ -399,7 +414,6 @@ class MLP(Handle):
     bn_update_factor = _float_param(
         Param.BN_UPDATE_FACTOR,
         "Running-statistics factor in (0, 1] (PyTorch's momentum; default 0.1).")
-    del _float_param
 
     @property
     def decay_all(self) -> bool:
@@ -550,7 +564,7 @@ class MLP(Handle):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         plan = None if schedule is None else schedules.of(schedule)
         if optimizer is not None:
-            self.optimizer = optimizer
+            self.set_parameter(Param.OPTIMIZER, optimizer)
         self.set_parameters(**params)
         with self._lock:
             self._live()
@@ -591,7 +605,7 @@ class MLP(Handle):
 
             def on_epoch(_user, epoch, loss, accuracy, seconds):
                 def body() -> Optional[bool]:
-                    val = (None, None)
+                    val: Tuple[Optional[float], Optional[float]] = (None, None)
                     if validation_data is not None:
                         if progress is not None:
                             progress.evaluating(int(epoch), vxa.shape[0])
@@ -627,7 +641,8 @@ class MLP(Handle):
                                _a.int32_pointer(labels), _a.pointer(targets), batch_size, epochs,
                                rng._pointer() if rng is not None else None, epoch_cb, None)
                 finally:
-                    self._call(lib.bn_mlp_set_batch_callback, _lib.BatchCallback())  # NULL
+                    self._call(lib.bn_mlp_set_batch_callback,
+                               _lib.BatchCallback(0))  # address 0: NULL, removed
                     if plan is not None:
                         self.set_parameter(Param.LEARNING_RATE, base_rate)
                     if progress is not None:
@@ -785,16 +800,6 @@ class MLPLayer:
     def __init__(self, model: MLP, index: int) -> None:
         self.model, self.index = model, index
 
-    def _tensor(which: Tensor, writable: bool = True) -> property:  # noqa: N805 - a factory
-        def get(self: "MLPLayer") -> Float32Array:
-            return self.model.get(self.index, which)
-
-        def put(self: "MLPLayer", values: npt.ArrayLike) -> None:
-            self.model.set(self.index, which, values)
-
-        return property(get, put if writable else None,
-                        doc=f"The layer's {which.name.lower()} (bn_mlp_get/bn_mlp_set).")
-
     weight = _tensor(Tensor.WEIGHT)
     bias = _tensor(Tensor.BIAS)
     gamma = _tensor(Tensor.GAMMA)
@@ -805,7 +810,6 @@ class MLPLayer:
     dbias = _tensor(Tensor.DBIAS, False)
     dgamma = _tensor(Tensor.DGAMMA, False)
     dbeta = _tensor(Tensor.DBETA, False)
-    del _tensor
 
     def has(self, which: Union[Tensor, str]) -> bool:
         """Whether this layer holds tensor ``which``."""

@@ -17,7 +17,7 @@ tests/python/test_recipes.py checks it against the ``bn`` program)::
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -92,7 +92,7 @@ class Recipe:
                          schedule=self.schedule, seed=shuffle,
                          validation_data=validation_data, verbose=verbose, **kwargs)
 
-    def train(self, x: npt.ArrayLike, y: Sequence[int],
+    def train(self, x: npt.ArrayLike, y: npt.ArrayLike,
               validation_data: Optional[Tuple[npt.ArrayLike, npt.ArrayLike]] = None,
               verbose: int = 1, **kwargs: Any) -> Tuple[MLP, History]:
         """Build a network for ``x``'s features and ``y``'s classes (the largest

@@ -25,7 +25,7 @@ import math
 from fractions import Fraction
 from typing import Union
 
-__all__ = ["Schedule", "Constant", "Cosine", "Step", "ScheduleLike", "of"]
+__all__ = ["Schedule", "Constant", "Cosine", "Step", "of"]
 
 
 class Schedule:
