@@ -134,8 +134,9 @@ def test_every_public_name_has_a_docstring_and_hints():
 def public_callables():
     """(qualified name, function) for every public function, method, classmethod,
     staticmethod, property getter/setter and constructor that bn and its public
-    modules (interop, datasets, schedules, recipes) export, including members inherited from the binding's own base classes
-    (bn._handle.Handle) but not those of int, enum, tuple or Exception."""
+    modules (interop, datasets, schedules, recipes) export, including members
+    inherited from the binding's own base classes (bn._handle.Handle) but not
+    those of int, enum, tuple or Exception."""
     seen = set()
     for module in (bn, bn.interop, bn.datasets, bn.schedules, bn.recipes):
         for name in module.__all__:
