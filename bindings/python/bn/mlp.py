@@ -583,7 +583,11 @@ class MLP(Handle):
                         if verbose else None)
             failure: List[BaseException] = []
             thread = threading.get_ident()
-            # the rate of the last step run, for the History
+            # A Python call after every step costs ~10 us: only when something uses it.
+            per_step = (plan is not None or batch_callback is not None
+                        or (progress is not None and progress.bar))
+            # the rate of the last step run, for the History (read at each epoch's end
+            # when nothing runs per step, as then nothing changes it within an epoch)
             last_rate = [base_rate]
 
             def follow_schedule(progressed: Fraction) -> None:
@@ -611,7 +615,7 @@ class MLP(Handle):
                             progress.evaluating(int(epoch), vxa.shape[0])
                         val = self.evaluate(*validation_data)
                     record = Epoch(int(epoch), float(loss), float(accuracy), float(seconds), *val)
-                    history.record(record, last_rate[0])
+                    history.record(record, last_rate[0] if per_step else self.learning_rate)
                     if progress is not None:
                         progress.epoch(*record)
                     follow_schedule(Fraction(int(epoch)))
@@ -631,7 +635,7 @@ class MLP(Handle):
                 return guarded(body)
 
             epoch_cb = _lib.EpochCallback(on_epoch)
-            batch_cb = _lib.BatchCallback(on_batch)
+            batch_cb = _lib.BatchCallback(on_batch) if per_step else _lib.BatchCallback(0)
             lock = rng._lock if rng is not None else threading.Lock()
             with lock:
                 self._call(lib.bn_mlp_set_batch_callback, batch_cb)
