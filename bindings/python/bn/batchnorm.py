@@ -47,9 +47,6 @@ def _flag_names(flags: int) -> str:
     return "|".join(str(f.name) for f in BatchNormFlag if f & flags) or "0"
 
 
-_size = _a.size
-
-
 class BatchNorm(Handle):
     """A BatchNorm layer over ``features`` features (bn_batchnorm).
 
@@ -81,7 +78,7 @@ class BatchNorm(Handle):
     def __init__(self, features: int, eps: float = 1e-5, update_factor: Optional[float] = 0.1,
                  scale: bool = True, shift: bool = True, running_stats: bool = True,
                  unbiased_running_var: bool = True, fuse_relu: bool = False) -> None:
-        features = _size(features, "features")
+        features = _a.size(features, "features", 1)
         flags = BatchNormFlag(0)
         if not scale:
             flags |= BatchNormFlag.NO_SCALE
@@ -422,7 +419,7 @@ def batchnorm_forward_training(x: npt.ArrayLike, gamma: Optional[npt.ArrayLike] 
     mean, invstd, var = (np.empty(f, dtype=np.float32) for _ in range(3))
     _call(lib.bn_batchnorm_forward_training,
           f"bn_batchnorm_forward_training(features={f}, batch={n})",
-          f, n, _a.pointer(xa), ldx, _a.pointer(g), _a.pointer(b), float(eps),
+          f, n, _a.pointer(xa), ldx, _a.pointer(g), _a.pointer(b), _a.positive(eps, "eps"),
           _kernel_flags(relu), _a.pointer(y), ldy,
           _a.pointer(mean), _a.pointer(invstd), _a.pointer(var))
     return y, mean, invstd, var
@@ -448,7 +445,7 @@ def batchnorm_forward_inference(x: npt.ArrayLike, mean: npt.ArrayLike, var: npt.
     _call(lib.bn_batchnorm_forward_inference,
           f"bn_batchnorm_forward_inference(features={f}, batch={n})",
           f, n, _a.pointer(xa), ldx, _a.pointer(m), _a.pointer(v), _a.pointer(g),
-          _a.pointer(b), float(eps), _kernel_flags(relu), _a.pointer(y), ldy)
+          _a.pointer(b), _a.positive(eps, "eps"), _kernel_flags(relu), _a.pointer(y), ldy)
     return y
 
 
@@ -506,6 +503,6 @@ def batchnorm_backward_inference(x: npt.ArrayLike, dy: npt.ArrayLike, mean: npt.
     _call(lib.bn_batchnorm_backward_inference,
           f"bn_batchnorm_backward_inference(features={f}, batch={n})",
           f, n, _a.pointer(xa), ldx, _a.pointer(dya), lddy, _a.pointer(m), _a.pointer(v),
-          _a.pointer(g), _a.pointer(b), float(eps), _kernel_flags(relu), _a.pointer(dx), lddx,
+          _a.pointer(g), _a.pointer(b), _a.positive(eps, "eps"), _kernel_flags(relu), _a.pointer(dx), lddx,
           _a.pointer(dgamma), _a.pointer(dbeta))
     return dx, dgamma, dbeta
