@@ -17,7 +17,8 @@
  *  (unlike the fused BatchNorm+ReLU, which maps NaN to 0). A softmax column
  *  holding NaN or +inf becomes all NaN.
  *
- *  Errors: BN_ERR_INVALID_ARGUMENT for an unknown activation, an ELU alpha
+ *  Errors (the status only: stateless kernels keep no message; see
+ *  docs/errors.md): BN_ERR_INVALID_ARGUMENT for an unknown activation, an ELU alpha
  *  that is not finite and > 0, a NULL matrix, a zero size, ld < features or a
  *  forbidden overlap; BN_ERR_SIZE_OVERFLOW when ld*(batch-1)+features floats
  *  overflow size_t. On error nothing is written.

@@ -23,6 +23,12 @@
  *  Thread-safety: a handle must not be used by two threads at once; distinct
  *  handles are fully independent (the library has no global mutable state).
  *
+ *  Tunables (eps, update factor, threads, batches tracked) go through
+ *  bn_batchnorm_set_parameter() / bn_batchnorm_get_parameter() with
+ *  bn_batchnorm_parameter_bounds(), as the MLP's; the state travels in
+ *  memory through bn_batchnorm_serialize() / bn_batchnorm_deserialize().
+ *  Older names for both remain as aliases (docs/architecture.md, Conventions).
+ *
  *  Errors: every function returns a bn_status; when a handle is given, the
  *  reason is also stored in it and readable with bn_batchnorm_last_error().
  *  On error, outputs and the layer's state are left unchanged. */
@@ -31,6 +37,7 @@
 #include <stdint.h>
 #include <bn/status.h>
 #include <bn/batchnorm_kernels.h>
+#include <bn/mode.h>
 
 BN_EXTERN_C_BEGIN
 
@@ -43,15 +50,11 @@ enum bn_batchnorm_flags {
   BN_BATCHNORM_NO_SHIFT = 1u << 1,            /**< No beta (fixed at 0). */
   BN_BATCHNORM_NO_RUNNING_STATS = 1u << 2,    /**< No running statistics: both modes use batch statistics. */
   BN_BATCHNORM_CUMULATIVE_AVERAGE = 1u << 3,  /**< Running statistics are the plain average of all batches. */
-  BN_BATCHNORM_BIASED_RUNNING_VAR = 1u << 4,  /**< Store the biased batch variance in the running variance. */
-  BN_BATCHNORM_FUSE_RELU = 1u << 5            /**< Output max(0, bn(x)); the backward applies the ReLU mask (NaN maps to 0; see BN_KERNEL_FUSE_RELU). */
+  BN_BATCHNORM_BIASED_RUNNING_VAR = 1u << 4   /**< Store the biased batch variance in the running variance. */
+  /* BN_BATCHNORM_FUSE_RELU (1u << 5) is a layer flag too: output max(0, bn(x)),
+   * the backward applies the ReLU mask (NaN maps to 0). It is declared once,
+   * in bn/batchnorm_kernels.h, because the kernels take the same flag. */
 };
-
-/** Forward mode, given explicitly on every call. */
-typedef enum bn_mode {
-  BN_MODE_TRAINING = 1,   /**< Batch statistics; running statistics are updated. */
-  BN_MODE_INFERENCE = 2   /**< Running statistics (batch statistics if the layer has none). */
-} bn_mode;
 
 /** Vectors of F floats held by a layer, for bn_batchnorm_get() / bn_batchnorm_set(). */
 typedef enum bn_batchnorm_tensor {
@@ -64,6 +67,17 @@ typedef enum bn_batchnorm_tensor {
   BN_BATCHNORM_SAVED_MEAN = 7,    /**< get only; batch mean of the last training-mode forward. */
   BN_BATCHNORM_SAVED_INVSTD = 8   /**< get only; 1/sqrt(var+eps) of the last training-mode forward. */
 } bn_batchnorm_tensor;
+
+/** Tunables for bn_batchnorm_set_parameter() / bn_batchnorm_get_parameter().
+ *  Values are doubles; integer parameters take integral values; float
+ *  parameters are stored rounded to float and read back as stored. Inclusive
+ *  bounds come from bn_batchnorm_parameter_bounds(). */
+typedef enum bn_batchnorm_param {
+  BN_BATCHNORM_EPSILON = 1,         /**< eps added to the variance, in (0, FLT_MAX]; default 1e-5. */
+  BN_BATCHNORM_UPDATE_FACTOR = 2,   /**< running-statistics weight of the new batch, in (0, 1]; default 0.1. Ignored (but kept) with BN_BATCHNORM_CUMULATIVE_AVERAGE. */
+  BN_BATCHNORM_THREADS = 3,         /**< most threads per pass, an integer in [1, 64]; default 1 (see bn_batchnorm_set_threads()). */
+  BN_BATCHNORM_BATCHES_TRACKED = 4  /**< training forwards that updated the running statistics, an integer in [0, 2^53]. */
+} bn_batchnorm_param;
 
 /** @brief Create a layer with gamma = 1, beta = 0, running mean 0, running var 1,
  *         eps 1e-5 and update factor 0.1.
@@ -102,35 +116,81 @@ BN_API bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *featur
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags);
 
+/** @brief Set a tunable.
+ *
+ *  @param layer  the layer.
+ *  @param param  a bn_batchnorm_param.
+ *  @param value  within bn_batchnorm_parameter_bounds(param); whole for
+ *                integer parameters; a float parameter must not round to an
+ *                excluded bound (an eps of 1e-50 rounds to 0).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer, unknown param, value
+ *          out of bounds, not whole, or rounding to a bound); BN_ERR_NON_FINITE
+ *          (NaN or infinity); BN_ERR_OUT_OF_MEMORY (BN_BATCHNORM_THREADS: its
+ *          scratch). On error the layer is unchanged. A pending backward
+ *          stays valid (the forward's saved statistics do not depend on these).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_set_parameter(bn_batchnorm *layer, bn_batchnorm_param param,
+                                            double value);
+
+/** @brief Read a tunable (float parameters as stored, widened to double).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or value, unknown
+ *          param; *value is then unchanged).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_get_parameter(const bn_batchnorm *layer, bn_batchnorm_param param,
+                                            double *value);
+
+/** @brief Inclusive bounds of a tunable; an open bound is reported as its
+ *         limit (eps > 0 reports lower = 0).
+ *  @param lower, upper  receive the bounds; either may be NULL, not both.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (unknown param, both pointers NULL).
+ *  @par Thread-safety
+ *  Thread-safe (no handle, no state). */
+BN_API bn_status bn_batchnorm_parameter_bounds(bn_batchnorm_param param, double *lower,
+                                               double *upper);
+
 /** @brief Set epsilon, added to the variance before the square root.
+ *  Superseded alias of bn_batchnorm_set_parameter(layer, BN_BATCHNORM_EPSILON, eps).
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or eps <= 0), BN_ERR_NON_FINITE.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps);
 
-/** @brief Read epsilon.
+/** @brief Read epsilon. Superseded alias of bn_batchnorm_get_parameter(layer,
+ *  BN_BATCHNORM_EPSILON, ...) with a float result.
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or eps).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps);
 
 /** @brief Set the running-statistics update factor (weight of the new batch), in (0, 1].
- *  Ignored in cumulative-average mode (but still stored).
+ *  Ignored in cumulative-average mode (but still stored). Superseded alias of
+ *  bn_batchnorm_set_parameter(layer, BN_BATCHNORM_UPDATE_FACTOR, factor).
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL or out of range), BN_ERR_NON_FINITE.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor);
 
-/** @brief Read the update factor.
+/** @brief Read the update factor. Superseded alias of bn_batchnorm_get_parameter(layer,
+ *  BN_BATCHNORM_UPDATE_FACTOR, ...) with a float result.
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or factor).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor);
 
 /** @brief Number of training-mode forwards that updated the running statistics.
+ *  Superseded by bn_batchnorm_get_parameter(layer, BN_BATCHNORM_BATCHES_TRACKED, ...);
+ *  kept as an alias that reads the full 64-bit count.
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or count).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count);
 
 /** @brief Set the number of batches tracked (e.g. when importing a model).
+ *  Superseded by bn_batchnorm_set_parameter(layer, BN_BATCHNORM_BATCHES_TRACKED, ...);
+ *  kept as an alias that takes the full 64-bit range.
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count);
@@ -151,6 +211,7 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
  *  differ from the one-thread results in the last bits (another grouping of
  *  the same sums); threads = 1 runs on the calling thread only. Nothing of
  *  the layer's state or serialized state depends on this setting.
+ *  Superseded alias of bn_batchnorm_set_parameter(layer, BN_BATCHNORM_THREADS, threads).
  *
  *  @param layer    the layer.
  *  @param threads  in [1, 64]; the default is 1.
@@ -164,6 +225,7 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
 BN_API bn_status bn_batchnorm_set_threads(bn_batchnorm *layer, unsigned threads);
 
 /** @brief Read the thread count set by bn_batchnorm_set_threads() (1 by default).
+ *  Superseded alias of bn_batchnorm_get_parameter(layer, BN_BATCHNORM_THREADS, ...).
  *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or threads).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
@@ -236,8 +298,10 @@ BN_API bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t 
  *  @param ldx    leading dimension of x (>= F).
  *  @param dy     F x N gradient w.r.t. y.
  *  @param lddy   leading dimension of dy (>= F).
- *  @param dx     F x N out; may be dy if lddx == lddy.
- *  @param lddx   leading dimension of dx (>= F).
+ *  @param dx     F x N out; may be dy if lddx == lddy; or NULL when the
+ *                input gradient is not needed (a first layer): only dgamma
+ *                and dbeta are computed, and lddx is ignored.
+ *  @param lddx   leading dimension of dx (>= F unless dx is NULL).
  *  @return BN_OK; BN_ERR_WRONG_STATE without a forward since creation, load
  *          or set; BN_ERR_NON_FINITE (training mode) when the reduced
  *          gradients are not finite (nothing is written).
@@ -248,36 +312,59 @@ BN_API bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch,
                                        const float *dy, size_t lddy,
                                        float *dx, size_t lddx);
 
-/** @brief Size in bytes of the layer's serialized state.
+/** @brief Size in bytes of the layer's serialized state (what bn_batchnorm_serialize() writes).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or size); BN_ERR_SIZE_OVERFLOW.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
-BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size);
+BN_API bn_status bn_batchnorm_serialized_size(const bn_batchnorm *layer, size_t *size);
 
-/** @brief Serialize the layer's state.
+/** @brief Serialize the layer's state into a caller-owned buffer.
  *
  *  Format (little-endian, version 1): "BNST" magic, u32 version, u64 F,
  *  u32 flags, f32 eps, f32 update factor, u32 reserved (0), u64 batches
  *  tracked, then F floats each of gamma, beta, running mean, running var,
- *  and a CRC-32 (IEEE) of all preceding bytes. See docs/formats.md.
+ *  and a CRC-32 (IEEE) of all preceding bytes. See docs/formats.md. The
+ *  thread count is not part of the state.
  *
  *  @param layer     the layer (const: only its last-error message may change).
- *  @param buffer    destination of at least bn_batchnorm_state_size() bytes.
- *  @param capacity  its size (BN_ERR_BAD_SIZE when too small).
+ *  @param buffer    destination of at least bn_batchnorm_serialized_size() bytes.
+ *  @param capacity  its size.
  *  @param written   receives the bytes written, or NULL.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or buffer);
+ *          BN_ERR_BAD_SIZE (capacity too small; nothing written);
+ *          BN_ERR_SIZE_OVERFLOW.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_serialize(const bn_batchnorm *layer, void *buffer,
+                                        size_t capacity, size_t *written);
+
+/** @brief Restore into the layer a state written by bn_batchnorm_serialize().
+ *
+ *  The blob's flags, eps, update factor, batches tracked and vectors replace
+ *  the layer's; a pending backward and the gradients are forgotten. Never
+ *  reads outside [buffer, buffer+size).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or buffer);
+ *          BN_ERR_BAD_SIZE (truncated, or longer than its header says),
+ *          BN_ERR_BAD_MAGIC, BN_ERR_VERSION_MISMATCH, BN_ERR_CHECKSUM,
+ *          BN_ERR_SHAPE_MISMATCH (feature count differs from the layer's),
+ *          BN_ERR_BAD_FORMAT (invalid flags or values).
+ *          On error the layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size_t size);
+
+/** @brief Superseded alias of bn_batchnorm_serialized_size() (same arguments and statuses).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size);
+
+/** @brief Superseded alias of bn_batchnorm_serialize() (same arguments, format and statuses).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer,
                                          size_t capacity, size_t *written);
 
-/** @brief Restore a state written by bn_batchnorm_save_state().
- *
- *  The blob's flags, eps, update factor, batches tracked and vectors replace
- *  the layer's. Never reads outside [buffer, buffer+size).
- *  @return BN_OK; BN_ERR_BAD_SIZE (truncated, or longer than its header
- *          says), BN_ERR_BAD_MAGIC, BN_ERR_VERSION_MISMATCH,
- *          BN_ERR_CHECKSUM, BN_ERR_SHAPE_MISMATCH (feature count differs
- *          from the layer's), BN_ERR_BAD_FORMAT (invalid flags or values).
- *          On error the layer is unchanged.
+/** @brief Superseded alias of bn_batchnorm_deserialize() (same arguments and statuses).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size);

@@ -25,7 +25,8 @@
  *  scratch buffer of 7*features doubles, 8*features with batch_var
  *  (BN_ERR_OUT_OF_MEMORY if that fails).
  *
- *  Errors: BN_ERR_INVALID_ARGUMENT for a NULL required pointer, zero
+ *  Errors: the kernels have no handle, so they report the status only (no
+ *  message; see docs/errors.md). BN_ERR_INVALID_ARGUMENT for a NULL required pointer, zero
  *  features or batch, ld < features, unknown flags, or eps <= 0;
  *  BN_ERR_NON_FINITE for an eps that is NaN or infinite;
  *  BN_ERR_SIZE_OVERFLOW when the span ld*(batch-1)+features, in bytes,
@@ -43,8 +44,15 @@ enum bn_batchnorm_kernel_flags {
    *  backward then applies the ReLU mask inside the BN backward. Equal bit
    *  for bit to the BN kernel followed by bn_activation_forward(BN_ACT_RELU)
    *  on finite data; a NaN (inference only: training refuses non-finite
-   *  input) becomes 0 here but stays NaN through the separate ReLU. */
-  BN_KERNEL_FUSE_RELU = 1u << 0
+   *  input) becomes 0 here but stays NaN through the separate ReLU.
+   *
+   *  One name and one value for the kernels and the layer: it is also the
+   *  creation flag of bn_batchnorm_create() (bn/batchnorm.h). The kernels
+   *  still accept the value 1u << 0, which BN_KERNEL_FUSE_RELU had in
+   *  libbn 1.0, with the same meaning, so programs built then keep working. */
+  BN_BATCHNORM_FUSE_RELU = 1u << 5,
+  /** Superseded alias of BN_BATCHNORM_FUSE_RELU (the same value). */
+  BN_KERNEL_FUSE_RELU = BN_BATCHNORM_FUSE_RELU
 };
 
 /** @brief Training-mode forward: normalize with the batch's own statistics.
@@ -56,7 +64,7 @@ enum bn_batchnorm_kernel_flags {
  *  @param gamma         scale, F values, or NULL for 1.
  *  @param beta          shift, F values, or NULL for 0.
  *  @param eps           added to the variance; finite and > 0.
- *  @param flags         0 or BN_KERNEL_FUSE_RELU.
+ *  @param flags         0 or BN_BATCHNORM_FUSE_RELU.
  *  @param y             output, F x N, leading dimension ldy (may be x if ldy == ldx).
  *  @param ldy           >= features.
  *  @param saved_mean    out: F batch means for the backward, or NULL.
@@ -85,7 +93,7 @@ BN_API bn_status bn_batchnorm_forward_training(
  *  @param mean   F means (required).
  *  @param var    F variances (required; each >= 0, else BN_ERR_INVALID_ARGUMENT).
  *  @param gamma  F scales or NULL for 1.   @param beta  F shifts or NULL for 0.
- *  @param eps    finite and > 0.           @param flags 0 or BN_KERNEL_FUSE_RELU.
+ *  @param eps    finite and > 0.           @param flags 0 or BN_BATCHNORM_FUSE_RELU.
  *  @param y      output F x N (may be x if ldy == ldx).  @param ldy >= features.
  *  @return BN_OK or an error from the file description; BN_ERR_NON_FINITE if
  *          mean, var, gamma or beta hold a non-finite value.
@@ -103,7 +111,7 @@ BN_API bn_status bn_batchnorm_forward_inference(
  *  With xhat = (x - mean)*invstd and g = gamma (1 when NULL):
  *    dbeta  = sum_j dy,   dgamma = sum_j dy*xhat,
  *    dx     = g*invstd/N * (N*dy - dbeta - xhat*dgamma).
- *  The mean and variance terms are included. With BN_KERNEL_FUSE_RELU, dy is
+ *  The mean and variance terms are included. With BN_BATCHNORM_FUSE_RELU, dy is
  *  first masked by (y > 0), y being recomputed bit-exactly from x, so beta
  *  must be the same as in the forward.
  *
@@ -117,7 +125,7 @@ BN_API bn_status bn_batchnorm_forward_inference(
  *  @param saved_mean       F values from the training forward (required).
  *  @param saved_invstd     F values from the training forward (required).
  *  @param gamma            F scales or NULL for 1.
- *  @param beta             F shifts or NULL for 0 (only read with BN_KERNEL_FUSE_RELU).
+ *  @param beta             F shifts or NULL for 0 (only read with BN_BATCHNORM_FUSE_RELU).
  *  @param flags            the forward's flags.
  *  @param dx, lddx         out: gradient w.r.t. x, F x N (may be dy if lddx == lddy).
  *  @param dgamma           out: F values, or NULL.
@@ -139,7 +147,7 @@ BN_API bn_status bn_batchnorm_backward_training(
  *
  *  dx = dy * gamma * invstd with invstd = 1/sqrt(var+eps); optionally
  *  dgamma = sum_j dy*xhat and dbeta = sum_j dy (double accumulation).
- *  With BN_KERNEL_FUSE_RELU, dy is masked by (y > 0), y recomputed from x.
+ *  With BN_BATCHNORM_FUSE_RELU, dy is masked by (y > 0), y recomputed from x.
  *
  *  @param features, batch   sizes (batch >= 1).
  *  @param x, ldx            the forward's input (required).

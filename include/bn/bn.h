@@ -15,5 +15,8 @@
 #include <bn/losses.h>
 #include <bn/dense.h>
 #include <bn/mlp.h>
+#include <bn/mode.h>
+#include <bn/init.h>
+#include <bn/standardizer.h>
 
 #endif /* BN_BN_H */

@@ -17,12 +17,15 @@
  *
  *  Thread-safety: one thread per handle at a time; distinct handles are
  *  independent. Note that OpenBLAS may use its own thread pool inside a call.
- *  Errors: as in bn/batchnorm.h; bn_dense_last_error() tells why. On error,
+ *  Errors: as in bn/batchnorm.h; bn_dense_last_error() tells why. The state
+ *  travels in memory through bn_dense_serialize() / bn_dense_deserialize()
+ *  (older names remain as aliases; docs/architecture.md, Conventions). On error,
  *  outputs and the layer are unchanged. */
 
 #include <stddef.h>
 #include <bn/status.h>
 #include <bn/rng.h>
+#include <bn/init.h>
 #include <bn/batchnorm.h>
 
 BN_EXTERN_C_BEGIN
@@ -34,14 +37,6 @@ typedef struct bn_dense bn_dense;
 enum bn_dense_flags {
   BN_DENSE_NO_BIAS = 1u << 0 /**< No bias vector (e.g. when a BatchNorm follows). */
 };
-
-/** Weight initialization schemes for bn_dense_init(). Biases are set to 0. */
-typedef enum bn_init {
-  BN_INIT_ZEROS = 0,          /**< W = 0. */
-  BN_INIT_HE_NORMAL = 1,      /**< W ~ N(0, 2/in) (He et al. 2015, for ReLU). */
-  BN_INIT_GLOROT_UNIFORM = 2, /**< W ~ U(-a, a), a = sqrt(6/(in+out)). */
-  BN_INIT_GLOROT_NORMAL = 3   /**< W ~ N(0, 2/(in+out)). */
-} bn_init;
 
 /** Tensors held by a dense layer, for bn_dense_get() / bn_dense_set(). */
 typedef enum bn_dense_tensor {
@@ -140,33 +135,53 @@ BN_API bn_status bn_dense_forward(bn_dense *layer, size_t batch, const float *x,
 BN_API bn_status bn_dense_backward(bn_dense *layer, size_t batch, const float *x, size_t ldx,
                                    const float *dy, size_t lddy, float *dx, size_t lddx);
 
-/** @brief Size in bytes of the serialized state.
+/** @brief Size in bytes of the serialized state (what bn_dense_serialize() writes).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or size); BN_ERR_SIZE_OVERFLOW.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
-BN_API bn_status bn_dense_state_size(const bn_dense *layer, size_t *size);
+BN_API bn_status bn_dense_serialized_size(const bn_dense *layer, size_t *size);
 
-/** @brief Serialize the layer's state.
+/** @brief Serialize the layer's state into a caller-owned buffer.
  *
  *  Format (little-endian, version 1): "BNDN" magic, u32 version, u64 in,
  *  u64 out, u32 flags, u32 reserved (0), then out*in f32 weights (row-major),
  *  then out f32 biases unless BN_DENSE_NO_BIAS, then a CRC-32 (IEEE) of all
  *  preceding bytes. Gradients are not saved. See docs/layers.md.
- *  @param buffer    destination of at least bn_dense_state_size() bytes.
- *  @param capacity  its size (BN_ERR_BAD_SIZE when too small).
+ *  @param buffer    destination of at least bn_dense_serialized_size() bytes.
+ *  @param capacity  its size.
  *  @param written   receives the bytes written, or NULL.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or buffer);
+ *          BN_ERR_BAD_SIZE (capacity too small; nothing written); BN_ERR_SIZE_OVERFLOW.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_dense_serialize(const bn_dense *layer, void *buffer, size_t capacity,
+                                    size_t *written);
+
+/** @brief Restore into the layer a state written by bn_dense_serialize(); the
+ *  blob's flags, weights and biases replace the layer's, and the gradients
+ *  are forgotten. Never reads outside [buffer, buffer+size).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL layer or buffer); then, in
+ *  this order: BN_ERR_BAD_SIZE (shorter than a header), BN_ERR_BAD_MAGIC,
+ *  BN_ERR_VERSION_MISMATCH, BN_ERR_BAD_SIZE (size differs from what the
+ *  header implies), BN_ERR_CHECKSUM, BN_ERR_SHAPE_MISMATCH (in/out differ
+ *  from the layer's), BN_ERR_BAD_FORMAT (unknown flags, reserved != 0,
+ *  non-finite values). On error the layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_dense_deserialize(bn_dense *layer, const void *buffer, size_t size);
+
+/** @brief Superseded alias of bn_dense_serialized_size() (same arguments and statuses).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_dense_state_size(const bn_dense *layer, size_t *size);
+
+/** @brief Superseded alias of bn_dense_serialize() (same arguments, format and statuses).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capacity,
                                      size_t *written);
 
-/** @brief Restore a state written by bn_dense_save_state(); the blob's flags,
- *  weights and biases replace the layer's, and the gradients are forgotten.
- *  Never reads outside [buffer, buffer+size). Checks, in this order:
- *  BN_ERR_BAD_SIZE (shorter than a header), BN_ERR_BAD_MAGIC,
- *  BN_ERR_VERSION_MISMATCH, BN_ERR_BAD_SIZE (size differs from what the
- *  header implies), BN_ERR_CHECKSUM, BN_ERR_SHAPE_MISMATCH (in/out differ
- *  from the layer's), BN_ERR_BAD_FORMAT (unknown flags, reserved != 0,
- *  non-finite values). On error the layer is unchanged.
+/** @brief Superseded alias of bn_dense_deserialize() (same arguments and statuses).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size);

@@ -6,8 +6,9 @@
  *
  *  Layout as in bn/batchnorm_kernels.h (column-major, one sample per column).
  *  Losses are means over the batch, accumulated in double and rounded once.
- *  Gradients are of that mean. Every input is validated before anything is
- *  written: on error neither *loss nor dlogits is touched.
+ *  Gradients are of that mean. Errors are reported by the status only
+ *  (stateless kernels keep no message; see docs/errors.md). Every input is
+ *  validated before anything is written: on error neither *loss nor dlogits is touched.
  *  Aliasing: dlogits may be the very same buffer as logits (or, for the
  *  binary loss, targets) when ldd == ld; any other overlap is
  *  BN_ERR_INVALID_ARGUMENT. Thread-safe (no state, no allocation). */

@@ -20,6 +20,9 @@
  *                     (the second variate v*sqrt(...) is discarded, so a normal
  *                     consumes an even number of u64 draws, 2 on 79% of calls).
  *
+ *  Errors are reported by the status only: the generator is a plain struct
+ *  with no message buffer (see docs/errors.md).
+ *
  *  The struct is public so it can live on the stack; its size and meaning
  *  are part of the ABI and never change. Treat the fields as opaque.
  *  @par Thread-safety

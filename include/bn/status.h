@@ -7,8 +7,10 @@
  *
  *  A status value never changes meaning once released; new codes are only
  *  appended. Functions that fail leave their outputs unmodified unless their
- *  documentation says otherwise, and record a readable message in the handle
- *  they were called on (see the *_last_error() function of each handle type). */
+ *  documentation says otherwise. The reason is also given in words: a call
+ *  on a handle records it in the handle (the *_last_error() function of each
+ *  handle type); a loader that has no handle yet fills the caller's message
+ *  buffer; the stateless kernels report the status only (docs/errors.md). */
 
 #include <bn/export.h>
 #include <bn/version.h>

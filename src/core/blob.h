@@ -21,6 +21,8 @@ void bni_put_u32(bni_writer *w, uint32_t v);
 void bni_put_u64(bni_writer *w, uint64_t v);
 void bni_put_f32(bni_writer *w, float v);
 void bni_put_f32s(bni_writer *w, const float *v, size_t n);
+/* A double as its IEEE bits, so a round trip is exact. */
+void bni_put_f64(bni_writer *w, double v);
 void bni_put_bytes(bni_writer *w, const void *v, size_t n);
 
 typedef struct bni_reader {
@@ -33,6 +35,7 @@ uint32_t bni_get_u32(bni_reader *r);
 uint64_t bni_get_u64(bni_reader *r);
 float bni_get_f32(bni_reader *r);
 void bni_get_f32s(bni_reader *r, float *out, size_t n);
+double bni_get_f64(bni_reader *r);
 void bni_get_bytes(bni_reader *r, void *out, size_t n);
 
 /* Every blob is: 4-byte magic, u32 format version, a header of its own,
@@ -46,6 +49,10 @@ void bni_get_bytes(bni_reader *r, void *out, size_t n);
  * `what` names the blob in messages ("BatchNorm state"). */
 bn_status bni_blob_open(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
                         const char magic[4], uint32_t version, const char *what, bni_error *err);
+/* The same with a magic of magic_bytes bytes (model files have 8). */
+bn_status bni_blob_open_magic(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
+                              const void *magic, size_t magic_bytes, uint32_t version,
+                              const char *what, bni_error *err);
 bn_status bni_blob_verify(const void *buffer, size_t size, int size_matches_header,
                           const char *what, bni_error *err);
 

@@ -1,61 +1,6 @@
 #include <math.h>
-#include "batchnorm_internal.h"
-
-/* ---- the passes: each loop of bni_bn_loops, run through bni_bn_run -------- */
-
-static void run_sum(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
-                    double *s)
-{
-  bni_bn_pass p = {.kind = BNI_PASS_SUM, .F = F, .N = N, .x = x, .ldx = ldx, .s1 = s};
-  bni_bn_run(ex, &p);
-}
-
-static void run_centered_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
-                              size_t ldx, const float *m, double *s1, double *s2)
-{
-  bni_bn_pass p = {.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x, .ldx = ldx, .m = m,
-                   .s1 = s1, .s2 = s2};
-  bni_bn_run(ex, &p);
-}
-
-static void run_normalize(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
-                          const float *m, const float *scale, const float *shift, int relu,
-                          float *y, size_t ldy)
-{
-  bni_bn_pass p = {.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x, .ldx = ldx, .m = m,
-                   .scale = scale, .shift = shift, .flag = relu, .out = y, .ldout = ldy};
-  bni_bn_run(ex, &p);
-}
-
-static void run_affine(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
-                       const float *scale, const float *shift, int relu, float *y, size_t ldy)
-{
-  bni_bn_pass p = {.kind = BNI_PASS_AFFINE, .F = F, .N = N, .x = x, .ldx = ldx, .scale = scale,
-                   .shift = shift, .flag = relu, .out = y, .ldout = ldy};
-  bni_bn_run(ex, &p);
-}
-
-static void run_grad_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
-                          const float *dy, size_t lddy, const float *m, int mask,
-                          const float *scale, const float *shift, double *sg, double *sd,
-                          double *sgd)
-{
-  bni_bn_pass p = {.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x, .ldx = ldx, .dy = dy,
-                   .lddy = lddy, .m = m, .flag = mask, .scale = scale, .shift = shift,
-                   .s1 = sg, .s2 = sd, .s3 = sgd};
-  bni_bn_run(ex, &p);
-}
-
-static void run_grad_input(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
-                           size_t ldx, const float *dy, size_t lddy, const float *m, int mask,
-                           const float *scale, const float *shift, const float *a,
-                           const float *nk, const float *c0, float *dx, size_t lddx)
-{
-  bni_bn_pass p = {.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x, .ldx = ldx, .dy = dy,
-                   .lddy = lddy, .m = m, .flag = mask, .scale = scale, .shift = shift, .a = a,
-                   .nk = nk, .c0 = c0, .out = dx, .ldout = lddx};
-  bni_bn_run(ex, &p);
-}
+#include "batchnorm_algorithms.h"
+#include "batchnorm_constants.h"
 
 /* ---- the algorithms --------------------------------------------------------- */
 
@@ -88,9 +33,11 @@ static void training_affine(size_t F, const float *invstd, const double *residua
                             const float *gamma, const float *beta, float *scale, float *shift)
 {
   for (size_t f = 0; f < F; f++) {
-    double s = (gamma ? (double)gamma[f] : 1.0) * (double)invstd[f];
-    scale[f] = (float)s;
-    shift[f] = (float)((beta ? (double)beta[f] : 0.0) - residual[f] * s);
+    bni_bn_affine t = bni_bn_scale_shift(gamma ? (double)gamma[f] : 1.0,
+                                         beta ? (double)beta[f] : 0.0, residual[f],
+                                         (double)invstd[f]);
+    scale[f] = (float)t.scale;
+    shift[f] = (float)t.shift;
   }
 }
 
@@ -100,9 +47,11 @@ static void inference_affine(size_t F, const float *mean, const float *var, cons
                              const float *beta, float eps, float *scale, float *shift)
 {
   for (size_t f = 0; f < F; f++) {
-    double s = (gamma ? (double)gamma[f] : 1.0) / sqrt((double)var[f] + (double)eps);
-    scale[f] = (float)s;
-    shift[f] = (float)((beta ? (double)beta[f] : 0.0) - (double)mean[f] * s);
+    bni_bn_affine t = bni_bn_scale_shift(gamma ? (double)gamma[f] : 1.0,
+                                         beta ? (double)beta[f] : 0.0, (double)mean[f],
+                                         bni_bn_invstd((double)var[f], (double)eps));
+    scale[f] = (float)t.scale;
+    shift[f] = (float)t.shift;
   }
 }
 
@@ -120,10 +69,12 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
    * double. Their mean r is m's rounding residual, so the exact mean is
    * m + r and sum(d^2)/N - r^2 is the variance without cancellation (r is at
    * most half an ulp of m, far below the spread unless the spread is 0). */
-  run_sum(ex, F, N, x, ldx, sum);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_SUM, .F = F, .N = N, .x = x, .ldx = ldx,
+                                .s1 = sum});
   for (size_t f = 0; f < F; f++)
     s.m[f] = (float)(sum[f] / n);
-  run_centered_sums(ex, F, N, x, ldx, s.m, sum, sq);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .m = s.m, .s1 = sum, .s2 = sq});
   for (size_t f = 0; f < F; f++) {
     double r = sum[f] / n;
     double v = sq[f] / n - r * r;
@@ -133,7 +84,7 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
       return BN_ERR_NON_FINITE;
     sq[f] = v > 0.0 ? v : 0.0;
     res[f] = r;
-    s.invstd[f] = (float)(1.0 / sqrt(sq[f] + (double)eps));
+    s.invstd[f] = (float)bni_bn_invstd(sq[f], (double)eps);
   }
   for (size_t f = 0; f < F; f++) {
     if (saved_mean)
@@ -148,7 +99,9 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
       residual[f] = res[f];
   }
   training_affine(F, s.invstd, res, gamma, beta, s.scale, s.shift);
-  run_normalize(ex, F, N, x, ldx, s.m, s.scale, s.shift, relu, y, ldy);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .m = s.m, .scale = s.scale, .shift = s.shift,
+                                .flag = relu, .out = y, .ldout = ldy});
   return BN_OK;
 }
 
@@ -159,7 +112,9 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
 {
   scratch s = carve(work, F);
   inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
-  run_affine(ex, F, N, x, ldx, s.scale, s.shift, relu, y, ldy);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_AFFINE, .F = F, .N = N, .x = x, .ldx = ldx,
+                                .scale = s.scale, .shift = s.shift, .flag = relu, .out = y,
+                                .ldout = ldy});
 }
 
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
@@ -179,7 +134,8 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
      * caller did not keep it, measure it with the forward's own loop, which
      * reproduces it bit for bit. */
     if (!residual) {
-      run_centered_sums(ex, F, N, x, ldx, saved_mean, sd, sgd);
+      bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x,
+                                    .ldx = ldx, .m = saved_mean, .s1 = sd, .s2 = sgd});
       for (size_t f = 0; f < F; f++)
         sd[f] /= n;
       residual = sd;
@@ -190,8 +146,10 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
 
   /* One reduction pass: sum g, sum d, sum g*d with d = x - m, in double.
    * sum d is only needed when the residual is not known yet. */
-  run_grad_sums(ex, F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, sg,
-                   residual ? NULL : sd, sgd);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
+                                .flag = mask, .scale = s.scale, .shift = s.shift, .s1 = sg,
+                                .s2 = residual ? NULL : sd, .s3 = sgd});
 
   for (size_t f = 0; f < F; f++) {
     double r = residual ? residual[f] : sd[f] / n;
@@ -210,8 +168,11 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
     sg[f] = db;
     sgd[f] = dg;
   }
-  run_grad_input(ex, F, N, x, ldx, dy, lddy, saved_mean, mask, s.scale, s.shift, s.a, s.nk,
-                    s.c0, dx, lddx);
+  if (dx)
+    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
+                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
+                                  .flag = mask, .scale = s.scale, .shift = s.shift, .a = s.a,
+                                  .nk = s.nk, .c0 = s.c0, .out = dx, .ldout = lddx});
   for (size_t f = 0; f < F; f++) {
     if (dbeta)
       dbeta[f] = (float)sg[f];
@@ -233,9 +194,11 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 
   inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
   if (dgamma || dbeta) {
-    run_grad_sums(ex, F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, sg, NULL, sgd);
+    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
+                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,
+                                  .scale = s.scale, .shift = s.shift, .s1 = sg, .s3 = sgd});
     for (size_t f = 0; f < F; f++) {
-      double is = 1.0 / sqrt((double)var[f] + (double)eps);
+      double is = bni_bn_invstd((double)var[f], (double)eps);
       if (dbeta)
         dbeta[f] = (float)sg[f];
       if (dgamma)
@@ -243,6 +206,9 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
     }
   }
   /* dx = g * scale: the a row is scale, and no centered term (nk = NULL). */
-  run_grad_input(ex, F, N, x, ldx, dy, lddy, mean, mask, s.scale, s.shift, s.scale, NULL, NULL,
-                    dx, lddx);
+  if (dx)
+    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
+                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,
+                                  .scale = s.scale, .shift = s.shift, .a = s.scale,
+                                  .out = dx, .ldout = lddx});
 }

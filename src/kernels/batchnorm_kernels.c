@@ -2,11 +2,15 @@
 #include <stdlib.h>
 #include <bn/batchnorm_kernels.h>
 #include "../core/checks.h"
-#include "batchnorm_internal.h"
+#include "batchnorm_algorithms.h"
+
+/* The fused ReLU's bits: BN_BATCHNORM_FUSE_RELU, and 1u << 0, the value
+ * BN_KERNEL_FUSE_RELU had in libbn 1.0, which programs built then still pass. */
+#define FUSE_RELU_BITS ((unsigned)BN_BATCHNORM_FUSE_RELU | 1u)
 
 static bn_status check_flags(unsigned flags)
 {
-  return (flags & ~(unsigned)BN_KERNEL_FUSE_RELU) ? BN_ERR_INVALID_ARGUMENT : BN_OK;
+  return (flags & ~FUSE_RELU_BITS) ? BN_ERR_INVALID_ARGUMENT : BN_OK;
 }
 
 /* x and its output have the same shape; the output may be x itself (same
@@ -54,7 +58,7 @@ bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const flo
   }
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   st = bni_bn_forward_training(&serial, features, batch, x, ldx, gamma, beta,
-                               eps, (flags & BN_KERNEL_FUSE_RELU) != 0, y, ldy, saved_mean,
+                               eps, (flags & FUSE_RELU_BITS) != 0, y, ldy, saved_mean,
                                saved_invstd, NULL, var, NULL, work);
   if (st == BN_OK && batch_var)
     for (size_t f = 0; f < features; f++)
@@ -110,7 +114,7 @@ bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const fl
     return BN_ERR_OUT_OF_MEMORY;
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   bni_bn_forward_inference(&serial, features, batch, x, ldx, mean, var, gamma,
-                           beta, eps, (flags & BN_KERNEL_FUSE_RELU) != 0, y, ldy, work);
+                           beta, eps, (flags & FUSE_RELU_BITS) != 0, y, ldy, work);
   free(work);
   return BN_OK;
 }
@@ -138,7 +142,7 @@ bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const fl
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   st = bni_bn_backward_training(&serial, features, batch, x, ldx, dy, lddy,
                                 saved_mean, saved_invstd, NULL, gamma, beta,
-                                (flags & BN_KERNEL_FUSE_RELU) != 0, dx, lddx, dgamma, dbeta,
+                                (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
                                 work);
   free(work);
   return st;
@@ -163,7 +167,7 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
     return BN_ERR_OUT_OF_MEMORY;
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   bni_bn_backward_inference(&serial, features, batch, x, ldx, dy, lddy, mean, var,
-                            gamma, beta, eps, (flags & BN_KERNEL_FUSE_RELU) != 0, dx, lddx,
+                            gamma, beta, eps, (flags & FUSE_RELU_BITS) != 0, dx, lddx,
                             dgamma, dbeta, work);
   free(work);
   return BN_OK;

@@ -24,29 +24,48 @@ enum bni_relu_mask {
   BNI_MASK_AFFINE = 2    /* y = fma(x, scale, shift): the inference forward */
 };
 
+/* The passes of the algorithms, each one loop over the batch. The
+ * reductions come first (bni_bn_pass_reduces). */
+typedef enum bni_bn_pass_kind {
+  BNI_PASS_SUM,           /* s1 = sum x */
+  BNI_PASS_CENTERED_SUMS, /* s1 = sum d, s2 = sum d*d with d = x - m in double */
+  BNI_PASS_GRAD_SUMS,     /* with g = dy masked as `flag` says (using m, scale, shift):
+                             s1 = sum g, s2 = sum d (skipped when NULL), s3 = sum g*d */
+  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag */
+  BNI_PASS_AFFINE,        /* out = fma(x, scale, shift), then max(0, .) if flag */
+  BNI_PASS_GRAD_INPUT,    /* out = fma(a, g, fma(nk, x - m, c0)) with g = dy masked as
+                             `flag` says; with nk == NULL (constant statistics),
+                             out = a*g and c0 is not read */
+  BNI_PASS_KINDS
+} bni_bn_pass_kind;
+
+/* Does a pass of this kind reduce (write s1..s3) rather than write out? */
+static inline int bni_bn_pass_reduces(bni_bn_pass_kind kind)
+{
+  return kind < BNI_PASS_NORMALIZE;
+}
+
+/* One loop call over F features and N sample columns: its kind and its
+ * arguments; members its kind does not use are ignored. flag is the ReLU
+ * switch of normalize and affine and the bni_relu_mask of the gradients. */
+typedef struct bni_bn_pass {
+  bni_bn_pass_kind kind;
+  size_t F, N;
+  const float *x;
+  size_t ldx;
+  const float *dy;
+  size_t lddy;
+  const float *m, *scale, *shift, *a, *nk, *c0;
+  int flag;
+  float *out;
+  size_t ldout;
+  double *s1, *s2, *s3;
+} bni_bn_pass;
+
+/* One instruction set's loops: loop[kind] runs a pass of that kind. */
 typedef struct bni_bn_loops {
   const char *name;
-  /* s[f] = sum_j x[f,j] */
-  void (*sum)(size_t F, size_t N, const float *x, size_t ldx, double *s);
-  /* s1[f] = sum_j d, s2[f] = sum_j d*d with d = x[f,j] - m[f] in double */
-  void (*centered_sums)(size_t F, size_t N, const float *x, size_t ldx, const float *m,
-                        double *s1, double *s2);
-  /* y = fma(x - m, scale, shift), then max(0, .) if relu */
-  void (*normalize)(size_t F, size_t N, const float *x, size_t ldx, const float *m,
-                    const float *scale, const float *shift, int relu, float *y, size_t ldy);
-  /* y = fma(x, scale, shift), then max(0, .) if relu */
-  void (*affine)(size_t F, size_t N, const float *x, size_t ldx, const float *scale,
-                 const float *shift, int relu, float *y, size_t ldy);
-  /* With g = dy masked as `mask` says (using m, scale, shift) and d = x - m
-   * in double: sg = sum g, sd = sum d, sgd = sum g*d. sd may be NULL. */
-  void (*grad_sums)(size_t F, size_t N, const float *x, size_t ldx, const float *dy, size_t lddy,
-                    const float *m, int mask, const float *scale, const float *shift,
-                    double *sg, double *sd, double *sgd);
-  /* dx = fma(a, g, fma(nk, x - m, c0)) with g = dy masked as `mask` says;
-   * with nk == NULL (constant statistics), dx = a*g and c0 is not read. */
-  void (*grad_input)(size_t F, size_t N, const float *x, size_t ldx, const float *dy, size_t lddy,
-                     const float *m, int mask, const float *scale, const float *shift,
-                     const float *a, const float *nk, const float *c0, float *dx, size_t lddx);
+  void (*loop[BNI_PASS_KINDS])(const bni_bn_pass *p);
 } bni_bn_loops;
 
 extern const bni_bn_loops bni_bn_loops_generic;

@@ -49,31 +49,15 @@ size_t bni_bn_chunk_begin(size_t N, unsigned C, unsigned c)
 static void run_columns(const bni_bn_loops *L, const bni_bn_pass *p, size_t j0, size_t j1,
                         double *s1, double *s2, double *s3)
 {
-  const size_t n = j1 - j0;
-  const float *x = p->x + j0 * p->ldx;
-  const float *dy = p->dy ? p->dy + j0 * p->lddy : NULL;
-  float *out = p->out ? p->out + j0 * p->ldout : NULL;
-  switch (p->kind) {
-  case BNI_PASS_SUM:
-    L->sum(p->F, n, x, p->ldx, s1);
-    break;
-  case BNI_PASS_CENTERED_SUMS:
-    L->centered_sums(p->F, n, x, p->ldx, p->m, s1, s2);
-    break;
-  case BNI_PASS_NORMALIZE:
-    L->normalize(p->F, n, x, p->ldx, p->m, p->scale, p->shift, p->flag, out, p->ldout);
-    break;
-  case BNI_PASS_AFFINE:
-    L->affine(p->F, n, x, p->ldx, p->scale, p->shift, p->flag, out, p->ldout);
-    break;
-  case BNI_PASS_GRAD_SUMS:
-    L->grad_sums(p->F, n, x, p->ldx, dy, p->lddy, p->m, p->flag, p->scale, p->shift, s1, s2, s3);
-    break;
-  case BNI_PASS_GRAD_INPUT:
-    L->grad_input(p->F, n, x, p->ldx, dy, p->lddy, p->m, p->flag, p->scale, p->shift, p->a,
-                  p->nk, p->c0, out, p->ldout);
-    break;
-  }
+  bni_bn_pass part = *p;
+  part.N = j1 - j0;
+  part.x = p->x + j0 * p->ldx;
+  part.dy = p->dy ? p->dy + j0 * p->lddy : NULL;
+  part.out = p->out ? p->out + j0 * p->ldout : NULL;
+  part.s1 = s1;
+  part.s2 = s2;
+  part.s3 = s3;
+  L->loop[p->kind](&part);
 }
 
 /* One chunk: its columns and, for a reduction, its rows of partial sums
@@ -118,11 +102,6 @@ static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, d
       out[f] += part[t * stride + f];
 }
 
-static int is_reduction(bni_bn_pass_kind kind)
-{
-  return kind == BNI_PASS_SUM || kind == BNI_PASS_CENTERED_SUMS || kind == BNI_PASS_GRAD_SUMS;
-}
-
 void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
 {
   unsigned C = ex->partials ? bni_bn_chunks(p->F, p->N, ex->threads) : 1;
@@ -144,7 +123,7 @@ void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
   for (unsigned t = 1; t < C; t++)
     if (started[t])
       pthread_join(tid[t], NULL);
-  if (is_reduction(p->kind)) {
+  if (bni_bn_pass_reduces(p->kind)) {
     merge_row(ex, p->F, C, 0, p->s1);
     merge_row(ex, p->F, C, 1, p->s2);
     merge_row(ex, p->F, C, 2, p->s3);

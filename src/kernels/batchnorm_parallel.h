@@ -4,8 +4,9 @@
 /* One pass of a batch-normalization algorithm, run over contiguous chunks of
  * the batch's columns, each chunk on its own thread.
  *
- * A pass names one loop of bni_bn_loops and its arguments. With one chunk the
- * loop is called once over the whole batch, exactly as a direct call would.
+ * A pass (bni_bn_pass, batchnorm_loops.h) names one loop of the table and its
+ * arguments. With one chunk the loop is called once over the whole batch,
+ * exactly as a direct call would.
  * With C > 1 chunks, chunk 0 runs on the calling thread and chunks 1..C-1 on
  * threads created for this pass and joined before it returns (a thread that
  * cannot be created runs its chunk on the calling thread). Element passes
@@ -37,33 +38,6 @@ typedef struct bni_bn_exec {
   unsigned threads;
   double *partials;
 } bni_bn_exec;
-
-/* The loop a pass runs. */
-typedef enum bni_bn_pass_kind {
-  BNI_PASS_SUM,           /* s1 = sum x */
-  BNI_PASS_CENTERED_SUMS, /* s1 = sum (x - m), s2 = sum (x - m)^2 */
-  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift) */
-  BNI_PASS_AFFINE,        /* out = fma(x, scale, shift) */
-  BNI_PASS_GRAD_SUMS,     /* s1 = sum g, s2 = sum d (s2 may be NULL), s3 = sum g*d */
-  BNI_PASS_GRAD_INPUT     /* out = dx */
-} bni_bn_pass_kind;
-
-/* The arguments of one loop call over the whole batch (see bni_bn_loops);
- * members a loop does not take are ignored. flag is relu for normalize and
- * affine, the mask for grad_sums and grad_input. */
-typedef struct bni_bn_pass {
-  bni_bn_pass_kind kind;
-  size_t F, N;
-  const float *x;
-  size_t ldx;
-  const float *dy;
-  size_t lddy;
-  const float *m, *scale, *shift, *a, *nk, *c0;
-  int flag;
-  float *out;
-  size_t ldout;
-  double *s1, *s2, *s3;
-} bni_bn_pass;
 
 /* Number of chunks for an F x N batch and at most T threads: 1 when T <= 1 or
  * F*N is below the threshold, else min(T, N / BNI_BN_MIN_CHUNK_COLUMNS).

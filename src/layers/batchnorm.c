@@ -7,7 +7,8 @@
 #include <bn/batchnorm.h>
 #include "../core/blob.h"
 #include "../core/checks.h"
-#include "../kernels/batchnorm_internal.h"
+#include "../core/params.h"
+#include "../kernels/batchnorm_algorithms.h"
 #include "batchnorm_rows.h"
 
 #define STATE_MAGIC "BNST"
@@ -135,81 +136,24 @@ bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags)
   return BN_OK;
 }
 
-bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps)
+/* ---- tunables ------------------------------------------------------------ */
+
+static const bni_param_range *param_range(bn_batchnorm_param param)
 {
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  bn_status st = bni_check_eps(&layer->err, eps);
-  if (st == BN_OK)
-    layer->eps = eps;
-  return st;
+  static const bni_param_range table[] = {
+    [BN_BATCHNORM_EPSILON] = {"eps", 0, FLT_MAX, 1, 0, 0, 1},
+    [BN_BATCHNORM_UPDATE_FACTOR] = {"update factor", 0, 1, 1, 0, 0, 1},
+    [BN_BATCHNORM_THREADS] = {"threads", 1, BNI_BN_MAX_THREADS, 0, 0, 1, 0},
+    [BN_BATCHNORM_BATCHES_TRACKED] = {"batches tracked", 0, 9007199254740992.0 /* 2^53 */,
+                                      0, 0, 1, 0},
+  };
+  size_t i = (size_t)param;
+  return (int)param > 0 && i < sizeof table / sizeof *table && table[i].name ? &table[i] : NULL;
 }
 
-bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps)
+/* threads is in [1, BNI_BN_MAX_THREADS]. */
+static bn_status set_threads(bn_batchnorm *layer, unsigned threads)
 {
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  if (!eps)
-    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "eps is NULL");
-  *eps = layer->eps;
-  return BN_OK;
-}
-
-static bn_status check_update_factor(bni_error *err, float factor)
-{
-  if (!isfinite(factor))
-    return bni_fail(err, BN_ERR_NON_FINITE, "update factor is not finite");
-  if (!(factor > 0.0f && factor <= 1.0f))
-    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "update factor %g is outside (0, 1]",
-                    (double)factor);
-  return BN_OK;
-}
-
-bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor)
-{
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  bn_status st = check_update_factor(&layer->err, factor);
-  if (st == BN_OK)
-    layer->update_factor = factor;
-  return st;
-}
-
-bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor)
-{
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  if (!factor)
-    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "factor is NULL");
-  *factor = layer->update_factor;
-  return BN_OK;
-}
-
-bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count)
-{
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  if (!count)
-    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "count is NULL");
-  *count = layer->batches_tracked;
-  return BN_OK;
-}
-
-bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count)
-{
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  layer->batches_tracked = count;
-  return BN_OK;
-}
-
-bn_status bn_batchnorm_set_threads(bn_batchnorm *layer, unsigned threads)
-{
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  if (threads < 1 || threads > BNI_BN_MAX_THREADS)
-    return bni_fail(&layer->err, BN_ERR_INVALID_ARGUMENT, "threads %u is outside [1, %u]",
-                    threads, BNI_BN_MAX_THREADS);
   double *partials = NULL;
   if (threads > 1) {
     size_t bytes;
@@ -228,6 +172,91 @@ bn_status bn_batchnorm_set_threads(bn_batchnorm *layer, unsigned threads)
   return BN_OK;
 }
 
+bn_status bn_batchnorm_set_parameter(bn_batchnorm *layer, bn_batchnorm_param param, double value)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  const bni_param_range *range = param_range(param);
+  if (!range)
+    return bni_fail(&layer->err, BN_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)param);
+  bn_status st = bni_check_param(&layer->err, range, value);
+  if (st != BN_OK)
+    return st;
+  switch (param) {
+  case BN_BATCHNORM_EPSILON: layer->eps = (float)value; break;
+  case BN_BATCHNORM_UPDATE_FACTOR: layer->update_factor = (float)value; break;
+  case BN_BATCHNORM_THREADS: return set_threads(layer, (unsigned)value);
+  case BN_BATCHNORM_BATCHES_TRACKED: layer->batches_tracked = (uint64_t)value; break;
+  }
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_get_parameter(const bn_batchnorm *layer, bn_batchnorm_param param,
+                                     double *value)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (!param_range(param))
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)param);
+  if (!value)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "value is NULL");
+  switch (param) {
+  case BN_BATCHNORM_EPSILON: *value = layer->eps; break;
+  case BN_BATCHNORM_UPDATE_FACTOR: *value = layer->update_factor; break;
+  case BN_BATCHNORM_THREADS: *value = layer->threads; break;
+  case BN_BATCHNORM_BATCHES_TRACKED: *value = (double)layer->batches_tracked; break;
+  }
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_parameter_bounds(bn_batchnorm_param param, double *lower, double *upper)
+{
+  const bni_param_range *range = param_range(param);
+  return range ? bni_param_bounds(range, lower, upper) : BN_ERR_INVALID_ARGUMENT;
+}
+
+/* The superseded per-tunable accessors forward to the parameter interface;
+ * the float-typed getters read the stored float exactly. */
+
+bn_status bn_batchnorm_set_eps(bn_batchnorm *layer, float eps)
+{
+  return bn_batchnorm_set_parameter(layer, BN_BATCHNORM_EPSILON, (double)eps);
+}
+
+static bn_status get_float_parameter(const bn_batchnorm *layer, bn_batchnorm_param param,
+                                     float *out)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (!out)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "output is NULL");
+  double value = 0;
+  bn_status st = bn_batchnorm_get_parameter(layer, param, &value);
+  if (st == BN_OK)
+    *out = (float)value;
+  return st;
+}
+
+bn_status bn_batchnorm_get_eps(const bn_batchnorm *layer, float *eps)
+{
+  return get_float_parameter(layer, BN_BATCHNORM_EPSILON, eps);
+}
+
+bn_status bn_batchnorm_set_update_factor(bn_batchnorm *layer, float factor)
+{
+  return bn_batchnorm_set_parameter(layer, BN_BATCHNORM_UPDATE_FACTOR, (double)factor);
+}
+
+bn_status bn_batchnorm_get_update_factor(const bn_batchnorm *layer, float *factor)
+{
+  return get_float_parameter(layer, BN_BATCHNORM_UPDATE_FACTOR, factor);
+}
+
+bn_status bn_batchnorm_set_threads(bn_batchnorm *layer, unsigned threads)
+{
+  return bn_batchnorm_set_parameter(layer, BN_BATCHNORM_THREADS, (double)threads);
+}
+
 bn_status bn_batchnorm_get_threads(const bn_batchnorm *layer, unsigned *threads)
 {
   if (!layer)
@@ -235,6 +264,26 @@ bn_status bn_batchnorm_get_threads(const bn_batchnorm *layer, unsigned *threads)
   if (!threads)
     return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "threads is NULL");
   *threads = layer->threads;
+  return BN_OK;
+}
+
+/* The 64-bit counter keeps its exact accessors: the parameter interface
+ * carries it as a double, exact up to 2^53. */
+bn_status bn_batchnorm_batches_tracked(const bn_batchnorm *layer, uint64_t *count)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (!count)
+    return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "count is NULL");
+  *count = layer->batches_tracked;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  layer->batches_tracked = count;
   return BN_OK;
 }
 
@@ -420,7 +469,8 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
                     "backward batch %zu differs from the forward's %zu", batch, l->pending_batch);
   bn_status st = bni_check_matrix(&l->err, "x", x, l->features, batch, ldx);
   if (st == BN_OK)
-    st = check_io(l, batch, "dy", dy, lddy, "dx", dx, lddx);
+    st = dx ? check_io(l, batch, "dy", dy, lddy, "dx", dx, lddx)
+            : bni_check_matrix(&l->err, "dy", dy, l->features, batch, lddy);
   if (st != BN_OK)
     return st;
   const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
@@ -453,7 +503,7 @@ static int state_bytes(size_t features, size_t *out)
   return 1;
 }
 
-bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size)
+bn_status bn_batchnorm_serialized_size(const bn_batchnorm *layer, size_t *size)
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -464,8 +514,8 @@ bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size)
   return BN_OK;
 }
 
-bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_t capacity,
-                                  size_t *written)
+bn_status bn_batchnorm_serialize(const bn_batchnorm *layer, void *buffer, size_t capacity,
+                                 size_t *written)
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -497,7 +547,7 @@ bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_
   return BN_OK;
 }
 
-bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size)
+bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size_t size)
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -525,7 +575,7 @@ bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_
   uint64_t tracked = bni_get_u64(&r);
   if ((flags & ~(uint32_t)KNOWN_FLAGS) || reserved != 0 ||
       ((flags & BN_BATCHNORM_NO_RUNNING_STATS) && (flags & BN_BATCHNORM_CUMULATIVE_AVERAGE)) ||
-      bni_check_eps(NULL, eps) != BN_OK || check_update_factor(NULL, factor) != BN_OK)
+      bni_check_eps(NULL, eps) != BN_OK || bni_check_param(NULL, param_range(BN_BATCHNORM_UPDATE_FACTOR), (double)factor) != BN_OK)
     return bni_fail(err, BN_ERR_BAD_FORMAT, "state header holds invalid flags, eps or factor");
   /* Vectors are validated in place before anything is copied. */
   const size_t F = l->features, base = r.pos;
@@ -546,6 +596,24 @@ bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_
   l->pending = PENDING_NONE;
   l->have_grads = 0;
   return BN_OK;
+}
+
+/* The superseded names of the three above. */
+
+bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size)
+{
+  return bn_batchnorm_serialized_size(layer, size);
+}
+
+bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer, size_t capacity,
+                                  size_t *written)
+{
+  return bn_batchnorm_serialize(layer, buffer, capacity, written);
+}
+
+bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size)
+{
+  return bn_batchnorm_deserialize(layer, buffer, size);
 }
 
 /* ---- rows for the model above (batchnorm_rows.h) ------------------------- */

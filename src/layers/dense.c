@@ -338,16 +338,20 @@ static int state_bytes(size_t in, size_t out, int bias, size_t *bytes)
   return 1;
 }
 
-bn_status bn_dense_state_size(const bn_dense *layer, size_t *size)
+bn_status bn_dense_serialized_size(const bn_dense *layer, size_t *size)
 {
-  if (!layer || !size)
+  if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
-  return state_bytes(layer->in, layer->out, has_bias(layer), size) ? BN_OK
-                                                                    : BN_ERR_SIZE_OVERFLOW;
+  bn_dense *l = (bn_dense *)(uintptr_t)layer; /* error text only */
+  if (!size)
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "size is NULL");
+  if (!state_bytes(l->in, l->out, has_bias(l), size))
+    return bni_fail(&l->err, BN_ERR_SIZE_OVERFLOW, "state size overflows size_t");
+  return BN_OK;
 }
 
-bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capacity,
-                              size_t *written)
+bn_status bn_dense_serialize(const bn_dense *layer, void *buffer, size_t capacity,
+                             size_t *written)
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -376,7 +380,7 @@ bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capaci
   return BN_OK;
 }
 
-bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size)
+bn_status bn_dense_deserialize(bn_dense *layer, const void *buffer, size_t size)
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -417,4 +421,22 @@ bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size)
     memset(l->bias, 0, l->out * sizeof *l->bias);
   l->have_grads = 0;
   return BN_OK;
+}
+
+/* The superseded names of the three above. */
+
+bn_status bn_dense_state_size(const bn_dense *layer, size_t *size)
+{
+  return bn_dense_serialized_size(layer, size);
+}
+
+bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capacity,
+                              size_t *written)
+{
+  return bn_dense_serialize(layer, buffer, capacity, written);
+}
+
+bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size)
+{
+  return bn_dense_deserialize(layer, buffer, size);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <bn/dense.h>
 #include "dense_internal.h"
+#include "../kernels/batchnorm_constants.h"
 
 /* Copy a BatchNorm vector, or fill `fallback` when the layer does not have it. */
 static bn_status read_vector(const bn_batchnorm *bn, bn_batchnorm_tensor which, int present,
@@ -76,13 +77,14 @@ bn_status bn_dense_fold_batchnorm(const bn_dense *dense, const bn_batchnorm *bat
   float *w2 = bni_dense_weight(result), *b2 = bni_dense_bias(result);
   int finite = 1;
   for (size_t o = 0; o < out; o++) {
-    const double s = (double)gamma[o] / sqrt((double)var[o] + (double)eps);
+    const double bias = b ? (double)b[o] : 0.0;
+    const bni_bn_affine t = bni_bn_scale_shift(gamma[o], beta[o], (double)mean[o] - bias,
+                                               bni_bn_invstd(var[o], (double)eps));
     for (size_t i = 0; i < in; i++) {
-      w2[o * in + i] = (float)((double)w[o * in + i] * s);
+      w2[o * in + i] = (float)((double)w[o * in + i] * t.scale);
       finite &= isfinite(w2[o * in + i]) != 0;
     }
-    const double bias = b ? (double)b[o] : 0.0;
-    b2[o] = (float)((bias - (double)mean[o]) * s + (double)beta[o]);
+    b2[o] = (float)t.shift;
     finite &= isfinite(b2[o]) != 0;
   }
   free(vec);

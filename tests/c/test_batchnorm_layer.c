@@ -6,6 +6,7 @@
  * test_batchnorm_kernels.c; measured errors are ~1e-7). Running statistics
  * after k updates carry k float roundings of the running value: TOL_RUN =
  * 1e-6 relative to the sum of the magnitudes of the averaged terms. */
+#include <float.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -872,6 +873,249 @@ static void last_error_describes_failures(void **state)
   }
 }
 
+/* ---- tunables through one entry point ------------------------------------ */
+
+/* Each tunable's documented bounds, a value inside read back as stored
+ * (float parameters rounded to float), the superseded accessors reading and
+ * writing the very same value, and a setting that takes effect. */
+static void parameters_round_trip_within_bounds(void **state)
+{
+  (void)state;
+  static const struct {
+    bn_batchnorm_param param;
+    double lower, upper, value, stored;
+  } cases[] = {
+    {BN_BATCHNORM_EPSILON, 0.0, FLT_MAX, 0.1, (double)0.1f},
+    {BN_BATCHNORM_UPDATE_FACTOR, 0.0, 1.0, 0.3, (double)0.3f},
+    {BN_BATCHNORM_THREADS, 1.0, 64.0, 3.0, 3.0},
+    {BN_BATCHNORM_BATCHES_TRACKED, 0.0, 9007199254740992.0, 12345.0, 12345.0},
+  };
+  bn_batchnorm *l = NULL;
+  assert_ok(bn_batchnorm_create(&l, 3, 0));
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    double lo = -1, hi = -1, got = -1;
+    assert_ok(bn_batchnorm_parameter_bounds(cases[i].param, &lo, &hi));
+    assert_true(lo == cases[i].lower && hi == cases[i].upper);
+    assert_ok(bn_batchnorm_parameter_bounds(cases[i].param, NULL, &hi));
+    assert_ok(bn_batchnorm_parameter_bounds(cases[i].param, &lo, NULL));
+    assert_ok(bn_batchnorm_set_parameter(l, cases[i].param, cases[i].value));
+    assert_ok(bn_batchnorm_get_parameter(l, cases[i].param, &got));
+    assert_true(got == cases[i].stored);
+  }
+  /* the closed ends are accepted */
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_EPSILON, FLT_MAX));
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_UPDATE_FACTOR, 1.0));
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_THREADS, 64.0));
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_BATCHES_TRACKED, 9007199254740992.0));
+
+  /* superseded accessors and the parameter interface share one value */
+  float f = 0;
+  unsigned threads = 0;
+  uint64_t tracked = 0;
+  double got = 0;
+  assert_ok(bn_batchnorm_set_eps(l, 0.25f));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_EPSILON, &got));
+  assert_true(got == 0.25);
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_UPDATE_FACTOR, 0.375));
+  assert_ok(bn_batchnorm_get_update_factor(l, &f));
+  assert_true(f == 0.375f);
+  assert_ok(bn_batchnorm_set_threads(l, 5));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_THREADS, &got));
+  assert_true(got == 5.0);
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_THREADS, 2.0));
+  assert_ok(bn_batchnorm_get_threads(l, &threads));
+  assert_int_equal(threads, 2);
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_BATCHES_TRACKED, 41.0));
+  assert_ok(bn_batchnorm_batches_tracked(l, &tracked));
+  assert_true(tracked == 41);
+  /* the 64-bit accessors keep their full range; the double reads it rounded */
+  assert_ok(bn_batchnorm_set_batches_tracked(l, UINT64_MAX));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_BATCHES_TRACKED, &got));
+  assert_true(got == 18446744073709551616.0);
+  bn_batchnorm_destroy(l);
+}
+
+/* eps set through the parameter interface is the eps of the next forward,
+ * and setting a tunable keeps a pending backward valid. */
+static void parameter_takes_effect(void **state)
+{
+  (void)state;
+  test_rng rng = {35};
+  const size_t F = 3, N = 9;
+  test_problem p;
+  test_problem_make(&p, &rng, F, N, F, F, 0, 0);
+  bn_batchnorm *l = NULL;
+  assert_ok(bn_batchnorm_create(&l, F, 0));
+  float si[3], *y = test_floats(F * N), *dx = test_floats(F * N);
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_EPSILON, 0.5));
+  assert_ok(bn_batchnorm_forward(l, BN_MODE_TRAINING, N, p.x, F, y, F));
+  assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_SAVED_INVSTD, si, F));
+  ref_bn r;
+  ref_bn_init(&r, F, N);
+  ref_bn_forward_training(&r, p.xd, F, NULL, NULL, 0.5);
+  for (size_t f = 0; f < F; f++)
+    assert_within(fabs(si[f] - r.invstd[f]) / r.invstd[f], TOL);
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_UPDATE_FACTOR, 0.5));
+  assert_ok(bn_batchnorm_backward(l, N, p.x, F, p.dy, F, dx, F));
+  ref_bn_free(&r);
+  free(y);
+  free(dx);
+  bn_batchnorm_destroy(l);
+  test_problem_free(&p);
+}
+
+/* Every refused value leaves the parameter as it was and says why; unknown
+ * ids and NULL pointers are argument errors. */
+static void parameters_refuse_bad_values(void **state)
+{
+  (void)state;
+  static const struct {
+    bn_batchnorm_param param;
+    double value;
+    bn_status want;
+  } bad[] = {
+    {BN_BATCHNORM_EPSILON, 0.0, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_EPSILON, -1e-5, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_EPSILON, 1e-50, BN_ERR_INVALID_ARGUMENT}, /* rounds to 0 in float */
+    {BN_BATCHNORM_EPSILON, 1e39, BN_ERR_INVALID_ARGUMENT},  /* beyond FLT_MAX */
+    {BN_BATCHNORM_EPSILON, NAN, BN_ERR_NON_FINITE},
+    {BN_BATCHNORM_EPSILON, INFINITY, BN_ERR_NON_FINITE},
+    {BN_BATCHNORM_UPDATE_FACTOR, 0.0, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_UPDATE_FACTOR, 1.0000001, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_UPDATE_FACTOR, 1e-60, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_UPDATE_FACTOR, -INFINITY, BN_ERR_NON_FINITE},
+    {BN_BATCHNORM_THREADS, 0.0, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_THREADS, 65.0, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_THREADS, 2.5, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_THREADS, NAN, BN_ERR_NON_FINITE},
+    {BN_BATCHNORM_BATCHES_TRACKED, -1.0, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_BATCHES_TRACKED, 0.5, BN_ERR_INVALID_ARGUMENT},
+    {BN_BATCHNORM_BATCHES_TRACKED, 9007199254740994.0, BN_ERR_INVALID_ARGUMENT},
+    {(bn_batchnorm_param)0, 1.0, BN_ERR_INVALID_ARGUMENT},
+    {(bn_batchnorm_param)-1, 1.0, BN_ERR_INVALID_ARGUMENT},
+    {(bn_batchnorm_param)1000, 1.0, BN_ERR_INVALID_ARGUMENT},
+  };
+  bn_batchnorm *l = NULL;
+  assert_ok(bn_batchnorm_create(&l, 2, 0));
+  const bn_batchnorm_param all[] = {BN_BATCHNORM_EPSILON, BN_BATCHNORM_UPDATE_FACTOR,
+                                    BN_BATCHNORM_THREADS, BN_BATCHNORM_BATCHES_TRACKED};
+  double before[4], after[4];
+  for (size_t k = 0; k < 4; k++)
+    assert_ok(bn_batchnorm_get_parameter(l, all[k], &before[k]));
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_ok(bn_batchnorm_set_eps(l, 1e-5f)); /* a success does not clear the message */
+    assert_status(bn_batchnorm_set_parameter(l, bad[i].param, bad[i].value), bad[i].want);
+    assert_true(bn_batchnorm_last_error(l)[0] != '\0');
+    for (size_t k = 0; k < 4; k++) {
+      assert_ok(bn_batchnorm_get_parameter(l, all[k], &after[k]));
+      assert_true(after[k] == before[k]);
+    }
+  }
+  double v = 7.0, lo = 7.0;
+  assert_status(bn_batchnorm_set_parameter(NULL, BN_BATCHNORM_EPSILON, 1e-3),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_get_parameter(NULL, BN_BATCHNORM_EPSILON, &v),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_get_parameter(l, BN_BATCHNORM_EPSILON, NULL),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_get_parameter(l, (bn_batchnorm_param)0, &v),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_get_parameter(l, (bn_batchnorm_param)99, &v),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_true(v == 7.0);
+  assert_status(bn_batchnorm_parameter_bounds((bn_batchnorm_param)0, &lo, &v),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_parameter_bounds((bn_batchnorm_param)99, &lo, &v),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_parameter_bounds(BN_BATCHNORM_EPSILON, NULL, NULL),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_true(v == 7.0 && lo == 7.0);
+  bn_batchnorm_destroy(l);
+}
+
+/* ---- backward without an input gradient ----------------------------------- */
+
+/* dx = NULL computes dgamma and dbeta exactly as a backward with dx does,
+ * after a training and after an inference forward, fused ReLU or not, with
+ * padded leading dimensions; dy is still validated. */
+static void backward_without_dx_gives_the_same_parameter_gradients(void **state)
+{
+  (void)state;
+  test_rng rng = {36};
+  const size_t F = 5, N = 11, LD = 7;
+  test_problem p;
+  test_problem_make(&p, &rng, F, N, LD, LD, 1, 1);
+  float *y = test_floats(LD * N), *dx = test_floats(LD * N);
+  float dg1[5], db1[5], dg2[5], db2[5];
+  for (unsigned relu = 0; relu < 2; relu++)
+    for (int m = BN_MODE_TRAINING; m <= BN_MODE_INFERENCE; m++) {
+      bn_batchnorm *l = test_layer_for(&p, relu ? BN_BATCHNORM_FUSE_RELU : 0);
+      assert_ok(bn_batchnorm_forward(l, (bn_mode)m, N, p.x, LD, y, LD));
+      assert_ok(bn_batchnorm_backward(l, N, p.x, LD, p.dy, LD, dx, LD));
+      assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_DGAMMA, dg1, F));
+      assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_DBETA, db1, F));
+      test_set(dg2, F, SENTINEL);
+      assert_ok(bn_batchnorm_backward(l, N, p.x, LD, p.dy, LD, NULL, 0));
+      assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_DGAMMA, dg2, F));
+      assert_ok(bn_batchnorm_get(l, BN_BATCHNORM_DBETA, db2, F));
+      assert_memory_equal(dg1, dg2, sizeof dg1);
+      assert_memory_equal(db1, db2, sizeof db1);
+      /* the gradients are real: compare with the float64 reference */
+      if (m == BN_MODE_TRAINING && !relu) {
+        ref_bn r;
+        ref_bn_init(&r, F, N);
+        ref_bn_forward_training(&r, p.xd, F, p.gd, p.bd, DEFAULT_EPS);
+        ref_bn_backward_training(&r, p.xd, F, p.dyd, F, p.gd);
+        assert_within(test_vec_err(dg2, r.dgamma, r.dgmag, F), TOL);
+        assert_within(test_vec_err(db2, r.dbeta, r.dbmag, F), TOL);
+        ref_bn_free(&r);
+      }
+      assert_status(bn_batchnorm_backward(l, N, p.x, LD, NULL, LD, NULL, 0),
+                    BN_ERR_INVALID_ARGUMENT);
+      assert_status(bn_batchnorm_backward(l, N, p.x, LD, p.dy, F - 1, NULL, 0),
+                    BN_ERR_INVALID_ARGUMENT);
+      assert_status(bn_batchnorm_backward(l, N, NULL, LD, p.dy, LD, NULL, 0),
+                    BN_ERR_INVALID_ARGUMENT);
+      bn_batchnorm_destroy(l);
+    }
+  free(y);
+  free(dx);
+  test_problem_free(&p);
+}
+
+/* The kernels take the layer's fused-ReLU flag, and still the value 1 that
+ * BN_KERNEL_FUSE_RELU had in libbn 1.0: both give the layer's output bit for bit. */
+static void kernels_take_the_layer_fuse_relu_flag(void **state)
+{
+  (void)state;
+  test_rng rng = {37};
+  const size_t F = 6, N = 10;
+  test_problem p;
+  test_problem_make(&p, &rng, F, N, F, F, 1, 1);
+  float *y_layer = test_floats(F * N), *y_new = test_floats(F * N), *y_old = test_floats(F * N);
+  bn_batchnorm *l = test_layer_for(&p, BN_BATCHNORM_FUSE_RELU);
+  assert_ok(bn_batchnorm_forward(l, BN_MODE_TRAINING, N, p.x, F, y_layer, F));
+  assert_ok(bn_batchnorm_forward_training(F, N, p.x, F, p.gamma, p.beta, DEFAULT_EPS,
+                                          BN_BATCHNORM_FUSE_RELU, y_new, F, NULL, NULL, NULL));
+  assert_ok(bn_batchnorm_forward_training(F, N, p.x, F, p.gamma, p.beta, DEFAULT_EPS, 1u,
+                                          y_old, F, NULL, NULL, NULL));
+  assert_memory_equal(y_layer, y_new, F * N * sizeof *y_new);
+  assert_memory_equal(y_old, y_new, F * N * sizeof *y_new);
+  size_t negatives = 0, zeros = 0; /* the ReLU was applied */
+  for (size_t i = 0; i < F * N; i++)
+    negatives += y_new[i] < 0.0f, zeros += y_new[i] == 0.0f;
+  assert_int_equal(negatives, 0);
+  assert_true(zeros > 0);
+  assert_status(bn_batchnorm_forward_training(F, N, p.x, F, p.gamma, p.beta, DEFAULT_EPS, 2u,
+                                              y_new, F, NULL, NULL, NULL),
+                BN_ERR_INVALID_ARGUMENT);
+  bn_batchnorm_destroy(l);
+  free(y_layer);
+  free(y_new);
+  free(y_old);
+  test_problem_free(&p);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -894,6 +1138,11 @@ int main(void)
       cmocka_unit_test(fused_relu_layer_equals_separate_relu),
       cmocka_unit_test(in_place_layer_equals_out_of_place),
       cmocka_unit_test(last_error_describes_failures),
+      cmocka_unit_test(parameters_round_trip_within_bounds),
+      cmocka_unit_test(parameter_takes_effect),
+      cmocka_unit_test(parameters_refuse_bad_values),
+      cmocka_unit_test(backward_without_dx_gives_the_same_parameter_gradients),
+      cmocka_unit_test(kernels_take_the_layer_fuse_relu_flag),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

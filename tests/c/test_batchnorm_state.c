@@ -1,4 +1,5 @@
-/* BatchNorm state blobs (bn_batchnorm_state_size / save_state / load_state):
+/* BatchNorm state blobs (bn_batchnorm_serialized_size / serialize / deserialize,
+ * and their superseded names state_size / save_state / load_state):
  * the documented byte format, a lossless round trip, and rejection of every
  * truncation, every corrupted byte, a feature-count mismatch and well-formed
  * blobs with invalid content. Every rejected blob is read from a heap buffer
@@ -97,13 +98,13 @@ static bn_batchnorm *make_layer(size_t F, unsigned flags, uint64_t seed)
   assert_ok(bn_batchnorm_set_batches_tracked(l, 0x123456789ull + seed));
   if (flags) { /* flags only come back through a blob: patch and load one */
     size_t size = 0;
-    assert_ok(bn_batchnorm_state_size(l, &size));
+    assert_ok(bn_batchnorm_serialized_size(l, &size));
     unsigned char *blob = malloc(size);
     assert_non_null(blob);
-    assert_ok(bn_batchnorm_save_state(l, blob, size, NULL));
+    assert_ok(bn_batchnorm_serialize(l, blob, size, NULL));
     put_u32(blob + OFF_FLAGS, flags);
     reseal(blob, size);
-    assert_ok(bn_batchnorm_load_state(l, blob, size));
+    assert_ok(bn_batchnorm_deserialize(l, blob, size));
     free(blob);
   }
   return l;
@@ -112,11 +113,11 @@ static bn_batchnorm *make_layer(size_t F, unsigned flags, uint64_t seed)
 /* The layer's whole state as a blob (the snapshot for "unchanged"). */
 static unsigned char *snapshot(const bn_batchnorm *l, size_t *size)
 {
-  assert_ok(bn_batchnorm_state_size(l, size));
+  assert_ok(bn_batchnorm_serialized_size(l, size));
   unsigned char *blob = malloc(*size);
   assert_non_null(blob);
   size_t written = 0;
-  assert_ok(bn_batchnorm_save_state(l, blob, *size, &written));
+  assert_ok(bn_batchnorm_serialize(l, blob, *size, &written));
   assert_int_equal(written, *size);
   return blob;
 }
@@ -137,7 +138,7 @@ static bn_status load_exact(bn_batchnorm *l, const unsigned char *blob, size_t s
   assert_non_null(copy);
   if (size)
     memcpy(copy, blob, size);
-  bn_status st = bn_batchnorm_load_state(l, copy, size);
+  bn_status st = bn_batchnorm_deserialize(l, copy, size);
   free(copy);
   return st;
 }
@@ -204,12 +205,12 @@ static void round_trip_restores_everything(void **state)
     bn_batchnorm *a = make_layer(F, flag_sets[c], 40 + c), *b = NULL;
     assert_ok(bn_batchnorm_create(&b, F, 0));
     size_t size = 0;
-    assert_ok(bn_batchnorm_state_size(a, &size));
+    assert_ok(bn_batchnorm_serialized_size(a, &size));
     unsigned char *blob = malloc(size + 16);
     assert_non_null(blob);
     memset(blob, 0xA5, size + 16);
     size_t written = 0;
-    assert_ok(bn_batchnorm_save_state(a, blob, size + 16, &written));
+    assert_ok(bn_batchnorm_serialize(a, blob, size + 16, &written));
     assert_int_equal(written, size);
     for (size_t i = size; i < size + 16; i++)
       assert_int_equal(blob[i], 0xA5);
@@ -288,7 +289,7 @@ static void save_needs_enough_capacity(void **state)
   (void)state;
   bn_batchnorm *l = make_layer(5, 0, 6);
   size_t size = 0;
-  assert_ok(bn_batchnorm_state_size(l, &size));
+  assert_ok(bn_batchnorm_serialized_size(l, &size));
   unsigned char *blob = malloc(size);
   assert_non_null(blob);
   static const size_t caps[] = {0, 1, 40, 43, 44};
@@ -296,7 +297,7 @@ static void save_needs_enough_capacity(void **state)
     size_t cap = i < 5 ? caps[i] : size - 1;
     memset(blob, 0x5A, size);
     size_t written = 12345;
-    assert_status(bn_batchnorm_save_state(l, blob, cap, &written), BN_ERR_BAD_SIZE);
+    assert_status(bn_batchnorm_serialize(l, blob, cap, &written), BN_ERR_BAD_SIZE);
     assert_int_equal(written, 12345);
     for (size_t k = 0; k < size; k++)
       assert_int_equal(blob[k], 0x5A);
@@ -487,6 +488,93 @@ static void valid_crc_invalid_content_is_rejected(void **state)
   bn_batchnorm_destroy(dst);
 }
 
+/* The superseded names are the same functions: the same bytes, the same
+ * statuses on bad input, the same restored layer. NULL arguments are
+ * argument errors for every one of the six. */
+static void superseded_names_are_aliases(void **state)
+{
+  (void)state;
+  const size_t F = 7;
+  bn_batchnorm *a = make_layer(F, BN_BATCHNORM_BIASED_RUNNING_VAR, 90), *b = NULL;
+  assert_ok(bn_batchnorm_create(&b, F, 0));
+  size_t size = 0, old_size = 0, w1 = 0, w2 = 0;
+  assert_ok(bn_batchnorm_serialized_size(a, &size));
+  assert_ok(bn_batchnorm_state_size(a, &old_size));
+  assert_int_equal(size, old_size);
+  unsigned char *b1 = malloc(size), *b2 = malloc(size);
+  assert_ok(bn_batchnorm_serialize(a, b1, size, &w1));
+  assert_ok(bn_batchnorm_save_state(a, b2, size, &w2));
+  assert_int_equal(w1, w2);
+  assert_memory_equal(b1, b2, size);
+  assert_status(bn_batchnorm_save_state(a, b2, size - 1, NULL), BN_ERR_BAD_SIZE);
+  assert_status(bn_batchnorm_serialize(a, b2, size - 1, NULL), BN_ERR_BAD_SIZE);
+  assert_ok(bn_batchnorm_load_state(b, b1, size));
+  assert_unchanged(b, b1, size);
+  b1[0] ^= 1;
+  assert_status(bn_batchnorm_load_state(b, b1, size), BN_ERR_BAD_MAGIC);
+  assert_status(bn_batchnorm_deserialize(b, b1, size), BN_ERR_BAD_MAGIC);
+  b1[0] ^= 1;
+
+  assert_status(bn_batchnorm_serialized_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_serialized_size(a, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_serialize(NULL, b2, size, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_serialize(a, NULL, size, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_deserialize(NULL, b1, size), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_deserialize(b, NULL, size), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_state_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_save_state(a, NULL, size, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_load_state(b, NULL, size), BN_ERR_INVALID_ARGUMENT);
+  assert_unchanged(b, b1, size);
+  free(b1);
+  free(b2);
+  bn_batchnorm_destroy(a);
+  bn_batchnorm_destroy(b);
+}
+
+/* A version-1 blob written by libbn 1.0 (F = 3, BIASED_RUNNING_VAR |
+ * FUSE_RELU, eps 1e-3, factor 0.25, 7 batches tracked, gamma {1.5, -0.5, 2},
+ * beta {0.25, 0, -1}, running mean {0.5, -2, 3}, running var {1, 0.25, 4}):
+ * blobs already written keep loading, whatever version this library writes. */
+static const unsigned char STATE_V1_FIXTURE[] = {
+    0x42, 0x4e, 0x53, 0x54, 0x01, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x30, 0x00, 0x00, 0x00, 0x6f, 0x12, 0x83, 0x3a,
+    0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x3f, 0x00, 0x00, 0x00, 0xbf,
+    0x00, 0x00, 0x00, 0x40, 0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x80, 0xbf, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x00, 0xc0,
+    0x00, 0x00, 0x40, 0x40, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x80, 0x3e,
+    0x00, 0x00, 0x80, 0x40, 0xe0, 0x7f, 0x53, 0x9f,
+};
+
+static void version1_fixture_loads(void **state)
+{
+  (void)state;
+  bn_batchnorm *l = NULL;
+  assert_ok(bn_batchnorm_create(&l, 3, 0));
+  assert_ok(load_exact(l, STATE_V1_FIXTURE, sizeof STATE_V1_FIXTURE));
+  unsigned flags = 0;
+  double eps = 0, factor = 0, tracked = 0;
+  assert_ok(bn_batchnorm_flags(l, &flags));
+  assert_int_equal(flags, BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU);
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_EPSILON, &eps));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_UPDATE_FACTOR, &factor));
+  assert_ok(bn_batchnorm_get_parameter(l, BN_BATCHNORM_BATCHES_TRACKED, &tracked));
+  assert_true(eps == (double)1e-3f && factor == 0.25 && tracked == 7.0);
+  static const struct {
+    bn_batchnorm_tensor which;
+    float v[3];
+  } expect[] = {{BN_BATCHNORM_GAMMA, {1.5f, -0.5f, 2.0f}},
+                {BN_BATCHNORM_BETA, {0.25f, 0.0f, -1.0f}},
+                {BN_BATCHNORM_RUNNING_MEAN, {0.5f, -2.0f, 3.0f}},
+                {BN_BATCHNORM_RUNNING_VAR, {1.0f, 0.25f, 4.0f}}};
+  for (size_t k = 0; k < 4; k++) {
+    float got[3];
+    assert_ok(bn_batchnorm_get(l, expect[k].which, got, 3));
+    assert_memory_equal(got, expect[k].v, sizeof got);
+  }
+  bn_batchnorm_destroy(l);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -499,6 +587,8 @@ int main(void)
       cmocka_unit_test(every_corrupted_byte_is_rejected),
       cmocka_unit_test(feature_count_mismatch),
       cmocka_unit_test(valid_crc_invalid_content_is_rejected),
+      cmocka_unit_test(superseded_names_are_aliases),
+      cmocka_unit_test(version1_fixture_loads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -439,11 +439,11 @@ static void test_state_round_trip(void **state)
   for (unsigned flags = 0; flags <= BN_DENSE_NO_BIAS; flags++) {
     bn_dense *a = random_layer(&r, 5, 3, flags), *b = NULL;
     size_t size = 0, written = 0;
-    assert_int_equal(bn_dense_state_size(a, &size), BN_OK);
+    assert_int_equal(bn_dense_serialized_size(a, &size), BN_OK);
     assert_true(size == 32 + 4 * (15 + (flags ? 0 : 3)) + 4);
     unsigned char *blob = malloc(size + 1), *blob2 = malloc(size);
-    assert_int_equal(bn_dense_save_state(a, blob, size - 1, &written), BN_ERR_BAD_SIZE);
-    assert_int_equal(bn_dense_save_state(a, blob, size + 1, &written), BN_OK);
+    assert_int_equal(bn_dense_serialize(a, blob, size - 1, &written), BN_ERR_BAD_SIZE);
+    assert_int_equal(bn_dense_serialize(a, blob, size + 1, &written), BN_OK);
     assert_true(written == size);
     assert_memory_equal(blob, "BNDN", 4);
     assert_true(crc32_ref(blob, size - 4) ==
@@ -451,11 +451,11 @@ static void test_state_round_trip(void **state)
                  (uint32_t)blob[size - 2] << 16 | (uint32_t)blob[size - 1] << 24));
     /* Load into a layer of the other bias kind: flags come from the blob. */
     assert_int_equal(bn_dense_create(&b, 5, 3, flags ^ BN_DENSE_NO_BIAS), BN_OK);
-    assert_int_equal(bn_dense_load_state(b, blob, size), BN_OK);
+    assert_int_equal(bn_dense_deserialize(b, blob, size), BN_OK);
     unsigned fb;
     bn_dense_flags(b, &fb);
     assert_true(fb == flags);
-    assert_int_equal(bn_dense_save_state(b, blob2, size, NULL), BN_OK);
+    assert_int_equal(bn_dense_serialize(b, blob2, size, NULL), BN_OK);
     assert_memory_equal(blob, blob2, size);
     float wa[15], wb[15];
     bn_dense_get(a, BN_DENSE_WEIGHT, wa, 15);
@@ -464,64 +464,105 @@ static void test_state_round_trip(void **state)
 
     /* Truncation at every length, and one byte too many. */
     for (size_t n = 0; n < size; n++)
-      assert_int_not_equal(bn_dense_load_state(b, blob, n), BN_OK);
+      assert_int_not_equal(bn_dense_deserialize(b, blob, n), BN_OK);
     blob[size] = 0;
-    assert_int_equal(bn_dense_load_state(b, blob, size + 1), BN_ERR_BAD_SIZE);
+    assert_int_equal(bn_dense_deserialize(b, blob, size + 1), BN_ERR_BAD_SIZE);
     /* Corruption at every byte (three patterns): always rejected, layer unchanged. */
     for (size_t i = 0; i < size; i++)
       for (int pat = 0; pat < 3; pat++) {
         static const unsigned char flips[3] = {0x01, 0x80, 0xFF};
         blob[i] ^= flips[pat];
-        assert_int_not_equal(bn_dense_load_state(b, blob, size), BN_OK);
+        assert_int_not_equal(bn_dense_deserialize(b, blob, size), BN_OK);
         blob[i] ^= flips[pat];
       }
-    assert_int_equal(bn_dense_save_state(b, blob2, size, NULL), BN_OK);
+    assert_int_equal(bn_dense_serialize(b, blob2, size, NULL), BN_OK);
     assert_memory_equal(blob, blob2, size);
 
     /* Specific statuses, in the documented order. */
     unsigned char *c = malloc(size);
     memcpy(c, blob, size);
     c[0] = 'X';
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_BAD_MAGIC);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_MAGIC);
     memcpy(c, blob, size);
     c[4] = 2;
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_VERSION_MISMATCH);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_VERSION_MISMATCH);
     memcpy(c, blob, size);
     c[8] = 6; /* in = 6: the size no longer matches */
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_BAD_SIZE);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_SIZE);
     memcpy(c, blob, size);
     c[40] ^= 1;
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_CHECKSUM);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_CHECKSUM);
     memcpy(c, blob, size);
     c[24] |= 2; /* unknown flag */
     reseal(c, size);
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_BAD_FORMAT);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_FORMAT);
     memcpy(c, blob, size);
     c[28] = 1; /* reserved */
     reseal(c, size);
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_BAD_FORMAT);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_FORMAT);
     memcpy(c, blob, size);
     const float nan = NAN;
     memcpy(c + size - 8, &nan, 4); /* last value (little-endian hosts) */
     reseal(c, size);
-    assert_int_equal(bn_dense_load_state(b, c, size), BN_ERR_BAD_FORMAT);
-    assert_int_equal(bn_dense_save_state(b, blob2, size, NULL), BN_OK);
+    assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_FORMAT);
+    assert_int_equal(bn_dense_serialize(b, blob2, size, NULL), BN_OK);
     assert_memory_equal(blob, blob2, size);
     bn_dense *other = NULL;
     assert_int_equal(bn_dense_create(&other, 3, 5, flags), BN_OK); /* same size, other shape */
-    assert_int_equal(bn_dense_load_state(other, blob, size), BN_ERR_SHAPE_MISMATCH);
+    assert_int_equal(bn_dense_deserialize(other, blob, size), BN_ERR_SHAPE_MISMATCH);
     bn_dense_destroy(other);
 
-    assert_int_equal(bn_dense_load_state(NULL, blob, size), BN_ERR_INVALID_ARGUMENT);
-    assert_int_equal(bn_dense_load_state(b, NULL, size), BN_ERR_INVALID_ARGUMENT);
-    assert_int_equal(bn_dense_save_state(NULL, blob, size, NULL), BN_ERR_INVALID_ARGUMENT);
-    assert_int_equal(bn_dense_save_state(b, NULL, size, NULL), BN_ERR_INVALID_ARGUMENT);
-    assert_int_equal(bn_dense_state_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
-    assert_int_equal(bn_dense_state_size(b, NULL), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_dense_deserialize(NULL, blob, size), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_dense_deserialize(b, NULL, size), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_dense_serialize(NULL, blob, size, NULL), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_dense_serialize(b, NULL, size, NULL), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_dense_serialized_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_dense_serialized_size(b, NULL), BN_ERR_INVALID_ARGUMENT);
     free(c), free(blob), free(blob2);
     bn_dense_destroy(a);
     bn_dense_destroy(b);
   }
+}
+
+/* The superseded state names are the same functions as serialize /
+ * deserialize / serialized_size; NULL arguments are argument errors. */
+static void test_state_aliases(void **state)
+{
+  (void)state;
+  test_rng r = {34};
+  bn_dense *a = random_layer(&r, 4, 2, 0), *b = NULL;
+  assert_int_equal(bn_dense_create(&b, 4, 2, 0), BN_OK);
+  size_t size = 0, old_size = 0;
+  assert_int_equal(bn_dense_serialized_size(a, &size), BN_OK);
+  assert_int_equal(bn_dense_state_size(a, &old_size), BN_OK);
+  assert_true(size == old_size && size == 32 + 4 * (8 + 2) + 4);
+  unsigned char *b1 = malloc(size), *b2 = malloc(size), *b3 = malloc(size);
+  assert_int_equal(bn_dense_serialize(a, b1, size, NULL), BN_OK);
+  assert_int_equal(bn_dense_save_state(a, b2, size, NULL), BN_OK);
+  assert_memory_equal(b1, b2, size);
+  assert_int_equal(bn_dense_save_state(a, b2, size - 1, NULL), BN_ERR_BAD_SIZE);
+  assert_int_equal(bn_dense_load_state(b, b1, size), BN_OK);
+  assert_int_equal(bn_dense_serialize(b, b3, size, NULL), BN_OK);
+  assert_memory_equal(b1, b3, size);
+  b1[4] = 9;
+  assert_int_equal(bn_dense_load_state(b, b1, size), BN_ERR_VERSION_MISMATCH);
+  assert_int_equal(bn_dense_deserialize(b, b1, size), BN_ERR_VERSION_MISMATCH);
+  assert_int_equal(bn_dense_serialized_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_serialized_size(a, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_true(bn_dense_last_error(a)[0] != '\0');
+  assert_int_equal(bn_dense_serialize(NULL, b2, size, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_serialize(a, NULL, size, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_deserialize(NULL, b3, size), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_deserialize(b, NULL, size), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_state_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_load_state(b, NULL, size), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_dense_serialize(b, b2, size, NULL), BN_OK);
+  assert_memory_equal(b2, b3, size); /* b unchanged by the failures */
+  free(b1);
+  free(b2);
+  free(b3);
+  bn_dense_destroy(a);
+  bn_dense_destroy(b);
 }
 
 int main(void)
@@ -534,6 +575,7 @@ int main(void)
     cmocka_unit_test(test_tensors),
     cmocka_unit_test(test_hostile),
     cmocka_unit_test(test_state_round_trip),
+    cmocka_unit_test(test_state_aliases),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

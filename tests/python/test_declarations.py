@@ -22,10 +22,11 @@ from bn import _lib
 
 INCLUDE = Path(__file__).resolve().parents[2] / "include" / "bn"
 HANDLES = {"bn_batchnorm": _lib.BatchNormHandle, "bn_dense": _lib.DenseHandle,
-           "bn_mlp": _lib.MLPHandle}
+           "bn_mlp": _lib.MLPHandle, "bn_standardizer": _lib.StandardizerHandle}
 ENUMS = {"bn_status", "bn_mode", "bn_activation", "bn_init", "bn_batchnorm_tensor",
          "bn_dense_tensor", "bn_mlp_placement", "bn_mlp_head", "bn_mlp_param",
-         "bn_mlp_output", "bn_mlp_tensor", "bn_mlp_optimizer"}
+         "bn_mlp_output", "bn_mlp_tensor", "bn_mlp_optimizer", "bn_batchnorm_param", "bn_standardizer_param",
+         "bn_standardizer_vector"}
 SCALARS = {"size_t": ctypes.c_size_t, "float": ctypes.c_float, "double": ctypes.c_double,
            "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64, "int": ctypes.c_int,
            "int32_t": ctypes.c_int32, "char": ctypes.c_char}
@@ -103,7 +104,7 @@ def test_nothing_declared_that_the_headers_do_not_have():
 
 def test_handle_types_are_distinct():
     kinds = list(HANDLES.values())
-    assert len({id(k) for k in kinds}) == 3
+    assert len({id(k) for k in kinds}) == len(kinds)
     with bn.MLP(2, [], 2) as m, pytest.raises(ctypes.ArgumentError):
         _lib.lib.bn_batchnorm_forward(m._ptr, 1, 1, None, 2, None, 2)
     with bn.Dense(2, 2) as d, pytest.raises(ctypes.ArgumentError):

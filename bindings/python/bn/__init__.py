@@ -132,14 +132,14 @@ __all__ = [
     *(name for name in _errors.__all__ if name != "error_for"),
 ]
 
-# Training conveniences on top of the MLP (issue 14): History, schedules, datasets.
-from . import schedules  # noqa: E402
+# bn/standardizer.h: the input standardizer (scikit-learn's StandardScaler).
+from .standardizer import Standardizer  # noqa: E402
+
+__all__.append("Standardizer")
+
+# Training conveniences on top of the MLP (issue 14): History, schedules,
+# datasets, recipes.
+from . import datasets, recipes, schedules  # noqa: E402
 from .history import History  # noqa: E402
 
-__all__ += ["History", "schedules"]
-from . import datasets  # noqa: E402
-
-__all__ += ["datasets"]
-from . import recipes  # noqa: E402
-
-__all__ += ["recipes"]
+__all__ += ["History", "datasets", "recipes", "schedules"]

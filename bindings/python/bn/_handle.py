@@ -12,6 +12,7 @@ rather than undefined, and close() can never free a handle mid-call.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import weakref
 from typing import Any, Callable, ClassVar, Optional, TypeVar
@@ -81,3 +82,14 @@ class Handle:
         name = _lib.status_string(status)
         text = (self._kind.last_error(ptr) or b"").decode("utf-8", "replace")
         return f"{name}: {text}" if text else name
+
+    def _state_blob(self, size_fn: Callable[..., int], save_fn: Callable[..., int]) -> bytes:
+        """A state blob through the C pair ``size_fn(handle, size_t *)`` and
+        ``save_fn(handle, buffer, capacity, size_t *written)``."""
+        with self._lock:
+            size = ctypes.c_size_t()
+            self._call(size_fn, ctypes.byref(size))
+            buffer = ctypes.create_string_buffer(size.value)
+            written = ctypes.c_size_t()
+            self._call(save_fn, buffer, size.value, ctypes.byref(written))
+            return buffer.raw[: written.value]

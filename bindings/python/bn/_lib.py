@@ -347,6 +347,16 @@ _SIGNATURES = {
     "bn_mlp_deserialize": (_status, [POINTER(_ML), c_void_p, c_size_t, c_char_p, c_size_t]),
     "bn_mlp_save": (_status, [_ML, c_char_p, c_uint]),
     "bn_mlp_load": (_status, [POINTER(_ML), c_char_p, c_char_p, c_size_t]),
+    # batchnorm.h / dense.h: one API style (docs/architecture.md, Conventions)
+    "bn_batchnorm_set_parameter": (_status, [_BN, c_int, c_double]),
+    "bn_batchnorm_get_parameter": (_status, [_BN, c_int, POINTER(c_double)]),
+    "bn_batchnorm_parameter_bounds": (_status, [c_int, POINTER(c_double), POINTER(c_double)]),
+    "bn_batchnorm_serialized_size": (_status, [_BN, _szp]),
+    "bn_batchnorm_serialize": (_status, [_BN, c_void_p, c_size_t, _szp]),
+    "bn_batchnorm_deserialize": (_status, [_BN, c_void_p, c_size_t]),
+    "bn_dense_serialized_size": (_status, [_DN, _szp]),
+    "bn_dense_serialize": (_status, [_DN, c_void_p, c_size_t, _szp]),
+    "bn_dense_deserialize": (_status, [_DN, c_void_p, c_size_t]),
 }
 
 
@@ -393,3 +403,54 @@ BATCHNORM = HandleKind("BatchNorm", BatchNormHandle, lib.bn_batchnorm_destroy,
                        lib.bn_batchnorm_last_error)
 DENSE = HandleKind("Dense", DenseHandle, lib.bn_dense_destroy, lib.bn_dense_last_error)
 MLP = HandleKind("MLP", MLPHandle, lib.bn_mlp_destroy, lib.bn_mlp_last_error)
+
+
+# ---- standardizer.h ---------------------------------------------------------
+# (one block, appended: the handle type, constants and declarations together)
+
+StandardizerHandle = handle_type("bn_standardizer")
+
+# bn_standardizer_param
+BN_STANDARDIZER_WITH_MEAN = 1
+BN_STANDARDIZER_WITH_STD = 2
+# bn_standardizer_vector
+BN_STANDARDIZER_MEAN = 1
+BN_STANDARDIZER_SCALE = 2
+BN_STANDARDIZER_VAR = 3
+
+_SD = StandardizerHandle
+_f64p = POINTER(c_double)
+_SIGNATURES.update({
+    "bn_standardizer_create": (_status, [POINTER(_SD), c_size_t]),
+    "bn_standardizer_create_from_state": (_status, [POINTER(_SD), c_void_p, c_size_t]),
+    "bn_standardizer_destroy": (None, [_SD]),
+    "bn_standardizer_last_error": (c_char_p, [_SD]),
+    "bn_standardizer_features": (_status, [_SD, _szp]),
+    "bn_standardizer_set_parameter": (_status, [_SD, c_int, c_double]),
+    "bn_standardizer_get_parameter": (_status, [_SD, c_int, _f64p]),
+    "bn_standardizer_parameter_bounds": (_status, [c_int, _f64p, _f64p]),
+    "bn_standardizer_fit": (_status, [_SD, c_size_t, _f32p, c_size_t]),
+    "bn_standardizer_partial_fit": (_status, [_SD, c_size_t, _f32p, c_size_t]),
+    "bn_standardizer_transform": (_status, [_SD, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_standardizer_inverse_transform": (_status, [
+        _SD, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
+    "bn_standardizer_count": (_status, [_SD, POINTER(c_uint64)]),
+    "bn_standardizer_get": (_status, [_SD, c_int, _f64p, c_size_t]),
+    "bn_standardizer_state_size": (_status, [_SD, _szp]),
+    "bn_standardizer_save_state": (_status, [_SD, c_void_p, c_size_t, _szp]),
+    "bn_standardizer_load_state": (_status, [_SD, c_void_p, c_size_t]),
+})
+_declare()
+
+STANDARDIZER = HandleKind("Standardizer", StandardizerHandle, lib.bn_standardizer_destroy,
+                          lib.bn_standardizer_last_error)
+# Model-file header queries and tensor sizes (bn/mlp.h).
+_SIGNATURES.update({
+    "bn_mlp_tensor_size": (_status, [_ML, c_size_t, c_int, _szp]),
+    "bn_mlp_format_version": (_status, [POINTER(c_uint)]),
+    "bn_mlp_read_header": (_status, [c_void_p, c_size_t, POINTER(c_uint), POINTER(c_uint),
+                                     POINTER(c_uint64)]),
+    "bn_mlp_read_file_header": (_status, [c_char_p, POINTER(c_uint), POINTER(c_uint),
+                                          POINTER(c_uint64), c_char_p, c_size_t]),
+})
+_declare()

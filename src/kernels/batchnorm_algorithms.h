@@ -1,5 +1,5 @@
-#ifndef BNI_BATCHNORM_INTERNAL_H
-#define BNI_BATCHNORM_INTERNAL_H
+#ifndef BNI_BATCHNORM_ALGORITHMS_H
+#define BNI_BATCHNORM_ALGORITHMS_H
 
 /* The batch-normalization algorithms over validated arguments. The public
  * kernels (batchnorm_kernels.c) validate, allocate the scratch and run on the
@@ -45,8 +45,10 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
                               float *y, size_t ldy, double *work);
 
 /* Full backward of the training forward. residual may be NULL (it is then
- * measured from x). dgamma/dbeta may be NULL. Returns BN_ERR_NON_FINITE
- * before writing anything when the reduced sums are not finite. */
+ * measured from x). dgamma/dbeta may be NULL. dx may be NULL: then only the
+ * reductions run (dgamma, dbeta) and the element pass is skipped. Returns
+ * BN_ERR_NON_FINITE before writing anything when the reduced sums are not
+ * finite. */
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                    size_t ldx, const float *dy, size_t lddy,
                                    const float *saved_mean, const float *saved_invstd,

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench_mlp: the same network and steps, for the ratios.
+
+784 -> BatchNorm1d -> Linear(256, no bias) -> BatchNorm1d -> ReLU
+    -> Linear(128, no bias) -> BatchNorm1d -> ReLU -> Linear(10)
+with cross-entropy. One training step is zero_grad, forward, loss, backward,
+optimizer.step (Adam lr 1e-3, or SGD with momentum 0.9 lr 1e-2), on random
+data of the given batch; one-sample latency is eval mode under
+torch.inference_mode(). Thread counts are set with torch.set_num_threads.
+Prints lines in bench_mlp's format:
+  RESULT_MLP,<what>,<optimizer>,<threads>,<batch>,<ns>,-,-
+Usage: /usr/bin/python3 bench_mlp_torch.py [--batches 32,128,256] [--threads 1,2]
+                                           [--reps 21] [--budget 2.0]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+
+
+def measure(fn, reps, budget):
+    """Median seconds per call after one warm-up; a sample lasts >= 2 ms."""
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    inner = max(1, int(2e-3 / max(one, 1e-7)) + 1) if one < 2e-3 else 1
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < reps and (len(samples) < 3 or time.perf_counter() - start < budget):
+        a = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - a) / inner)
+    return statistics.median(samples)
+
+
+def network():
+    nn = torch.nn
+    return nn.Sequential(
+        nn.BatchNorm1d(784),
+        nn.Linear(784, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(),
+        nn.Linear(256, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
+        nn.Linear(128, 10))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batches", default="32,128,256")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--reps", type=int, default=21)
+    p.add_argument("--budget", type=float, default=2.0)
+    a = p.parse_args()
+    torch.manual_seed(0)
+    print(f"# bench_mlp_torch: torch {torch.__version__}")
+    for threads in (int(t) for t in a.threads.split(",")):
+        torch.set_num_threads(threads)
+        for batch in (int(b) for b in a.batches.split(",")):
+            x = torch.rand(batch, 784)
+            y = torch.randint(0, 10, (batch,))
+            for name in ("adam", "momentum"):
+                net = network().train()
+                opt = (torch.optim.Adam(net.parameters(), lr=1e-3) if name == "adam"
+                       else torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9))
+                loss_fn = torch.nn.CrossEntropyLoss()
+
+                def step():
+                    opt.zero_grad(set_to_none=True)
+                    loss_fn(net(x), y).backward()
+                    opt.step()
+
+                t = measure(step, a.reps, a.budget)
+                print(f"RESULT_MLP,train_step,{name},{threads},{batch},{t * 1e9:.0f},-,-",
+                      flush=True)
+        net = network()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x = torch.rand(256, 784)
+        y = torch.randint(0, 10, (256,))
+        for _ in range(20):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+        net.eval()
+        one = torch.rand(1, 784)
+
+        def predict():
+            with torch.inference_mode():
+                torch.softmax(net(one), dim=1)
+
+        t = measure(predict, a.reps, a.budget)
+        print(f"RESULT_MLP,predict_1,torch_eval,{threads},1,{t * 1e9:.0f},-,-", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#ifndef BN_BLOB_TESTING_H
+#define BN_BLOB_TESTING_H
+
+/* Byte-level helpers for the state-blob tests: the test's own little-endian
+ * accessors and CRC-32, independent of the library's, to read a blob by its
+ * documented layout and to forge well-formed blobs with invalid content.
+ * Header-only: every function is static inline. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit. */
+static inline uint32_t blob_crc32(const unsigned char *p, size_t n)
+{
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; i++) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; k++)
+      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+static inline uint32_t blob_get_u32(const unsigned char *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t blob_get_u64(const unsigned char *p)
+{
+  return (uint64_t)blob_get_u32(p) | (uint64_t)blob_get_u32(p + 4) << 32;
+}
+
+static inline double blob_get_f64(const unsigned char *p)
+{
+  uint64_t bits = blob_get_u64(p);
+  double v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+static inline void blob_put_u32(unsigned char *p, uint32_t v)
+{
+  for (int i = 0; i < 4; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void blob_put_u64(unsigned char *p, uint64_t v)
+{
+  blob_put_u32(p, (uint32_t)v);
+  blob_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline void blob_put_f64(unsigned char *p, double v)
+{
+  uint64_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  blob_put_u64(p, bits);
+}
+
+/* Rewrite the trailing CRC after editing a blob, so only its content is wrong. */
+static inline void blob_reseal(unsigned char *blob, size_t size)
+{
+  blob_put_u32(blob + size - 4, blob_crc32(blob, size - 4));
+}
+
+#endif
