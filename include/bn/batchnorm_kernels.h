@@ -127,7 +127,8 @@ BN_API bn_status bn_batchnorm_forward_inference(
  *  @param gamma            F scales or NULL for 1.
  *  @param beta             F shifts or NULL for 0 (only read with BN_BATCHNORM_FUSE_RELU).
  *  @param flags            the forward's flags.
- *  @param dx, lddx         out: gradient w.r.t. x, F x N (may be dy if lddx == lddy).
+ *  @param dx, lddx         out: gradient w.r.t. x, F x N (may be dy if lddx == lddy);
+ *                          or NULL (lddx ignored) when only dgamma and dbeta are wanted.
  *  @param dgamma           out: F values, or NULL.
  *  @param dbeta            out: F values, or NULL.
  *  @return BN_OK; BN_ERR_NON_FINITE if a reduced sum is not finite (dy or x
@@ -155,7 +156,8 @@ BN_API bn_status bn_batchnorm_backward_training(
  *  @param mean, var         the statistics the forward used (required).
  *  @param gamma, beta       as in the forward (NULL for 1 and 0).
  *  @param eps, flags        as in the forward.
- *  @param dx, lddx          out: gradient (may be dy if lddx == lddy).
+ *  @param dx, lddx          out: gradient (may be dy if lddx == lddy); or NULL
+ *                           (lddx ignored) when only dgamma and dbeta are wanted.
  *  @param dgamma, dbeta     out: F values each, or NULL.
  *  @return BN_OK or an error of the file description; BN_ERR_NON_FINITE
  *          when mean, var, gamma or beta hold a non-finite value. A
@@ -222,7 +224,7 @@ BN_API bn_status bn_batchnorm_renorm_forward_training(
  *
  *  @param features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
  *         gamma, beta, flags, dx, lddx, dgamma, dbeta
- *                  as in bn_batchnorm_backward_training().
+ *                  as in bn_batchnorm_backward_training() (dx may be NULL).
  *  @param r, d     the F values each the forward returned (required; finite, r > 0).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (also r or d NULL, r <= 0);
  *          BN_ERR_NON_FINITE (r or d non-finite, or non-finite reduced sums:

@@ -27,6 +27,13 @@ static bn_status check_pair(const float *in, size_t ldin, const float *out, size
   return st;
 }
 
+/* A backward's dy and its dx (which may be NULL: no input gradient wanted). */
+static bn_status check_gradients(const float *dy, size_t lddy, const float *dx, size_t lddx,
+                                 size_t F, size_t N)
+{
+  return dx ? check_pair(dy, lddy, dx, lddx, F, N) : bni_check_matrix(NULL, "dy", dy, F, N, lddy);
+}
+
 static double *alloc_work(size_t F)
 {
   size_t n;
@@ -154,7 +161,7 @@ static bn_status backward_training(size_t features, size_t batch, const float *x
 {
   bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
   if (st == BN_OK)
-    st = check_pair(dy, lddy, dx, lddx, features, batch);
+    st = check_gradients(dy, lddy, dx, lddx, features, batch);
   if (st == BN_OK)
     st = check_flags(flags);
   if (st == BN_OK && (!saved_mean || !saved_invstd))
@@ -196,7 +203,7 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
 {
   bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
   if (st == BN_OK)
-    st = check_pair(dy, lddy, dx, lddx, features, batch);
+    st = check_gradients(dy, lddy, dx, lddx, features, batch);
   if (st == BN_OK)
     st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
   if (st != BN_OK)

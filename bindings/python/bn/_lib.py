@@ -45,7 +45,7 @@ def _candidates() -> Iterator[Tuple[str, str]]:
         if path.exists():
             yield str(path), "package folder"
     try:
-        from . import _config  # only in an installed package
+        from . import _config  # type: ignore[attr-defined]  # written by cmake --install
     except ImportError:
         pass
     else:
