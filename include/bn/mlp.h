@@ -181,8 +181,7 @@ BN_API bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden
                                size_t outputs, bn_activation activation,
                                bn_mlp_placement placement, bn_mlp_head head, unsigned flags);
 
-/** @brief Release a network. NULL is a no-op.
- *  @return nothing; it cannot fail.
+/** @brief Release a network. NULL is a no-op; it cannot fail.
  *  @par Thread-safety
  *  No other call may be using the handle. */
 BN_API void bn_mlp_destroy(bn_mlp *mlp);
