@@ -3,6 +3,7 @@
  * map it implies, applied in double and rounded once. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bn/standardizer.h>
@@ -325,7 +326,7 @@ static int state_bytes(size_t features, size_t *out)
   return 1;
 }
 
-bn_status bn_standardizer_state_size(const bn_standardizer *standardizer, size_t *size)
+bn_status bn_standardizer_serialized_size(const bn_standardizer *standardizer, size_t *size)
 {
   if (!standardizer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -336,8 +337,8 @@ bn_status bn_standardizer_state_size(const bn_standardizer *standardizer, size_t
   return BN_OK;
 }
 
-bn_status bn_standardizer_save_state(const bn_standardizer *standardizer, void *buffer,
-                                     size_t capacity, size_t *written)
+bn_status bn_standardizer_serialize(const bn_standardizer *standardizer, void *buffer,
+                                    size_t capacity, size_t *written)
 {
   if (!standardizer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -383,8 +384,8 @@ static bn_status open_state(bni_reader *r, const void *buffer, size_t size, bni_
   return bni_blob_verify(buffer, size, size_ok, STATE_NAME, err);
 }
 
-bn_status bn_standardizer_load_state(bn_standardizer *standardizer, const void *buffer,
-                                     size_t size)
+bn_status bn_standardizer_deserialize(bn_standardizer *standardizer, const void *buffer,
+                                      size_t size)
 {
   if (!standardizer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -423,31 +424,44 @@ bn_status bn_standardizer_load_state(bn_standardizer *standardizer, const void *
   return BN_OK;
 }
 
-bn_status bn_standardizer_create_from_state(bn_standardizer **out, const void *buffer,
-                                            size_t size)
+/* The handle-less error channel: the message goes to the caller's buffer. */
+static bn_status report(char *message, size_t capacity, const bni_error *err, bn_status st)
 {
-  if (!out)
-    return BN_ERR_INVALID_ARGUMENT;
-  *out = NULL;
-  if (!buffer)
-    return BN_ERR_INVALID_ARGUMENT;
+  if (message && capacity)
+    snprintf(message, capacity, "%s", err->text);
+  return st;
+}
+
+bn_status bn_standardizer_create_from_bytes(bn_standardizer **out, const void *buffer,
+                                            size_t size, char *message, size_t capacity)
+{
+  bni_error err = {{0}};
+  if (out)
+    *out = NULL;
+  if (!out || !buffer)
+    return report(message, capacity, &err,
+                  bni_fail(&err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", out ? "buffer" : "out"));
   bni_reader r;
   uint64_t features;
-  bn_status st = open_state(&r, buffer, size, NULL, &features);
+  bn_status st = open_state(&r, buffer, size, &err, &features);
+  if (st == BN_OK && features == 0)
+    st = bni_fail(&err, BN_ERR_BAD_FORMAT, "%s holds 0 features", STATE_NAME);
   if (st != BN_OK)
-    return st;
-  if (features == 0)
-    return BN_ERR_BAD_FORMAT;
+    return report(message, capacity, &err, st);
   bn_standardizer *s;
   st = bn_standardizer_create(&s, (size_t)features);
-  if (st == BN_OK)
-    st = bn_standardizer_load_state(s, buffer, size);
+  if (st != BN_OK)
+    return report(message, capacity, &err,
+                  bni_fail(&err, st, "cannot create a standardizer of %llu features",
+                           (unsigned long long)features));
+  st = bn_standardizer_deserialize(s, buffer, size);
   if (st != BN_OK) {
+    report(message, capacity, &s->err, st);
     bn_standardizer_destroy(s);
     return st;
   }
   *out = s;
-  return BN_OK;
+  return report(message, capacity, &err, BN_OK);
 }
 
 /* ---- rows for the model above (standardizer_internal.h) ------------------ */

@@ -422,7 +422,8 @@ _SD = StandardizerHandle
 _f64p = POINTER(c_double)
 _SIGNATURES.update({
     "bn_standardizer_create": (_status, [POINTER(_SD), c_size_t]),
-    "bn_standardizer_create_from_state": (_status, [POINTER(_SD), c_void_p, c_size_t]),
+    "bn_standardizer_create_from_bytes": (_status, [POINTER(_SD), c_void_p, c_size_t,
+                                                   c_char_p, c_size_t]),
     "bn_standardizer_destroy": (None, [_SD]),
     "bn_standardizer_last_error": (c_char_p, [_SD]),
     "bn_standardizer_features": (_status, [_SD, _szp]),
@@ -436,9 +437,9 @@ _SIGNATURES.update({
         _SD, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
     "bn_standardizer_count": (_status, [_SD, POINTER(c_uint64)]),
     "bn_standardizer_get": (_status, [_SD, c_int, _f64p, c_size_t]),
-    "bn_standardizer_state_size": (_status, [_SD, _szp]),
-    "bn_standardizer_save_state": (_status, [_SD, c_void_p, c_size_t, _szp]),
-    "bn_standardizer_load_state": (_status, [_SD, c_void_p, c_size_t]),
+    "bn_standardizer_serialized_size": (_status, [_SD, _szp]),
+    "bn_standardizer_serialize": (_status, [_SD, c_void_p, c_size_t, _szp]),
+    "bn_standardizer_deserialize": (_status, [_SD, c_void_p, c_size_t]),
 })
 _declare()
 
