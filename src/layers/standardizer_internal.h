@@ -14,8 +14,19 @@
  * bn_standardizer_serialized_size / _serialize / _deserialize. */
 
 #include <bn/standardizer.h>
+#include "../core/error.h"
 
 const double *bni_standardizer_center_row(const bn_standardizer *standardizer);
 const double *bni_standardizer_scale_row(const bn_standardizer *standardizer);
+
+/* The serialized size of a standardizer of `features` features (what
+ * bn_standardizer_serialized_size reports for it); 0 when it overflows. */
+int bni_standardizer_bytes(size_t features, size_t *bytes);
+
+/* Validate serialized bytes for a standardizer of `features` features
+ * without a handle (a model file checks every value before building):
+ * BN_OK exactly when bn_standardizer_deserialize would accept them. */
+bn_status bni_standardizer_check_bytes(const void *buffer, size_t size, size_t features,
+                                       bni_error *err);
 
 #endif

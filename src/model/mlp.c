@@ -7,7 +7,8 @@
 #include "mlp_internal.h"
 #include "../core/checks.h"
 
-#define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR)
+#define KNOWN_FLAGS                                                                            \
+  (BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR | BN_MLP_STANDARDIZE | BN_MLP_HEAD_BATCHNORM)
 
 size_t bni_mlp_bn_count(const bn_mlp *m)
 {
@@ -41,6 +42,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free(mlp->seg);
   free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
+  free(mlp->record);
   free(mlp);
 }
 
@@ -59,6 +61,8 @@ static bn_status create_parts(bn_mlp *m)
       return st;
     if (p->dense)
       m->stage[p->layer - 1].dense = p->dense;
+    else if (p->std)
+      m->standardizer = p->std;
     else if (p->layer == 0)
       m->input_bn = p->bn;
     else
@@ -267,9 +271,14 @@ bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng)
   if (!tmp)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   bn_status st = BN_OK;
+  /* The standardizer keeps its statistics: they come from data, not from
+   * an initialization. */
   for (size_t k = 0; k < m->nparts && st == BN_OK; k++) {
     const bni_part *p = &m->part[k];
-    st = p->dense ? bn_dense_init(p->dense, scheme, rng) : reset_bn(p->bn, p->out, tmp);
+    if (p->dense)
+      st = bn_dense_init(p->dense, scheme, rng);
+    else if (p->bn)
+      st = reset_bn(p->bn, p->out, tmp);
   }
   free(tmp);
   if (st != BN_OK)
