@@ -66,17 +66,20 @@ BN_API void bn_dense_destroy(bn_dense *layer);
 
 /** @brief Why the last failing call on this handle failed; "" if none did; a
  *  static message for NULL. Never NULL; valid until the next call on the handle.
+ *  @return the message (never NULL).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API const char *bn_dense_last_error(const bn_dense *layer);
 
 /** @brief Input and output feature counts. Either pointer may be NULL.
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_shape(const bn_dense *layer, size_t *in_features,
                                 size_t *out_features);
 
 /** @brief Creation flags (as given, or as loaded from a state blob).
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or flags).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_flags(const bn_dense *layer, unsigned *flags);
@@ -170,18 +173,21 @@ BN_API bn_status bn_dense_serialize(const bn_dense *layer, void *buffer, size_t 
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_deserialize(bn_dense *layer, const void *buffer, size_t size);
 
-/** @brief Superseded alias of bn_dense_serialized_size() (same arguments and statuses).
+/** @brief Superseded alias of bn_dense_serialized_size().
+ *  @return as bn_dense_serialized_size().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_state_size(const bn_dense *layer, size_t *size);
 
-/** @brief Superseded alias of bn_dense_serialize() (same arguments, format and statuses).
+/** @brief Superseded alias of bn_dense_serialize() (same arguments and format).
+ *  @return as bn_dense_serialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capacity,
                                      size_t *written);
 
-/** @brief Superseded alias of bn_dense_deserialize() (same arguments and statuses).
+/** @brief Superseded alias of bn_dense_deserialize().
+ *  @return as bn_dense_deserialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size);
