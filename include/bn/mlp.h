@@ -72,7 +72,8 @@ enum bn_mlp_flags {
   BN_MLP_INPUT_BATCHNORM = 1u << 0,    /**< BatchNorm on the input itself (Flatten -> BatchNormalization -> Dense). */
   BN_MLP_BIASED_RUNNING_VAR = 1u << 1, /**< Every BatchNorm stores the biased batch variance in its running variance (Keras' convention; see BN_BATCHNORM_BIASED_RUNNING_VAR). */
   BN_MLP_STANDARDIZE = 1u << 2,        /**< A standardizer stage in front of everything (before the input BatchNorm): x -> (x - mean)/std per feature with the statistics of the training set (bn/standardizer.h), set by bn_mlp_fit_standardizer() or by bn_mlp_fit(); not trained by the optimizer. */
-  BN_MLP_HEAD_BATCHNORM = 1u << 3      /**< BatchNorm on the head: dense (no bias) -> BatchNorm -> softmax or sigmoid; the BatchNorm's tensors are layer L+1's. */
+  BN_MLP_HEAD_BATCHNORM = 1u << 3,     /**< BatchNorm on the head: dense (no bias) -> BatchNorm -> softmax or sigmoid; the BatchNorm's tensors are layer L+1's. */
+  BN_MLP_RENORM = 1u << 4              /**< Every BatchNorm is a Batch Renormalization one (BN_BATCHNORM_RENORM), its limits set by BN_MLP_RENORM_RMAX, _DMAX and _SCHEDULE (the paper's schedule by default). */
 };
 
 /** Optimizers, for BN_MLP_OPTIMIZER. Decoupled weight decay (AdamW-style
@@ -99,7 +100,10 @@ typedef enum bn_mlp_param {
   BN_MLP_ELU_ALPHA = 9,     /**< ELU's alpha > 0; default 1. */
   BN_MLP_BN_EPSILON = 10,   /**< eps of every BatchNorm, > 0; default 1e-5. */
   BN_MLP_BN_UPDATE_FACTOR = 11, /**< running-statistics factor in (0, 1] (PyTorch momentum); default 0.1. */
-  BN_MLP_STEP = 12          /**< optimizer steps taken (read; may be set, e.g. to 0 to restart Adam's bias correction). */
+  BN_MLP_STEP = 12,         /**< optimizer steps taken (read; may be set, e.g. to 0 to restart Adam's bias correction). */
+  BN_MLP_RENORM_RMAX = 13,  /**< Batch Renormalization's fixed limit on r (BN_BATCHNORM_RENORM_RMAX) of every BatchNorm, in [1, FLT_MAX]; default 3; used when BN_MLP_RENORM_SCHEDULE is 0. */
+  BN_MLP_RENORM_DMAX = 14,  /**< ... on d (BN_BATCHNORM_RENORM_DMAX), in [0, FLT_MAX]; default 5; used when BN_MLP_RENORM_SCHEDULE is 0. */
+  BN_MLP_RENORM_SCHEDULE = 15 /**< 1 (default): the paper's schedule of rmax and dmax, driven by each BatchNorm's batches tracked (BN_BATCHNORM_RENORM_SCHEDULE); 0: the fixed RMAX and DMAX. The three renorm parameters are kept in model files of BN_MLP_RENORM networks. */
 } bn_mlp_param;
 
 /** What bn_mlp_predict() returns. */
@@ -130,8 +134,8 @@ enum bn_mlp_save_flags {
 /** The newest model-file format version this library reads and writes
  *  (docs/model-format.md). It reads every version from 1 on, and writes the
  *  oldest one that holds the network: version 1 unless the network has a
- *  standardizer stage, a BatchNorm on the head or a training record
- *  (version 2), so files of plain networks stay readable by older
+ *  standardizer stage, a BatchNorm on the head, Batch Renormalization
+ *  or a training record (version 2), so files of plain networks stay readable by older
  *  libraries. */
 #define BN_MLP_FORMAT_VERSION 2u
 
@@ -149,7 +153,8 @@ enum bn_mlp_file_contents {
   BN_MLP_FILE_BIASED_RUNNING_VAR = 1u << 2, /**< the running variances are biased (BN_MLP_BIASED_RUNNING_VAR). */
   BN_MLP_FILE_STANDARDIZER = 1u << 3,       /**< format 2: the network has a standardizer stage (BN_MLP_STANDARDIZE). */
   BN_MLP_FILE_HEAD_BATCHNORM = 1u << 4,     /**< format 2: the head has a BatchNorm (BN_MLP_HEAD_BATCHNORM). */
-  BN_MLP_FILE_TRAINING_RECORD = 1u << 5     /**< format 2: a training record is stored (bn_mlp_set_training_record()). */
+  BN_MLP_FILE_TRAINING_RECORD = 1u << 5,    /**< format 2: a training record is stored (bn_mlp_set_training_record()). */
+  BN_MLP_FILE_RENORM = 1u << 6              /**< format 2: every BatchNorm is a Batch Renormalization one (BN_MLP_RENORM); its limits are stored. */
 };
 
 /** Called by bn_mlp_fit() after each epoch.

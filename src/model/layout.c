@@ -60,10 +60,10 @@ static bn_status dense_write(bni_part *p, bni_role role, const float *values)
 
 static bn_status batchnorm_create(bni_part *p, unsigned flags)
 {
-  return bn_batchnorm_create(&p->bn, p->out,
-                             (flags & BN_MLP_BIASED_RUNNING_VAR)
-                                 ? (unsigned)BN_BATCHNORM_BIASED_RUNNING_VAR
-                                 : 0u);
+  return bn_batchnorm_create(
+      &p->bn, p->out,
+      ((flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_BATCHNORM_BIASED_RUNNING_VAR : 0u) |
+          ((flags & BN_MLP_RENORM) ? (unsigned)BN_BATCHNORM_RENORM : 0u));
 }
 
 static void batchnorm_destroy(bni_part *p)

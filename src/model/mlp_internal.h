@@ -52,6 +52,8 @@ struct bn_mlp {
   bn_mlp_head head;
   unsigned flags;
   float elu_alpha, bn_eps, bn_factor;
+  float renorm_rmax, renorm_dmax; /* BN_MLP_RENORM_RMAX / _DMAX */
+  int renorm_schedule;            /* BN_MLP_RENORM_SCHEDULE */
 
   /* the layout: every layer object, in forward order */
   bni_part *part;
@@ -96,6 +98,8 @@ bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role);
 bn_status bni_mlp_check_params(bn_mlp *m);
 void bni_mlp_reset_optimizer(bn_mlp *m);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
+/* Give every BatchNorm the network's renorm limits and schedule. */
+bn_status bni_mlp_apply_renorm(bn_mlp *m);
 bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,
                              const int32_t *labels, const float *targets);
 

@@ -23,7 +23,8 @@ static const unsigned char MAGIC[8] = {0x89, 'B', 'N', 'M', '\r', '\n', 0x1A, '\
   (BN_MLP_FILE_INPUT_BATCHNORM | BN_MLP_FILE_OPTIMIZER | BN_MLP_FILE_BIASED_RUNNING_VAR)
 #define FORMAT2_FLAGS                                                                          \
   (FORMAT1_FLAGS | BN_MLP_FILE_STANDARDIZER | BN_MLP_FILE_HEAD_BATCHNORM |                      \
-   BN_MLP_FILE_TRAINING_RECORD)
+   BN_MLP_FILE_TRAINING_RECORD | BN_MLP_FILE_RENORM)
+#define RENORM_BYTES 16u /* f32 rmax, f32 dmax, u32 schedule, u32 reserved */
 #define WHAT "model file"
 
 /* ---- the header ------------------------------------------------------------ */
@@ -40,6 +41,9 @@ typedef struct header {
   /* not in the fixed header: the training record's size (format 2), from
    * the section after the widths */
   uint64_t record_bytes;
+  /* the renorm section (format 2, BN_MLP_FILE_RENORM), after the widths */
+  float renorm_rmax, renorm_dmax;
+  uint32_t renorm_schedule, renorm_reserved;
 } header;
 
 /* The flags word a format version may hold. */
@@ -111,9 +115,13 @@ static header header_of(const bn_mlp *m, unsigned flags)
             ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_FILE_BIASED_RUNNING_VAR : 0u) |
             ((m->flags & BN_MLP_STANDARDIZE) ? (unsigned)BN_MLP_FILE_STANDARDIZER : 0u) |
             ((m->flags & BN_MLP_HEAD_BATCHNORM) ? (unsigned)BN_MLP_FILE_HEAD_BATCHNORM : 0u) |
-            (m->record_size ? (unsigned)BN_MLP_FILE_TRAINING_RECORD : 0u);
+            (m->record_size ? (unsigned)BN_MLP_FILE_TRAINING_RECORD : 0u) |
+            ((m->flags & BN_MLP_RENORM) ? (unsigned)BN_MLP_FILE_RENORM : 0u);
   h.version = (h.flags & ~(uint32_t)FORMAT1_FLAGS) ? 2u : 1u;
   h.record_bytes = m->record_size;
+  h.renorm_rmax = m->renorm_rmax;
+  h.renorm_dmax = m->renorm_dmax;
+  h.renorm_schedule = (uint32_t)m->renorm_schedule;
   h.inputs = m->inputs;
   h.outputs = m->outputs;
   h.layers = (uint32_t)m->layers;
@@ -136,7 +144,8 @@ static unsigned mlp_flags(const header *h)
   return ((h->flags & BN_MLP_FILE_INPUT_BATCHNORM) ? (unsigned)BN_MLP_INPUT_BATCHNORM : 0u) |
          ((h->flags & BN_MLP_FILE_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u) |
          ((h->flags & BN_MLP_FILE_STANDARDIZER) ? (unsigned)BN_MLP_STANDARDIZE : 0u) |
-         ((h->flags & BN_MLP_FILE_HEAD_BATCHNORM) ? (unsigned)BN_MLP_HEAD_BATCHNORM : 0u);
+         ((h->flags & BN_MLP_FILE_HEAD_BATCHNORM) ? (unsigned)BN_MLP_HEAD_BATCHNORM : 0u) |
+         ((h->flags & BN_MLP_FILE_RENORM) ? (unsigned)BN_MLP_RENORM : 0u);
 }
 
 /* Bytes of a file with this header and these parts; 0 on overflow. */
@@ -147,6 +156,8 @@ static uint64_t file_bytes(const header *h, const bni_part *parts, size_t nparts
     return 0;
   if ((h->flags & BN_MLP_FILE_TRAINING_RECORD) &&
       (!bni_add_u64(&total, 8) || !bni_add_u64(&total, h->record_bytes)))
+    return 0;
+  if ((h->flags & BN_MLP_FILE_RENORM) && !bni_add_u64(&total, RENORM_BYTES))
     return 0;
   if ((h->flags & BN_MLP_FILE_OPTIMIZER) &&
       (!bni_mul_u64(trainable, 4 * bni_optimizer_moments(h->opt.kind), &moments) ||
@@ -228,6 +239,12 @@ bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer, size
   put_header(&w, &h);
   for (size_t i = 0; i < m->layers; i++)
     bni_put_u64(&w, (uint64_t)m->stage[i].out);
+  if (h.flags & BN_MLP_FILE_RENORM) {
+    bni_put_f32(&w, h.renorm_rmax);
+    bni_put_f32(&w, h.renorm_dmax);
+    bni_put_u32(&w, h.renorm_schedule);
+    bni_put_u32(&w, 0);
+  }
   if (h.flags & BN_MLP_FILE_TRAINING_RECORD) {
     bni_put_u64(&w, h.record_bytes);
     bni_put_bytes(&w, m->record, m->record_size);
@@ -363,6 +380,24 @@ static bn_status get_widths(bni_reader *r, const header *h, size_t *hidden, bni_
   return BN_OK;
 }
 
+/* The renorm section: the limits every BatchNorm uses. */
+static bn_status get_renorm(bni_reader *r, header *h, bni_error *err)
+{
+  if (r->size - r->pos < RENORM_BYTES)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated inside the renorm settings");
+  h->renorm_rmax = bni_get_f32(r);
+  h->renorm_dmax = bni_get_f32(r);
+  h->renorm_schedule = bni_get_u32(r);
+  h->renorm_reserved = bni_get_u32(r);
+  if (bni_mlp_check_param(err, BN_MLP_RENORM_RMAX, (double)h->renorm_rmax) ||
+      bni_mlp_check_param(err, BN_MLP_RENORM_DMAX, (double)h->renorm_dmax) ||
+      h->renorm_schedule > 1 || h->renorm_reserved != 0)
+    return bni_fail(err, BN_ERR_BAD_FORMAT, "invalid renorm settings (rmax %g, dmax %g, "
+                    "schedule %u)", (double)h->renorm_rmax, (double)h->renorm_dmax,
+                    (unsigned)h->renorm_schedule);
+  return BN_OK;
+}
+
 /* The training record's size (the reader then stands after the record):
  * bounded by the limit and by the bytes present. */
 static bn_status get_record_size(bni_reader *r, header *h, bni_error *err)
@@ -433,6 +468,8 @@ static bn_status validate(bni_reader *r, header *h, size_t *hidden, bni_part *pa
   bn_status st = check_header(h, err);
   if (st == BN_OK)
     st = get_widths(r, h, hidden, err);
+  if (st == BN_OK && (h->flags & BN_MLP_FILE_RENORM))
+    st = get_renorm(r, h, err);
   if (st == BN_OK && (h->flags & BN_MLP_FILE_TRAINING_RECORD))
     st = get_record_size(r, h, err);
   if (st != BN_OK)
@@ -492,6 +529,12 @@ static bn_status build(bn_mlp **out, bni_reader *r, const header *h, const size_
     st = bn_mlp_set_parameter(m, BN_MLP_BN_UPDATE_FACTOR, (double)h->bn_factor);
   m->bn_eps = h->bn_eps;
   m->bn_factor = h->bn_factor;
+  if (st == BN_OK && (h->flags & BN_MLP_FILE_RENORM)) {
+    m->renorm_rmax = h->renorm_rmax;
+    m->renorm_dmax = h->renorm_dmax;
+    m->renorm_schedule = (int)h->renorm_schedule;
+    st = bni_mlp_apply_renorm(m);
+  }
   /* The reader stands at the body, right after the (validated) record. */
   if (st == BN_OK && h->record_bytes)
     st = bn_mlp_set_training_record(m, r->data + r->pos - (size_t)h->record_bytes,

@@ -41,7 +41,8 @@ static void row_moments(const float *x, size_t F, size_t n, size_t f, double *me
 
 typedef struct ref {
   size_t I, L, C, w[MAXL + 2];
-  int input_bn, placement, head, head_bn, standardize;
+  int input_bn, placement, head, head_bn, standardize, renorm;
+  double rmax, dmax; /* renorm limits (the schedule's 1 and 0 in its first 5000 steps) */
   bn_activation act;
   double alpha, eps, factor;
   /* the standardizer's mean and scale, computed by the test from its data */
@@ -54,7 +55,8 @@ typedef struct ref {
   double m1[4][MAXBN][MAXF * MAXF], m2[4][MAXBN][MAXF * MAXF];
   /* forward caches */
   double A[MAXL + 2][MAXF * MAXN], Z[MAXL + 1][MAXF * MAXN], H[MAXL + 1][MAXF * MAXN];
-  double xhat[MAXBN][MAXF * MAXN], invstd[MAXBN][MAXF];
+  /* xhat of the batch statistics alone; renorm's r and d (1 and 0 without) */
+  double xhat[MAXBN][MAXF * MAXN], invstd[MAXBN][MAXF], rr[MAXBN][MAXF], dd[MAXBN][MAXF];
   double loss;
 } ref;
 
@@ -81,6 +83,7 @@ static void ref_load(ref *r, const bn_mlp *m)
   r->input_bn = (flags & BN_MLP_INPUT_BATCHNORM) != 0;
   r->head_bn = (flags & BN_MLP_HEAD_BATCHNORM) != 0;
   r->standardize = (flags & BN_MLP_STANDARDIZE) != 0;
+  r->renorm = (flags & BN_MLP_RENORM) != 0;
   r->w[0] = r->I;
   for (size_t k = 0; k < r->L; k++)
     r->w[k + 1] = hidden[k];
@@ -92,6 +95,12 @@ static void ref_load(ref *r, const bn_mlp *m)
   r->eps = v;
   bn_mlp_get_parameter(m, BN_MLP_BN_UPDATE_FACTOR, &v);
   r->factor = v;
+  double schedule;
+  bn_mlp_get_parameter(m, BN_MLP_RENORM_SCHEDULE, &schedule);
+  bn_mlp_get_parameter(m, BN_MLP_RENORM_RMAX, &r->rmax);
+  bn_mlp_get_parameter(m, BN_MLP_RENORM_DMAX, &r->dmax);
+  if (schedule != 0.0)
+    r->rmax = 1.0, r->dmax = 0.0;
   for (size_t k = 0; k <= r->L; k++) {
     r->has_b[k] = k == r->L ? !r->head_bn : pl != BN_MLP_BN_BEFORE;
     get_tensor(m, k + 1, BN_MLP_WEIGHT, r->W[k], r->w[k] * r->w[k + 1]);
@@ -146,10 +155,15 @@ static void bn_fwd(ref *r, size_t j, double *v, size_t F, size_t N)
       var += (v[f + n * F] - mean) * (v[f + n * F] - mean);
     var /= (double)N;
     r->invstd[j][f] = 1 / sqrt(var + r->eps);
+    /* Batch Renormalization: r and d from the running statistics before
+     * this batch updates them */
+    const double sigma = sqrt(r->rv[j][f] + r->eps);
+    r->rr[j][f] = r->renorm ? fmin(fmax(sqrt(var + r->eps) / sigma, 1 / r->rmax), r->rmax) : 1;
+    r->dd[j][f] = r->renorm ? fmin(fmax((mean - r->rm[j][f]) / sigma, -r->dmax), r->dmax) : 0;
     for (size_t n = 0; n < N; n++) {
       double xh = (v[f + n * F] - mean) * r->invstd[j][f];
       r->xhat[j][f + n * F] = xh;
-      v[f + n * F] = r->g[j][f] * xh + r->be[j][f];
+      v[f + n * F] = r->g[j][f] * (xh * r->rr[j][f] + r->dd[j][f]) + r->be[j][f];
     }
     r->rm[j][f] = (1 - r->factor) * r->rm[j][f] + r->factor * mean;
     r->rv[j][f] = (1 - r->factor) * r->rv[j][f] + r->factor * var * (double)N / (double)(N - 1);
@@ -165,8 +179,8 @@ static void bn_bwd(ref *r, size_t j, double *d, size_t F, size_t N)
       sdyx += d[f + n * F] * r->xhat[j][f + n * F];
     }
     r->dbe[j][f] = sdy;
-    r->dg[j][f] = sdyx;
-    double k = r->g[j][f] * r->invstd[j][f] / (double)N;
+    r->dg[j][f] = r->rr[j][f] * sdyx + r->dd[j][f] * sdy;
+    double k = r->g[j][f] * r->rr[j][f] * r->invstd[j][f] / (double)N;
     for (size_t n = 0; n < N; n++)
       d[f + n * F] = k * ((double)N * d[f + n * F] - sdy - r->xhat[j][f + n * F] * sdyx);
   }
@@ -442,6 +456,12 @@ static void run_step_case(const step_case *c)
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_MOMENTUM_COEF, c->opt.mu), BN_OK);
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_WEIGHT_DECAY, c->opt.wd), BN_OK);
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_ELU_ALPHA, 0.7), BN_OK);
+  if (c->flags & BN_MLP_RENORM) { /* the first case fixed, the second scheduled */
+    const int fixed = c->placement == BN_MLP_BN_BEFORE;
+    assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, fixed ? 0 : 1), BN_OK);
+    assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, 1.1), BN_OK);
+    assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, 0.05), BN_OK);
+  }
   opt_cfg o = c->opt;
   o.b1 = 0.9, o.b2 = 0.999, o.eps = 1e-8;
 
@@ -541,6 +561,22 @@ static void test_step_head_batchnorm_and_standardizer(void **state)
      BN_MLP_HEAD_SOFTMAX, {BN_MLP_NESTEROV, 0.05, 0.8, 0, 0, 0, 0}, 2},
     {BN_MLP_BN_NONE, BN_MLP_STANDARDIZE, BN_ACT_RELU, BN_MLP_HEAD_SIGMOID,
      {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0}, 2},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    run_step_case(&cases[k]);
+}
+
+/* Batch Renormalization in every BatchNorm, with fixed limits small enough
+ * that r and d are clipped, and with the schedule (r = 1, d = 0 in its first
+ * 5000 steps). */
+static void test_step_renorm(void **state)
+{
+  (void)state;
+  const step_case cases[] = {
+    {BN_MLP_BN_BEFORE, BN_MLP_RENORM | BN_MLP_INPUT_BATCHNORM, BN_ACT_RELU, BN_MLP_HEAD_SOFTMAX,
+     {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0}, 4},
+    {BN_MLP_BN_AFTER, BN_MLP_RENORM | BN_MLP_HEAD_BATCHNORM, BN_ACT_TANH, BN_MLP_HEAD_SIGMOID,
+     {BN_MLP_MOMENTUM, 0.05, 0.9, 0, 0, 0, 0}, 4},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
     run_step_case(&cases[k]);
@@ -928,6 +964,7 @@ int main(void)
     cmocka_unit_test(test_step_adam),
     cmocka_unit_test(test_step_sigmoid_head),
     cmocka_unit_test(test_step_head_batchnorm_and_standardizer),
+    cmocka_unit_test(test_step_renorm),
     cmocka_unit_test(test_converges_each_placement),
     cmocka_unit_test(test_fit_determinism_and_early_stop),
     cmocka_unit_test(test_fit_callback_reenters),

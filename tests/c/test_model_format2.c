@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <cmocka.h>
 #include <bn/bn.h>
@@ -81,6 +82,7 @@ static void test_version_written(void **state)
     {BN_MLP_STANDARDIZE, 0, 2, BN_MLP_FILE_STANDARDIZER},
     {BN_MLP_HEAD_BATCHNORM, 0, 2, BN_MLP_FILE_HEAD_BATCHNORM},
     {0, 1, 2, BN_MLP_FILE_TRAINING_RECORD},
+    {BN_MLP_RENORM, 0, 2, BN_MLP_FILE_RENORM},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     bn_mlp *m = trained(cases[k].flags);
@@ -309,6 +311,58 @@ static void test_standardizer_state_damaged(void **state)
   bn_mlp_destroy(m);
 }
 
+/* The renorm settings: kept, and validated. */
+static void test_renorm_settings(void **state)
+{
+  (void)state;
+  bn_mlp *m = trained(BN_MLP_RENORM);
+  double v;
+  assert_int_equal(bn_mlp_get_parameter(m, BN_MLP_RENORM_SCHEDULE, &v), BN_OK);
+  assert_true(v == 1.0); /* the paper's schedule by default */
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, 0), BN_OK);
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, 2.5), BN_OK);
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, 0.75), BN_OK);
+  size_t size;
+  unsigned char *c = bytes_of(m, 0, &size);
+  bn_mlp *r = NULL;
+  assert_int_equal(bn_mlp_deserialize(&r, c, size, NULL, 0), BN_OK);
+  const bn_mlp_param params[3] = {BN_MLP_RENORM_SCHEDULE, BN_MLP_RENORM_RMAX,
+                                  BN_MLP_RENORM_DMAX};
+  const double want[3] = {0, 2.5, 0.75};
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(bn_mlp_get_parameter(r, params[k], &v), BN_OK);
+    assert_true(v == want[k]);
+  }
+  bn_mlp_destroy(r);
+  /* rmax < 1, dmax < 0, a schedule of 2, a reserved word: refused */
+  const size_t at = HEADER + 8;
+  char msg[256];
+  for (int k = 0; k < 4; k++) {
+    unsigned char *d = malloc(size);
+    memcpy(d, c, size);
+    if (k == 0)
+      blob_put_u32(d + at, 0x3f000000u); /* 0.5f */
+    else if (k == 1)
+      blob_put_u32(d + at + 4, 0xbf800000u); /* -1.0f */
+    else
+      blob_put_u32(d + at + 4 * (size_t)k, 2); /* the schedule, the reserved word */
+    blob_reseal(d, size);
+    assert_int_equal(load(d, size, msg, sizeof msg), BN_ERR_BAD_FORMAT);
+    assert_non_null(strstr(msg, "renorm"));
+    free(d);
+  }
+  /* the setters refuse what the file refuses */
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, 0.99), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, -0.1), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, 0.5),
+                   BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, INFINITY), BN_ERR_NON_FINITE);
+  assert_int_equal(bn_mlp_get_parameter(m, BN_MLP_RENORM_RMAX, &v), BN_OK);
+  assert_true(v == 2.5);
+  free(c);
+  bn_mlp_destroy(m);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -318,6 +372,7 @@ int main(void)
     cmocka_unit_test(test_record_damaged_sizes),
     cmocka_unit_test(test_flags_per_version),
     cmocka_unit_test(test_standardizer_state_damaged),
+    cmocka_unit_test(test_renorm_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
