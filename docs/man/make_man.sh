@@ -19,7 +19,7 @@ commands=$("$bn" --help | awk '/^commands:/ { on = 1; next } on && /^$/ { exit }
   printf '.SH NAME\nbn \\- train, evaluate, inspect, fold and plot BatchNorm MLPs (libbn)\n'
   printf '.SH SYNOPSIS\n'
   for c in $commands; do
-    "$bn" "$c" --help | head -1 | sed 's/^usage: //' | escape | sed 's/^/.br\n/'
+    "$bn" "$c" --help | sed -n 1p | sed 's/^usage: //' | escape | sed 's/^/.br\n/'
   done
   printf '.br\nbn \\-\\-help | bn \\-\\-version\n'
   printf '.SH DESCRIPTION\n'

@@ -49,6 +49,7 @@
 #include <bn/activations.h>
 #include <bn/dense.h>
 #include <bn/batchnorm.h>
+#include <bn/standardizer.h>
 
 BN_EXTERN_C_BEGIN
 
@@ -71,7 +72,10 @@ typedef enum bn_mlp_head {
 /** Creation flags (bitwise OR). Unknown bits are rejected. */
 enum bn_mlp_flags {
   BN_MLP_INPUT_BATCHNORM = 1u << 0,    /**< BatchNorm on the input itself (Flatten -> BatchNormalization -> Dense). */
-  BN_MLP_BIASED_RUNNING_VAR = 1u << 1  /**< Every BatchNorm stores the biased batch variance in its running variance (Keras' convention; see BN_BATCHNORM_BIASED_RUNNING_VAR). */
+  BN_MLP_BIASED_RUNNING_VAR = 1u << 1, /**< Every BatchNorm stores the biased batch variance in its running variance (Keras' convention; see BN_BATCHNORM_BIASED_RUNNING_VAR). */
+  BN_MLP_STANDARDIZE = 1u << 2,        /**< A standardizer stage in front of everything (before the input BatchNorm): x -> (x - mean)/std per feature with the statistics of the training set (bn/standardizer.h), set by bn_mlp_fit_standardizer() or by bn_mlp_fit(); not trained by the optimizer. */
+  BN_MLP_HEAD_BATCHNORM = 1u << 3,     /**< BatchNorm on the head: dense (no bias) -> BatchNorm -> softmax or sigmoid; the BatchNorm's tensors are layer L+1's. */
+  BN_MLP_RENORM = 1u << 4              /**< Every BatchNorm is a Batch Renormalization one (BN_BATCHNORM_RENORM), its limits set by BN_MLP_RENORM_RMAX, _DMAX and _SCHEDULE (the paper's schedule by default). */
 };
 
 /** Optimizers, for BN_MLP_OPTIMIZER. Decoupled weight decay (AdamW-style
@@ -98,7 +102,10 @@ typedef enum bn_mlp_param {
   BN_MLP_ELU_ALPHA = 9,     /**< ELU's alpha > 0; default 1. */
   BN_MLP_BN_EPSILON = 10,   /**< eps of every BatchNorm, > 0; default 1e-5. */
   BN_MLP_BN_UPDATE_FACTOR = 11, /**< running-statistics factor in (0, 1] (PyTorch momentum); default 0.1. */
-  BN_MLP_STEP = 12          /**< optimizer steps taken (read; may be set, e.g. to 0 to restart Adam's bias correction). */
+  BN_MLP_STEP = 12,         /**< optimizer steps taken (read; may be set, e.g. to 0 to restart Adam's bias correction). */
+  BN_MLP_RENORM_RMAX = 13,  /**< Batch Renormalization's fixed limit on r (BN_BATCHNORM_RENORM_RMAX) of every BatchNorm, in [1, FLT_MAX]; default 3; used when BN_MLP_RENORM_SCHEDULE is 0. */
+  BN_MLP_RENORM_DMAX = 14,  /**< ... on d (BN_BATCHNORM_RENORM_DMAX), in [0, FLT_MAX]; default 5; used when BN_MLP_RENORM_SCHEDULE is 0. */
+  BN_MLP_RENORM_SCHEDULE = 15 /**< 1 (default): the paper's schedule of rmax and dmax, driven by each BatchNorm's batches tracked (BN_BATCHNORM_RENORM_SCHEDULE); 0: the fixed RMAX and DMAX. The three renorm parameters are kept in model files of BN_MLP_RENORM networks. */
 } bn_mlp_param;
 
 /** What bn_mlp_predict() returns. */
@@ -111,7 +118,7 @@ typedef enum bn_mlp_output {
 typedef enum bn_mlp_tensor {
   BN_MLP_WEIGHT = 1,       /**< dense W (out x in, row-major); layers 1..L+1. */
   BN_MLP_BIAS = 2,         /**< dense b; layers whose dense has a bias. */
-  BN_MLP_GAMMA = 3,        /**< BatchNorm scale; layer 0 with BN_MLP_INPUT_BATCHNORM, hidden layers with a BatchNorm. */
+  BN_MLP_GAMMA = 3,        /**< BatchNorm scale; layer 0 with BN_MLP_INPUT_BATCHNORM, hidden layers with a BatchNorm, the head (L+1) with BN_MLP_HEAD_BATCHNORM. */
   BN_MLP_BETA = 4,         /**< BatchNorm shift; same layers. */
   BN_MLP_RUNNING_MEAN = 5, /**< BatchNorm running mean; same layers. */
   BN_MLP_RUNNING_VAR = 6,  /**< BatchNorm running variance (>= 0); same layers. */
@@ -126,8 +133,16 @@ enum bn_mlp_save_flags {
   BN_MLP_SAVE_OPTIMIZER = 1u << 0 /**< also store the optimizer state, so training resumes exactly. */
 };
 
-/** The model-file format version this library writes and reads (docs/model-format.md). */
-#define BN_MLP_FORMAT_VERSION 1u
+/** The newest model-file format version this library reads and writes
+ *  (docs/model-format.md). It reads every version from 1 on, and writes the
+ *  oldest one that holds the network: version 1 unless the network has a
+ *  standardizer stage, a BatchNorm on the head, Batch Renormalization
+ *  or a training record (version 2), so files of plain networks stay readable by older
+ *  libraries. */
+#define BN_MLP_FORMAT_VERSION 2u
+
+/** The largest training record (bn_mlp_set_training_record()), in bytes. */
+#define BN_MLP_MAX_TRAINING_RECORD (1u << 20)
 
 /** The most hidden layers a network may have (bn_mlp_create(), model files). */
 #define BN_MLP_MAX_LAYERS 1024u
@@ -137,7 +152,11 @@ enum bn_mlp_save_flags {
 enum bn_mlp_file_contents {
   BN_MLP_FILE_INPUT_BATCHNORM = 1u << 0,   /**< the network has an input BatchNorm. */
   BN_MLP_FILE_OPTIMIZER = 1u << 1,         /**< the optimizer state is stored (saved with BN_MLP_SAVE_OPTIMIZER). */
-  BN_MLP_FILE_BIASED_RUNNING_VAR = 1u << 2 /**< the running variances are biased (BN_MLP_BIASED_RUNNING_VAR). */
+  BN_MLP_FILE_BIASED_RUNNING_VAR = 1u << 2, /**< the running variances are biased (BN_MLP_BIASED_RUNNING_VAR). */
+  BN_MLP_FILE_STANDARDIZER = 1u << 3,       /**< format 2: the network has a standardizer stage (BN_MLP_STANDARDIZE). */
+  BN_MLP_FILE_HEAD_BATCHNORM = 1u << 4,     /**< format 2: the head has a BatchNorm (BN_MLP_HEAD_BATCHNORM). */
+  BN_MLP_FILE_TRAINING_RECORD = 1u << 5,    /**< format 2: a training record is stored (bn_mlp_set_training_record()). */
+  BN_MLP_FILE_RENORM = 1u << 6              /**< format 2: every BatchNorm is a Batch Renormalization one (BN_MLP_RENORM); its limits are stored. */
 };
 
 /** Called by bn_mlp_fit() after each epoch.
@@ -491,6 +510,79 @@ BN_API bn_status bn_mlp_read_header(const void *buffer, size_t size, unsigned *v
  *  May be called from any thread. */
 BN_API bn_status bn_mlp_read_file_header(const char *path, unsigned *version, unsigned *contents,
                                          uint64_t *file_bytes, char *message, size_t capacity);
+
+/** @brief Set the standardizer stage's statistics (BN_MLP_STANDARDIZE) to
+ *         those of a data set, replacing earlier ones: each input feature's
+ *         mean and standard deviation over the n samples, applied from then
+ *         on in training and inference (bn_standardizer_fit()).
+ *
+ *  Fit it on the training data before training; changing it afterwards
+ *  changes what the trained layers see. bn_mlp_fit() calls it over its
+ *  data when the stage is not fitted yet.
+ *  @param samples  n >= 1.
+ *  @param x        (inputs x n), ldx >= inputs; all finite.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL x, n = 0, ldx < inputs);
+ *          BN_ERR_WRONG_STATE (the network has no standardizer stage);
+ *          BN_ERR_NON_FINITE (x holds NaN or infinity); BN_ERR_SIZE_OVERFLOW.
+ *          The statistics are unchanged on error.
+ *  @par Thread-safety
+ *  One thread at a time per handle. */
+BN_API bn_status bn_mlp_fit_standardizer(bn_mlp *mlp, size_t samples, const float *x,
+                                         size_t ldx);
+
+/** @brief Add a chunk of samples to the standardizer stage's statistics
+ *         (bn_standardizer_partial_fit()): chunks give the statistics of
+ *         their concatenation, so a data set too large for memory can be
+ *         fitted piece by piece.
+ *  @return as bn_mlp_fit_standardizer(); BN_ERR_SIZE_OVERFLOW also when the
+ *          total count would exceed 2^53.
+ *  @par Thread-safety
+ *  One thread at a time per handle. */
+BN_API bn_status bn_mlp_partial_fit_standardizer(bn_mlp *mlp, size_t samples, const float *x,
+                                                 size_t ldx);
+
+/** @brief The standardizer stage, for reading its statistics with the const
+ *         functions of bn/standardizer.h (bn_standardizer_get(),
+ *         bn_standardizer_count(), bn_standardizer_serialize(), ...).
+ *  @param standardizer  receives a pointer owned by the network, valid until
+ *                       bn_mlp_destroy(); it must not be destroyed or modified.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL argument); BN_ERR_WRONG_STATE
+ *          (the network has no standardizer stage; *standardizer is then NULL).
+ *  @par Thread-safety
+ *  One thread at a time per handle (the standardizer belongs to it). */
+BN_API bn_status bn_mlp_standardizer(const bn_mlp *mlp, const bn_standardizer **standardizer);
+
+/** @brief Store an opaque byte string with the network: its training
+ *         record, which model files (format 2) keep verbatim, so a program
+ *         can write the recipe of a run (learning rate, schedule, epochs,
+ *         batch size, seed, data source, shuffle state, position) beside the
+ *         model and resume it later. libbn never interprets the bytes;
+ *         serialize, save, deserialize and load carry them; fold does not.
+ *  @param bytes  size bytes, copied; may be NULL when size is 0.
+ *  @param size   0 (removes the record) to BN_MLP_MAX_TRAINING_RECORD.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL bytes with size > 0, size
+ *          above BN_MLP_MAX_TRAINING_RECORD); BN_ERR_OUT_OF_MEMORY. The
+ *          record is unchanged on error.
+ *  @par Thread-safety
+ *  One thread at a time per handle. */
+BN_API bn_status bn_mlp_set_training_record(bn_mlp *mlp, const void *bytes, size_t size);
+
+/** @brief Size in bytes of the training record (0 when there is none).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL mlp or size).
+ *  @par Thread-safety
+ *  One thread at a time per handle. */
+BN_API bn_status bn_mlp_training_record_size(const bn_mlp *mlp, size_t *size);
+
+/** @brief Copy the training record into buffer.
+ *  @param buffer    capacity bytes; may be NULL when capacity is 0.
+ *  @param capacity  at least bn_mlp_training_record_size() (BN_ERR_BAD_SIZE).
+ *  @param written   receives the bytes copied (may be NULL).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL mlp, NULL buffer with
+ *          capacity > 0); BN_ERR_BAD_SIZE.
+ *  @par Thread-safety
+ *  One thread at a time per handle. */
+BN_API bn_status bn_mlp_get_training_record(const bn_mlp *mlp, void *buffer, size_t capacity,
+                                            size_t *written);
 
 BN_EXTERN_C_END
 

@@ -77,20 +77,25 @@ typedef enum bn_standardizer_vector {
  *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_standardizer_create(bn_standardizer **out, size_t features);
 
-/** @brief Create a standardizer from a state blob written by
- *         bn_standardizer_save_state(), taking its feature count from the blob.
+/** @brief Create a standardizer from bytes written by
+ *         bn_standardizer_serialize(), taking its feature count from them.
  *
- *  @param out     receives the new handle (set to NULL on failure).
- *  @param buffer  the blob; never read outside [buffer, buffer + size).
- *  @param size    its size in bytes.
- *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL out or buffer), the blob
- *          errors of bn_standardizer_load_state() (except
- *          BN_ERR_SHAPE_MISMATCH), BN_ERR_OUT_OF_MEMORY. No message is
- *          recorded (there is no handle); bn_status_string() names the status.
+ *  There is no handle to keep a message when this fails, so, as
+ *  bn_mlp_deserialize(), it fills an optional caller buffer.
+ *  @param out       receives the new handle (set to NULL on failure).
+ *  @param buffer    the bytes; never read outside [buffer, buffer + size).
+ *  @param size      their number.
+ *  @param message   optional buffer (may be NULL) receiving why creation
+ *                   failed ("" on success), truncated to capacity.
+ *  @param capacity  its size in bytes.
+ *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL out or buffer), the errors of
+ *          bn_standardizer_deserialize() (except BN_ERR_SHAPE_MISMATCH;
+ *          0 features is BN_ERR_BAD_FORMAT), BN_ERR_OUT_OF_MEMORY.
  *  @par Thread-safety
  *  May be called from any thread; the new handle belongs to the caller. */
-BN_API bn_status bn_standardizer_create_from_state(bn_standardizer **out, const void *buffer,
-                                                   size_t size);
+BN_API bn_status bn_standardizer_create_from_bytes(bn_standardizer **out, const void *buffer,
+                                                   size_t size, char *message,
+                                                   size_t capacity);
 
 /** @brief Release a standardizer. NULL is a no-op.
  *  @par Thread-safety
@@ -226,7 +231,7 @@ BN_API bn_status bn_standardizer_get(const bn_standardizer *standardizer,
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL), BN_ERR_SIZE_OVERFLOW.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
-BN_API bn_status bn_standardizer_state_size(const bn_standardizer *standardizer, size_t *size);
+BN_API bn_status bn_standardizer_serialized_size(const bn_standardizer *standardizer, size_t *size);
 
 /** @brief Serialize the state (fitted or not), so that a later partial_fit
  *         continues exactly.
@@ -237,17 +242,17 @@ BN_API bn_status bn_standardizer_state_size(const bn_standardizer *standardizer,
  *  of all preceding bytes. See docs/formats.md.
  *
  *  @param standardizer  the handle (const: only its last-error message may change).
- *  @param buffer        destination of at least bn_standardizer_state_size() bytes.
+ *  @param buffer        destination of at least bn_standardizer_serialized_size() bytes.
  *  @param capacity      its size (BN_ERR_BAD_SIZE when too small).
  *  @param written       receives the bytes written, or NULL.
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL standardizer or buffer),
  *          BN_ERR_BAD_SIZE, BN_ERR_SIZE_OVERFLOW.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
-BN_API bn_status bn_standardizer_save_state(const bn_standardizer *standardizer, void *buffer,
-                                            size_t capacity, size_t *written);
+BN_API bn_status bn_standardizer_serialize(const bn_standardizer *standardizer, void *buffer,
+                                           size_t capacity, size_t *written);
 
-/** @brief Restore a state written by bn_standardizer_save_state(): the
+/** @brief Restore a state written by bn_standardizer_serialize(): the
  *         options, count, means and M2 replace the handle's.
  *
  *  Never reads outside [buffer, buffer + size).
@@ -260,8 +265,8 @@ BN_API bn_status bn_standardizer_save_state(const bn_standardizer *standardizer,
  *          count 0). On error the handle is unchanged.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
-BN_API bn_status bn_standardizer_load_state(bn_standardizer *standardizer, const void *buffer,
-                                            size_t size);
+BN_API bn_status bn_standardizer_deserialize(bn_standardizer *standardizer, const void *buffer,
+                                             size_t size);
 
 BN_EXTERN_C_END
 

@@ -59,8 +59,9 @@ int cmd_info(int argc, char **argv)
     const size_t out = weights / in;
     printf("  layer %zu: dense %zu -> %zu%s", i, in, out, bias ? "" : " (no bias)");
     if (i == layers + 1)
-      printf(", %s\n", head == BN_MLP_HEAD_SOFTMAX ? "softmax + cross-entropy"
-                                                   : "sigmoid + binary cross-entropy");
+      printf("%s, %s\n", bn ? ", BatchNorm" : "",
+             head == BN_MLP_HEAD_SOFTMAX ? "softmax + cross-entropy"
+                                         : "sigmoid + binary cross-entropy");
     else if (bn && pl == BN_MLP_BN_BEFORE)
       printf(", BatchNorm, %s\n", cli_activation_name(act));
     else if (bn)

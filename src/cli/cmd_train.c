@@ -49,6 +49,15 @@ static const char *const USAGE =
     "                        X of the old value (0.99 = update factor 0.01)\n"
     "  --bn-update-factor X  PyTorch's momentum: the weight of the new batch (default 0.1)\n"
     "  --biased-running-var  running variance from the biased batch variance (Keras)\n"
+    "  --standardize         standardize each input feature by its mean and standard\n"
+    "                        deviation over the training set (before the input BN)\n"
+    "  --head-bn             BatchNorm on the output layer (dense without bias -> BN)\n"
+    "  --renorm              Batch Renormalization in every BatchNorm, with the\n"
+    "                        paper's schedule of rmax and dmax (see --rmax, --dmax)\n"
+    "  --rmax X, --dmax X    with --renorm: fixed limits instead of the schedule\n"
+    "                        (rmax >= 1, default 3; dmax >= 0, default 5)\n";
+/* The help in two strings: C11 guarantees string literals of 4095 bytes. */
+static const char *const USAGE_TRAINING =
     "training:\n"
     "  --optimizer NAME      adam (default), sgd, momentum, nesterov\n"
     "  --lr X                learning rate (default 0.002 for adam, 0.05 otherwise)\n"
@@ -164,6 +173,8 @@ typedef struct train_opts {
       *bn_momentum, *bn_factor;
   int header, no_header, biased_var;
   const char *validation_split, *plot, *checkpoint_every;
+  int standardize, head_bn, renorm;
+  const char *rmax, *dmax;
 } train_opts;
 
 int cmd_train(int argc, char **argv)
@@ -171,7 +182,7 @@ int cmd_train(int argc, char **argv)
   train_opts o = {NULL, "0", "256,128", "relu", "before", NULL, "adam", NULL,
                   "cosine", "0.9", "0", "256", "10", "42", NULL, "model.bnm", NULL, 0, 0, 0, 0,
                   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0,
-                  NULL, NULL, "0"};
+                  NULL, NULL, "0", 0, 0, 0, NULL, NULL};
   const cli_option opts[] = {
     {"data", 1, &o.data, NULL}, {"limit", 1, &o.limit, NULL},
     {"hidden", 1, &o.hidden, NULL}, {"activation", 1, &o.activation, NULL},
@@ -193,6 +204,8 @@ int cmd_train(int argc, char **argv)
     {"biased-running-var", 0, NULL, &o.biased_var},
     {"validation-split", 1, &o.validation_split, NULL}, {"plot", 1, &o.plot, NULL},
     {"checkpoint-every", 1, &o.checkpoint_every, NULL},
+    {"standardize", 0, NULL, &o.standardize}, {"head-bn", 0, NULL, &o.head_bn},
+    {"renorm", 0, NULL, &o.renorm}, {"rmax", 1, &o.rmax, NULL}, {"dmax", 1, &o.dmax, NULL},
     {NULL, 0, NULL, NULL}};
   const char *pos[1];
   int npos, help;
@@ -200,6 +213,7 @@ int cmd_train(int argc, char **argv)
     return CLI_USAGE;
   if (help) {
     fputs(USAGE, stdout);
+    fputs(USAGE_TRAINING, stdout);
     return CLI_OK;
   }
 
@@ -212,7 +226,7 @@ int cmd_train(int argc, char **argv)
   static const char *const schedules[] = {"constant", "cosine"};
   size_t hidden[64], layers, limit, batch, epochs, threads = 0;
   uint64_t seed;
-  double lr = 0, momentum, wd, split = 0;
+  double lr = 0, momentum, wd, split = 0, rmax = 3, dmax = 5;
   size_t checkpoint_every;
   int plot_w, plot_h;
   int a = cli_choice("--activation", o.activation, acts, 4);
@@ -243,8 +257,12 @@ int cmd_train(int argc, char **argv)
       (o.validation_split &&
        cli_double("--validation-split", o.validation_split, 0, 0.9, 1, &split)) ||
       cli_size("--checkpoint-every", o.checkpoint_every, 0, 100000, &checkpoint_every) ||
-      cli_plot_size(CLI_PLOT_WIDTH, CLI_PLOT_HEIGHT, &plot_w, &plot_h))
+      cli_plot_size(CLI_PLOT_WIDTH, CLI_PLOT_HEIGHT, &plot_w, &plot_h) ||
+      (o.rmax && cli_double("--rmax", o.rmax, 1, 1e30, 0, &rmax)) ||
+      (o.dmax && cli_double("--dmax", o.dmax, 0, 1e30, 0, &dmax)))
     return CLI_USAGE;
+  if ((o.rmax || o.dmax) && !o.renorm)
+    return cli_error(CLI_USAGE, "--rmax and --dmax go with --renorm");
   if (o.bn_momentum && o.bn_factor)
     return cli_error(CLI_USAGE, "--bn-momentum and --bn-update-factor exclude each other "
                      "(Keras' momentum m is the update factor 1 - m)");
@@ -323,7 +341,10 @@ int cmd_train(int argc, char **argv)
     goto out;
   }
   unsigned flags = (o.no_input_bn ? 0u : (unsigned)BN_MLP_INPUT_BATCHNORM) |
-                   (o.biased_var ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u);
+                   (o.biased_var ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u) |
+                   (o.standardize ? (unsigned)BN_MLP_STANDARDIZE : 0u) |
+                   (o.head_bn ? (unsigned)BN_MLP_HEAD_BATCHNORM : 0u) |
+                   (o.renorm ? (unsigned)BN_MLP_RENORM : 0u);
   bn_status st = bn_mlp_create(&m, train.features, hidden, layers, classes, act_ids[a],
                                (bn_mlp_placement)pl, head, flags);
   bn_rng rng;
@@ -334,6 +355,15 @@ int cmd_train(int argc, char **argv)
     st = bn_mlp_set_parameter(m, BN_MLP_BN_EPSILON, bn_eps);
   if (st == BN_OK && (o.bn_momentum || o.bn_factor))
     st = bn_mlp_set_parameter(m, BN_MLP_BN_UPDATE_FACTOR, bn_factor);
+  /* The standardizer sees the training set (never the held-out part). */
+  if (st == BN_OK && o.standardize)
+    st = bn_mlp_fit_standardizer(m, train.n, train.x, train.features);
+  if (st == BN_OK && (o.rmax || o.dmax))
+    st = bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, 0);
+  if (st == BN_OK && o.rmax)
+    st = bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, rmax);
+  if (st == BN_OK && o.dmax)
+    st = bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, dmax);
   if (st == BN_OK)
     st = bn_mlp_set_parameter(m, BN_MLP_OPTIMIZER, opt + 1);
   if (st == BN_OK)

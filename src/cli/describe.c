@@ -55,7 +55,8 @@ void cli_describe(const bn_mlp *m, char *out, size_t cap)
   size_t shown = layers < 64 ? layers : 64;
   if (layers <= 64)
     bn_mlp_hidden_sizes(m, sizes, layers);
-  size_t len = (size_t)snprintf(out, cap, "%zu%s", inputs,
+  size_t len = (size_t)snprintf(out, cap, "%zu%s%s", inputs,
+                                (flags & BN_MLP_STANDARDIZE) ? " -> standardize" : "",
                                 (flags & BN_MLP_INPUT_BATCHNORM) ? " -> BN" : "");
   for (size_t i = 0; i < shown && len < cap; i++) {
     const char *a = cli_activation_name(act);
@@ -67,6 +68,8 @@ void cli_describe(const bn_mlp *m, char *out, size_t cap)
       len += (size_t)snprintf(out + len, cap - len, " -> %zu (%s)", sizes[i], a);
   }
   if (len < cap)
-    snprintf(out + len, cap - len, " -> %zu %s", outputs,
-             head == BN_MLP_HEAD_SOFTMAX ? "softmax" : "sigmoid");
+    snprintf(out + len, cap - len, " -> %zu %s%s%s", outputs,
+             (flags & BN_MLP_HEAD_BATCHNORM) ? "(BN) " : "",
+             head == BN_MLP_HEAD_SOFTMAX ? "softmax" : "sigmoid",
+             (flags & BN_MLP_RENORM) ? "; every BN renormalizing" : "");
 }

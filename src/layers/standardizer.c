@@ -3,6 +3,7 @@
  * map it implies, applied in double and rounded once. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bn/standardizer.h>
@@ -325,7 +326,7 @@ static int state_bytes(size_t features, size_t *out)
   return 1;
 }
 
-bn_status bn_standardizer_state_size(const bn_standardizer *standardizer, size_t *size)
+bn_status bn_standardizer_serialized_size(const bn_standardizer *standardizer, size_t *size)
 {
   if (!standardizer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -336,8 +337,8 @@ bn_status bn_standardizer_state_size(const bn_standardizer *standardizer, size_t
   return BN_OK;
 }
 
-bn_status bn_standardizer_save_state(const bn_standardizer *standardizer, void *buffer,
-                                     size_t capacity, size_t *written)
+bn_status bn_standardizer_serialize(const bn_standardizer *standardizer, void *buffer,
+                                    size_t capacity, size_t *written)
 {
   if (!standardizer)
     return BN_ERR_INVALID_ARGUMENT;
@@ -383,38 +384,51 @@ static bn_status open_state(bni_reader *r, const void *buffer, size_t size, bni_
   return bni_blob_verify(buffer, size, size_ok, STATE_NAME, err);
 }
 
-bn_status bn_standardizer_load_state(bn_standardizer *standardizer, const void *buffer,
-                                     size_t size)
+/* Everything a blob holds checked in place, nothing copied: the framing,
+ * the feature count against `features`, the header fields and every value.
+ * On BN_OK the reader stands at the vectors. */
+static bn_status check_state(bni_reader *r, const void *buffer, size_t size, size_t features,
+                             bni_error *err, uint32_t *options, uint64_t *count)
+{
+  uint64_t declared;
+  bn_status st = open_state(r, buffer, size, err, &declared);
+  if (st != BN_OK)
+    return st;
+  if (declared != features)
+    return bni_fail(err, BN_ERR_SHAPE_MISMATCH, "state has %llu features, the standardizer %zu",
+                    (unsigned long long)declared, features);
+  *options = bni_get_u32(r);
+  const uint32_t reserved = bni_get_u32(r);
+  *count = bni_get_u64(r);
+  if ((*options & ~(uint32_t)KNOWN_OPTIONS) || reserved != 0 || *count > MAX_COUNT)
+    return bni_fail(err, BN_ERR_BAD_FORMAT, "state header holds invalid options or count");
+  const size_t base = r->pos;
+  for (size_t i = 0; i < 2 * features; i++) {
+    const double v = bni_get_f64(r);
+    if (!isfinite(v) || (i >= features && v < 0.0) || (*count == 0 && v != 0.0))
+      return bni_fail(err, BN_ERR_BAD_FORMAT, "state vector value %zu is invalid", i);
+  }
+  r->pos = base;
+  return BN_OK;
+}
+
+bn_status bn_standardizer_deserialize(bn_standardizer *standardizer, const void *buffer,
+                                      size_t size)
 {
   if (!standardizer)
     return BN_ERR_INVALID_ARGUMENT;
   bn_standardizer *s = standardizer;
-  bni_error *err = &s->err;
   if (!buffer)
-    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
+    return bni_fail(&s->err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
   bni_reader r;
-  uint64_t features;
-  bn_status st = open_state(&r, buffer, size, err, &features);
+  uint32_t options = 0;
+  uint64_t count = 0;
+  bn_status st = check_state(&r, buffer, size, s->features, &s->err, &options, &count);
   if (st != BN_OK)
     return st;
-  if (features != s->features)
-    return bni_fail(err, BN_ERR_SHAPE_MISMATCH, "state has %llu features, the standardizer %zu",
-                    (unsigned long long)features, s->features);
-  const uint32_t options = bni_get_u32(&r), reserved = bni_get_u32(&r);
-  const uint64_t count = bni_get_u64(&r);
-  if ((options & ~(uint32_t)KNOWN_OPTIONS) || reserved != 0 || count > MAX_COUNT)
-    return bni_fail(err, BN_ERR_BAD_FORMAT, "state header holds invalid options or count");
-  /* The vectors are validated in place before anything is copied. */
-  const size_t F = s->features, base = r.pos;
-  for (size_t i = 0; i < 2 * F; i++) {
-    const double v = bni_get_f64(&r);
-    if (!isfinite(v) || (i >= F && v < 0.0) || (count == 0 && v != 0.0))
-      return bni_fail(err, BN_ERR_BAD_FORMAT, "state vector value %zu is invalid", i);
-  }
-  r.pos = base;
-  for (size_t f = 0; f < F; f++)
+  for (size_t f = 0; f < s->features; f++)
     s->mean[f] = bni_get_f64(&r);
-  for (size_t f = 0; f < F; f++)
+  for (size_t f = 0; f < s->features; f++)
     s->m2[f] = bni_get_f64(&r);
   s->options = options;
   s->count = count;
@@ -423,31 +437,44 @@ bn_status bn_standardizer_load_state(bn_standardizer *standardizer, const void *
   return BN_OK;
 }
 
-bn_status bn_standardizer_create_from_state(bn_standardizer **out, const void *buffer,
-                                            size_t size)
+/* The handle-less error channel: the message goes to the caller's buffer. */
+static bn_status report(char *message, size_t capacity, const bni_error *err, bn_status st)
 {
-  if (!out)
-    return BN_ERR_INVALID_ARGUMENT;
-  *out = NULL;
-  if (!buffer)
-    return BN_ERR_INVALID_ARGUMENT;
+  if (message && capacity)
+    snprintf(message, capacity, "%s", err->text);
+  return st;
+}
+
+bn_status bn_standardizer_create_from_bytes(bn_standardizer **out, const void *buffer,
+                                            size_t size, char *message, size_t capacity)
+{
+  bni_error err = {{0}};
+  if (out)
+    *out = NULL;
+  if (!out || !buffer)
+    return report(message, capacity, &err,
+                  bni_fail(&err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", out ? "buffer" : "out"));
   bni_reader r;
   uint64_t features;
-  bn_status st = open_state(&r, buffer, size, NULL, &features);
+  bn_status st = open_state(&r, buffer, size, &err, &features);
+  if (st == BN_OK && features == 0)
+    st = bni_fail(&err, BN_ERR_BAD_FORMAT, "%s holds 0 features", STATE_NAME);
   if (st != BN_OK)
-    return st;
-  if (features == 0)
-    return BN_ERR_BAD_FORMAT;
+    return report(message, capacity, &err, st);
   bn_standardizer *s;
   st = bn_standardizer_create(&s, (size_t)features);
-  if (st == BN_OK)
-    st = bn_standardizer_load_state(s, buffer, size);
+  if (st != BN_OK)
+    return report(message, capacity, &err,
+                  bni_fail(&err, st, "cannot create a standardizer of %llu features",
+                           (unsigned long long)features));
+  st = bn_standardizer_deserialize(s, buffer, size);
   if (st != BN_OK) {
+    report(message, capacity, &s->err, st);
     bn_standardizer_destroy(s);
     return st;
   }
   *out = s;
-  return BN_OK;
+  return report(message, capacity, &err, BN_OK);
 }
 
 /* ---- rows for the model above (standardizer_internal.h) ------------------ */
@@ -460,4 +487,18 @@ const double *bni_standardizer_center_row(const bn_standardizer *standardizer)
 const double *bni_standardizer_scale_row(const bn_standardizer *standardizer)
 {
   return standardizer->count ? standardizer->applied_scale : NULL;
+}
+
+int bni_standardizer_bytes(size_t features, size_t *bytes)
+{
+  return state_bytes(features, bytes);
+}
+
+bn_status bni_standardizer_check_bytes(const void *buffer, size_t size, size_t features,
+                                       bni_error *err)
+{
+  bni_reader r;
+  uint32_t options = 0;
+  uint64_t count = 0;
+  return check_state(&r, buffer, size, features, err, &options, &count);
 }

@@ -7,16 +7,26 @@
  * Both are F doubles owned by the handle, already reflecting the
  * BN_STANDARDIZER_WITH_MEAN / _WITH_STD options (center 0, scale 1 when off)
  * and the constant-feature rule (scale 1). They are NULL while the handle is
- * unfitted, and stay valid until the next fit, partial_fit, load_state,
+ * unfitted, and stay valid until the next fit, partial_fit, deserialize,
  * set_parameter or destroy on the handle. The handle must not be NULL.
  *
  * Embedding the state in a model file goes through the public
- * bn_standardizer_state_size / _save_state, and bn_standardizer_create_from_state
- * (which learns the feature count from the blob) to read it back. */
+ * bn_standardizer_serialized_size / _serialize / _deserialize. */
 
 #include <bn/standardizer.h>
+#include "../core/error.h"
 
 const double *bni_standardizer_center_row(const bn_standardizer *standardizer);
 const double *bni_standardizer_scale_row(const bn_standardizer *standardizer);
+
+/* The serialized size of a standardizer of `features` features (what
+ * bn_standardizer_serialized_size reports for it); 0 when it overflows. */
+int bni_standardizer_bytes(size_t features, size_t *bytes);
+
+/* Validate serialized bytes for a standardizer of `features` features
+ * without a handle (a model file checks every value before building):
+ * BN_OK exactly when bn_standardizer_deserialize would accept them. */
+bn_status bni_standardizer_check_bytes(const void *buffer, size_t size, size_t features,
+                                       bni_error *err);
 
 #endif

@@ -6,39 +6,73 @@
  * affine map u -> s*u + t per feature, so:
  *  - BN after a dense layer (placement BEFORE): W' = diag(s) W, b' = s*(b - mean) + beta
  *    (bn_dense_fold_batchnorm);
+ *    and the head's BatchNorm (BN_MLP_HEAD_BATCHNORM) the same way;
  *  - BN before a dense layer (the input BatchNorm, or placement AFTER, whose
  *    BatchNorm follows the activation and so precedes the next dense layer):
- *    W' = W diag(s), b' = b + W t. */
+ *    W' = W diag(s), b' = b + W t. The standardizer stage is such a map too
+ *    (s = 1/scale, t = -center/scale) and folds into the first dense layer
+ *    after the input BatchNorm has. */
 #include <math.h>
 #include <stdlib.h>
 #include "mlp_internal.h"
 #include "../kernels/batchnorm_constants.h"
+#include "../layers/standardizer_internal.h"
 
-/* Fold the BatchNorm bn (F = in features) into W (out x in, double) and b. */
-static bn_status fold_input_side(const bn_batchnorm *bn, size_t out, size_t in, double *W,
-                                 double *b, float *tmp)
+/* The per-feature affine map u -> s*u + t of a BatchNorm in inference mode,
+ * s = gamma/sqrt(var + eps), t = beta - mean*s, into s and t (in doubles). */
+static bn_status batchnorm_affine(const bn_batchnorm *bn, size_t in, double *s, double *t,
+                                  float *tmp)
 {
   float eps;
   bn_status st = bn_batchnorm_get_eps(bn, &eps);
-  double *s = malloc(4 * in * sizeof *s);
-  if (!s)
+  /* s, t <- gamma, beta; v <- var, then mean */
+  const bn_batchnorm_tensor which[4] = {BN_BATCHNORM_GAMMA, BN_BATCHNORM_BETA,
+                                        BN_BATCHNORM_RUNNING_VAR, BN_BATCHNORM_RUNNING_MEAN};
+  double *v = malloc(2 * in * sizeof *v);
+  if (!v)
     return BN_ERR_OUT_OF_MEMORY;
-  double *t = s + 2 * in;
-  /* s, t <- gamma, var, then beta, mean, then the scale and shift */
-  const bn_batchnorm_tensor which[4] = {BN_BATCHNORM_GAMMA, BN_BATCHNORM_RUNNING_VAR,
-                                        BN_BATCHNORM_BETA, BN_BATCHNORM_RUNNING_MEAN};
-  double *row[4] = {s, s + in, t, t + in};
+  double *row[4] = {s, t, v, v + in};
   for (int k = 0; k < 4 && st == BN_OK; k++) {
     st = bn_batchnorm_get(bn, which[k], tmp, in);
     for (size_t i = 0; st == BN_OK && i < in; i++)
       row[k][i] = tmp[i];
   }
   for (size_t i = 0; st == BN_OK && i < in; i++) {
-    const bni_bn_affine a = bni_bn_scale_shift(s[i], t[i], t[in + i],
-                                               bni_bn_invstd(s[in + i], (double)eps));
+    const bni_bn_affine a =
+        bni_bn_scale_shift(s[i], t[i], v[in + i], bni_bn_invstd(v[i], (double)eps));
     s[i] = a.scale;
     t[i] = a.shift;
   }
+  free(v);
+  return st;
+}
+
+/* The standardizer's map x -> (x - center)/scale as s*x + t. */
+static bn_status standardizer_affine(const bn_standardizer *std, size_t in, double *s,
+                                     double *t)
+{
+  const double *center = bni_standardizer_center_row(std), *scale = bni_standardizer_scale_row(std);
+  if (!center || !scale)
+    return BN_ERR_WRONG_STATE;
+  for (size_t i = 0; i < in; i++) {
+    s[i] = 1.0 / scale[i];
+    t[i] = -center[i] / scale[i];
+  }
+  return BN_OK;
+}
+
+/* Fold the affine map of part p (a standardizer, or a BatchNorm in front of
+ * the dense layer; F = in features) into W (out x in, double) and b:
+ * W' = W diag(s), b' = b + W t. */
+static bn_status fold_input_side(const bni_part *p, size_t out, size_t in, double *W, double *b,
+                                 float *tmp)
+{
+  double *s = malloc(2 * in * sizeof *s);
+  if (!s)
+    return BN_ERR_OUT_OF_MEMORY;
+  double *t = s + in;
+  bn_status st = p->std ? standardizer_affine(p->std, in, s, t)
+                        : batchnorm_affine(p->bn, in, s, t, tmp);
   for (size_t o = 0; st == BN_OK && o < out; o++) {
     double acc = b[o];
     for (size_t i = 0; i < in; i++) {
@@ -49,6 +83,12 @@ static bn_status fold_input_side(const bn_batchnorm *bn, size_t out, size_t in, 
   }
   free(s);
   return st;
+}
+
+/* Whether part p is an affine map applied to the next dense layer's input. */
+static int input_side(const bni_part *p)
+{
+  return p->std || (p->bn && !p->after_dense);
 }
 
 /* Dense layer i (1-based) of the folded network, with its input-side folds
@@ -69,11 +109,13 @@ static bn_status input_folded_dense(const bn_mlp *m, size_t i, bn_dense **out, d
     W[k] = pw[k];
   for (size_t o = 0; o < O; o++)
     b[o] = pb ? pb[o] : 0.0;
-  /* The BatchNorm just before this dense layer in the layout, unless it
-   * normalizes the previous dense layer's output. */
-  const bni_part *prev = dense > m->part ? dense - 1 : NULL;
-  const bn_batchnorm *before = prev && prev->bn && !prev->after_dense ? prev->bn : NULL;
-  bn_status st = before ? fold_input_side(before, O, in, W, b, tmp) : BN_OK;
+  /* The maps just before this dense layer in the layout (a BatchNorm that
+   * normalizes the previous dense layer's output is not one), nearest
+   * first: the input BatchNorm, then the standardizer in front of it. */
+  bn_status st = BN_OK;
+  for (const bni_part *prev = dense; st == BN_OK && prev > m->part && input_side(prev - 1);
+       prev--)
+    st = fold_input_side(prev - 1, O, in, W, b, tmp);
   if (st == BN_OK)
     st = bn_dense_create(out, in, O, 0);
   for (size_t k = 0; st == BN_OK && k < nw; k++)
@@ -148,7 +190,9 @@ bn_status bn_mlp_fold_batchnorm(const bn_mlp *mlp, bn_mlp **folded)
   if (st != BN_OK) {
     bn_mlp_destroy(f);
     return bni_fail(&m->err, st, "folding failed: %s (%s)", bn_status_string(st),
-                    st == BN_ERR_NON_FINITE ? "a folded value is not finite" : "see the status");
+                    st == BN_ERR_NON_FINITE   ? "a folded value is not finite"
+                    : st == BN_ERR_WRONG_STATE ? "the standardizer stage is not fitted"
+                                               : "see the status");
   }
   *folded = f;
   return BN_OK;

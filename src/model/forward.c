@@ -1,7 +1,8 @@
 /* The passes through the layer stack: scratch sizing, forward, loss and
  * backward. One training step reads top to bottom here:
  *
- *   [input BN] -> for each hidden layer: dense -> (BN) -> act -> (BN) -> head
+ *   [standardizer] -> [input BN] -> for each hidden layer: dense -> (BN) -> act -> (BN)
+ *   -> head: dense -> [BN]
  *
  * Buffers per stage: `pre` (dense output) and `post` (the stage output).
  * Activations run in place, because their backward needs only their output:
@@ -37,7 +38,8 @@ bn_status bni_mlp_reserve(bn_mlp *m, size_t batch)
     return BN_OK;
   const size_t L = m->layers;
   size_t total = 0;
-  int ok = add_rows(&total, m->input_bn ? m->inputs : 0, batch) &&
+  int ok = add_rows(&total, m->standardizer ? m->inputs : 0, batch) &&
+           add_rows(&total, m->input_bn ? m->inputs : 0, batch) &&
            add_rows(&total, 2 * m->widest, batch) && /* gradient buffers */
            add_rows(&total, m->inputs, batch) &&     /* fit's batch */
            add_rows(&total, m->outputs, batch) &&    /* fit's targets */
@@ -57,6 +59,7 @@ bn_status bni_mlp_reserve(bn_mlp *m, size_t batch)
   m->cap = batch;
   float *p = block;
 #define TAKE(rows) (p += (rows) * batch, p - (rows) * batch)
+  m->xstd = m->standardizer ? TAKE(m->inputs) : NULL;
   m->xbn = m->input_bn ? TAKE(m->inputs) : NULL;
   m->gbuf[0] = TAKE(m->widest);
   m->gbuf[1] = TAKE(m->widest);
@@ -78,12 +81,41 @@ static bn_status layer_fail(bn_mlp *m, bn_status st, size_t layer, const char *w
   return bni_fail(&m->err, st, "layer %zu %s: %s (%s)", layer, what, bn_status_string(st), detail);
 }
 
+const float *bni_mlp_network_input(const bn_mlp *m, const float *x, size_t ldx, size_t *ld)
+{
+  *ld = m->standardizer ? m->inputs : ldx;
+  return m->standardizer ? m->xstd : x;
+}
+
+/* The head's BatchNorm (BN_MLP_HEAD_BATCHNORM): the logits are its output. */
+static bn_status head_batchnorm(bn_mlp *m, bn_mode mode, size_t n, bni_stage *s, long stop_bn,
+                                const float **stop_in, size_t *stop_ld)
+{
+  if (!s->bn)
+    return BN_OK;
+  if (stop_bn == (long)(m->layers + 1)) {
+    *stop_in = s->pre, *stop_ld = s->out;
+    return BN_OK;
+  }
+  bn_status st = bn_batchnorm_forward(s->bn, mode, n, s->pre, s->out, s->post, s->out);
+  if (st != BN_OK)
+    return layer_fail(m, st, m->layers + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
+  return BN_OK;
+}
+
 bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, size_t ldx,
                           long stop_bn, const float **stop_in, size_t *stop_ld)
 {
-  const float *a = x;
-  size_t lda = ldx;
   bn_status st;
+  if (m->standardizer) {
+    if ((st = bni_mlp_check_standardizer(m)) != BN_OK)
+      return st;
+    st = bn_standardizer_transform(m->standardizer, n, x, ldx, m->xstd, m->inputs);
+    if (st != BN_OK)
+      return layer_fail(m, st, 0, "standardizer", bn_standardizer_last_error(m->standardizer));
+  }
+  size_t lda;
+  const float *a = bni_mlp_network_input(m, x, ldx, &lda);
   if (m->input_bn) {
     if (stop_bn == 0) {
       *stop_in = a, *stop_ld = lda;
@@ -101,7 +133,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
     if (st != BN_OK)
       return layer_fail(m, st, i + 1, "dense", bn_dense_last_error(s->dense));
     if (i == m->layers)
-      break;
+      return head_batchnorm(m, mode, n, s, stop_bn, stop_in, stop_ld);
     if (m->placement == BN_MLP_BN_AFTER || m->placement == BN_MLP_BN_NONE) {
       st = bn_activation_forward(m->act, m->elu_alpha, F, n, s->pre, F, s->pre, F);
       if (st != BN_OK)
@@ -165,6 +197,9 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
   for (size_t i = m->layers + 1; i-- > 0;) {
     bni_stage *s = &m->stage[i];
     const size_t F = s->out;
+    if (i == m->layers && s->bn &&
+        (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+      return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
     if (i < m->layers) { /* g is d(loss)/d(post): undo the activation and the BatchNorm */
       if (m->placement == BN_MLP_BN_BEFORE) {
         st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
@@ -178,8 +213,12 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "activation backward", "backward");
     }
-    const float *in = i > 0 ? m->stage[i - 1].post : (m->input_bn ? m->xbn : x);
-    size_t ldin = i > 0 ? s->in : (m->input_bn ? m->inputs : ldx);
+    size_t ldin;
+    const float *in = bni_mlp_network_input(m, x, ldx, &ldin);
+    if (i > 0)
+      in = m->stage[i - 1].post, ldin = s->in;
+    else if (m->input_bn)
+      in = m->xbn, ldin = m->inputs;
     float *dx = i > 0 || m->input_bn ? other : NULL;
     st = bn_dense_backward(s->dense, n, in, ldin, g, F, dx, s->in);
     if (st != BN_OK)
@@ -188,7 +227,9 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
     g = other, other = t;
   }
   if (m->input_bn) {
-    st = bn_batchnorm_backward(m->input_bn, n, x, ldx, g, m->inputs, NULL, 0);
+    size_t ld;
+    const float *in = bni_mlp_network_input(m, x, ldx, &ld);
+    st = bn_batchnorm_backward(m->input_bn, n, in, ld, g, m->inputs, NULL, 0);
     if (st != BN_OK)
       return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
   }

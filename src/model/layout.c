@@ -4,6 +4,7 @@
 #include "../core/checks.h"
 #include "../layers/batchnorm_rows.h"
 #include "../layers/dense_internal.h"
+#include "../layers/standardizer_internal.h"
 
 static const bni_role_info ROLES[BNI_ROLE_COUNT] = {
   [BNI_ROLE_WEIGHT] = {BN_MLP_WEIGHT, BN_MLP_DWEIGHT, 1, 0, 1},
@@ -59,10 +60,10 @@ static bn_status dense_write(bni_part *p, bni_role role, const float *values)
 
 static bn_status batchnorm_create(bni_part *p, unsigned flags)
 {
-  return bn_batchnorm_create(&p->bn, p->out,
-                             (flags & BN_MLP_BIASED_RUNNING_VAR)
-                                 ? (unsigned)BN_BATCHNORM_BIASED_RUNNING_VAR
-                                 : 0u);
+  return bn_batchnorm_create(
+      &p->bn, p->out,
+      ((flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_BATCHNORM_BIASED_RUNNING_VAR : 0u) |
+          ((flags & BN_MLP_RENORM) ? (unsigned)BN_BATCHNORM_RENORM : 0u));
 }
 
 static void batchnorm_destroy(bni_part *p)
@@ -112,18 +113,63 @@ static bn_status batchnorm_set_counter(bni_part *p, uint64_t value)
   return bn_batchnorm_set_batches_tracked(p->bn, value);
 }
 
+/* ---- standardizer --------------------------------------------------------- */
+
+static bn_status standardizer_create(bni_part *p, unsigned flags)
+{
+  (void)flags;
+  return bn_standardizer_create(&p->std, p->out);
+}
+
+static void standardizer_destroy(bni_part *p)
+{
+  bn_standardizer_destroy(p->std);
+  p->std = NULL;
+}
+
+static int standardizer_bytes(const bni_part *p, size_t *bytes)
+{
+  return bni_standardizer_bytes(p->out, bytes);
+}
+
+static bn_status standardizer_put(const bni_part *p, void *dst, size_t size)
+{
+  return bn_standardizer_serialize(p->std, dst, size, NULL);
+}
+
+static bn_status standardizer_check(const bni_part *p, const void *src, size_t size,
+                                    bni_error *err)
+{
+  return bni_standardizer_check_bytes(src, size, p->out, err);
+}
+
+static bn_status standardizer_get(bni_part *p, const void *src, size_t size)
+{
+  return bn_standardizer_deserialize(p->std, src, size);
+}
+
 /* ---- the kind table -------------------------------------------------------- */
 
+#define DENSE_OPS                                                                              \
+  .create = dense_create, .destroy = dense_destroy, .row = dense_row, .read = dense_read,    \
+  .write = dense_write
+
 static const bni_part_kind_info KINDS[BNI_PART_KIND_COUNT] = {
-  [BNI_PART_DENSE] = {"dense", 0, 2, {BNI_ROLE_WEIGHT, BNI_ROLE_BIAS}, dense_create,
-                      dense_destroy, dense_row, dense_read, dense_write, NULL, NULL},
-  [BNI_PART_DENSE_NO_BIAS] = {"dense (no bias)", 0, 1, {BNI_ROLE_WEIGHT}, dense_create,
-                              dense_destroy, dense_row, dense_read, dense_write, NULL, NULL},
-  [BNI_PART_BATCHNORM] = {"BatchNorm", 1, 4,
-                          {BNI_ROLE_GAMMA, BNI_ROLE_BETA, BNI_ROLE_RUNNING_MEAN,
-                           BNI_ROLE_RUNNING_VAR},
-                          batchnorm_create, batchnorm_destroy, batchnorm_row, batchnorm_read,
-                          batchnorm_write, batchnorm_get_counter, batchnorm_set_counter},
+  [BNI_PART_DENSE] = {.name = "dense", .ntensors = 2, .tensors = {BNI_ROLE_WEIGHT, BNI_ROLE_BIAS},
+                      DENSE_OPS},
+  [BNI_PART_DENSE_NO_BIAS] = {.name = "dense (no bias)", .ntensors = 1,
+                              .tensors = {BNI_ROLE_WEIGHT}, DENSE_OPS},
+  [BNI_PART_BATCHNORM] = {.name = "BatchNorm", .counter = 1, .ntensors = 4,
+                          .tensors = {BNI_ROLE_GAMMA, BNI_ROLE_BETA, BNI_ROLE_RUNNING_MEAN,
+                                      BNI_ROLE_RUNNING_VAR},
+                          .create = batchnorm_create, .destroy = batchnorm_destroy,
+                          .row = batchnorm_row, .read = batchnorm_read, .write = batchnorm_write,
+                          .get_counter = batchnorm_get_counter,
+                          .set_counter = batchnorm_set_counter},
+  [BNI_PART_STANDARDIZER] = {.name = "standardizer", .create = standardizer_create,
+                             .destroy = standardizer_destroy, .blob_bytes = standardizer_bytes,
+                             .put_blob = standardizer_put, .check_blob = standardizer_check,
+                             .get_blob = standardizer_get},
 };
 
 const bni_part_kind_info *bni_describe_kind(bni_part_kind kind)
@@ -149,7 +195,7 @@ int bni_part_holds(const bni_part *part, bni_role role)
 
 size_t bni_layout_max_parts(size_t layers)
 {
-  return 1 + 2 * (layers + 1);
+  return 2 + 2 * (layers + 1);
 }
 
 static bni_part *add(bni_part *parts, size_t *n, bni_part_kind kind, size_t layer, size_t in,
@@ -167,14 +213,18 @@ static bni_part *add(bni_part *parts, size_t *n, bni_part_kind kind, size_t laye
 size_t bni_layout_plan(const bni_shape *s, bni_part *parts)
 {
   size_t n = 0, in = s->inputs;
+  if (s->flags & BN_MLP_STANDARDIZE)
+    add(parts, &n, BNI_PART_STANDARDIZER, 0, in, in);
   if (s->flags & BN_MLP_INPUT_BATCHNORM)
     add(parts, &n, BNI_PART_BATCHNORM, 0, in, in);
   for (size_t i = 1; i <= s->layers + 1; i++) {
     const int head = i == s->layers + 1;
     const size_t out = head ? s->outputs : s->hidden[i - 1];
-    /* A dense layer followed by BatchNorm needs no bias: beta shifts. */
-    const int bn = !head && s->placement != BN_MLP_BN_NONE;
-    const int bn_before_act = bn && s->placement == BN_MLP_BN_BEFORE;
+    /* A dense layer followed by BatchNorm needs no bias: beta shifts. The
+     * head's BatchNorm normalizes the logits. */
+    const int bn = head ? (s->flags & BN_MLP_HEAD_BATCHNORM) != 0
+                        : s->placement != BN_MLP_BN_NONE;
+    const int bn_before_act = bn && (head || s->placement == BN_MLP_BN_BEFORE);
     add(parts, &n, bn_before_act ? BNI_PART_DENSE_NO_BIAS : BNI_PART_DENSE, i, in, out);
     if (bn)
       add(parts, &n, BNI_PART_BATCHNORM, i, out, out)->after_dense = bn_before_act;
@@ -190,7 +240,9 @@ bn_status bni_layout_totals(const bni_part *parts, size_t nparts, uint64_t *trai
   for (size_t k = 0; k < nparts; k++) {
     const bni_part *p = &parts[k];
     const bni_part_kind_info *kind = &KINDS[p->kind];
-    if (kind->counter && !bni_add_u64(&bytes, 8))
+    size_t blob = 0;
+    if ((kind->counter && !bni_add_u64(&bytes, 8)) ||
+        (kind->blob_bytes && (!kind->blob_bytes(p, &blob) || !bni_add_u64(&bytes, blob))))
       return BN_ERR_SIZE_OVERFLOW;
     for (size_t r = 0; r < kind->ntensors; r++) {
       const bni_role role = kind->tensors[r];

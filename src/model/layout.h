@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <bn/mlp.h>
+#include <bn/standardizer.h>
+#include "../core/error.h"
 
 /* The tensors a part may hold. */
 typedef enum bni_role {
@@ -41,6 +43,7 @@ typedef enum bni_part_kind {
   BNI_PART_DENSE,         /* weight (out x in) and bias */
   BNI_PART_DENSE_NO_BIAS, /* weight only (a BatchNorm follows) */
   BNI_PART_BATCHNORM,     /* batches tracked; gamma, beta, running mean and variance */
+  BNI_PART_STANDARDIZER,  /* the input standardizer: its serialized state, no tensors */
   BNI_PART_KIND_COUNT
 } bni_part_kind;
 
@@ -63,6 +66,13 @@ typedef struct bni_part_kind_info {
   bn_status (*write)(bni_part *part, bni_role role, const float *values);
   bn_status (*get_counter)(const bni_part *part, uint64_t *value);
   bn_status (*set_counter)(bni_part *part, uint64_t value);
+  /* An opaque state of a fixed size per shape, stored after the counter and
+   * before the tensors (NULL blob_bytes: none): its size (0 on overflow), and
+   * writing, checking (no layer object needed) and reading it. */
+  int (*blob_bytes)(const bni_part *part, size_t *bytes);
+  bn_status (*put_blob)(const bni_part *part, void *dst, size_t size);
+  bn_status (*check_blob)(const bni_part *part, const void *src, size_t size, bni_error *err);
+  bn_status (*get_blob)(bni_part *part, const void *src, size_t size);
 } bni_part_kind_info;
 
 const bni_part_kind_info *bni_describe_kind(bni_part_kind kind);
@@ -77,6 +87,7 @@ struct bni_part {
   int after_dense;
   bn_dense *dense;
   bn_batchnorm *bn;
+  bn_standardizer *std;
 };
 
 /* Values of tensor `role` of a part. */

@@ -1,13 +1,16 @@
 /* The MLP handle: creation from a description, queries, tunables,
  * initialization and tensor access. Every trainable tensor lives in its
  * layer; the segment table points at those rows (bind_segments). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mlp_internal.h"
 #include "../core/checks.h"
 
-#define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR)
+#define KNOWN_FLAGS                                                                            \
+  (BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR | BN_MLP_STANDARDIZE |                  \
+   BN_MLP_HEAD_BATCHNORM | BN_MLP_RENORM)
 
 size_t bni_mlp_bn_count(const bn_mlp *m)
 {
@@ -41,6 +44,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free(mlp->seg);
   free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
+  free(mlp->record);
   free(mlp);
 }
 
@@ -59,6 +63,8 @@ static bn_status create_parts(bn_mlp *m)
       return st;
     if (p->dense)
       m->stage[p->layer - 1].dense = p->dense;
+    else if (p->std)
+      m->standardizer = p->std;
     else if (p->layer == 0)
       m->input_bn = p->bn;
     else
@@ -126,6 +132,9 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   m->elu_alpha = 1.0f;
   m->bn_eps = 1e-5f;
   m->bn_factor = 0.1f;
+  m->renorm_rmax = 3.0f;
+  m->renorm_dmax = 5.0f;
+  m->renorm_schedule = 1;
   bni_optimizer_defaults(&m->opt);
   m->widest = inputs > outputs ? inputs : outputs;
   bn_status st = BN_ERR_OUT_OF_MEMORY;
@@ -159,6 +168,8 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   m->moment2 = m->moment1 + m->nparams;
   m->nparts = nparts; /* from here on, destroy frees the parts' objects */
   st = create_parts(m);
+  if (st == BN_OK)
+    st = bni_mlp_apply_renorm(m);
   if (st != BN_OK)
     goto fail;
   bind_segments(m);
@@ -267,9 +278,14 @@ bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng)
   if (!tmp)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   bn_status st = BN_OK;
+  /* The standardizer keeps its statistics: they come from data, not from
+   * an initialization. */
   for (size_t k = 0; k < m->nparts && st == BN_OK; k++) {
     const bni_part *p = &m->part[k];
-    st = p->dense ? bn_dense_init(p->dense, scheme, rng) : reset_bn(p->bn, p->out, tmp);
+    if (p->dense)
+      st = bn_dense_init(p->dense, scheme, rng);
+    else if (p->bn)
+      st = reset_bn(p->bn, p->out, tmp);
   }
   free(tmp);
   if (st != BN_OK)
@@ -301,9 +317,12 @@ static int param_bounds(bn_mlp_param p, param_info *info)
     {0, 1e3, 1, 0, 0},             /* ELU_ALPHA */
     {0, 1, 1, 0, 0},               /* BN_EPSILON */
     {0, 1, 1, 0, 0},               /* BN_UPDATE_FACTOR */
-    {0, 9007199254740992.0, 0, 0, 1} /* STEP (2^53) */
+    {0, 9007199254740992.0, 0, 0, 1}, /* STEP (2^53) */
+    {1, FLT_MAX, 0, 0, 0},         /* RENORM_RMAX */
+    {0, FLT_MAX, 0, 0, 0},         /* RENORM_DMAX */
+    {0, 1, 0, 0, 1}                /* RENORM_SCHEDULE */
   };
-  if ((int)p < 1 || (int)p > (int)BN_MLP_STEP)
+  if ((int)p < 1 || (int)p > (int)BN_MLP_RENORM_SCHEDULE)
     return 0;
   *info = table[p];
   return 1;
@@ -333,6 +352,22 @@ static bn_status set_bn_settings(bn_mlp *m, float eps, float factor)
   if (st == BN_OK) {
     m->bn_eps = eps;
     m->bn_factor = factor;
+  }
+  return st;
+}
+
+bn_status bni_mlp_apply_renorm(bn_mlp *m)
+{
+  bn_status st = BN_OK;
+  for (size_t k = 0; k < m->nparts && st == BN_OK; k++) {
+    bn_batchnorm *bn = m->part[k].bn;
+    if (!bn)
+      continue;
+    st = bn_batchnorm_set_parameter(bn, BN_BATCHNORM_RENORM_RMAX, (double)m->renorm_rmax);
+    if (st == BN_OK)
+      st = bn_batchnorm_set_parameter(bn, BN_BATCHNORM_RENORM_DMAX, (double)m->renorm_dmax);
+    if (st == BN_OK)
+      st = bn_batchnorm_set_parameter(bn, BN_BATCHNORM_RENORM_SCHEDULE, m->renorm_schedule);
   }
   return st;
 }
@@ -384,6 +419,9 @@ bn_status bn_mlp_set_parameter(bn_mlp *mlp, bn_mlp_param param, double value)
   case BN_MLP_BN_EPSILON: return set_bn_settings(m, (float)value, m->bn_factor);
   case BN_MLP_BN_UPDATE_FACTOR: return set_bn_settings(m, m->bn_eps, (float)value);
   case BN_MLP_STEP: m->opt.step = (uint64_t)value; break;
+  case BN_MLP_RENORM_RMAX: m->renorm_rmax = (float)value; return bni_mlp_apply_renorm(m);
+  case BN_MLP_RENORM_DMAX: m->renorm_dmax = (float)value; return bni_mlp_apply_renorm(m);
+  case BN_MLP_RENORM_SCHEDULE: m->renorm_schedule = value != 0.0; return bni_mlp_apply_renorm(m);
   }
   return BN_OK;
 }
@@ -408,6 +446,9 @@ bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, double *va
   case BN_MLP_BN_EPSILON: *value = m->bn_eps; break;
   case BN_MLP_BN_UPDATE_FACTOR: *value = m->bn_factor; break;
   case BN_MLP_STEP: *value = (double)m->opt.step; break;
+  case BN_MLP_RENORM_RMAX: *value = m->renorm_rmax; break;
+  case BN_MLP_RENORM_DMAX: *value = m->renorm_dmax; break;
+  case BN_MLP_RENORM_SCHEDULE: *value = m->renorm_schedule; break;
   default:
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "unknown parameter %d", (int)param);
   }

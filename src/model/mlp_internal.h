@@ -52,11 +52,14 @@ struct bn_mlp {
   bn_mlp_head head;
   unsigned flags;
   float elu_alpha, bn_eps, bn_factor;
+  float renorm_rmax, renorm_dmax; /* BN_MLP_RENORM_RMAX / _DMAX */
+  int renorm_schedule;            /* BN_MLP_RENORM_SCHEDULE */
 
   /* the layout: every layer object, in forward order */
   bni_part *part;
   size_t nparts;
   /* the same objects as the forward pass walks them */
+  bn_standardizer *standardizer; /* NULL without */
   bn_batchnorm *input_bn; /* NULL without */
   bni_stage *stage;       /* layers + 1 entries; stage[i] is layer i+1 */
   size_t widest;          /* max over inputs and every width */
@@ -71,11 +74,15 @@ struct bn_mlp {
   /* scratch, sized for cap samples */
   size_t cap;
   float *scratch;       /* one block for everything below */
+  float *xstd;          /* standardizer output (inputs x cap) */
   float *xbn;           /* input BatchNorm output (inputs x cap) */
   float *gbuf[2];       /* gradient ping-pong (widest x cap) */
   float *batch_x;       /* fit's gathered batch (inputs x cap) */
   float *batch_targets; /* fit's gathered targets (outputs x cap) */
   int32_t *batch_labels;
+
+  unsigned char *record; /* the training record, record_size bytes (NULL when 0) */
+  size_t record_size;
 
   bn_mlp_batch_callback batch_cb;
   bni_error err;
@@ -91,8 +98,15 @@ bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role);
 bn_status bni_mlp_check_params(bn_mlp *m);
 void bni_mlp_reset_optimizer(bn_mlp *m);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
+/* Give every BatchNorm the network's renorm limits and schedule. */
+bn_status bni_mlp_apply_renorm(bn_mlp *m);
 bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,
                              const int32_t *labels, const float *targets);
+
+/* standardize.c */
+/* BN_ERR_WRONG_STATE with a message saying what to call when the network has
+ * a standardizer stage that is not fitted. */
+bn_status bni_mlp_check_standardizer(bn_mlp *m);
 
 /* forward.c */
 bn_status bni_mlp_reserve(bn_mlp *m, size_t batch);
@@ -104,6 +118,9 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
                           long stop_bn, const float **stop_in, size_t *stop_ld);
 bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx,
                            const float *dlogits);
+/* What the layers after the standardizer see of x: its standardized copy
+ * (after a forward of the same batch) or x itself. */
+const float *bni_mlp_network_input(const bn_mlp *m, const float *x, size_t ldx, size_t *ld);
 bn_status bni_mlp_loss(bn_mlp *m, size_t n, const float *logits, const int32_t *labels,
                        const float *targets, float *loss, float *dlogits, size_t *correct);
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n);

@@ -16,8 +16,15 @@
 static const unsigned char MAGIC[8] = {0x89, 'B', 'N', 'M', '\r', '\n', 0x1A, '\n'};
 #define HEADER_BYTES 136u
 #define COMMON_HEADER_BYTES 24u /* magic, version, flags, size: in every version */
-#define KNOWN_FLAGS                                                                            \
+/* What each format version may hold; a file is written in the oldest
+ * version that holds the network, so files of plain networks stay readable
+ * by libraries that read only version 1. */
+#define FORMAT1_FLAGS                                                                          \
   (BN_MLP_FILE_INPUT_BATCHNORM | BN_MLP_FILE_OPTIMIZER | BN_MLP_FILE_BIASED_RUNNING_VAR)
+#define FORMAT2_FLAGS                                                                          \
+  (FORMAT1_FLAGS | BN_MLP_FILE_STANDARDIZER | BN_MLP_FILE_HEAD_BATCHNORM |                      \
+   BN_MLP_FILE_TRAINING_RECORD | BN_MLP_FILE_RENORM)
+#define RENORM_BYTES 16u /* f32 rmax, f32 dmax, u32 schedule, u32 reserved */
 #define WHAT "model file"
 
 /* ---- the header ------------------------------------------------------------ */
@@ -31,7 +38,19 @@ typedef struct header {
   float elu_alpha, bn_eps, bn_factor;
   uint32_t decay_all, reserved;
   bni_optimizer opt; /* kind, lr, momentum, beta1, beta2, eps, weight decay, step */
+  /* not in the fixed header: the training record's size (format 2), from
+   * the section after the widths */
+  uint64_t record_bytes;
+  /* the renorm section (format 2, BN_MLP_FILE_RENORM), after the widths */
+  float renorm_rmax, renorm_dmax;
+  uint32_t renorm_schedule, renorm_reserved;
 } header;
+
+/* The flags word a format version may hold. */
+static uint32_t known_flags(uint32_t version)
+{
+  return version == 1 ? FORMAT1_FLAGS : FORMAT2_FLAGS;
+}
 
 static void put_header(bni_writer *w, const header *h)
 {
@@ -91,10 +110,18 @@ static header header_of(const bn_mlp *m, unsigned flags)
 {
   const int with_opt = (flags & BN_MLP_SAVE_OPTIMIZER) != 0;
   header h = {0};
-  h.version = BN_MLP_FORMAT_VERSION;
   h.flags = (m->input_bn ? (unsigned)BN_MLP_FILE_INPUT_BATCHNORM : 0u) |
             (with_opt ? (unsigned)BN_MLP_FILE_OPTIMIZER : 0u) |
-            ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_FILE_BIASED_RUNNING_VAR : 0u);
+            ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_FILE_BIASED_RUNNING_VAR : 0u) |
+            ((m->flags & BN_MLP_STANDARDIZE) ? (unsigned)BN_MLP_FILE_STANDARDIZER : 0u) |
+            ((m->flags & BN_MLP_HEAD_BATCHNORM) ? (unsigned)BN_MLP_FILE_HEAD_BATCHNORM : 0u) |
+            (m->record_size ? (unsigned)BN_MLP_FILE_TRAINING_RECORD : 0u) |
+            ((m->flags & BN_MLP_RENORM) ? (unsigned)BN_MLP_FILE_RENORM : 0u);
+  h.version = (h.flags & ~(uint32_t)FORMAT1_FLAGS) ? 2u : 1u;
+  h.record_bytes = m->record_size;
+  h.renorm_rmax = m->renorm_rmax;
+  h.renorm_dmax = m->renorm_dmax;
+  h.renorm_schedule = (uint32_t)m->renorm_schedule;
   h.inputs = m->inputs;
   h.outputs = m->outputs;
   h.layers = (uint32_t)m->layers;
@@ -115,7 +142,10 @@ static header header_of(const bn_mlp *m, unsigned flags)
 static unsigned mlp_flags(const header *h)
 {
   return ((h->flags & BN_MLP_FILE_INPUT_BATCHNORM) ? (unsigned)BN_MLP_INPUT_BATCHNORM : 0u) |
-         ((h->flags & BN_MLP_FILE_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u);
+         ((h->flags & BN_MLP_FILE_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u) |
+         ((h->flags & BN_MLP_FILE_STANDARDIZER) ? (unsigned)BN_MLP_STANDARDIZE : 0u) |
+         ((h->flags & BN_MLP_FILE_HEAD_BATCHNORM) ? (unsigned)BN_MLP_HEAD_BATCHNORM : 0u) |
+         ((h->flags & BN_MLP_FILE_RENORM) ? (unsigned)BN_MLP_RENORM : 0u);
 }
 
 /* Bytes of a file with this header and these parts; 0 on overflow. */
@@ -123,6 +153,11 @@ static uint64_t file_bytes(const header *h, const bni_part *parts, size_t nparts
 {
   uint64_t total = HEADER_BYTES + 8u * (uint64_t)h->layers + 4u, trainable, body, moments;
   if (bni_layout_totals(parts, nparts, &trainable, &body) != BN_OK || !bni_add_u64(&total, body))
+    return 0;
+  if ((h->flags & BN_MLP_FILE_TRAINING_RECORD) &&
+      (!bni_add_u64(&total, 8) || !bni_add_u64(&total, h->record_bytes)))
+    return 0;
+  if ((h->flags & BN_MLP_FILE_RENORM) && !bni_add_u64(&total, RENORM_BYTES))
     return 0;
   if ((h->flags & BN_MLP_FILE_OPTIMIZER) &&
       (!bni_mul_u64(trainable, 4 * bni_optimizer_moments(h->opt.kind), &moments) ||
@@ -161,6 +196,13 @@ static bn_status put_part(bni_writer *w, bni_part *p, float *tmp)
     st = kind->get_counter(p, &counter);
     bni_put_u64(w, counter);
   }
+  size_t blob = 0;
+  if (st == BN_OK && kind->blob_bytes && kind->blob_bytes(p, &blob)) {
+    if (w->capacity - w->pos < blob)
+      w->overflow = 1;
+    else if ((st = kind->put_blob(p, w->data + w->pos, blob)) == BN_OK)
+      w->pos += blob;
+  }
   for (size_t t = 0; t < kind->ntensors && st == BN_OK; t++) {
     const bni_role role = kind->tensors[t];
     const float *values = tmp;
@@ -197,6 +239,16 @@ bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer, size
   put_header(&w, &h);
   for (size_t i = 0; i < m->layers; i++)
     bni_put_u64(&w, (uint64_t)m->stage[i].out);
+  if (h.flags & BN_MLP_FILE_RENORM) {
+    bni_put_f32(&w, h.renorm_rmax);
+    bni_put_f32(&w, h.renorm_dmax);
+    bni_put_u32(&w, h.renorm_schedule);
+    bni_put_u32(&w, 0);
+  }
+  if (h.flags & BN_MLP_FILE_TRAINING_RECORD) {
+    bni_put_u64(&w, h.record_bytes);
+    bni_put_bytes(&w, m->record, m->record_size);
+  }
   for (size_t k = 0; k < m->nparts && st == BN_OK; k++)
     st = put_part(&w, &m->part[k], tmp);
   for (size_t k = 0; (h.flags & BN_MLP_FILE_OPTIMIZER) && k < bni_optimizer_moments(m->opt.kind);
@@ -237,8 +289,18 @@ static bn_status open_frame(bni_reader *r, const unsigned char *bytes, size_t si
 {
   if (check_magic(bytes, size, err) != BN_OK)
     return BN_ERR_BAD_MAGIC;
-  return bni_blob_open_magic(r, bytes, size, sizeof MAGIC, MAGIC, sizeof MAGIC,
-                             BN_MLP_FORMAT_VERSION, WHAT, err);
+  uint32_t version = BN_MLP_FORMAT_VERSION;
+  if (size >= sizeof MAGIC + 4) {
+    bni_reader peek = {bytes, size, sizeof MAGIC, 0};
+    version = bni_get_u32(&peek);
+    if (version == 0 || version > BN_MLP_FORMAT_VERSION)
+      return bni_fail(err, BN_ERR_VERSION_MISMATCH,
+                      "%s format version %u: this library reads versions 1 to %u "
+                      "(a newer libbn wrote it)",
+                      WHAT, (unsigned)version, (unsigned)BN_MLP_FORMAT_VERSION);
+  }
+  return bni_blob_open_magic(r, bytes, size, sizeof MAGIC, MAGIC, sizeof MAGIC, version, WHAT,
+                             err);
 }
 
 /* The framing (magic, version, declared size, checksum) and the header. */
@@ -250,7 +312,8 @@ static bn_status parse(const unsigned char *bytes, size_t size, bni_reader *r, h
     return st;
   if (size < HEADER_BYTES + 4)
     return bni_fail(err, BN_ERR_BAD_SIZE, "truncated: %zu bytes, shorter than the header", size);
-  h->version = BN_MLP_FORMAT_VERSION;
+  r->pos = sizeof MAGIC;
+  h->version = bni_get_u32(r);
   get_header(r, h);
   if (h->bytes != (uint64_t)size)
     return bni_fail(err, BN_ERR_BAD_SIZE, "%s: the header says %llu bytes, there are %zu",
@@ -265,8 +328,9 @@ static bn_status parse(const unsigned char *bytes, size_t size, bni_reader *r, h
 static bn_status check_header(const header *h, bni_error *err)
 {
   const bn_status st = BN_ERR_BAD_FORMAT;
-  if (h->flags & ~(uint32_t)KNOWN_FLAGS)
-    return bni_fail(err, st, "unknown flags 0x%x", (unsigned)h->flags);
+  if (h->flags & ~known_flags(h->version))
+    return bni_fail(err, st, "flags 0x%x are unknown in format version %u", (unsigned)h->flags,
+                    (unsigned)h->version);
   if (h->reserved != 0 || h->decay_all > 1)
     return bni_fail(err, st, "reserved header fields are not zero");
   if (h->layers > BN_MLP_MAX_LAYERS)
@@ -316,6 +380,40 @@ static bn_status get_widths(bni_reader *r, const header *h, size_t *hidden, bni_
   return BN_OK;
 }
 
+/* The renorm section: the limits every BatchNorm uses. */
+static bn_status get_renorm(bni_reader *r, header *h, bni_error *err)
+{
+  if (r->size - r->pos < RENORM_BYTES)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated inside the renorm settings");
+  h->renorm_rmax = bni_get_f32(r);
+  h->renorm_dmax = bni_get_f32(r);
+  h->renorm_schedule = bni_get_u32(r);
+  h->renorm_reserved = bni_get_u32(r);
+  if (bni_mlp_check_param(err, BN_MLP_RENORM_RMAX, (double)h->renorm_rmax) ||
+      bni_mlp_check_param(err, BN_MLP_RENORM_DMAX, (double)h->renorm_dmax) ||
+      h->renorm_schedule > 1 || h->renorm_reserved != 0)
+    return bni_fail(err, BN_ERR_BAD_FORMAT, "invalid renorm settings (rmax %g, dmax %g, "
+                    "schedule %u)", (double)h->renorm_rmax, (double)h->renorm_dmax,
+                    (unsigned)h->renorm_schedule);
+  return BN_OK;
+}
+
+/* The training record's size (the reader then stands after the record):
+ * bounded by the limit and by the bytes present. */
+static bn_status get_record_size(bni_reader *r, header *h, bni_error *err)
+{
+  if (r->size - r->pos < 8)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated inside the training record's size");
+  h->record_bytes = bni_get_u64(r);
+  if (h->record_bytes == 0 || h->record_bytes > BN_MLP_MAX_TRAINING_RECORD)
+    return bni_fail(err, BN_ERR_BAD_FORMAT, "training record of %llu bytes (1 to %u allowed)",
+                    (unsigned long long)h->record_bytes, (unsigned)BN_MLP_MAX_TRAINING_RECORD);
+  if ((uint64_t)(r->size - r->pos) < h->record_bytes)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated inside the training record");
+  r->pos += (size_t)h->record_bytes;
+  return BN_OK;
+}
+
 /* n floats at the reader's position: finite, and >= 0 when nonneg. */
 static int scan_floats(bni_reader *r, uint64_t n, int nonneg)
 {
@@ -336,6 +434,17 @@ static bn_status scan_body(bni_reader *r, const header *h, const bni_part *parts
     const bni_part_kind_info *kind = bni_describe_kind(p->kind);
     if (kind->counter)
       (void)bni_get_u64(r);
+    size_t blob = 0;
+    if (kind->blob_bytes && kind->blob_bytes(p, &blob)) {
+      bn_status st = kind->check_blob(p, r->data + r->pos, blob, err);
+      if (st != BN_OK) {
+        char detail[BNI_ERROR_CAPACITY];
+        snprintf(detail, sizeof detail, "%s", err->text);
+        return bni_fail(err, BN_ERR_BAD_FORMAT, "layer %zu: %s: %s", p->layer, kind->name,
+                        detail);
+      }
+      r->pos += blob;
+    }
     for (size_t t = 0; t < kind->ntensors; t++) {
       const bni_role role = kind->tensors[t];
       if (!scan_floats(r, bni_part_tensor_size(p, role), bni_describe_role(role)->nonnegative))
@@ -353,12 +462,16 @@ static bn_status scan_body(bni_reader *r, const header *h, const bni_part *parts
 
 /* The header, the widths, the size the architecture implies and every
  * value; on BN_OK the reader stands at the body. */
-static bn_status validate(bni_reader *r, const header *h, size_t *hidden, bni_part *parts,
+static bn_status validate(bni_reader *r, header *h, size_t *hidden, bni_part *parts,
                           bni_error *err)
 {
   bn_status st = check_header(h, err);
   if (st == BN_OK)
     st = get_widths(r, h, hidden, err);
+  if (st == BN_OK && (h->flags & BN_MLP_FILE_RENORM))
+    st = get_renorm(r, h, err);
+  if (st == BN_OK && (h->flags & BN_MLP_FILE_TRAINING_RECORD))
+    st = get_record_size(r, h, err);
   if (st != BN_OK)
     return st;
   const bni_shape shape = {(size_t)h->inputs, (size_t)h->outputs, h->layers, hidden,
@@ -381,6 +494,10 @@ static bn_status get_part(bni_reader *r, bni_part *p, float *tmp)
 {
   const bni_part_kind_info *kind = bni_describe_kind(p->kind);
   bn_status st = kind->counter ? kind->set_counter(p, bni_get_u64(r)) : BN_OK;
+  size_t blob = 0;
+  if (st == BN_OK && kind->blob_bytes && kind->blob_bytes(p, &blob) &&
+      (st = kind->get_blob(p, r->data + r->pos, blob)) == BN_OK)
+    r->pos += blob;
   for (size_t t = 0; t < kind->ntensors && st == BN_OK; t++) {
     const bni_role role = kind->tensors[t];
     const size_t n = bni_part_tensor_size(p, role);
@@ -412,6 +529,16 @@ static bn_status build(bn_mlp **out, bni_reader *r, const header *h, const size_
     st = bn_mlp_set_parameter(m, BN_MLP_BN_UPDATE_FACTOR, (double)h->bn_factor);
   m->bn_eps = h->bn_eps;
   m->bn_factor = h->bn_factor;
+  if (st == BN_OK && (h->flags & BN_MLP_FILE_RENORM)) {
+    m->renorm_rmax = h->renorm_rmax;
+    m->renorm_dmax = h->renorm_dmax;
+    m->renorm_schedule = (int)h->renorm_schedule;
+    st = bni_mlp_apply_renorm(m);
+  }
+  /* The reader stands at the body, right after the (validated) record. */
+  if (st == BN_OK && h->record_bytes)
+    st = bn_mlp_set_training_record(m, r->data + r->pos - (size_t)h->record_bytes,
+                                    (size_t)h->record_bytes);
   float *tmp = st == BN_OK ? malloc(m->widest * sizeof *tmp) : NULL;
   if (st == BN_OK && !tmp)
     st = BN_ERR_OUT_OF_MEMORY;

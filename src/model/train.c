@@ -149,6 +149,10 @@ bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
                     "training a network with BatchNorm needs batches of at least 2 samples");
   if (epochs == 0)
     return BN_OK;
+  /* A standardizer stage not fitted yet takes the statistics of this data. */
+  if (m->standardizer && bni_mlp_check_standardizer(m) != BN_OK &&
+      (st = bn_mlp_fit_standardizer(m, samples, x, ldx)) != BN_OK)
+    return st;
   size_t *order = malloc(samples * sizeof *order);
   if (!order)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "no memory for the sample order");

@@ -17,24 +17,46 @@
 
 /* ---- float64 reference ---------------------------------------------------- */
 
+/* Mean and biased variance of row f of x (F x n, leading dimension F), in
+ * two passes. */
+static void row_moments(const float *x, size_t F, size_t n, size_t f, double *mean,
+                        double *var)
+{
+  double mu = 0, v = 0;
+  for (size_t j = 0; j < n; j++)
+    mu += x[f + j * F];
+  mu /= (double)n;
+  for (size_t j = 0; j < n; j++)
+    v += (x[f + j * F] - mu) * (x[f + j * F] - mu);
+  *mean = mu;
+  *var = v / (double)n;
+}
+
 #define MAXL 3
 #define MAXF 8
 #define MAXN 16
 
+/* BN j: 0 input, k+1 hidden k, L+1 the head's (BN_MLP_HEAD_BATCHNORM). */
+#define MAXBN (MAXL + 2)
+
 typedef struct ref {
   size_t I, L, C, w[MAXL + 2];
-  int input_bn, placement, head;
+  int input_bn, placement, head, head_bn, standardize, renorm;
+  double rmax, dmax; /* renorm limits (the schedule's 1 and 0 in its first 5000 steps) */
   bn_activation act;
   double alpha, eps, factor;
-  int has_b[MAXL + 1], has_bn[MAXL + 1];      /* dense k; BN j (0 input, k+1 hidden k) */
+  /* the standardizer's mean and scale, computed by the test from its data */
+  double smean[MAXF], sscale[MAXF];
+  int has_b[MAXL + 1], has_bn[MAXBN]; /* dense k; BN j */
   double W[MAXL + 1][MAXF * MAXF], b[MAXL + 1][MAXF];
-  double g[MAXL + 1][MAXF], be[MAXL + 1][MAXF], rm[MAXL + 1][MAXF], rv[MAXL + 1][MAXF];
-  double dW[MAXL + 1][MAXF * MAXF], db[MAXL + 1][MAXF], dg[MAXL + 1][MAXF], dbe[MAXL + 1][MAXF];
+  double g[MAXBN][MAXF], be[MAXBN][MAXF], rm[MAXBN][MAXF], rv[MAXBN][MAXF];
+  double dW[MAXL + 1][MAXF * MAXF], db[MAXL + 1][MAXF], dg[MAXBN][MAXF], dbe[MAXBN][MAXF];
   /* optimizer state, one slot per tensor: [kind][index][element] */
-  double m1[4][MAXL + 1][MAXF * MAXF], m2[4][MAXL + 1][MAXF * MAXF];
+  double m1[4][MAXBN][MAXF * MAXF], m2[4][MAXBN][MAXF * MAXF];
   /* forward caches */
   double A[MAXL + 2][MAXF * MAXN], Z[MAXL + 1][MAXF * MAXN], H[MAXL + 1][MAXF * MAXN];
-  double xhat[MAXL + 1][MAXF * MAXN], invstd[MAXL + 1][MAXF];
+  /* xhat of the batch statistics alone; renorm's r and d (1 and 0 without) */
+  double xhat[MAXBN][MAXF * MAXN], invstd[MAXBN][MAXF], rr[MAXBN][MAXF], dd[MAXBN][MAXF];
   double loss;
 } ref;
 
@@ -59,6 +81,9 @@ static void ref_load(ref *r, const bn_mlp *m)
   r->placement = (int)pl;
   r->head = (int)head;
   r->input_bn = (flags & BN_MLP_INPUT_BATCHNORM) != 0;
+  r->head_bn = (flags & BN_MLP_HEAD_BATCHNORM) != 0;
+  r->standardize = (flags & BN_MLP_STANDARDIZE) != 0;
+  r->renorm = (flags & BN_MLP_RENORM) != 0;
   r->w[0] = r->I;
   for (size_t k = 0; k < r->L; k++)
     r->w[k + 1] = hidden[k];
@@ -70,16 +95,22 @@ static void ref_load(ref *r, const bn_mlp *m)
   r->eps = v;
   bn_mlp_get_parameter(m, BN_MLP_BN_UPDATE_FACTOR, &v);
   r->factor = v;
+  double schedule;
+  bn_mlp_get_parameter(m, BN_MLP_RENORM_SCHEDULE, &schedule);
+  bn_mlp_get_parameter(m, BN_MLP_RENORM_RMAX, &r->rmax);
+  bn_mlp_get_parameter(m, BN_MLP_RENORM_DMAX, &r->dmax);
+  if (schedule != 0.0)
+    r->rmax = 1.0, r->dmax = 0.0;
   for (size_t k = 0; k <= r->L; k++) {
-    r->has_b[k] = k == r->L || pl != BN_MLP_BN_BEFORE;
+    r->has_b[k] = k == r->L ? !r->head_bn : pl != BN_MLP_BN_BEFORE;
     get_tensor(m, k + 1, BN_MLP_WEIGHT, r->W[k], r->w[k] * r->w[k + 1]);
     if (r->has_b[k])
       get_tensor(m, k + 1, BN_MLP_BIAS, r->b[k], r->w[k + 1]);
     else
       memset(r->b[k], 0, sizeof r->b[k]);
   }
-  for (size_t j = 0; j <= r->L; j++) {
-    r->has_bn[j] = j == 0 ? r->input_bn : pl != BN_MLP_BN_NONE;
+  for (size_t j = 0; j <= r->L + 1; j++) {
+    r->has_bn[j] = j == 0 ? r->input_bn : j == r->L + 1 ? r->head_bn : pl != BN_MLP_BN_NONE;
     if (!r->has_bn[j])
       continue;
     size_t F = r->w[j];
@@ -124,10 +155,15 @@ static void bn_fwd(ref *r, size_t j, double *v, size_t F, size_t N)
       var += (v[f + n * F] - mean) * (v[f + n * F] - mean);
     var /= (double)N;
     r->invstd[j][f] = 1 / sqrt(var + r->eps);
+    /* Batch Renormalization: r and d from the running statistics before
+     * this batch updates them */
+    const double sigma = sqrt(r->rv[j][f] + r->eps);
+    r->rr[j][f] = r->renorm ? fmin(fmax(sqrt(var + r->eps) / sigma, 1 / r->rmax), r->rmax) : 1;
+    r->dd[j][f] = r->renorm ? fmin(fmax((mean - r->rm[j][f]) / sigma, -r->dmax), r->dmax) : 0;
     for (size_t n = 0; n < N; n++) {
       double xh = (v[f + n * F] - mean) * r->invstd[j][f];
       r->xhat[j][f + n * F] = xh;
-      v[f + n * F] = r->g[j][f] * xh + r->be[j][f];
+      v[f + n * F] = r->g[j][f] * (xh * r->rr[j][f] + r->dd[j][f]) + r->be[j][f];
     }
     r->rm[j][f] = (1 - r->factor) * r->rm[j][f] + r->factor * mean;
     r->rv[j][f] = (1 - r->factor) * r->rv[j][f] + r->factor * var * (double)N / (double)(N - 1);
@@ -143,8 +179,8 @@ static void bn_bwd(ref *r, size_t j, double *d, size_t F, size_t N)
       sdyx += d[f + n * F] * r->xhat[j][f + n * F];
     }
     r->dbe[j][f] = sdy;
-    r->dg[j][f] = sdyx;
-    double k = r->g[j][f] * r->invstd[j][f] / (double)N;
+    r->dg[j][f] = r->rr[j][f] * sdyx + r->dd[j][f] * sdy;
+    double k = r->g[j][f] * r->rr[j][f] * r->invstd[j][f] / (double)N;
     for (size_t n = 0; n < N; n++)
       d[f + n * F] = k * ((double)N * d[f + n * F] - sdy - r->xhat[j][f + n * F] * sdyx);
   }
@@ -157,7 +193,8 @@ static void ref_step(ref *r, size_t N, const float *x, size_t ldx, const int32_t
   const size_t I = r->I, L = r->L, C = r->C;
   for (size_t n = 0; n < N; n++)
     for (size_t f = 0; f < I; f++)
-      r->A[0][f + n * I] = x[f + n * ldx];
+      r->A[0][f + n * I] = r->standardize ? ((double)x[f + n * ldx] - r->smean[f]) / r->sscale[f]
+                                          : x[f + n * ldx];
   if (r->input_bn)
     bn_fwd(r, 0, r->A[0], I, N);
   for (size_t k = 0; k <= L; k++) {
@@ -170,8 +207,11 @@ static void ref_step(ref *r, size_t N, const float *x, size_t ldx, const int32_t
           s += r->W[k][o * in + i] * r->A[k][i + n * in];
         z[o + n * out] = s;
       }
-    if (k == L)
+    if (k == L) {
+      if (r->head_bn) /* the logits are the BatchNorm's output */
+        bn_fwd(r, L + 1, z, out, N);
       break;
+    }
     double *h = r->H[k], *a = r->A[k + 1];
     memcpy(h, z, out * N * sizeof *h);
     if (r->placement == BN_MLP_BN_BEFORE)
@@ -205,6 +245,8 @@ static void ref_step(ref *r, size_t N, const float *x, size_t ldx, const int32_t
       }
     }
   }
+  if (r->head_bn)
+    bn_bwd(r, L + 1, d, C, N);
   for (size_t k = L + 1; k-- > 0;) {
     const size_t in = r->w[k], out = r->w[k + 1];
     for (size_t o = 0; o < out; o++) {
@@ -275,7 +317,7 @@ static void ref_update(ref *r, const opt_cfg *o, uint64_t t)
     if (r->has_b[k])
       update(o, t, r->b[k], r->db[k], r->m1[1][k], r->m2[1][k], out, 0);
   }
-  for (size_t j = 0; j <= r->L; j++)
+  for (size_t j = 0; j <= r->L + 1; j++)
     if (r->has_bn[j]) {
       update(o, t, r->g[j], r->dg[j], r->m1[2][j], r->m2[2][j], r->w[j], 0);
       update(o, t, r->be[j], r->dbe[j], r->m1[3][j], r->m2[3][j], r->w[j], 0);
@@ -316,7 +358,7 @@ static void check_grads(const bn_mlp *m, const ref *r)
     if (r->has_b[k])
       assert_tensor(m, k + 1, BN_MLP_DBIAS, r->db[k], r->w[k + 1], 1e-7, 2e-4, "db");
   }
-  for (size_t j = 0; j <= r->L; j++)
+  for (size_t j = 0; j <= r->L + 1; j++)
     if (r->has_bn[j]) {
       assert_tensor(m, j, BN_MLP_DGAMMA, r->dg[j], r->w[j], 1e-7, 2e-4, "dgamma");
       assert_tensor(m, j, BN_MLP_DBETA, r->dbe[j], r->w[j], 1e-7, 2e-4, "dbeta");
@@ -330,7 +372,7 @@ static void check_params(const bn_mlp *m, const ref *r, double atol)
     if (r->has_b[k])
       assert_tensor(m, k + 1, BN_MLP_BIAS, r->b[k], r->w[k + 1], atol, 1e-6, "b");
   }
-  for (size_t j = 0; j <= r->L; j++)
+  for (size_t j = 0; j <= r->L + 1; j++)
     if (r->has_bn[j]) {
       assert_tensor(m, j, BN_MLP_GAMMA, r->g[j], r->w[j], atol, 1e-6, "gamma");
       assert_tensor(m, j, BN_MLP_BETA, r->be[j], r->w[j], atol, 1e-6, "beta");
@@ -357,7 +399,7 @@ static void randomize(bn_mlp *m, test_rng *g)
       assert_int_equal(bn_mlp_set(m, k + 1, BN_MLP_BIAS, buf, r.w[k + 1]), BN_OK);
     }
   }
-  for (size_t j = 0; j <= r.L; j++)
+  for (size_t j = 0; j <= r.L + 1; j++)
     if (r.has_bn[j]) {
       for (size_t i = 0; i < r.w[j]; i++)
         buf[i] = (float)(1 + 0.3 * test_rng_normal(g));
@@ -377,6 +419,26 @@ typedef struct step_case {
   int steps;
 } step_case;
 
+/* Fit the network's standardizer on data of its own (features of different
+ * means and spreads) in two partial fits, and give the reference the mean
+ * and population standard deviation of that data computed here. */
+static void fit_standardizer(bn_mlp *m, test_rng *g, ref *r, size_t I)
+{
+  enum { D = 30, FIRST = 12 };
+  float data[MAXF * D];
+  test_fill(g, data, I, D, I, 0.5, 1.0);
+  for (size_t n = 0; n < D; n++)
+    for (size_t f = 0; f < I; f++)
+      data[f + n * I] = data[f + n * I] * (float)(1 + f) + 3.0f * (float)f;
+  assert_int_equal(bn_mlp_partial_fit_standardizer(m, FIRST, data, I), BN_OK);
+  assert_int_equal(bn_mlp_partial_fit_standardizer(m, D - FIRST, data + FIRST * I, I), BN_OK);
+  for (size_t f = 0; f < I; f++) {
+    double var;
+    row_moments(data, I, D, f, &r->smean[f], &var);
+    r->sscale[f] = sqrt(var);
+  }
+}
+
 static void run_step_case(const step_case *c)
 {
   const size_t I = 5, hidden[2] = {6, 4}, N = 8, LDX = 7;
@@ -394,11 +456,19 @@ static void run_step_case(const step_case *c)
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_MOMENTUM_COEF, c->opt.mu), BN_OK);
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_WEIGHT_DECAY, c->opt.wd), BN_OK);
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_ELU_ALPHA, 0.7), BN_OK);
+  if (c->flags & BN_MLP_RENORM) { /* the first case fixed, the second scheduled */
+    const int fixed = c->placement == BN_MLP_BN_BEFORE;
+    assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, fixed ? 0 : 1), BN_OK);
+    assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, 1.1), BN_OK);
+    assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, 0.05), BN_OK);
+  }
   opt_cfg o = c->opt;
   o.b1 = 0.9, o.b2 = 0.999, o.eps = 1e-8;
 
   static ref r; /* large: keep off the stack */
   memset(&r, 0, sizeof r);
+  if (c->flags & BN_MLP_STANDARDIZE)
+    fit_standardizer(m, &g, &r, I);
   for (int s = 0; s < c->steps; s++) {
     float x[LDX * N], targets[N];
     int32_t labels[N];
@@ -473,6 +543,43 @@ static void test_step_sigmoid_head(void **state)
   step_case d = {BN_MLP_BN_AFTER, 0, BN_ACT_ELU, BN_MLP_HEAD_SIGMOID,
                  {BN_MLP_ADAM, 1e-3, 0, 0, 0, 0, 0}, 2};
   run_step_case(&d);
+}
+
+/* BatchNorm on the head: dense (no bias) -> BatchNorm -> softmax/sigmoid,
+ * with a standardizer stage in front (alone and with the input BatchNorm). */
+static void test_step_head_batchnorm_and_standardizer(void **state)
+{
+  (void)state;
+  const step_case cases[] = {
+    {BN_MLP_BN_BEFORE, BN_MLP_HEAD_BATCHNORM, BN_ACT_RELU, BN_MLP_HEAD_SOFTMAX,
+     {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0.01}, 3},
+    {BN_MLP_BN_AFTER, BN_MLP_HEAD_BATCHNORM | BN_MLP_STANDARDIZE, BN_ACT_ELU,
+     BN_MLP_HEAD_SIGMOID, {BN_MLP_MOMENTUM, 0.05, 0.9, 0, 0, 0, 0}, 3},
+    {BN_MLP_BN_NONE, BN_MLP_HEAD_BATCHNORM | BN_MLP_INPUT_BATCHNORM, BN_ACT_TANH,
+     BN_MLP_HEAD_SOFTMAX, {BN_MLP_ADAM, 1e-3, 0, 0, 0, 0, 0}, 3},
+    {BN_MLP_BN_BEFORE, BN_MLP_STANDARDIZE | BN_MLP_INPUT_BATCHNORM, BN_ACT_SIGMOID,
+     BN_MLP_HEAD_SOFTMAX, {BN_MLP_NESTEROV, 0.05, 0.8, 0, 0, 0, 0}, 2},
+    {BN_MLP_BN_NONE, BN_MLP_STANDARDIZE, BN_ACT_RELU, BN_MLP_HEAD_SIGMOID,
+     {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0}, 2},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    run_step_case(&cases[k]);
+}
+
+/* Batch Renormalization in every BatchNorm, with fixed limits small enough
+ * that r and d are clipped, and with the schedule (r = 1, d = 0 in its first
+ * 5000 steps). */
+static void test_step_renorm(void **state)
+{
+  (void)state;
+  const step_case cases[] = {
+    {BN_MLP_BN_BEFORE, BN_MLP_RENORM | BN_MLP_INPUT_BATCHNORM, BN_ACT_RELU, BN_MLP_HEAD_SOFTMAX,
+     {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0}, 4},
+    {BN_MLP_BN_AFTER, BN_MLP_RENORM | BN_MLP_HEAD_BATCHNORM, BN_ACT_TANH, BN_MLP_HEAD_SIGMOID,
+     {BN_MLP_MOMENTUM, 0.05, 0.9, 0, 0, 0, 0}, 4},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    run_step_case(&cases[k]);
 }
 
 /* ---- a synthetic problem ------------------------------------------------- */
@@ -744,13 +851,8 @@ static void test_population_statistics(void **state)
     assert_int_equal(bn_mlp_get(m, 0, BN_MLP_RUNNING_MEAN, mean, SYN_I), BN_OK);
     assert_int_equal(bn_mlp_get(m, 0, BN_MLP_RUNNING_VAR, var, SYN_I), BN_OK);
     for (size_t f = 0; f < SYN_I; f++) {
-      double mu = 0, v = 0;
-      for (size_t n = 0; n < SYN_N; n++)
-        mu += x[f + n * SYN_I];
-      mu /= SYN_N;
-      for (size_t n = 0; n < SYN_N; n++)
-        v += (x[f + n * SYN_I] - mu) * (x[f + n * SYN_I] - mu);
-      v /= SYN_N; /* biased: the population's own variance */
+      double mu, v; /* v biased: the population's own variance */
+      row_moments(x, SYN_I, SYN_N, f, &mu, &v);
       assert_true(fabs(mean[f] - mu) <= 1e-6 * (1 + fabs(mu)));
       assert_true(fabs(var[f] - v) <= 1e-6 * v);
     }
@@ -793,13 +895,8 @@ static void test_population_statistics_chunks(void **state)
   assert_int_equal(bn_mlp_get(m, 0, BN_MLP_RUNNING_MEAN, mean, I), BN_OK);
   assert_int_equal(bn_mlp_get(m, 0, BN_MLP_RUNNING_VAR, var, I), BN_OK);
   for (size_t f = 0; f < I; f++) {
-    double mu = 0, v = 0;
-    for (size_t n = 0; n < N; n++)
-      mu += x[f + n * I];
-    mu /= (double)N;
-    for (size_t n = 0; n < N; n++)
-      v += (x[f + n * I] - mu) * (x[f + n * I] - mu);
-    v /= (double)N;
+    double mu, v;
+    row_moments(x, I, N, f, &mu, &v);
     assert_true(fabs(mean[f] - mu) <= 1e-6 * fabs(mu));
     assert_true(fabs(var[f] - v) <= 1e-5 * v);
   }
@@ -866,6 +963,8 @@ int main(void)
     cmocka_unit_test(test_step_nesterov),
     cmocka_unit_test(test_step_adam),
     cmocka_unit_test(test_step_sigmoid_head),
+    cmocka_unit_test(test_step_head_batchnorm_and_standardizer),
+    cmocka_unit_test(test_step_renorm),
     cmocka_unit_test(test_converges_each_placement),
     cmocka_unit_test(test_fit_determinism_and_early_stop),
     cmocka_unit_test(test_fit_callback_reenters),

@@ -18,18 +18,11 @@
 #define I 4
 #define C 3
 #define N 6
+#include "mlp_testing.h"
 
 static bn_mlp *make(unsigned flags)
 {
-  const size_t hidden[1] = {5};
-  bn_mlp *m = NULL;
-  assert_int_equal(bn_mlp_create(&m, I, hidden, 1, C, BN_ACT_RELU, BN_MLP_BN_BEFORE,
-                                 BN_MLP_HEAD_SOFTMAX, flags),
-                   BN_OK);
-  bn_rng rng;
-  bn_rng_seed(&rng, 1);
-  assert_int_equal(bn_mlp_init(m, BN_INIT_HE_NORMAL, &rng), BN_OK);
-  return m;
+  return test_small_mlp(flags, 1);
 }
 
 static unsigned char *snapshot(const bn_mlp *m, size_t *size)

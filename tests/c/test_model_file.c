@@ -302,7 +302,9 @@ static void test_damage_kinds(void **state)
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_MAGIC);
   assert_int_equal(load_bytes((const unsigned char *)"hello", 5), BN_ERR_BAD_MAGIC);
   FRESH();
-  put_u32(c + 8, 2);
+  put_u32(c + 8, BN_MLP_FORMAT_VERSION + 1); /* a newer format */
+  assert_int_equal(load_bytes(c, size), BN_ERR_VERSION_MISMATCH);
+  put_u32(c + 8, 0);
   assert_int_equal(load_bytes(c, size), BN_ERR_VERSION_MISMATCH);
   FRESH();
   put_u64(c + 16, (uint64_t)size + 8); /* declared size */

@@ -22,16 +22,24 @@ typedef struct fixture {
   const char *name;
   size_t outputs;
   unsigned save_flags; /* the flags it was saved with: re-serializing with them is exact */
+  unsigned version;    /* its format version */
+  const char *record;  /* its training record (format 2), or NULL */
 } fixture;
 
 /* Keep in step with tests/fixtures/make_fixtures.c. */
 static const fixture FIXTURES[] = {
-  {"before_relu_softmax_adam", 3, BN_MLP_SAVE_OPTIMIZER},
-  {"after_tanh_sigmoid", 1, 0},
-  {"none_elu_inputbn_softmax", 2, 0},
-  {"before_sigmoid_inputbn_biased_adam", 2, BN_MLP_SAVE_OPTIMIZER},
-  {"after_relu_biased_nesterov", 3, BN_MLP_SAVE_OPTIMIZER},
-  {"nolayers_softmax_momentum", 3, BN_MLP_SAVE_OPTIMIZER},
+  {"before_relu_softmax_adam", 3, BN_MLP_SAVE_OPTIMIZER, 1, NULL},
+  {"after_tanh_sigmoid", 1, 0, 1, NULL},
+  {"none_elu_inputbn_softmax", 2, 0, 1, NULL},
+  {"before_sigmoid_inputbn_biased_adam", 2, BN_MLP_SAVE_OPTIMIZER, 1, NULL},
+  {"after_relu_biased_nesterov", 3, BN_MLP_SAVE_OPTIMIZER, 1, NULL},
+  {"nolayers_softmax_momentum", 3, BN_MLP_SAVE_OPTIMIZER, 1, NULL},
+  /* format 2: the standardizer stage, BatchNorm on the head, the training record */
+  {"v2_standardize_inputbn_before_relu_adam", 3, BN_MLP_SAVE_OPTIMIZER, 2, NULL},
+  {"v2_headbn_after_tanh_sigmoid", 1, 0, 2, NULL},
+  {"v2_all_record_none_elu_softmax", 2, BN_MLP_SAVE_OPTIMIZER, 2,
+   "bn-recipe lr=0.05 epochs=3 batch=16 seed=42"},
+  {"v2_record_only_nolayers_sgd", 2, 0, 2, "resume: epoch 2 of 5, batch 7"},
 };
 #define NFIX (sizeof FIXTURES / sizeof FIXTURES[0])
 
@@ -67,13 +75,13 @@ static void load_predicts_recorded_bits(void **state)
   for (size_t k = 0; k < NFIX; k++) {
     const fixture *fx = &FIXTURES[k];
     char path[1024], msg[256];
+    float out[2 * 3 * SAMPLES];
     snprintf(path, sizeof path, "%s/%s.bnm", BN_FIXTURE_DIR, fx->name);
     bn_mlp *m = NULL;
     bn_status st = bn_mlp_load(&m, path, msg, sizeof msg);
     if (st != BN_OK)
       fail_msg("%s: %s", fx->name, msg);
     const size_t n = fx->outputs * SAMPLES;
-    float out[2 * 3 * SAMPLES];
     assert_int_equal(bn_mlp_predict(m, BN_MODE_INFERENCE, BN_MLP_LOGITS, SAMPLES, x, INPUTS, out,
                                     fx->outputs),
                      BN_OK);
@@ -95,6 +103,16 @@ static void load_predicts_recorded_bits(void **state)
     }
     if (!matched)
       fail_msg("%s: predictions differ from the recorded bits", fx->name);
+    unsigned version = 0;
+    assert_int_equal(bn_mlp_read_file_header(path, &version, NULL, NULL, NULL, 0), BN_OK);
+    assert_int_equal(version, fx->version);
+    size_t record = 0;
+    char text[128] = {0};
+    assert_int_equal(bn_mlp_training_record_size(m, &record), BN_OK);
+    assert_int_equal(record, fx->record ? strlen(fx->record) : 0);
+    assert_int_equal(bn_mlp_get_training_record(m, text, sizeof text - 1, NULL), BN_OK);
+    if (fx->record)
+      assert_string_equal(text, fx->record);
     bn_mlp_destroy(m);
   }
   free(x);

@@ -108,11 +108,11 @@ static bn_standardizer *fitted5(const float *x, size_t n, size_t ld)
 /* The whole state as a blob: the snapshot for "unchanged". */
 static unsigned char *snapshot(const bn_standardizer *s, size_t *size)
 {
-  assert_ok(bn_standardizer_state_size(s, size));
+  assert_ok(bn_standardizer_serialized_size(s, size));
   unsigned char *blob = malloc(*size);
   assert_non_null(blob);
   size_t written = 0;
-  assert_ok(bn_standardizer_save_state(s, blob, *size, &written));
+  assert_ok(bn_standardizer_serialize(s, blob, *size, &written));
   assert_int_equal(written, *size);
   return blob;
 }
@@ -495,9 +495,9 @@ static void zero_null_and_mismatched_sizes(void **state)
                 BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_standardizer_count(s, NULL), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_standardizer_features(s, NULL), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_standardizer_state_size(s, NULL), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_standardizer_save_state(s, NULL, 100, NULL), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_standardizer_load_state(s, NULL, 100), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_serialized_size(s, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_serialize(s, NULL, 100, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_deserialize(s, NULL, 100), BN_ERR_INVALID_ARGUMENT);
   /* a NULL handle everywhere */
   assert_status(bn_standardizer_features(NULL, &features), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_standardizer_fit(NULL, 4, x, 3), BN_ERR_INVALID_ARGUMENT);
@@ -512,13 +512,16 @@ static void zero_null_and_mismatched_sizes(void **state)
   assert_status(bn_standardizer_get_parameter(NULL, BN_STANDARDIZER_WITH_MEAN, v),
                 BN_ERR_INVALID_ARGUMENT);
   size_t size;
-  assert_status(bn_standardizer_state_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_standardizer_save_state(NULL, y, sizeof y, NULL), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_standardizer_load_state(NULL, y, sizeof y), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_standardizer_create_from_state(NULL, y, sizeof y), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_serialized_size(NULL, &size), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_serialize(NULL, y, sizeof y, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_deserialize(NULL, y, sizeof y), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_standardizer_create_from_bytes(NULL, y, sizeof y, NULL, 0), BN_ERR_INVALID_ARGUMENT);
   bn_standardizer *other = (bn_standardizer *)1;
-  assert_status(bn_standardizer_create_from_state(&other, NULL, 10), BN_ERR_INVALID_ARGUMENT);
+  char message[64] = "unchanged";
+  assert_status(bn_standardizer_create_from_bytes(&other, NULL, 10, message, sizeof message),
+                BN_ERR_INVALID_ARGUMENT);
   assert_null(other);
+  assert_string_equal(message, "buffer is NULL");
   assert_non_null(bn_standardizer_last_error(NULL));
   bn_standardizer_destroy(NULL);
   bn_standardizer_destroy(s);
@@ -567,8 +570,8 @@ static void round_trip_continues_exactly(void **state)
   size_t size;
   unsigned char *blob = snapshot(s, &size);
   assert_ok(bn_standardizer_create(&t, F5));
-  assert_ok(bn_standardizer_load_state(t, blob, size));
-  assert_ok(bn_standardizer_create_from_state(&u, blob, size));
+  assert_ok(bn_standardizer_deserialize(t, blob, size));
+  assert_ok(bn_standardizer_create_from_bytes(&u, blob, size, NULL, 0));
   assert_unchanged(t, blob, size);
   assert_unchanged(u, blob, size);
   double with_std = 1;
@@ -589,13 +592,13 @@ static void round_trip_continues_exactly(void **state)
   assert_ok(bn_standardizer_create(&empty, F5));
   free(blob);
   blob = snapshot(empty, &size);
-  assert_ok(bn_standardizer_load_state(t, blob, size));
+  assert_ok(bn_standardizer_deserialize(t, blob, size));
   uint64_t count = 1;
   assert_ok(bn_standardizer_count(t, &count));
   assert_int_equal(count, 0);
   assert_status(bn_standardizer_transform(t, n, x, ld, ys, ld), BN_ERR_WRONG_STATE);
   /* capacity */
-  assert_status(bn_standardizer_save_state(s, blob, size - 1, NULL), BN_ERR_BAD_SIZE);
+  assert_status(bn_standardizer_serialize(s, blob, size - 1, NULL), BN_ERR_BAD_SIZE);
   free(blob), free(x), free(ys), free(yu);
   bn_standardizer_destroy(s);
   bn_standardizer_destroy(t);
@@ -610,9 +613,9 @@ static bn_status load_exact(bn_standardizer *s, const unsigned char *blob, size_
   assert_non_null(copy);
   if (size)
     memcpy(copy, blob, size);
-  bn_status st = bn_standardizer_load_state(s, copy, size);
+  bn_status st = bn_standardizer_deserialize(s, copy, size);
   bn_standardizer *created = NULL;
-  bn_status created_st = bn_standardizer_create_from_state(&created, copy, size);
+  bn_status created_st = bn_standardizer_create_from_bytes(&created, copy, size, NULL, 0);
   /* both readers agree, except that only an existing handle has a feature count to mismatch */
   if (st != BN_ERR_SHAPE_MISMATCH)
     assert_int_equal(created_st, st);
@@ -688,20 +691,28 @@ static void forged_content_is_rejected(void **state)
   assert_unchanged(target, target_before, target_size);
   /* feature counts: another handle's, and zero */
   assert_ok(bn_standardizer_create(&other, F5 + 1));
-  assert_status(bn_standardizer_load_state(other, good, size), BN_ERR_SHAPE_MISMATCH);
+  assert_status(bn_standardizer_deserialize(other, good, size), BN_ERR_SHAPE_MISMATCH);
   unsigned char zero[36];
   memcpy(zero, good, 32);
   blob_put_u64(zero + OFF_FEATURES, 0);
   blob_reseal(zero, sizeof zero);
   bn_standardizer *created = NULL;
-  assert_status(bn_standardizer_create_from_state(&created, zero, sizeof zero),
+  char why[128];
+  assert_status(bn_standardizer_create_from_bytes(&created, zero, sizeof zero, why, sizeof why),
                 BN_ERR_BAD_FORMAT);
   assert_null(created);
+  assert_non_null(strstr(why, "0 features"));
+  /* the message of a damaged blob names the damage, truncated to the buffer */
+  zero[20] ^= 1; /* the reserved field: the checksum no longer matches */
+  char tiny[8];
+  assert_status(bn_standardizer_create_from_bytes(&created, zero, sizeof zero, tiny, sizeof tiny),
+                BN_ERR_CHECKSUM);
+  assert_int_equal(strlen(tiny), sizeof tiny - 1);
   /* a count of exactly 2^53 loads, and then no sample more fits */
   memcpy(blob, good, size);
   blob_put_u64(blob + OFF_COUNT, TWO_POW_53);
   blob_reseal(blob, size);
-  assert_ok(bn_standardizer_load_state(target, blob, size));
+  assert_ok(bn_standardizer_deserialize(target, blob, size));
   assert_status(bn_standardizer_partial_fit(target, 1, x, ld), BN_ERR_SIZE_OVERFLOW);
   assert_unchanged(target, blob, size);
   free(blob), free(good), free(target_before), free(x);
@@ -722,7 +733,7 @@ static void version_1_fixture_loads(void **state)
       0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x40,    /* M2 2, 2 */
       0x0f, 0x16, 0xf6, 0x88};                                 /* CRC-32 */
   bn_standardizer *s = NULL;
-  assert_ok(bn_standardizer_create_from_state(&s, fixture, sizeof fixture));
+  assert_ok(bn_standardizer_create_from_bytes(&s, fixture, sizeof fixture, NULL, 0));
   double mean[2], var[2];
   assert_ok(bn_standardizer_get(s, BN_STANDARDIZER_MEAN, mean, 2));
   assert_ok(bn_standardizer_get(s, BN_STANDARDIZER_VAR, var, 2));
@@ -736,7 +747,7 @@ static void version_1_fixture_loads(void **state)
   assert_ok(bn_standardizer_create(&t, 2));
   assert_ok(bn_standardizer_fit(t, 2, x, 2));
   unsigned char written[68];
-  assert_ok(bn_standardizer_save_state(t, written, sizeof written, NULL));
+  assert_ok(bn_standardizer_serialize(t, written, sizeof written, NULL));
   assert_memory_equal(written, fixture, sizeof fixture);
   bn_standardizer_destroy(s);
   bn_standardizer_destroy(t);

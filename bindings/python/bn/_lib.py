@@ -159,6 +159,12 @@ BN_BATCHNORM_NO_RUNNING_STATS = 1 << 2
 BN_BATCHNORM_CUMULATIVE_AVERAGE = 1 << 3
 BN_BATCHNORM_BIASED_RUNNING_VAR = 1 << 4
 BN_BATCHNORM_FUSE_RELU = 1 << 5
+BN_BATCHNORM_RENORM = 1 << 6
+
+# bn_batchnorm_param (Batch Renormalization's)
+BN_BATCHNORM_RENORM_RMAX = 5
+BN_BATCHNORM_RENORM_DMAX = 6
+BN_BATCHNORM_RENORM_SCHEDULE = 7
 
 # bn_activation
 BN_ACT_IDENTITY = 0
@@ -187,6 +193,9 @@ BN_MLP_HEAD_SOFTMAX = 1
 BN_MLP_HEAD_SIGMOID = 2
 BN_MLP_INPUT_BATCHNORM = 1 << 0
 BN_MLP_BIASED_RUNNING_VAR = 1 << 1
+BN_MLP_STANDARDIZE = 1 << 2
+BN_MLP_HEAD_BATCHNORM = 1 << 3
+BN_MLP_RENORM = 1 << 4
 BN_MLP_SGD = 1
 BN_MLP_MOMENTUM = 2
 BN_MLP_NESTEROV = 3
@@ -204,6 +213,9 @@ BN_MLP_ELU_ALPHA = 9
 BN_MLP_BN_EPSILON = 10
 BN_MLP_BN_UPDATE_FACTOR = 11
 BN_MLP_STEP = 12
+BN_MLP_RENORM_RMAX = 13
+BN_MLP_RENORM_DMAX = 14
+BN_MLP_RENORM_SCHEDULE = 15
 # bn_mlp_output
 BN_MLP_LOGITS = 1
 BN_MLP_PROBABILITIES = 2
@@ -429,7 +441,14 @@ _SD = StandardizerHandle
 _f64p = POINTER(c_double)
 _SIGNATURES.update({
     "bn_standardizer_create": (_status, [POINTER(_SD), c_size_t]),
-    "bn_standardizer_create_from_state": (_status, [POINTER(_SD), c_void_p, c_size_t]),
+    "bn_mlp_fit_standardizer": (_status, [_ML, c_size_t, _f32p, c_size_t]),
+    "bn_mlp_partial_fit_standardizer": (_status, [_ML, c_size_t, _f32p, c_size_t]),
+    "bn_mlp_standardizer": (_status, [_ML, POINTER(_SD)]),
+    "bn_mlp_set_training_record": (_status, [_ML, c_void_p, c_size_t]),
+    "bn_mlp_training_record_size": (_status, [_ML, _szp]),
+    "bn_mlp_get_training_record": (_status, [_ML, c_void_p, c_size_t, _szp]),
+    "bn_standardizer_create_from_bytes": (_status, [POINTER(_SD), c_void_p, c_size_t,
+                                                   c_char_p, c_size_t]),
     "bn_standardizer_destroy": (None, [_SD]),
     "bn_standardizer_last_error": (c_char_p, [_SD]),
     "bn_standardizer_features": (_status, [_SD, _szp]),
@@ -443,9 +462,9 @@ _SIGNATURES.update({
         _SD, c_size_t, _f32p, c_size_t, _f32p, c_size_t]),
     "bn_standardizer_count": (_status, [_SD, POINTER(c_uint64)]),
     "bn_standardizer_get": (_status, [_SD, c_int, _f64p, c_size_t]),
-    "bn_standardizer_state_size": (_status, [_SD, _szp]),
-    "bn_standardizer_save_state": (_status, [_SD, c_void_p, c_size_t, _szp]),
-    "bn_standardizer_load_state": (_status, [_SD, c_void_p, c_size_t]),
+    "bn_standardizer_serialized_size": (_status, [_SD, _szp]),
+    "bn_standardizer_serialize": (_status, [_SD, c_void_p, c_size_t, _szp]),
+    "bn_standardizer_deserialize": (_status, [_SD, c_void_p, c_size_t]),
 })
 _declare()
 

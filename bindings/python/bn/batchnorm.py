@@ -41,6 +41,7 @@ class BatchNormFlag(enum.IntFlag):
     CUMULATIVE_AVERAGE = _lib.BN_BATCHNORM_CUMULATIVE_AVERAGE
     BIASED_RUNNING_VAR = _lib.BN_BATCHNORM_BIASED_RUNNING_VAR
     FUSE_RELU = _lib.BN_BATCHNORM_FUSE_RELU
+    RENORM = _lib.BN_BATCHNORM_RENORM
 
 
 def _flag_names(flags: int) -> str:
@@ -61,6 +62,12 @@ class BatchNorm(Handle):
     PyTorch's ``momentum=None``). Inference mode uses the running statistics
     (the batch's, if ``running_stats=False``).
 
+    ``renorm=True`` makes it a Batch Renormalization layer (Ioffe 2017):
+    training forwards correct the batch statistics towards the running ones
+    by r = clip(sigma_B/sigma, 1/rmax, rmax) and d = clip((mu_B - mu)/sigma,
+    -dmax, dmax); :attr:`rmax`, :attr:`dmax` and :attr:`renorm_schedule` can
+    be changed at any time (docs/math.md).
+
     The layer owns a C handle: release it with :meth:`close` or a ``with``
     block (it is also released when the object is collected). One thread at a
     time: calls from several threads are serialized.
@@ -77,7 +84,8 @@ class BatchNorm(Handle):
 
     def __init__(self, features: int, eps: float = 1e-5, update_factor: Optional[float] = 0.1,
                  scale: bool = True, shift: bool = True, running_stats: bool = True,
-                 unbiased_running_var: bool = True, fuse_relu: bool = False) -> None:
+                 unbiased_running_var: bool = True, fuse_relu: bool = False,
+                 renorm: bool = False, rmax: float = 3.0, dmax: float = 5.0) -> None:
         features = _a.size(features, "features", 1)
         flags = BatchNormFlag(0)
         if not scale:
@@ -92,6 +100,8 @@ class BatchNorm(Handle):
             flags |= BatchNormFlag.BIASED_RUNNING_VAR
         if fuse_relu:
             flags |= BatchNormFlag.FUSE_RELU
+        if renorm:
+            flags |= BatchNormFlag.RENORM
         ptr = _lib.BatchNormHandle()
         _lib.check(lib.bn_batchnorm_create(ctypes.byref(ptr), features, int(flags)),
                    f"bn_batchnorm_create(features={features}, flags={_flag_names(flags)})")
@@ -104,6 +114,8 @@ class BatchNorm(Handle):
             self.eps = eps
             if update_factor is not None:
                 self.update_factor = update_factor
+            self.rmax = rmax
+            self.dmax = dmax
         except BaseException:
             self.close()
             raise
@@ -277,6 +289,43 @@ class BatchNorm(Handle):
     @eps.setter
     def eps(self, value: float) -> None:
         self._call(lib.bn_batchnorm_set_eps, float(value))
+
+    def _renorm_parameter(self, param: int) -> float:
+        value = ctypes.c_double()
+        self._call(lib.bn_batchnorm_get_parameter, param, ctypes.byref(value))
+        return value.value
+
+    @property
+    def rmax(self) -> float:
+        """Batch Renormalization's limit on r (r in [1/rmax, rmax]), >= 1,
+        stored as float32; used by a layer created with ``renorm=True`` while
+        :attr:`renorm_schedule` is off, kept in its state."""
+        return self._renorm_parameter(_lib.BN_BATCHNORM_RENORM_RMAX)
+
+    @rmax.setter
+    def rmax(self, value: float) -> None:
+        self._call(lib.bn_batchnorm_set_parameter, _lib.BN_BATCHNORM_RENORM_RMAX, float(value))
+
+    @property
+    def dmax(self) -> float:
+        """Batch Renormalization's limit on d (d in [-dmax, dmax]), >= 0; as :attr:`rmax`."""
+        return self._renorm_parameter(_lib.BN_BATCHNORM_RENORM_DMAX)
+
+    @dmax.setter
+    def dmax(self, value: float) -> None:
+        self._call(lib.bn_batchnorm_set_parameter, _lib.BN_BATCHNORM_RENORM_DMAX, float(value))
+
+    @property
+    def renorm_schedule(self) -> bool:
+        """True: rmax and dmax follow the paper's schedule of the batches
+        tracked (1 and 0 for 5000 steps, then up to 3 and 5) instead of
+        :attr:`rmax` and :attr:`dmax`. Default False."""
+        return self._renorm_parameter(_lib.BN_BATCHNORM_RENORM_SCHEDULE) != 0.0
+
+    @renorm_schedule.setter
+    def renorm_schedule(self, on: bool) -> None:
+        self._call(lib.bn_batchnorm_set_parameter, _lib.BN_BATCHNORM_RENORM_SCHEDULE,
+                   1.0 if on else 0.0)
 
     @property
     def update_factor(self) -> Optional[float]:

@@ -34,6 +34,7 @@ from .dense import Init, InitLike
 from .history import Epoch, History
 from .rng import Rng, as_rng
 from .schedules import ScheduleLike
+from .standardizer import Standardizer
 
 __all__ = ["MLP", "Placement", "Head", "Optimizer", "Param", "Tensor", "Epoch"]
 
@@ -86,6 +87,9 @@ class Param(Choice):
     BN_EPSILON = _lib.BN_MLP_BN_EPSILON
     BN_UPDATE_FACTOR = _lib.BN_MLP_BN_UPDATE_FACTOR
     STEP = _lib.BN_MLP_STEP
+    RENORM_RMAX = _lib.BN_MLP_RENORM_RMAX
+    RENORM_DMAX = _lib.BN_MLP_RENORM_DMAX
+    RENORM_SCHEDULE = _lib.BN_MLP_RENORM_SCHEDULE
 
 
 class Tensor(Choice):
@@ -151,6 +155,15 @@ class MLP(Handle):
         input_batchnorm: also normalize the input itself.
         biased_running_var: every BatchNorm feeds its running variance the
             biased batch variance (Keras) instead of the unbiased one (PyTorch).
+        standardize: a standardizer stage in front (before the input
+            BatchNorm): each feature's mean and standard deviation over the
+            training data, set by :meth:`fit_standardizer` or by the first
+            :meth:`fit`; see :attr:`standardizer`.
+        head_batchnorm: BatchNorm on the head (dense without bias ->
+            BatchNorm -> softmax/sigmoid); its tensors are layer L+1's.
+        renorm: every BatchNorm is a Batch Renormalization one, with the
+            paper's schedule of rmax and dmax unless ``renorm_schedule=False``
+            and ``renorm_rmax=``, ``renorm_dmax=`` are given (tunables).
         init: weight initialization ("he_normal", "glorot_uniform",
             "glorot_normal", "zeros"); biases and BatchNorm start at 0/1.
         seed: seed (or :class:`bn.Rng`) of the initial weights; also seeds
@@ -179,21 +192,27 @@ class MLP(Handle):
                  batchnorm: Union[str, Placement, None] = "before",
                  head: Union[str, Head] = "softmax", input_batchnorm: bool = False,
                  init: InitLike = "he_normal", seed: Union[int, Rng] = 0,
-                 biased_running_var: bool = False, **params: Any) -> None:
+                 biased_running_var: bool = False, standardize: bool = False,
+                 head_batchnorm: bool = False, renorm: bool = False, **params: Any) -> None:
         act, place, hd = Activation.of(activation), Placement.of(batchnorm), Head.of(head)
         n_in = _a.size(inputs, "inputs", 1)
         n_out = _a.size(outputs, f"outputs (with the {hd.name.lower()} head)",
                         2 if hd == Head.SOFTMAX else 1)
         widths = [_a.size(h, f"hidden[{i}]", 1) for i, h in enumerate(hidden)]
         flags = ((_lib.BN_MLP_INPUT_BATCHNORM if input_batchnorm else 0) |
-                 (_lib.BN_MLP_BIASED_RUNNING_VAR if biased_running_var else 0))
+                 (_lib.BN_MLP_BIASED_RUNNING_VAR if biased_running_var else 0) |
+                 (_lib.BN_MLP_STANDARDIZE if standardize else 0) |
+                 (_lib.BN_MLP_HEAD_BATCHNORM if head_batchnorm else 0) |
+                 (_lib.BN_MLP_RENORM if renorm else 0))
         sizes = (ctypes.c_size_t * max(len(widths), 1))(*widths)
         ptr = _lib.MLPHandle()
         _lib.check(lib.bn_mlp_create(ctypes.byref(ptr), n_in, sizes if widths else None,
                                      len(widths), n_out, int(act), int(place), int(hd), flags),
                    f"bn_mlp_create(inputs={n_in}, hidden={widths}, outputs={n_out}, "
                    f"activation={act.name.lower()}, batchnorm={place.name.lower()}, "
-                   f"head={hd.name.lower()}, input_batchnorm={bool(input_batchnorm)})")
+                   f"head={hd.name.lower()}, input_batchnorm={bool(input_batchnorm)}, "
+                   f"standardize={bool(standardize)}, head_batchnorm={bool(head_batchnorm)}, "
+                   f"renorm={bool(renorm)})")
         self._adopt(ptr, seed)
         try:
             scheme = Init.of(init)
@@ -222,6 +241,9 @@ class MLP(Handle):
         self._head = Head(head.value)
         self._input_bn = bool(flags.value & _lib.BN_MLP_INPUT_BATCHNORM)
         self._biased_var = bool(flags.value & _lib.BN_MLP_BIASED_RUNNING_VAR)
+        self._standardize = bool(flags.value & _lib.BN_MLP_STANDARDIZE)
+        self._head_bn = bool(flags.value & _lib.BN_MLP_HEAD_BATCHNORM)
+        self._renorm = bool(flags.value & _lib.BN_MLP_RENORM)
 
     @classmethod
     def _from_pointer(cls, ptr) -> "MLP":
@@ -280,6 +302,67 @@ class MLP(Handle):
         return self._biased_var
 
     @property
+    def standardize(self) -> bool:
+        """Whether the network has a standardizer stage in front."""
+        return self._standardize
+
+    @property
+    def head_batchnorm(self) -> bool:
+        """Whether the head has a BatchNorm (layer L+1's gamma, beta, ...)."""
+        return self._head_bn
+
+    @property
+    def renorm(self) -> bool:
+        """Whether every BatchNorm is a Batch Renormalization one."""
+        return self._renorm
+
+    @property
+    def standardizer(self) -> Optional["Standardizer"]:
+        """A copy of the standardizer stage as a :class:`bn.Standardizer`
+        (its ``mean_``, ``scale_``, ``var_``, ``n_samples_seen_``), unfitted
+        until :meth:`fit_standardizer` or :meth:`fit`; None without the stage."""
+        if not self._standardize:
+            return None
+        ptr = _lib.StandardizerHandle()
+        self._call(lib.bn_mlp_standardizer, ctypes.byref(ptr))
+        size, written = ctypes.c_size_t(), ctypes.c_size_t()
+        _lib.check(lib.bn_standardizer_serialized_size(ptr, ctypes.byref(size)),
+                   "bn_standardizer_serialized_size")
+        buffer = ctypes.create_string_buffer(size.value)
+        _lib.check(lib.bn_standardizer_serialize(ptr, buffer, size.value, ctypes.byref(written)),
+                   "bn_standardizer_serialize")
+        scaler = Standardizer()
+        scaler.from_bytes(buffer.raw[: written.value])
+        return scaler
+
+    def fit_standardizer(self, x: npt.ArrayLike, partial: bool = False) -> "MLP":
+        """Set the standardizer stage from data (bn_mlp_fit_standardizer), or
+        with ``partial=True`` add a chunk to it (bn_mlp_partial_fit_standardizer:
+        chunks give the statistics of their concatenation). WrongStateError
+        without the stage; NonFiniteError for NaN or infinity (nothing changes)."""
+        xa, ldx = self._x(x)
+        fn = lib.bn_mlp_partial_fit_standardizer if partial else lib.bn_mlp_fit_standardizer
+        self._call(fn, xa.shape[0], _a.pointer(xa), ldx)
+        return self
+
+    @property
+    def training_record(self) -> bytes:
+        """Bytes stored with the model (bn_mlp_set_training_record), kept
+        verbatim by model files; b"" when none. Set bytes (at most 1 MiB) to
+        store them, b"" to remove them."""
+        size = ctypes.c_size_t()
+        self._call(lib.bn_mlp_training_record_size, ctypes.byref(size))
+        buffer = ctypes.create_string_buffer(max(size.value, 1))
+        written = ctypes.c_size_t()
+        self._call(lib.bn_mlp_get_training_record, buffer, size.value, ctypes.byref(written))
+        return buffer.raw[: written.value]
+
+    @training_record.setter
+    def training_record(self, value: BytesLike) -> None:
+        data = bytes(memoryview(value))
+        self._call(lib.bn_mlp_set_training_record, data, len(data))
+
+    @property
     def parameter_count(self) -> int:
         """Trainable parameters (weights, biases, gamma, beta)."""
         count = ctypes.c_size_t()
@@ -295,7 +378,8 @@ class MLP(Handle):
 
     def has_batchnorm(self) -> bool:
         """Whether the network holds any BatchNorm (training then needs batches >= 2)."""
-        return self._input_bn or (self._placement != Placement.NONE and len(self._sizes) > 2)
+        return (self._input_bn or self._head_bn or
+                (self._placement != Placement.NONE and len(self._sizes) > 2))
 
     def has(self, layer: int, which: Union[Tensor, str]) -> bool:
         """Whether layer ``layer`` holds tensor ``which`` (gradients: once a step ran)."""
@@ -306,10 +390,14 @@ class MLP(Handle):
         if which in (Tensor.WEIGHT, Tensor.DWEIGHT):
             return layer >= 1
         if which in (Tensor.BIAS, Tensor.DBIAS):
-            return layer == last or (layer >= 1 and self._placement != Placement.BEFORE)
+            if layer == last:
+                return not self._head_bn
+            return layer >= 1 and self._placement != Placement.BEFORE
         if layer == 0:
             return self._input_bn
-        return layer < last and self._placement != Placement.NONE
+        if layer == last:
+            return self._head_bn
+        return self._placement != Placement.NONE
 
     def _shape(self, layer: int, which: Tensor) -> Tuple[int, ...]:
         last = len(self._sizes) - 1
@@ -414,6 +502,22 @@ class MLP(Handle):
     bn_update_factor = _float_param(
         Param.BN_UPDATE_FACTOR,
         "Running-statistics factor in (0, 1] (PyTorch's momentum; default 0.1).")
+    renorm_rmax = _float_param(
+        Param.RENORM_RMAX, "Batch Renormalization's fixed limit on r (>= 1; default 3), used "
+        "by a renorm=True network while renorm_schedule is False.")
+    renorm_dmax = _float_param(
+        Param.RENORM_DMAX, "Batch Renormalization's fixed limit on d (>= 0; default 5); as "
+        "renorm_rmax.")
+
+    @property
+    def renorm_schedule(self) -> bool:
+        """True (default): rmax and dmax follow the paper's schedule of each
+        BatchNorm's batches tracked; False: the fixed renorm_rmax, renorm_dmax."""
+        return bool(self.get_parameter(Param.RENORM_SCHEDULE))
+
+    @renorm_schedule.setter
+    def renorm_schedule(self, value: bool) -> None:
+        self.set_parameter(Param.RENORM_SCHEDULE, bool(value))
 
     @property
     def decay_all(self) -> bool:

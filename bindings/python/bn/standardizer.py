@@ -18,7 +18,7 @@ import numpy.typing as npt
 from . import _arrays as _a
 from . import _lib
 from ._arrays import BytesLike, Float32Array
-from ._errors import ClosedError, InvalidArgumentError, WrongStateError
+from ._errors import ClosedError, InvalidArgumentError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
 
@@ -46,8 +46,12 @@ class _StandardizerHandle(Handle):
     @classmethod
     def from_state(cls, blob: bytes) -> "_StandardizerHandle":
         ptr = _lib.StandardizerHandle()
-        _lib.check(lib.bn_standardizer_create_from_state(ctypes.byref(ptr), blob, len(blob)),
-                   "bn_standardizer_create_from_state")
+        message = ctypes.create_string_buffer(512)
+        status = lib.bn_standardizer_create_from_bytes(ctypes.byref(ptr), blob, len(blob),
+                                                       message, len(message))
+        if status:
+            raise error_for(status, "bn_standardizer_create_from_bytes: "
+                            + message.value.decode("utf-8", "replace"))
         features = ctypes.c_size_t()
         handle = cls(ptr, 0)
         handle._call(lib.bn_standardizer_features, ctypes.byref(features))
@@ -73,7 +77,7 @@ class _StandardizerHandle(Handle):
         self._call(lib.bn_standardizer_set_parameter, param, 1.0 if on else 0.0)
 
     def to_bytes(self) -> bytes:
-        return self._state_blob(lib.bn_standardizer_state_size, lib.bn_standardizer_save_state)
+        return self._state_blob(lib.bn_standardizer_serialized_size, lib.bn_standardizer_serialize)
 
 
 class Standardizer:
@@ -357,7 +361,7 @@ class Standardizer:
     # -- state -------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """The state blob (bn_standardizer_save_state): options, count, means
+        """The state blob (bn_standardizer_serialize): options, count, means
         and M2, CRC-checked; a later :meth:`partial_fit` after :meth:`from_bytes`
         continues exactly. WrongStateError before any fit."""
         with self._lock:
@@ -378,9 +382,6 @@ class Standardizer:
             self._with_mean = handle.option(_lib.BN_STANDARDIZER_WITH_MEAN)
             self._with_std = handle.option(_lib.BN_STANDARDIZER_WITH_STD)
             self._replace(handle)
-
-    save_state = to_bytes
-    load_state = from_bytes
 
     def __reduce__(self) -> Tuple[Any, ...]:
         with self._lock:
