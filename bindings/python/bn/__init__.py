@@ -136,3 +136,8 @@ __all__ = [
 from .standardizer import Standardizer  # noqa: E402
 
 __all__.append("Standardizer")
+
+# bn/batchnorm.h, bn/batchnorm_kernels.h: BatchNorm over a batch spread over shards.
+from . import sharded  # noqa: E402
+
+__all__.append("sharded")

@@ -444,3 +444,18 @@ _declare()
 
 STANDARDIZER = HandleKind("Standardizer", StandardizerHandle, lib.bn_standardizer_destroy,
                           lib.bn_standardizer_last_error)
+
+
+# ---- a batch spread over shards (batchnorm_kernels.h, batchnorm.h) ----------
+
+_SIGNATURES.update({
+    "bn_batchnorm_moments": (_status, [c_size_t, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+    "bn_moments_merge": (_status, [c_size_t, c_double, _f64p, _f64p, c_double, _f64p, _f64p]),
+    "bn_batchnorm_forward_with_moments": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, c_double, _f64p, _f64p]),
+    "bn_batchnorm_backward_sums": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+    "bn_batchnorm_backward_with_sums": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+})
+_declare()
