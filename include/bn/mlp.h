@@ -127,6 +127,17 @@ enum bn_mlp_save_flags {
 /** The model-file format version this library writes and reads (docs/model-format.md). */
 #define BN_MLP_FORMAT_VERSION 1u
 
+/** The most hidden layers a network may have (bn_mlp_create(), model files). */
+#define BN_MLP_MAX_LAYERS 1024u
+
+/** What a model file holds, as bn_mlp_read_header() reports it (the flags
+ *  word of the file header, docs/model-format.md). */
+enum bn_mlp_file_contents {
+  BN_MLP_FILE_INPUT_BATCHNORM = 1u << 0,   /**< the network has an input BatchNorm. */
+  BN_MLP_FILE_OPTIMIZER = 1u << 1,         /**< the optimizer state is stored (saved with BN_MLP_SAVE_OPTIMIZER). */
+  BN_MLP_FILE_BIASED_RUNNING_VAR = 1u << 2 /**< the running variances are biased (BN_MLP_BIASED_RUNNING_VAR). */
+};
+
 /** Called by bn_mlp_fit() after each epoch.
  *  @param user      the pointer given to bn_mlp_fit().
  *  @param epoch     1-based epoch number.
@@ -169,17 +180,22 @@ BN_API bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden
                                bn_mlp_placement placement, bn_mlp_head head, unsigned flags);
 
 /** @brief Release a network. NULL is a no-op.
+ *  @return nothing; it cannot fail.
  *  @par Thread-safety
  *  No other call may be using the handle. */
 BN_API void bn_mlp_destroy(bn_mlp *mlp);
 
-/** @brief Why the last failing call on this handle failed; "" if none; never NULL.
+/** @brief Why the last failing call on this handle failed.
+ *  @return a NUL-terminated message owned by the handle, valid until the next
+ *          call on it; "" if no call failed yet; a static message for a NULL
+ *          handle. Never NULL.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API const char *bn_mlp_last_error(const bn_mlp *mlp);
 
 /** @brief The architecture. Any output pointer may be NULL.
  *  @param layers  receives L; bn_mlp_hidden_sizes() gives the widths.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp is NULL.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_architecture(const bn_mlp *mlp, size_t *inputs, size_t *layers,
@@ -188,11 +204,14 @@ BN_API bn_status bn_mlp_architecture(const bn_mlp *mlp, size_t *inputs, size_t *
                                      unsigned *flags);
 
 /** @brief Copy the L hidden widths into sizes (count must equal L; sizes may be NULL when L == 0).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp is NULL, or sizes is NULL while
+ *          L > 0; BN_ERR_SHAPE_MISMATCH when count != L.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_hidden_sizes(const bn_mlp *mlp, size_t *sizes, size_t count);
 
 /** @brief Number of trainable parameters (weights, biases, gamma, beta).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp or count is NULL.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_parameter_count(const bn_mlp *mlp, size_t *count);
@@ -201,6 +220,9 @@ BN_API bn_status bn_mlp_parameter_count(const bn_mlp *mlp, size_t *count);
  *         by layer in order; biases, BatchNorm parameters and running
  *         statistics and the optimizer state are reset.
  *  @param scheme  BN_INIT_HE_NORMAL, BN_INIT_GLOROT_UNIFORM, BN_INIT_GLOROT_NORMAL or BN_INIT_ZEROS.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp or rng NULL, unknown scheme);
+ *          BN_ERR_OUT_OF_MEMORY. After a failure the parameters may be partly
+ *          initialized: call it again.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng);
@@ -213,17 +235,40 @@ BN_API bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng);
 BN_API bn_status bn_mlp_set_parameter(bn_mlp *mlp, bn_mlp_param param, double value);
 
 /** @brief Read a tunable.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp or value is NULL or param is
+ *          not a bn_mlp_param.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, double *value);
 
 /** @brief Inclusive bounds of a tunable (an open bound is reported as its
- *         limit: a learning rate > 0 reports lower = 0). Thread-safe, no handle. */
+ *         limit: a learning rate > 0 reports lower = 0).
+ *  @param lower / upper  receive the bounds; either may be NULL, not both.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when param is not a bn_mlp_param or
+ *          both outputs are NULL.
+ *  @par Thread-safety
+ *  May be called from any thread at any time (no handle). */
 BN_API bn_status bn_mlp_parameter_bounds(bn_mlp_param param, double *lower, double *upper);
+
+/** @brief How many values tensor `which` of `layer` has, or 0 when that
+ *         layer does not hold it (e.g. the bias of a dense layer followed by
+ *         BatchNorm, the gamma of a layer without BatchNorm). Gradient ids
+ *         give the size of their tensor.
+ *  @param layer  0 (input), 1..L (hidden) or L+1 (head).
+ *  @param which  a bn_mlp_tensor.
+ *  @param count  receives the size.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp or count is NULL, layer > L+1
+ *          or which is not a bn_mlp_tensor.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_mlp_tensor_size(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
+                                    size_t *count);
 
 /** @brief Copy a tensor out of layer `layer` (count must equal its size:
  *         BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE when the layer has no
  *         such tensor, or no train step produced the gradient yet).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp or out NULL, layer > L+1,
+ *          unknown tensor id); BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float *out,
@@ -231,6 +276,10 @@ BN_API bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which
 
 /** @brief Replace a parameter or running statistic (finite values; variance >= 0). The
  *         optimizer state is kept.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp or values NULL, layer > L+1,
+ *          unknown tensor id, a gradient id, a negative running variance);
+ *          BN_ERR_SHAPE_MISMATCH; BN_ERR_WRONG_STATE (the layer has no such
+ *          tensor); BN_ERR_NON_FINITE. The model is unchanged on error.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
@@ -272,6 +321,7 @@ BN_API bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t 
                             void *user);
 
 /** @brief Install (or with NULL remove) a per-step callback used by bn_mlp_fit().
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp is NULL.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_set_batch_callback(bn_mlp *mlp, bn_mlp_batch_callback callback);
@@ -282,6 +332,11 @@ BN_API bn_status bn_mlp_set_batch_callback(bn_mlp *mlp, bn_mlp_batch_callback ca
  *                or BN_MODE_TRAINING (the n samples form one batch: batch
  *                statistics, and the running statistics are updated).
  *  @param out    (outputs x n), ldout >= outputs.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL pointers, zero samples, ld too
+ *          small, unknown mode or kind); BN_ERR_SIZE_OVERFLOW; BN_ERR_BATCH_TOO_SMALL
+ *          (a training-mode forward of one sample through a BatchNorm);
+ *          BN_ERR_OUT_OF_MEMORY (scratch); BN_ERR_NON_FINITE (batch statistics
+ *          of a training-mode forward are not finite).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_predict(bn_mlp *mlp, bn_mode mode, bn_mlp_output kind, size_t samples,
@@ -290,6 +345,9 @@ BN_API bn_status bn_mlp_predict(bn_mlp *mlp, bn_mode mode, bn_mlp_output kind, s
 /** @brief Mean loss and accuracy over a dataset, in inference mode.
  *  Accuracy: argmax == label (softmax); (p >= 0.5) == (target >= 0.5) per unit (sigmoid).
  *  Either output pointer may be NULL.
+ *  @return BN_OK; the argument errors of bn_mlp_train_step() (data, labels or
+ *          targets); BN_ERR_OUT_OF_MEMORY (scratch); BN_ERR_NON_FINITE (the
+ *          logits are not finite).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
@@ -304,6 +362,11 @@ BN_API bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, si
  *  count/mean/M2 in double with the parallel-variance formula. Afterwards
  *  inference-mode predictions over the dataset equal training-mode ones with
  *  the whole dataset as one batch. Requires samples >= 2.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL pointers, zero samples, ld too
+ *          small); BN_ERR_SIZE_OVERFLOW; BN_ERR_BATCH_TOO_SMALL (samples < 2);
+ *          BN_ERR_NON_FINITE (x holds NaN or infinity, or a statistic is not
+ *          finite: the statistics of the BatchNorms before it are already
+ *          replaced); BN_ERR_OUT_OF_MEMORY.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *x,
@@ -320,18 +383,27 @@ BN_API bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const 
  *  tunables, no optimizer state; its predictions equal the original's in
  *  inference mode to rounding.
  *  @param folded  receives the new handle (caller destroys it).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when mlp or folded is NULL;
+ *          BN_ERR_OUT_OF_MEMORY; BN_ERR_NON_FINITE when a folded value is not
+ *          finite (e.g. a huge gamma over a tiny variance). *folded is NULL on
+ *          failure.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_fold_batchnorm(const bn_mlp *mlp, bn_mlp **folded);
 
 /** @brief Size of bn_mlp_serialize()'s output for these flags.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp or size NULL, unknown flags);
+ *          BN_ERR_SIZE_OVERFLOW when the size does not fit in size_t.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_serialized_size(const bn_mlp *mlp, unsigned flags, size_t *size);
 
 /** @brief Write the model-file bytes (docs/model-format.md) into buffer.
  *  @param flags  0 or BN_MLP_SAVE_OPTIMIZER.
- *  @return BN_OK; BN_ERR_BAD_SIZE when capacity is too small.
+ *  @param written  receives the bytes written (may be NULL).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp or buffer NULL, unknown flags);
+ *          BN_ERR_BAD_SIZE when capacity is too small; BN_ERR_SIZE_OVERFLOW;
+ *          BN_ERR_OUT_OF_MEMORY.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer,
@@ -353,16 +425,67 @@ BN_API bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t siz
  *         same directory, which is fsync'ed and renamed over path, then the
  *         directory is fsync'ed. On failure (or a crash) an existing file at
  *         path is left as it was.
- *  @return BN_OK, BN_ERR_IO (message tells the failing call and errno), BN_ERR_OUT_OF_MEMORY.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp NULL, path NULL or empty,
+ *          unknown flags); BN_ERR_IO (the message tells the failing call and
+ *          errno); BN_ERR_SIZE_OVERFLOW; BN_ERR_OUT_OF_MEMORY.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags);
 
-/** @brief Load a file written by bn_mlp_save(). Statuses as
- *         bn_mlp_deserialize(), plus BN_ERR_IO when the file cannot be read.
+/** @brief Load a file written by bn_mlp_save().
+ *  @param out       receives the handle (NULL on failure).
+ *  @param message   optional buffer (may be NULL) receiving why loading failed
+ *                   (it names path).
+ *  @param capacity  its size.
+ *  @return the statuses of bn_mlp_deserialize() (BN_ERR_INVALID_ARGUMENT also
+ *          when path is NULL), plus BN_ERR_IO when the file cannot be opened
+ *          or read or is not a regular file, and BN_ERR_BAD_SIZE when it is
+ *          larger than SIZE_MAX / 2.
  *  @par Thread-safety
  *  May be called from any thread; the new handle belongs to the caller. */
 BN_API bn_status bn_mlp_load(bn_mlp **out, const char *path, char *message, size_t capacity);
+
+/** @brief The model-file format version this library writes (and the only
+ *         one bn_mlp_deserialize() reads): BN_MLP_FORMAT_VERSION of the
+ *         library actually loaded, which may be newer than the header a
+ *         program was compiled with.
+ *  @param version  receives the version.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when version is NULL.
+ *  @par Thread-safety
+ *  May be called from any thread at any time. */
+BN_API bn_status bn_mlp_format_version(unsigned *version);
+
+/** @brief Read the part of a model file's header that every format version
+ *         shares: the magic, the format version, the contents flags and the
+ *         declared file size (docs/model-format.md). Nothing else is checked:
+ *         the version may be one this library cannot load, and the size and
+ *         checksum are not verified (bn_mlp_deserialize() does that).
+ *  @param buffer     the file's first bytes (at least 24).
+ *  @param size       their number.
+ *  @param version    receives the format version (may be NULL).
+ *  @param contents   receives the flags word: bn_mlp_file_contents bits, and
+ *                    any bit a newer format defines (may be NULL).
+ *  @param file_bytes receives the size the header declares (may be NULL).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT when buffer is NULL; BN_ERR_BAD_MAGIC
+ *          when the bytes are not a libbn model file (checked on the bytes
+ *          present, so a short foreign file is reported as foreign);
+ *          BN_ERR_BAD_SIZE when fewer than 24 bytes are given. Outputs are
+ *          written only on BN_OK.
+ *  @par Thread-safety
+ *  May be called from any thread; it reads buffer only. */
+BN_API bn_status bn_mlp_read_header(const void *buffer, size_t size, unsigned *version,
+                                    unsigned *contents, uint64_t *file_bytes);
+
+/** @brief bn_mlp_read_header() on the file at path.
+ *  @param message   optional buffer (may be NULL) receiving why it failed.
+ *  @param capacity  its size.
+ *  @return as bn_mlp_read_header() (BN_ERR_INVALID_ARGUMENT also when path is
+ *          NULL), plus BN_ERR_IO when the file cannot be read or is not a
+ *          regular file and BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  May be called from any thread. */
+BN_API bn_status bn_mlp_read_file_header(const char *path, unsigned *version, unsigned *contents,
+                                         uint64_t *file_bytes, char *message, size_t capacity);
 
 BN_EXTERN_C_END
 

@@ -3,11 +3,13 @@
 
 /* The `bn` program: one file per idea (args.c option parsing, idx.c and
  * csv.c readers, dataset.c locating and loading a dataset, progress.c the
- * progress display, cmd_*.c the commands). Exit codes: 0 success, 1 failure
+ * progress display, cmd_*.c the commands, npy.c .npy files, output.c
+ * atomic output files). Exit codes: 0 success, 1 failure
  * (files, data, the library), 2 usage error. */
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <bn/bn.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -64,19 +66,69 @@ int idx_read(const char *path, int ndims_min, int ndims_max, idx_file *out, char
              size_t errcap);
 void idx_free(idx_file *f);
 
-/* ---- csv.c ----------------------------------------------------------------- */
+/* ---- tables: csv.c, npy.c ------------------------------------------------- */
 
-/* Rows of comma-separated numbers, one sample per row, `features` values
- * each; a first row that is not numeric is a header and skipped. */
-int csv_read(const char *path, size_t features, float **x, size_t *count, char *err,
+/* Samples read from a CSV or .npy file, values as they are. */
+typedef struct table {
+  float *x;              /* features x n: sample i at x + i*features */
+  double *labels;        /* label_cols x n, or NULL when the source has no labels */
+  size_t n, features, label_cols;
+  size_t first_line;     /* CSV: the file line of sample 0 (1-based); 0 for .npy */
+  const char *path;      /* where x came from */
+  const char *label_path; /* where the labels came from */
+} table;
+void table_free(table *t);
+
+/* How a CSV file's first row is taken: a header when a field is text (auto). */
+typedef enum csv_header { CSV_HEADER_AUTO, CSV_HEADER_YES, CSV_HEADER_NO } csv_header;
+
+/* Rows of comma-separated numbers (see csv.c for the rules); label NULL (no
+ * label column), a header name, or a position (0 first, -1 last). Errors
+ * name the file and line. */
+int csv_read(const char *path, csv_header header, const char *label, table *out, char *err,
              size_t errcap);
+
+/* A 1-D or 2-D little-endian NumPy array, as stored. */
+typedef struct npy_array {
+  unsigned char *data;
+  size_t count, cols;  /* shape (count,) or (count, cols); cols is 1 for 1-D */
+  size_t shape[2], item;
+  int ndim;
+  char kind;           /* 'f', 'i', 'u' or 'b' */
+} npy_array;
+int npy_read(const char *path, npy_array *out, char *err, size_t errcap);
+double npy_value(const npy_array *a, size_t i);
+void npy_free(npy_array *a);
+/* Features from xpath and, when ypath is not NULL, labels from ypath. */
+int npy_table(const char *xpath, const char *ypath, table *out, char *err, size_t errcap);
+
+/* Why v cannot be a float feature (NaN, infinite, beyond float), or NULL. */
+const char *value_problem(double v);
 
 /* ---- dataset.c ------------------------------------------------------------- */
 
+/* A file of samples: FILE.npy (+ LABELS.npy) or a CSV file (+ its label column). */
+typedef struct table_source {
+  const char *file, *labels, *label;
+  csv_header header;
+} table_source;
+int is_npy_path(const char *path); /* ends in .npy */
+int is_csv_path(const char *path); /* ends in .csv, or "-" (standard input) */
+int table_read(const table_source *src, table *out, char *err, size_t errcap);
+
+/* --data DIR (IDX) or a table file. */
+typedef struct data_source {
+  const char *dir;     /* NULL: the default directory */
+  table_source table;  /* used when table.file is set */
+} data_source;
+
+#define CLI_MAX_CLASS ((1 << 20) - 1)
+
 typedef struct dataset {
-  float *x;          /* features x n, pixels scaled to [0, 1] */
-  int32_t *y;        /* n labels */
-  size_t n, features;
+  float *x;          /* features x n (IDX pixels scaled to [0, 1]) */
+  int32_t *y;        /* n class labels (softmax head, IDX) or NULL */
+  float *t;          /* targets x n values in [0, 1] (sigmoid head) or NULL */
+  size_t n, features, targets;
   int32_t max_label;
 } dataset;
 
@@ -85,9 +137,48 @@ const char *cli_default_data(void);
 /* Load DIR/PREFIX-images-idx3-ubyte[.gz] and DIR/PREFIX-labels-idx1-ubyte[.gz]
  * (PREFIX "train" or "t10k"), keeping the first `limit` samples (0: all). */
 int dataset_load(const char *dir, const char *prefix, size_t limit, dataset *out);
+/* Load src with labels for `head` (IDX from DIR/PREFIX-*), first `limit` samples
+ * (0: all); prints the problem and returns CLI_FAIL. */
+int dataset_open(const data_source *src, const char *idx_prefix, size_t limit, bn_mlp_head head,
+                 dataset *out);
 void dataset_free(dataset *d);
 /* Scale bytes to [0, 1] floats. */
 float *pixels_to_floats(const unsigned char *data, size_t count);
+
+/* The help text of --label in train and eval. */
+#define CLI_HELP_LABEL                                                                      \
+  "  --label NAME|INDEX    the CSV label column: a header name, or a position\n"           \
+  "                        (0 first, -1 last; default -1)\n"
+
+/* Parse --header / --no-header (not both: CLI_USAGE); their help text. */
+#define CLI_HELP_HEADER                                                                     \
+  "  --header, --no-header the CSV's first row is (not) a header (default: a header\n"     \
+  "                        when one of its fields is not a number)\n"
+int cli_header_mode(int header, int no_header, csv_header *out);
+
+/* ---- init.c ---------------------------------------------------------------- */
+
+/* Weight initialization schemes by name (--init, --head-init). */
+enum { CLI_INIT_HE_NORMAL, CLI_INIT_HE_UNIFORM, CLI_INIT_GLOROT_NORMAL, CLI_INIT_GLOROT_UNIFORM,
+       CLI_INIT_COUNT };
+extern const char *const cli_init_names[CLI_INIT_COUNT];
+/* The scheme text names (also "he" and "glorot"), or -1 after printing the choices. */
+int cli_init_choice(const char *option, const char *text);
+/* Initialize m as bn_mlp_init() does, hidden layers with one scheme, the head with another. */
+bn_status cli_init_weights(bn_mlp *m, int hidden_scheme, int head_scheme, bn_rng *rng);
+
+/* ---- output.c -------------------------------------------------------------- */
+
+/* A file being written atomically (see output.c). */
+typedef struct atomic_file {
+  FILE *f;             /* write here */
+  char *path, *tmp;
+} atomic_file;
+int atomic_open(const char *path, atomic_file *a, char *err, size_t errcap);
+/* Replace the target with what was written; on failure the old file stays. */
+int atomic_commit(atomic_file *a, char *err, size_t errcap);
+/* Drop what was written. */
+void atomic_abort(atomic_file *a);
 
 /* ---- progress.c ------------------------------------------------------------ */
 

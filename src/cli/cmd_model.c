@@ -11,26 +11,6 @@ static const char *const FOLD_USAGE =
     "usage: bn fold MODEL OUT\n\nFold every BatchNorm of MODEL into the dense layers and save "
     "the\nresulting network (same predictions in inference mode, no BatchNorm) to OUT.\n";
 
-/* The header fields that the loaded handle does not keep: version, flags, size. */
-static int read_header(const char *path, unsigned *version, unsigned *flags,
-                       unsigned long long *size)
-{
-  unsigned char h[24];
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return 0;
-  size_t got = fread(h, 1, sizeof h, f);
-  fclose(f);
-  if (got != sizeof h)
-    return 0;
-  *version = (unsigned)h[8] | (unsigned)h[9] << 8 | (unsigned)h[10] << 16 | (unsigned)h[11] << 24;
-  *flags = (unsigned)h[12] | (unsigned)h[13] << 8;
-  *size = 0;
-  for (int i = 7; i >= 0; i--)
-    *size = *size << 8 | h[16 + i];
-  return 1;
-}
-
 int cmd_info(int argc, char **argv)
 {
   const char *pos[1];
@@ -47,34 +27,43 @@ int cmd_info(int argc, char **argv)
   bn_mlp *m;
   if (cli_load_model(pos[0], &m) != CLI_OK)
     return CLI_FAIL;
-  unsigned version = 0, flags = 0;
-  unsigned long long size = 0;
-  read_header(pos[0], &version, &flags, &size);
-  size_t inputs, layers, outputs, params, sizes[1024];
+  unsigned version = 0;
+  unsigned contents = 0;
+  uint64_t size = 0;
+  char msg[512];
+  bn_status st = bn_mlp_read_file_header(pos[0], &version, &contents, &size, msg, sizeof msg);
+  if (st != BN_OK) {
+    bn_mlp_destroy(m);
+    return cli_error(CLI_FAIL, "cannot read the model's header: %s [%s]", msg,
+                     bn_status_string(st));
+  }
+  size_t inputs, layers, outputs, params, input_bn = 0;
   bn_activation act;
   bn_mlp_placement pl;
   bn_mlp_head head;
-  unsigned mflags;
-  bn_mlp_architecture(m, &inputs, &layers, &outputs, &act, &pl, &head, &mflags);
-  bn_mlp_hidden_sizes(m, sizes, layers);
+  bn_mlp_architecture(m, &inputs, &layers, &outputs, &act, &pl, &head, NULL);
   bn_mlp_parameter_count(m, &params);
+  bn_mlp_tensor_size(m, 0, BN_MLP_GAMMA, &input_bn);
   char arch[2048];
   cli_describe(m, arch, sizeof arch);
-  printf("model: %s (%llu bytes, format version %u)\n", pos[0], size, version);
+  printf("model: %s (%llu bytes, format version %u)\n", pos[0], (unsigned long long)size,
+         (unsigned)version);
   printf("architecture: %s\n", arch);
-  printf("  layer 0: input (%zu features)%s\n", inputs,
-         (mflags & BN_MLP_INPUT_BATCHNORM) ? ", BatchNorm" : "");
+  printf("  layer 0: input (%zu features)%s\n", inputs, input_bn ? ", BatchNorm" : "");
   size_t in = inputs;
-  for (size_t i = 0; i <= layers; i++) {
-    size_t out = i < layers ? sizes[i] : outputs;
-    int bias = i == layers || pl != BN_MLP_BN_BEFORE;
-    printf("  layer %zu: dense %zu -> %zu%s", i + 1, in, out, bias ? "" : " (no bias)");
-    if (i == layers)
+  for (size_t i = 1; i <= layers + 1; i++) {
+    size_t weights = 0, bias = 0, bn = 0;
+    bn_mlp_tensor_size(m, i, BN_MLP_WEIGHT, &weights);
+    bn_mlp_tensor_size(m, i, BN_MLP_BIAS, &bias);
+    bn_mlp_tensor_size(m, i, BN_MLP_GAMMA, &bn);
+    const size_t out = weights / in;
+    printf("  layer %zu: dense %zu -> %zu%s", i, in, out, bias ? "" : " (no bias)");
+    if (i == layers + 1)
       printf(", %s\n", head == BN_MLP_HEAD_SOFTMAX ? "softmax + cross-entropy"
                                                    : "sigmoid + binary cross-entropy");
-    else if (pl == BN_MLP_BN_BEFORE)
+    else if (bn && pl == BN_MLP_BN_BEFORE)
       printf(", BatchNorm, %s\n", cli_activation_name(act));
-    else if (pl == BN_MLP_BN_AFTER)
+    else if (bn)
       printf(", %s, BatchNorm\n", cli_activation_name(act));
     else
       printf(", %s\n", cli_activation_name(act));
@@ -91,8 +80,9 @@ int cmd_info(int argc, char **argv)
   bn_mlp_get_parameter(m, BN_MLP_BN_UPDATE_FACTOR, &factor);
   printf("optimizer: %s, learning rate %g, momentum %g, weight decay %g\n",
          cli_optimizer_name((int)opt), lr, mom, wd);
-  printf("optimizer state: %s\n", (flags & 2u) ? "saved" : "not saved");
-  if (flags & 2u)
+  const int saved = (contents & BN_MLP_FILE_OPTIMIZER) != 0;
+  printf("optimizer state: %s\n", saved ? "saved" : "not saved");
+  if (saved)
     printf("steps taken: %.0f\n", steps);
   printf("BatchNorm: eps %g, running-statistics factor %g\n", eps, factor);
   bn_mlp_destroy(m);

@@ -1,5 +1,6 @@
-/* `bn train`: train an MLP on an IDX dataset (Fashion-MNIST by default),
- * report each epoch's training and test metrics, save the model. */
+/* `bn train`: train an MLP on an IDX dataset (Fashion-MNIST by default) or
+ * on CSV / .npy files, report each epoch's training and test metrics, save
+ * the model. */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <errno.h>
@@ -13,11 +14,19 @@ static const char *const USAGE =
     "usage: bn train [options]\n"
     "\n"
     "Train an MLP on an IDX dataset (default: Fashion-MNIST from the Debian package\n"
-    "dataset-fashion-mnist) and save it. Pixels are scaled to [0, 1].\n"
+    "dataset-fashion-mnist; pixels scaled to [0, 1]) or on CSV or .npy files (values\n"
+    "as they are) and save it.\n"
     "\n"
     "data:\n"
     "  --data DIR            directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
     "                        (default $BN_DATA or " CLI_DEFAULT_DATA ")\n"
+    "  --train FILE          training data instead: a CSV file (one sample per row,\n"
+    "                        labels in a column) or a .npy array (samples x features)\n"
+    "  --train-labels FILE   the labels of a .npy --train: (samples,) or (samples, units)\n"
+    "  --test FILE           test data in the same form (optional with --train)\n"
+    "  --test-labels FILE    the labels of a .npy --test\n"
+    CLI_HELP_LABEL
+    CLI_HELP_HEADER
     "  --limit N             use the first N training samples (default: all)\n"
     "network:\n"
     "  --hidden LIST         hidden widths, e.g. 256,128 (default), or none\n"
@@ -25,7 +34,17 @@ static const char *const USAGE =
     "  --bn PLACE            BatchNorm in each hidden layer: before (default) the\n"
     "                        activation, after it, or none\n"
     "  --no-input-bn         no BatchNorm on the input (default: one)\n"
-    "  --init NAME           he or glorot (default: he for relu/elu, glorot otherwise)\n"
+    "  --head NAME           softmax (default: classes 0..max label, cross-entropy) or\n"
+    "                        sigmoid (one unit per label column, binary cross-entropy;\n"
+    "                        0/1 labels or targets in [0, 1])\n"
+    "  --init NAME           he-normal, he-uniform, glorot-normal, glorot-uniform\n"
+    "                        (default: he-normal for relu/elu, glorot-uniform otherwise)\n"
+    "  --head-init NAME      the output layer's scheme (default: that of --init)\n"
+    "  --bn-eps X            BatchNorm epsilon (default 1e-5; Keras 1e-3)\n"
+    "  --bn-momentum X       Keras' momentum of the running statistics: each update keeps\n"
+    "                        X of the old value (0.99 = update factor 0.01)\n"
+    "  --bn-update-factor X  PyTorch's momentum: the weight of the new batch (default 0.1)\n"
+    "  --biased-running-var  running variance from the biased batch variance (Keras)\n"
     "training:\n"
     "  --optimizer NAME      adam (default), sgd, momentum, nesterov\n"
     "  --lr X                learning rate (default 0.002 for adam, 0.05 otherwise)\n"
@@ -47,7 +66,7 @@ static const char *const USAGE =
 
 typedef struct train_ctx {
   bn_mlp *m;
-  const dataset *test;
+  const dataset *test; /* NULL: no test data */
   progress prog;
   FILE *history;
   int quiet, cosine;
@@ -75,23 +94,29 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
 {
   train_ctx *c = user;
   progress_clear(&c->prog);
-  bn_status st = bn_mlp_evaluate(c->m, c->test->n, c->test->x, c->test->features, c->test->y,
-                                 NULL, &c->test_loss, &c->test_acc);
+  const dataset *t = c->test;
+  bn_status st = t ? bn_mlp_evaluate(c->m, t->n, t->x, t->features, t->y, t->t, &c->test_loss,
+                                     &c->test_acc)
+                   : BN_OK;
   if (st != BN_OK) {
     c->failed = st;
     return 1;
   }
+  char test[64] = "", test_csv[64] = ",";
+  if (t) {
+    snprintf(test, sizeof test, "  test_loss %.4f  test_acc %.4f", (double)c->test_loss,
+             (double)c->test_acc);
+    snprintf(test_csv, sizeof test_csv, "%.6f,%.6f", (double)c->test_loss, (double)c->test_acc);
+  }
   double rate = seconds > 0 ? (double)c->train_n / seconds : 0;
   if (!c->quiet) {
-    printf("epoch %3zu/%zu  loss %.4f  acc %.4f  test_loss %.4f  test_acc %.4f  %6.1fs  %.0f "
-           "samples/s\n",
-           epoch, c->epochs, (double)loss, (double)accuracy, (double)c->test_loss,
-           (double)c->test_acc, seconds, rate);
+    printf("epoch %3zu/%zu  loss %.4f  acc %.4f%s  %6.1fs  %.0f samples/s\n", epoch, c->epochs,
+           (double)loss, (double)accuracy, test, seconds, rate);
     fflush(stdout);
   }
   if (c->history) {
-    fprintf(c->history, "%zu,%.6f,%.6f,%.6f,%.6f,%.3f\n", epoch, (double)loss, (double)accuracy,
-            (double)c->test_loss, (double)c->test_acc, seconds);
+    fprintf(c->history, "%zu,%.6f,%.6f,%s,%.3f\n", epoch, (double)loss, (double)accuracy,
+            test_csv, seconds);
     fflush(c->history);
   }
   return 0;
@@ -101,12 +126,16 @@ typedef struct train_opts {
   const char *data, *limit, *hidden, *activation, *bn, *init, *optimizer, *lr, *schedule,
       *momentum, *weight_decay, *batch_size, *epochs, *seed, *threads, *output, *history;
   int no_input_bn, save_optimizer, recompute, quiet;
+  const char *train, *train_labels, *test, *test_labels, *label, *head, *head_init, *bn_eps,
+      *bn_momentum, *bn_factor;
+  int header, no_header, biased_var;
 } train_opts;
 
 int cmd_train(int argc, char **argv)
 {
   train_opts o = {NULL, "0", "256,128", "relu", "before", NULL, "adam", NULL,
-                  "cosine", "0.9", "0", "256", "10", "42", NULL, "model.bnm", NULL, 0, 0, 0, 0};
+                  "cosine", "0.9", "0", "256", "10", "42", NULL, "model.bnm", NULL, 0, 0, 0, 0,
+                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0};
   const cli_option opts[] = {
     {"data", 1, &o.data, NULL}, {"limit", 1, &o.limit, NULL},
     {"hidden", 1, &o.hidden, NULL}, {"activation", 1, &o.activation, NULL},
@@ -119,6 +148,13 @@ int cmd_train(int argc, char **argv)
     {"threads", 1, &o.threads, NULL}, {"output", 1, &o.output, NULL},
     {"save-optimizer", 0, NULL, &o.save_optimizer}, {"history", 1, &o.history, NULL},
     {"recompute-stats", 0, NULL, &o.recompute}, {"quiet", 0, NULL, &o.quiet},
+    {"train", 1, &o.train, NULL}, {"train-labels", 1, &o.train_labels, NULL},
+    {"test", 1, &o.test, NULL}, {"test-labels", 1, &o.test_labels, NULL},
+    {"label", 1, &o.label, NULL}, {"header", 0, NULL, &o.header},
+    {"no-header", 0, NULL, &o.no_header}, {"head", 1, &o.head, NULL},
+    {"head-init", 1, &o.head_init, NULL}, {"bn-eps", 1, &o.bn_eps, NULL},
+    {"bn-momentum", 1, &o.bn_momentum, NULL}, {"bn-update-factor", 1, &o.bn_factor, NULL},
+    {"biased-running-var", 0, NULL, &o.biased_var},
     {NULL, 0, NULL, NULL}};
   const char *pos[1];
   int npos, help;
@@ -128,14 +164,12 @@ int cmd_train(int argc, char **argv)
     fputs(USAGE, stdout);
     return CLI_OK;
   }
-  if (!o.data)
-    o.data = cli_default_data();
 
   /* Validate every option before touching any file. */
   static const char *const acts[] = {"relu", "elu", "sigmoid", "tanh"};
   static const bn_activation act_ids[] = {BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID, BN_ACT_TANH};
   static const char *const places[] = {"none", "before", "after"};
-  static const char *const inits[] = {"he", "glorot"};
+  static const char *const heads[] = {"softmax", "sigmoid"};
   static const char *const optims[] = {"sgd", "momentum", "nesterov", "adam"};
   static const char *const schedules[] = {"constant", "cosine"};
   size_t hidden[64], layers, limit, batch, epochs, threads = 0;
@@ -144,9 +178,15 @@ int cmd_train(int argc, char **argv)
   int a = cli_choice("--activation", o.activation, acts, 4);
   int pl = cli_choice("--bn", o.bn, places, 3);
   int opt = cli_choice("--optimizer", o.optimizer, optims, 4);
-  int init = o.init ? cli_choice("--init", o.init, inits, 2) : (a <= 1 ? 0 : 1);
+  int init = o.init ? cli_init_choice("--init", o.init)
+                    : (a <= 1 ? CLI_INIT_HE_NORMAL : CLI_INIT_GLOROT_UNIFORM);
+  int head_init = o.head_init ? cli_init_choice("--head-init", o.head_init) : init;
+  int hd = o.head ? cli_choice("--head", o.head, heads, 2) : 0;
+  bn_mlp_head head = hd == 1 ? BN_MLP_HEAD_SIGMOID : BN_MLP_HEAD_SOFTMAX;
+  double bn_eps = 0, bn_factor = 0, bn_momentum = 0;
+  csv_header header;
   int sched = cli_choice("--schedule", o.schedule, schedules, 2);
-  if (a < 0 || pl < 0 || opt < 0 || init < 0 || sched < 0 ||
+  if (a < 0 || pl < 0 || opt < 0 || init < 0 || head_init < 0 || hd < 0 || sched < 0 ||
       cli_size_list("--hidden", o.hidden, hidden, 64, &layers) ||
       cli_size("--limit", o.limit, 0, SIZE_MAX, &limit) ||
       cli_size("--batch-size", o.batch_size, 2, 1u << 20, &batch) ||
@@ -154,8 +194,35 @@ int cmd_train(int argc, char **argv)
       (o.threads && cli_size("--threads", o.threads, 1, 1024, &threads)) ||
       (o.lr && cli_double("--lr", o.lr, 0, 1e3, 1, &lr)) ||
       cli_double("--momentum", o.momentum, 0, 0.999999, 0, &momentum) ||
-      cli_double("--weight-decay", o.weight_decay, 0, 1e3, 0, &wd))
+      cli_double("--weight-decay", o.weight_decay, 0, 1e3, 0, &wd) ||
+      (o.bn_eps && cli_double("--bn-eps", o.bn_eps, 0, 1, 1, &bn_eps)) ||
+      (o.bn_momentum && cli_double("--bn-momentum", o.bn_momentum, 0, 0.999999, 0,
+                                   &bn_momentum)) ||
+      (o.bn_factor && cli_double("--bn-update-factor", o.bn_factor, 0, 1, 1, &bn_factor)) ||
+      cli_header_mode(o.header, o.no_header, &header))
     return CLI_USAGE;
+  if (o.bn_momentum && o.bn_factor)
+    return cli_error(CLI_USAGE, "--bn-momentum and --bn-update-factor exclude each other "
+                     "(Keras' momentum m is the update factor 1 - m)");
+  if (o.bn_momentum)
+    bn_factor = 1.0 - bn_momentum;
+  if (o.data && (o.train || o.test))
+    return cli_error(CLI_USAGE, "--data and --train/--test exclude each other");
+  if (!o.train && (o.test || o.train_labels || o.test_labels || o.label || o.header ||
+                   o.no_header))
+    return cli_error(CLI_USAGE, "--test, --train-labels, --test-labels, --label and --header "
+                     "go with --train FILE");
+  if (!o.test && o.test_labels)
+    return cli_error(CLI_USAGE, "--test-labels goes with --test FILE");
+  /* A CSV holds its labels in a column: the last one unless --label says otherwise. */
+  const char *label = o.label ? o.label : "-1";
+  data_source train_src = {o.data, {o.train, o.train_labels, o.label, header}};
+  data_source test_src = {o.data, {o.test, o.test_labels, o.label, header}};
+  if (o.train && !is_npy_path(o.train))
+    train_src.table.label = label;
+  if (o.test && !is_npy_path(o.test))
+    test_src.table.label = label;
+  const char *data_name = o.train ? o.train : o.data ? o.data : cli_default_data();
   if (!o.lr)
     lr = opt == 3 ? 2e-3 : 0.05;
   if (!*o.output)
@@ -163,23 +230,30 @@ int cmd_train(int argc, char **argv)
   if (threads)
     openblas_set_num_threads((int)threads);
 
-  dataset train, test;
-  if (dataset_load(o.data, "train", limit, &train) != CLI_OK)
+  dataset train, test = {0};
+  int have_test = !o.train || o.test;
+  if (dataset_open(&train_src, "train", limit, head, &train) != CLI_OK)
     return CLI_FAIL;
-  if (dataset_load(o.data, "t10k", 0, &test) != CLI_OK) {
+  if (have_test && dataset_open(&test_src, "t10k", 0, head, &test) != CLI_OK) {
     dataset_free(&train);
     return CLI_FAIL;
   }
   int rc = CLI_FAIL;
   bn_mlp *m = NULL;
   FILE *history = NULL;
-  size_t classes = (size_t)train.max_label + 1 < 2 ? 2 : (size_t)train.max_label + 1;
-  if (test.features != train.features) {
-    cli_error(CLI_FAIL, "the test images have %zu pixels, the training images %zu",
+  size_t classes = head == BN_MLP_HEAD_SIGMOID ? train.targets
+                   : (size_t)train.max_label + 1 < 2 ? 2 : (size_t)train.max_label + 1;
+  if (have_test && test.features != train.features) {
+    cli_error(CLI_FAIL, "the test data has %zu features per sample, the training data %zu",
               test.features, train.features);
     goto out;
   }
-  if ((size_t)test.max_label >= classes) {
+  if (have_test && test.targets != train.targets) {
+    cli_error(CLI_FAIL, "the test data has %zu label columns, the training data %zu",
+              test.targets, train.targets);
+    goto out;
+  }
+  if (have_test && head == BN_MLP_HEAD_SOFTMAX && (size_t)test.max_label >= classes) {
     cli_error(CLI_FAIL, "a test label (%d) is not among the %zu training classes",
               (int)test.max_label, classes);
     goto out;
@@ -188,13 +262,18 @@ int cmd_train(int argc, char **argv)
     cli_error(CLI_FAIL, "at least 2 training samples are needed (got %zu)", train.n);
     goto out;
   }
+  unsigned flags = (o.no_input_bn ? 0u : (unsigned)BN_MLP_INPUT_BATCHNORM) |
+                   (o.biased_var ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u);
   bn_status st = bn_mlp_create(&m, train.features, hidden, layers, classes, act_ids[a],
-                               (bn_mlp_placement)pl, BN_MLP_HEAD_SOFTMAX,
-                               o.no_input_bn ? 0u : (unsigned)BN_MLP_INPUT_BATCHNORM);
+                               (bn_mlp_placement)pl, head, flags);
   bn_rng rng;
   bn_rng_seed(&rng, seed);
   if (st == BN_OK)
-    st = bn_mlp_init(m, init == 0 ? BN_INIT_HE_NORMAL : BN_INIT_GLOROT_UNIFORM, &rng);
+    st = cli_init_weights(m, init, head_init, &rng);
+  if (st == BN_OK && o.bn_eps)
+    st = bn_mlp_set_parameter(m, BN_MLP_BN_EPSILON, bn_eps);
+  if (st == BN_OK && (o.bn_momentum || o.bn_factor))
+    st = bn_mlp_set_parameter(m, BN_MLP_BN_UPDATE_FACTOR, bn_factor);
   if (st == BN_OK)
     st = bn_mlp_set_parameter(m, BN_MLP_OPTIMIZER, opt + 1);
   if (st == BN_OK)
@@ -220,15 +299,23 @@ int cmd_train(int argc, char **argv)
   bn_mlp_parameter_count(m, &params);
   cli_describe(m, arch, sizeof arch);
   if (!o.quiet) {
-    printf("data: %s (%zu training, %zu test samples, %zu inputs, %zu classes)\n", o.data,
-           train.n, test.n, train.features, classes);
-    printf("network: %s; %zu parameters, %s init\n", arch, params, inits[init]);
+    char tests[48] = "no test";
+    if (have_test)
+      snprintf(tests, sizeof tests, "%zu test", test.n);
+    printf("data: %s (%zu training, %s samples, %zu inputs, %zu %s)\n", data_name, train.n,
+           tests, train.features, classes,
+           head == BN_MLP_HEAD_SOFTMAX ? "classes" : "sigmoid outputs");
+    printf("network: %s; %zu parameters, %s init", arch, params, cli_init_names[init]);
+    if (head_init != init)
+      printf(" (head %s)", cli_init_names[head_init]);
+    printf("\n");
     printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads\n",
            optims[opt], lr, schedules[sched], batch, epochs, (unsigned long long)seed,
            openblas_get_num_threads());
     fflush(stdout);
   }
-  train_ctx ctx = {m, &test, {0}, history, o.quiet, sched == 1, lr, epochs, train.n, BN_OK, 0, 0};
+  train_ctx ctx = {m, have_test ? &test : NULL, {0}, history, o.quiet, sched == 1, lr, epochs,
+                   train.n, BN_OK, 0, 0};
   size_t per_epoch = train.n;
   progress_init(&ctx.prog, epochs, per_epoch);
   if (o.quiet)
@@ -237,7 +324,7 @@ int cmd_train(int argc, char **argv)
   bn_rng_seed(&shuffle, seed ^ 0x5DEECE66Dull);
   bn_mlp_set_batch_callback(m, on_batch);
   double t0 = cli_now();
-  st = bn_mlp_fit(m, train.n, train.x, train.features, train.y, NULL, batch, epochs, &shuffle,
+  st = bn_mlp_fit(m, train.n, train.x, train.features, train.y, train.t, batch, epochs, &shuffle,
                   on_epoch, &ctx);
   double seconds = cli_now() - t0;
   progress_clear(&ctx.prog);
@@ -249,8 +336,8 @@ int cmd_train(int argc, char **argv)
   }
   if (o.recompute) {
     st = bn_mlp_recompute_statistics(m, train.n, train.x, train.features);
-    if (st == BN_OK)
-      st = bn_mlp_evaluate(m, test.n, test.x, test.features, test.y, NULL, &ctx.test_loss,
+    if (st == BN_OK && have_test)
+      st = bn_mlp_evaluate(m, test.n, test.x, test.features, test.y, test.t, &ctx.test_loss,
                            &ctx.test_acc);
     if (st != BN_OK) {
       cli_error(CLI_FAIL, "recomputing the statistics failed: %s", bn_mlp_last_error(m));
@@ -264,8 +351,17 @@ int cmd_train(int argc, char **argv)
     cli_error(CLI_FAIL, "cannot save the model: %s", bn_mlp_last_error(m));
     goto out;
   }
-  printf("test accuracy %.4f  test loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
-         (double)ctx.test_acc, (double)ctx.test_loss, epochs, seconds, o.output);
+  if (!have_test) { /* no test data: the training data, evaluated as the test data would be */
+    st = bn_mlp_evaluate(m, train.n, train.x, train.features, train.y, train.t, &ctx.test_loss,
+                         &ctx.test_acc);
+    if (st != BN_OK) {
+      cli_error(CLI_FAIL, "evaluation failed: %s", bn_mlp_last_error(m));
+      goto out;
+    }
+  }
+  printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
+         have_test ? "test" : "training", (double)ctx.test_acc, have_test ? "test" : "training",
+         (double)ctx.test_loss, epochs, seconds, o.output);
   rc = CLI_OK;
 out:
   if (history && fclose(history) != 0 && rc == CLI_OK)

@@ -1,7 +1,11 @@
-/* Datasets in IDX files: DIR/PREFIX-images-idx3-ubyte(.gz) and
- * DIR/PREFIX-labels-idx1-ubyte(.gz), as Fashion-MNIST and MNIST ship them.
- * Pixels become floats in [0, 1]. */
+/* Datasets: IDX directories (DIR/PREFIX-images-idx3-ubyte(.gz) and
+ * DIR/PREFIX-labels-idx1-ubyte(.gz), as Fashion-MNIST and MNIST ship them;
+ * pixels become floats in [0, 1]) and tables read from CSV or .npy files
+ * (values as they are). Labels are checked against the head: class indices
+ * for softmax, targets in [0, 1] for sigmoid units. */
 #define _POSIX_C_SOURCE 200809L
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +23,164 @@ void dataset_free(dataset *d)
   if (d) {
     free(d->x);
     free(d->y);
+    free(d->t);
     memset(d, 0, sizeof *d);
   }
+}
+
+void table_free(table *t)
+{
+  if (t) {
+    free(t->x);
+    free(t->labels);
+    memset(t, 0, sizeof *t);
+  }
+}
+
+const char *value_problem(double v)
+{
+  if (isnan(v))
+    return "is NaN (the data must be finite)";
+  if (isinf(v))
+    return "is infinite (the data must be finite)";
+  if (fabs(v) > FLT_MAX)
+    return "is outside float's range (|x| > 3.4e38)";
+  return NULL;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+  size_t a = strlen(s), b = strlen(suffix);
+  return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int is_npy_path(const char *path)
+{
+  return ends_with(path, ".npy");
+}
+
+int is_csv_path(const char *path)
+{
+  return strcmp(path, "-") == 0 || ends_with(path, ".csv");
+}
+
+int table_read(const table_source *src, table *out, char *err, size_t errcap)
+{
+  if (is_npy_path(src->file)) {
+    if (src->label) {
+      snprintf(err, errcap, "--label selects a CSV column; the labels of %s come from a "
+               "separate .npy file", src->file);
+      return CLI_FAIL;
+    }
+    return npy_table(src->file, src->labels, out, err, errcap);
+  }
+  if (src->labels) {
+    snprintf(err, errcap, "%s: a CSV file holds its labels in a column (see --label); a "
+             "separate labels file is for .npy features", src->file);
+    return CLI_FAIL;
+  }
+  return csv_read(src->file, src->header, src->label, out, err, errcap);
+}
+
+int cli_header_mode(int header, int no_header, csv_header *out)
+{
+  if (header && no_header)
+    return cli_error(CLI_USAGE, "--header and --no-header exclude each other");
+  *out = header ? CSV_HEADER_YES : no_header ? CSV_HEADER_NO : CSV_HEADER_AUTO;
+  return CLI_OK;
+}
+
+/* "FILE:LINE" for a CSV row, "FILE: sample I" for a .npy one. */
+static void where(const table *t, size_t i, char *buf, size_t cap)
+{
+  if (t->first_line)
+    snprintf(buf, cap, "%s:%zu", t->label_path, t->first_line + i);
+  else
+    snprintf(buf, cap, "%s: sample %zu", t->label_path, i);
+}
+
+/* Labels of the table as the head wants them: int32 classes (softmax) or
+ * float targets in [0, 1] (sigmoid), the first `limit` samples (0: all). */
+static int from_table(table *t, bn_mlp_head head, size_t limit, dataset *out)
+{
+  char at[4200];
+  if (!t->labels)
+    return cli_error(CLI_FAIL, "%s: no labels (give --label for a CSV column or a labels "
+                     ".npy file)", t->path);
+  size_t n = limit && limit < t->n ? limit : t->n, k = t->label_cols;
+  if (head == BN_MLP_HEAD_SOFTMAX && k != 1)
+    return cli_error(CLI_FAIL, "%s: %zu label columns; a softmax head takes one class index per "
+                     "sample", t->label_path, k);
+  if (head == BN_MLP_HEAD_SOFTMAX)
+    out->y = malloc(n * sizeof *out->y);
+  else
+    out->t = malloc(n * k * sizeof *out->t);
+  if (!out->y && !out->t)
+    return cli_error(CLI_FAIL, "out of memory for %zu labels", n * k);
+  for (size_t i = 0; i < n * k; i++) {
+    double v = t->labels[i];
+    if (head == BN_MLP_HEAD_SOFTMAX) {
+      if (!(v >= 0 && v <= CLI_MAX_CLASS && v == floor(v))) {
+        where(t, i, at, sizeof at);
+        return cli_error(CLI_FAIL, "%s: label %.9g is not a class index (an integer in [0, %d])",
+                         at, v, CLI_MAX_CLASS);
+      }
+      out->y[i] = (int32_t)v;
+      if (out->y[i] > out->max_label)
+        out->max_label = out->y[i];
+    } else {
+      if (!(v >= 0 && v <= 1)) {
+        where(t, i / k, at, sizeof at);
+        return cli_error(CLI_FAIL, "%s: target %.9g is outside [0, 1] (the sigmoid head's "
+                         "binary cross-entropy needs 0/1 labels or probabilities)", at, v);
+      }
+      out->t[i] = (float)v;
+    }
+  }
+  out->x = t->x;
+  t->x = NULL;
+  out->n = n;
+  out->features = t->features;
+  out->targets = head == BN_MLP_HEAD_SOFTMAX ? 0 : k;
+  return CLI_OK;
+}
+
+/* IDX labels as sigmoid targets: only 0 and 1. */
+static int idx_targets(dataset *d)
+{
+  d->t = malloc(d->n * sizeof *d->t);
+  if (!d->t)
+    return cli_error(CLI_FAIL, "out of memory for %zu labels", d->n);
+  for (size_t i = 0; i < d->n; i++) {
+    if (d->y[i] > 1)
+      return cli_error(CLI_FAIL, "label %d of sample %zu: a sigmoid head needs 0/1 labels",
+                       (int)d->y[i], i);
+    d->t[i] = (float)d->y[i];
+  }
+  d->targets = 1;
+  return CLI_OK;
+}
+
+int dataset_open(const data_source *src, const char *idx_prefix, size_t limit, bn_mlp_head head,
+                 dataset *out)
+{
+  memset(out, 0, sizeof *out);
+  int rc;
+  if (!src->table.file) {
+    rc = dataset_load(src->dir ? src->dir : cli_default_data(), idx_prefix, limit, out);
+    if (rc == CLI_OK && head == BN_MLP_HEAD_SIGMOID)
+      rc = idx_targets(out);
+  } else {
+    table t;
+    char err[4608];
+    if (table_read(&src->table, &t, err, sizeof err) != CLI_OK)
+      return cli_error(CLI_FAIL, "%s", err);
+    rc = from_table(&t, head, limit, out);
+    table_free(&t);
+  }
+  if (rc != CLI_OK)
+    dataset_free(out);
+  return rc;
 }
 
 float *pixels_to_floats(const unsigned char *data, size_t count)

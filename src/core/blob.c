@@ -137,16 +137,21 @@ void bni_get_bytes(bni_reader *r, void *out, size_t n)
 bn_status bni_blob_open(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
                         const char magic[4], uint32_t version, const char *what, bni_error *err)
 {
+  return bni_blob_open_magic(r, buffer, size, header_bytes, magic, 4, version, what, err);
+}
+
+bn_status bni_blob_open_magic(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
+                              const void *magic, size_t magic_bytes, uint32_t version,
+                              const char *what, bni_error *err)
+{
   if (size < header_bytes || size - header_bytes < 4)
     return bni_fail(err, BN_ERR_BAD_SIZE, "%s of %zu bytes is shorter than its header", what,
                     size);
   r->data = buffer;
   r->size = size;
-  r->pos = 0;
   r->overrun = 0;
-  char found[4] = {0};
-  bni_get_bytes(r, found, 4);
-  if (memcmp(found, magic, 4) != 0)
+  r->pos = magic_bytes;
+  if (memcmp(r->data, magic, magic_bytes) != 0)
     return bni_fail(err, BN_ERR_BAD_MAGIC, "not a %s (bad magic)", what);
   uint32_t found_version = bni_get_u32(r);
   if (found_version != version)

@@ -49,6 +49,10 @@ void bni_get_bytes(bni_reader *r, void *out, size_t n);
  * `what` names the blob in messages ("BatchNorm state"). */
 bn_status bni_blob_open(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
                         const char magic[4], uint32_t version, const char *what, bni_error *err);
+/* The same with a magic of magic_bytes bytes (model files have 8). */
+bn_status bni_blob_open_magic(bni_reader *r, const void *buffer, size_t size, size_t header_bytes,
+                              const void *magic, size_t magic_bytes, uint32_t version,
+                              const char *what, bni_error *err);
 bn_status bni_blob_verify(const void *buffer, size_t size, int size_matches_header,
                           const char *what, bni_error *err);
 

@@ -41,4 +41,23 @@ static inline int bni_mul_size(size_t a, size_t b, size_t *out)
   return 1;
 }
 
+/* The same in 64 bits, for sizes read from files (which may exceed size_t):
+ * a * b and *acc += v without overflow; return 0 and change nothing on
+ * overflow. */
+static inline int bni_mul_u64(uint64_t a, uint64_t b, uint64_t *out)
+{
+  if (a != 0 && b > UINT64_MAX / a)
+    return 0;
+  *out = a * b;
+  return 1;
+}
+
+static inline int bni_add_u64(uint64_t *acc, uint64_t v)
+{
+  if (v > UINT64_MAX - *acc)
+    return 0;
+  *acc += v;
+  return 1;
+}
+
 #endif

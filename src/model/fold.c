@@ -58,21 +58,21 @@ static bn_status input_folded_dense(const bn_mlp *m, size_t i, bn_dense **out, d
 {
   const bni_stage *s = &m->stage[i - 1];
   const size_t in = s->in, O = s->out, nw = in * O;
-  const float *pw = NULL, *pb = NULL;
-  for (size_t k = 0; k < m->nseg; k++)
-    if (m->seg[k].layer == i && m->seg[k].kind == BNI_SEG_WEIGHT)
-      pw = m->seg[k].param;
-    else if (m->seg[k].layer == i && m->seg[k].kind == BNI_SEG_BIAS)
-      pb = m->seg[k].param;
+  const bni_part *dense = bni_mlp_find_part(m, i, BNI_ROLE_WEIGHT);
+  const float *pw = bni_describe_kind(dense->kind)->row((bni_part *)(uintptr_t)dense,
+                                                        BNI_ROLE_WEIGHT, 0);
+  const float *pb = bni_part_holds(dense, BNI_ROLE_BIAS)
+                        ? bni_describe_kind(dense->kind)->row((bni_part *)(uintptr_t)dense,
+                                                              BNI_ROLE_BIAS, 0)
+                        : NULL;
   for (size_t k = 0; k < nw; k++)
     W[k] = pw[k];
   for (size_t o = 0; o < O; o++)
     b[o] = pb ? pb[o] : 0.0;
-  const bn_batchnorm *before = NULL;
-  if (i == 1)
-    before = m->input_bn;
-  else if (m->placement == BN_MLP_BN_AFTER)
-    before = m->stage[i - 2].bn;
+  /* The BatchNorm just before this dense layer in the layout, unless it
+   * normalizes the previous dense layer's output. */
+  const bni_part *prev = dense > m->part ? dense - 1 : NULL;
+  const bn_batchnorm *before = prev && prev->bn && !prev->after_dense ? prev->bn : NULL;
   bn_status st = before ? fold_input_side(before, O, in, W, b, tmp) : BN_OK;
   if (st == BN_OK)
     st = bn_dense_create(out, in, O, 0);
@@ -122,8 +122,10 @@ bn_status bn_mlp_fold_batchnorm(const bn_mlp *mlp, bn_mlp **folded)
   for (size_t i = 1; st == BN_OK && i <= m->layers + 1; i++) {
     bn_dense *d = NULL, *d2 = NULL;
     st = input_folded_dense(m, i, &d, W, b, tmp);
-    const bn_batchnorm *after =
-        i <= m->layers && m->placement == BN_MLP_BN_BEFORE ? m->stage[i - 1].bn : NULL;
+    /* The BatchNorm right after this dense layer, if it normalizes its output. */
+    const bni_part *dense = bni_mlp_find_part(m, i, BNI_ROLE_WEIGHT);
+    const bni_part *next = dense + 1 < m->part + m->nparts ? dense + 1 : NULL;
+    const bn_batchnorm *after = next && next->bn && next->after_dense ? next->bn : NULL;
     if (st == BN_OK && after)
       st = bn_dense_fold_batchnorm(d, after, &d2);
     bn_dense *src = d2 ? d2 : d;

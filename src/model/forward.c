@@ -44,7 +44,7 @@ bn_status bni_mlp_reserve(bn_mlp *m, size_t batch)
            add_rows(&total, 1, batch);               /* fit's labels (int32 = float size) */
   for (size_t i = 0; ok && i <= L; i++) {
     ok = add_rows(&total, m->stage[i].out, batch);
-    if (ok && i < L && m->placement != BN_MLP_BN_NONE)
+    if (ok && m->stage[i].bn) /* the BatchNorm's output */
       ok = add_rows(&total, m->stage[i].out, batch);
   }
   if (!ok || total > SIZE_MAX / sizeof(float))
@@ -66,7 +66,7 @@ bn_status bni_mlp_reserve(bn_mlp *m, size_t batch)
   for (size_t i = 0; i <= L; i++) {
     bni_stage *s = &m->stage[i];
     s->pre = TAKE(s->out);
-    s->post = i < L && m->placement != BN_MLP_BN_NONE ? TAKE(s->out) : s->pre;
+    s->post = s->bn ? TAKE(s->out) : s->pre;
   }
 #undef TAKE
   return BN_OK;

@@ -6,19 +6,23 @@
 #include <string.h>
 #include "mlp_internal.h"
 #include "../core/checks.h"
-#include "../layers/batchnorm_rows.h"
-#include "../layers/dense_internal.h"
 
 #define KNOWN_FLAGS (BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR)
 
-int bni_mlp_has_bias(bn_mlp_placement placement, size_t layer, size_t layers)
-{
-  return layer == layers + 1 || placement != BN_MLP_BN_BEFORE;
-}
-
 size_t bni_mlp_bn_count(const bn_mlp *m)
 {
-  return (m->input_bn ? 1u : 0u) + (m->placement != BN_MLP_BN_NONE ? m->layers : 0u);
+  size_t n = 0;
+  for (size_t k = 0; k < m->nparts; k++)
+    n += (size_t)bni_part_holds(&m->part[k], BNI_ROLE_RUNNING_MEAN);
+  return n;
+}
+
+bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role)
+{
+  for (size_t k = 0; k < m->nparts; k++)
+    if (m->part[k].layer == layer && bni_part_holds(&m->part[k], role))
+      return &m->part[k];
+  return NULL;
 }
 
 static int valid_activation(bn_activation a)
@@ -26,39 +30,13 @@ static int valid_activation(bn_activation a)
   return a == BN_ACT_RELU || a == BN_ACT_ELU || a == BN_ACT_SIGMOID || a == BN_ACT_TANH;
 }
 
-/* The BatchNorm of layer `layer` (0 = input), or NULL. */
-static bn_batchnorm *layer_bn(const bn_mlp *m, size_t layer)
-{
-  if (layer == 0)
-    return m->input_bn;
-  if (layer <= m->layers)
-    return m->stage[layer - 1].bn;
-  return NULL;
-}
-
-static long find_seg(const bn_mlp *m, enum bni_seg_kind kind, size_t layer)
-{
-  for (size_t s = 0; s < m->nseg; s++)
-    if (m->seg[s].kind == kind && m->seg[s].layer == layer)
-      return (long)s;
-  return -1;
-}
-
-static void free_layers(bn_mlp *m)
-{
-  bn_batchnorm_destroy(m->input_bn);
-  if (m->stage)
-    for (size_t i = 0; i <= m->layers; i++) {
-      bn_dense_destroy(m->stage[i].dense);
-      bn_batchnorm_destroy(m->stage[i].bn);
-    }
-}
-
 void bn_mlp_destroy(bn_mlp *mlp)
 {
   if (!mlp)
     return;
-  free_layers(mlp);
+  for (size_t k = 0; k < mlp->nparts; k++)
+    bni_describe_kind(mlp->part[k].kind)->destroy(&mlp->part[k]);
+  free(mlp->part);
   free(mlp->stage);
   free(mlp->seg);
   free(mlp->moment1); /* moment2 lives in the same block */
@@ -71,74 +49,45 @@ const char *bn_mlp_last_error(const bn_mlp *mlp)
   return mlp ? mlp->err.text : "mlp is NULL";
 }
 
-static void add_seg(bn_mlp *m, enum bni_seg_kind kind, size_t layer, size_t count)
+/* Create every part's layer object and give the forward pass its view. */
+static bn_status create_parts(bn_mlp *m)
 {
-  bni_segment *s = &m->seg[m->nseg++];
-  s->kind = kind;
-  s->layer = layer;
-  s->offset = m->nparams;
-  s->count = count;
-  m->nparams += count;
-}
-
-/* Count parameters without overflow; fills the segment table when m->seg is set. */
-static bn_status plan_params(bn_mlp *m)
-{
-  size_t total = 0;
-  m->nseg = 0;
-  m->nparams = 0;
-  if (m->flags & BN_MLP_INPUT_BATCHNORM) {
-    if (m->seg) {
-      add_seg(m, BNI_SEG_GAMMA, 0, m->inputs);
-      add_seg(m, BNI_SEG_BETA, 0, m->inputs);
-    }
-    total = 2 * m->inputs;
+  for (size_t k = 0; k < m->nparts; k++) {
+    bni_part *p = &m->part[k];
+    bn_status st = bni_describe_kind(p->kind)->create(p, m->flags);
+    if (st != BN_OK)
+      return st;
+    if (p->dense)
+      m->stage[p->layer - 1].dense = p->dense;
+    else if (p->layer == 0)
+      m->input_bn = p->bn;
+    else
+      m->stage[p->layer - 1].bn = p->bn;
   }
-  for (size_t i = 0; i <= m->layers; i++) {
-    const bni_stage *s = &m->stage[i];
-    size_t w, extra = 0;
-    if (!bni_mul_size(s->in, s->out, &w))
-      return BN_ERR_SIZE_OVERFLOW;
-    int bias = bni_mlp_has_bias(m->placement, i + 1, m->layers);
-    int bn = i < m->layers && m->placement != BN_MLP_BN_NONE;
-    extra = (bias ? s->out : 0) + (bn ? 2 * s->out : 0);
-    if (w > SIZE_MAX - extra || total > SIZE_MAX - w - extra)
-      return BN_ERR_SIZE_OVERFLOW;
-    total += w + extra;
-    if (m->seg) {
-      add_seg(m, BNI_SEG_WEIGHT, i + 1, w);
-      if (bias)
-        add_seg(m, BNI_SEG_BIAS, i + 1, s->out);
-      if (bn) {
-        add_seg(m, BNI_SEG_GAMMA, i + 1, s->out);
-        add_seg(m, BNI_SEG_BETA, i + 1, s->out);
-      }
-    }
-  }
-  m->nparams = total;
   return BN_OK;
 }
 
-/* Point every segment at its layer's parameter and gradient rows. */
+/* One segment per trainable tensor, in layout order, pointing at its
+ * layer's parameter and gradient rows. */
 static void bind_segments(bn_mlp *m)
 {
-  for (size_t k = 0; k < m->nseg; k++) {
-    bni_segment *s = &m->seg[k];
-    bn_dense *dense = s->layer >= 1 ? m->stage[s->layer - 1].dense : NULL;
-    bn_batchnorm *bn = layer_bn(m, s->layer);
-    switch (s->kind) {
-    case BNI_SEG_WEIGHT:
-      s->param = bni_dense_weight(dense), s->grad = bni_dense_dweight(dense);
-      break;
-    case BNI_SEG_BIAS:
-      s->param = bni_dense_bias(dense), s->grad = bni_dense_dbias(dense);
-      break;
-    case BNI_SEG_GAMMA:
-      s->param = bni_batchnorm_gamma(bn), s->grad = bni_batchnorm_dgamma(bn);
-      break;
-    case BNI_SEG_BETA:
-      s->param = bni_batchnorm_beta(bn), s->grad = bni_batchnorm_dbeta(bn);
-      break;
+  size_t offset = 0;
+  m->nseg = 0;
+  for (size_t k = 0; k < m->nparts; k++) {
+    bni_part *p = &m->part[k];
+    const bni_part_kind_info *kind = bni_describe_kind(p->kind);
+    for (size_t t = 0; t < kind->ntensors; t++) {
+      const bni_role role = kind->tensors[t];
+      if (!bni_describe_role(role)->gradient)
+        continue;
+      bni_segment *s = &m->seg[m->nseg++];
+      s->role = role;
+      s->layer = p->layer;
+      s->offset = offset;
+      s->count = bni_part_tensor_size(p, role);
+      s->param = kind->row(p, role, 0);
+      s->grad = kind->row(p, role, 1);
+      offset += s->count;
     }
   }
 }
@@ -150,7 +99,7 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   if (!out)
     return BN_ERR_INVALID_ARGUMENT;
   *out = NULL;
-  if (inputs == 0 || layers > BNI_MLP_MAX_LAYERS || (layers > 0 && !hidden) ||
+  if (inputs == 0 || layers > BN_MLP_MAX_LAYERS || (layers > 0 && !hidden) ||
       !valid_activation(activation) ||
       (placement != BN_MLP_BN_NONE && placement != BN_MLP_BN_BEFORE &&
        placement != BN_MLP_BN_AFTER) ||
@@ -180,8 +129,10 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   bni_optimizer_defaults(&m->opt);
   m->widest = inputs > outputs ? inputs : outputs;
   bn_status st = BN_ERR_OUT_OF_MEMORY;
+  const size_t max_parts = bni_layout_max_parts(layers);
   m->stage = calloc(layers + 1, sizeof *m->stage);
-  if (!m->stage)
+  m->part = calloc(max_parts, sizeof *m->part);
+  if (!m->stage || !m->part)
     goto fail;
   for (size_t i = 0; i <= layers; i++) {
     m->stage[i].in = i == 0 ? inputs : hidden[i - 1];
@@ -189,37 +140,27 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
     if (m->stage[i].out > m->widest)
       m->widest = m->stage[i].out;
   }
-  st = plan_params(m);
+  const bni_shape shape = {inputs, outputs, layers, hidden, placement, flags};
+  const size_t nparts = bni_layout_plan(&shape, m->part);
+  uint64_t trainable = 0, file_bytes = 0;
+  size_t block;
+  st = bni_layout_totals(m->part, nparts, &trainable, &file_bytes);
+  if (st == BN_OK && (trainable > SIZE_MAX / 2 ||
+                      !bni_mul_size((size_t)trainable, 2 * sizeof(float), &block)))
+    st = BN_ERR_SIZE_OVERFLOW;
   if (st != BN_OK)
     goto fail;
-  size_t nseg = 2 + 4 * (layers + 1), block;
-  st = BN_ERR_SIZE_OVERFLOW;
-  if (!bni_mul_size(m->nparams, 2 * sizeof(float), &block))
-    goto fail;
+  m->nparams = (size_t)trainable;
   st = BN_ERR_OUT_OF_MEMORY;
-  m->seg = calloc(nseg, sizeof *m->seg);
+  m->seg = calloc(nparts * BNI_PART_MAX_TENSORS, sizeof *m->seg);
   m->moment1 = calloc(1, block ? block : 1);
   if (!m->seg || !m->moment1)
     goto fail;
   m->moment2 = m->moment1 + m->nparams;
-  plan_params(m); /* again, now filling the segment table */
-
-  const unsigned bn_flags =
-      (flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_BATCHNORM_BIASED_RUNNING_VAR : 0u;
-  if (flags & BN_MLP_INPUT_BATCHNORM) {
-    st = bn_batchnorm_create(&m->input_bn, inputs, bn_flags);
-    if (st != BN_OK)
-      goto fail;
-  }
-  for (size_t i = 0; i <= layers; i++) {
-    bni_stage *s = &m->stage[i];
-    unsigned dflags = bni_mlp_has_bias(placement, i + 1, layers) ? 0u : (unsigned)BN_DENSE_NO_BIAS;
-    st = bn_dense_create(&s->dense, s->in, s->out, dflags);
-    if (st == BN_OK && i < layers && placement != BN_MLP_BN_NONE)
-      st = bn_batchnorm_create(&s->bn, s->out, bn_flags);
-    if (st != BN_OK)
-      goto fail;
-  }
+  m->nparts = nparts; /* from here on, destroy frees the parts' objects */
+  st = create_parts(m);
+  if (st != BN_OK)
+    goto fail;
   bind_segments(m);
   *out = m;
   return BN_OK;
@@ -326,13 +267,10 @@ bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng)
   if (!tmp)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   bn_status st = BN_OK;
-  for (size_t i = 0; i <= m->layers && st == BN_OK; i++) {
-    st = bn_dense_init(m->stage[i].dense, scheme, rng);
-    if (st == BN_OK && m->stage[i].bn)
-      st = reset_bn(m->stage[i].bn, m->stage[i].out, tmp);
+  for (size_t k = 0; k < m->nparts && st == BN_OK; k++) {
+    const bni_part *p = &m->part[k];
+    st = p->dense ? bn_dense_init(p->dense, scheme, rng) : reset_bn(p->bn, p->out, tmp);
   }
-  if (st == BN_OK && m->input_bn)
-    st = reset_bn(m->input_bn, m->inputs, tmp);
   free(tmp);
   if (st != BN_OK)
     return bni_fail(&m->err, st, "initialization failed: %s", bn_status_string(st));
@@ -386,16 +324,11 @@ bn_status bn_mlp_parameter_bounds(bn_mlp_param param, double *lower, double *upp
 static bn_status set_bn_settings(bn_mlp *m, float eps, float factor)
 {
   bn_status st = BN_OK;
-  if (m->input_bn) {
-    st = bn_batchnorm_set_eps(m->input_bn, eps);
-    if (st == BN_OK)
-      st = bn_batchnorm_set_update_factor(m->input_bn, factor);
-  }
-  for (size_t i = 0; i < m->layers && st == BN_OK; i++)
-    if (m->stage[i].bn) {
-      st = bn_batchnorm_set_eps(m->stage[i].bn, eps);
+  for (size_t k = 0; k < m->nparts && st == BN_OK; k++)
+    if (m->part[k].bn) {
+      st = bn_batchnorm_set_eps(m->part[k].bn, eps);
       if (st == BN_OK)
-        st = bn_batchnorm_set_update_factor(m->stage[i].bn, factor);
+        st = bn_batchnorm_set_update_factor(m->part[k].bn, factor);
     }
   if (st == BN_OK) {
     m->bn_eps = eps;
@@ -483,43 +416,68 @@ bn_status bn_mlp_get_parameter(const bn_mlp *mlp, bn_mlp_param param, double *va
 
 /* ---- tensors ------------------------------------------------------------- */
 
-/* Where tensor `which` of `layer` lives: a segment of the flat vectors, or a
- * BatchNorm's running statistic. */
-static bn_status locate(bn_mlp *m, size_t layer, bn_mlp_tensor which, int writing,
-                        const bni_segment **seg, bn_batchnorm **bn, size_t *count)
+/* The role of a public tensor id (*gradient set for the gradient ids), or -1. */
+static int role_of(bn_mlp_tensor which, int *gradient)
 {
-  *seg = NULL;
-  *bn = NULL;
+  for (int r = 0; r < BNI_ROLE_COUNT; r++) {
+    const bni_role_info *info = bni_describe_role((bni_role)r);
+    if (info->tensor == which || (info->gradient && info->gradient == which)) {
+      *gradient = info->gradient == which;
+      return r;
+    }
+  }
+  return -1;
+}
+
+/* Tensor `which` of `layer`: its role, whether it is a gradient, and the
+ * part holding it (NULL when the layer holds no such tensor). */
+static bn_status find_tensor(bn_mlp *m, size_t layer, bn_mlp_tensor which, bni_part **part,
+                             bni_role *role, int *gradient)
+{
   if (layer > m->layers + 1)
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "layer %zu does not exist (0..%zu)", layer,
                     m->layers + 1);
-  enum bni_seg_kind kind;
-  switch (which) {
-  case BN_MLP_WEIGHT: case BN_MLP_DWEIGHT: kind = BNI_SEG_WEIGHT; break;
-  case BN_MLP_BIAS: case BN_MLP_DBIAS: kind = BNI_SEG_BIAS; break;
-  case BN_MLP_GAMMA: case BN_MLP_DGAMMA: kind = BNI_SEG_GAMMA; break;
-  case BN_MLP_BETA: case BN_MLP_DBETA: kind = BNI_SEG_BETA; break;
-  case BN_MLP_RUNNING_MEAN:
-  case BN_MLP_RUNNING_VAR:
-    *bn = layer_bn(m, layer);
-    if (!*bn)
-      return bni_fail(&m->err, BN_ERR_WRONG_STATE, "layer %zu has no BatchNorm", layer);
-    *count = layer == 0 ? m->inputs : m->stage[layer - 1].out;
-    return BN_OK;
-  default:
+  int r = role_of(which, gradient);
+  if (r < 0)
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "unknown tensor id %d", (int)which);
-  }
-  int gradient = which >= BN_MLP_DWEIGHT;
+  *role = (bni_role)r;
+  *part = bni_mlp_find_part(m, layer, *role);
+  return BN_OK;
+}
+
+/* The part holding tensor `which` of `layer`, its role and its size, or why
+ * it cannot be read (or written). */
+static bn_status locate(bn_mlp *m, size_t layer, bn_mlp_tensor which, int writing,
+                        bni_part **part, bni_role *role, size_t *count)
+{
+  int gradient = 0;
+  bn_status st = find_tensor(m, layer, which, part, role, &gradient);
+  if (st != BN_OK)
+    return st;
   if (gradient && writing)
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "gradients are read-only");
-  long k = find_seg(m, kind, layer);
-  if (k < 0)
+  if (!*part)
     return bni_fail(&m->err, BN_ERR_WRONG_STATE, "layer %zu has no such tensor", layer);
   if (gradient && !m->have_grads)
     return bni_fail(&m->err, BN_ERR_WRONG_STATE, "no train step has produced gradients yet");
-  *seg = &m->seg[k];
-  *count = m->seg[k].count;
+  *count = bni_part_tensor_size(*part, *role);
   return BN_OK;
+}
+
+bn_status bn_mlp_tensor_size(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, size_t *count)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_mlp *m = (bn_mlp *)(uintptr_t)mlp; /* error text only */
+  if (!count)
+    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "count is NULL");
+  bni_part *p = NULL;
+  bni_role role = BNI_ROLE_WEIGHT;
+  int gradient = 0;
+  bn_status st = find_tensor(m, layer, which, &p, &role, &gradient);
+  if (st == BN_OK)
+    *count = p ? bni_part_tensor_size(p, role) : 0;
+  return st;
 }
 
 bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float *out,
@@ -528,24 +486,23 @@ bn_status bn_mlp_get(const bn_mlp *mlp, size_t layer, bn_mlp_tensor which, float
   if (!mlp)
     return BN_ERR_INVALID_ARGUMENT;
   bn_mlp *m = (bn_mlp *)(uintptr_t)mlp; /* error text only */
-  const bni_segment *seg;
-  bn_batchnorm *bn;
+  bni_part *p = NULL;
+  bni_role role = BNI_ROLE_WEIGHT;
   size_t need = 0;
   if (!out)
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "out is NULL");
-  bn_status st = locate(m, layer, which, 0, &seg, &bn, &need);
+  bn_status st = locate(m, layer, which, 0, &p, &role, &need);
   if (st != BN_OK)
     return st;
   if (count != need)
     return bni_fail(&m->err, BN_ERR_SHAPE_MISMATCH, "count %zu, the tensor has %zu values", count,
                     need);
-  if (bn)
-    return bn_batchnorm_get(bn, which == BN_MLP_RUNNING_MEAN ? BN_BATCHNORM_RUNNING_MEAN
-                                                             : BN_BATCHNORM_RUNNING_VAR,
-                            out, count);
-  const float *src = which >= BN_MLP_DWEIGHT ? seg->grad : seg->param;
-  memcpy(out, src, count * sizeof *out);
-  return BN_OK;
+  const bni_part_kind_info *kind = bni_describe_kind(p->kind);
+  if (which == bni_describe_role(role)->gradient) {
+    memcpy(out, kind->row(p, role, 1), count * sizeof *out);
+    return BN_OK;
+  }
+  return kind->read(p, role, out);
 }
 
 bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which, const float *values,
@@ -554,12 +511,12 @@ bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which, const float
   if (!mlp)
     return BN_ERR_INVALID_ARGUMENT;
   bn_mlp *m = mlp;
-  const bni_segment *seg;
-  bn_batchnorm *bn;
+  bni_part *p = NULL;
+  bni_role role = BNI_ROLE_WEIGHT;
   size_t need = 0;
   if (!values)
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "values is NULL");
-  bn_status st = locate(m, layer, which, 1, &seg, &bn, &need);
+  bn_status st = locate(m, layer, which, 1, &p, &role, &need);
   if (st != BN_OK)
     return st;
   if (count != need)
@@ -568,15 +525,10 @@ bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which, const float
   st = bni_check_finite_vector(&m->err, "values", values, count);
   if (st != BN_OK)
     return st;
-  if (bn) {
-    st = bn_batchnorm_set(bn, which == BN_MLP_RUNNING_MEAN ? BN_BATCHNORM_RUNNING_MEAN
-                                                           : BN_BATCHNORM_RUNNING_VAR,
-                          values, count);
-    if (st != BN_OK)
-      return bni_fail(&m->err, st, "%s", bn_batchnorm_last_error(bn));
-    return BN_OK;
-  }
-  memcpy(seg->param, values, count * sizeof *values);
+  st = bni_describe_kind(p->kind)->write(p, role, values);
+  if (st != BN_OK)
+    return bni_fail(&m->err, st, "%s", p->bn ? bn_batchnorm_last_error(p->bn)
+                                             : "the layer rejected the values");
   return BN_OK;
 }
 

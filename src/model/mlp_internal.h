@@ -2,7 +2,7 @@
 #define BNI_MLP_INTERNAL_H
 
 /* The MLP handle, shared by the files of src/model/ (one idea each:
- * mlp.c the handle and its tunables, forward.c the passes, train.c the
+ * layout.c what a network is made of, mlp.c the handle and its tunables, forward.c the passes, train.c the
  * steps and fit, infer.c predict/evaluate, optimizer.c the update rules,
  * statistics.c population statistics, fold.c the inference form,
  * model_file.c the file format and atomic save). */
@@ -11,17 +11,16 @@
 #include <stdint.h>
 #include <bn/mlp.h>
 #include "../core/error.h"
+#include "layout.h"
 
-#define BNI_MLP_MAX_LAYERS 1024u
 #define BNI_MLP_DEFAULT_CHUNK 1024u
 
-/* A trainable tensor. The values live in their layer (param, grad point at
- * the layer's own rows, so the optimizer updates them in place); offset
- * places the tensor in the flat optimizer-moment vectors. */
-enum bni_seg_kind { BNI_SEG_WEIGHT, BNI_SEG_BIAS, BNI_SEG_GAMMA, BNI_SEG_BETA };
-
+/* A trainable tensor of a part (layout.h), in the layout's order. The values
+ * live in their layer (param, grad point at the layer's own rows, so the
+ * optimizer updates them in place); offset places the tensor in the flat
+ * optimizer-moment vectors. */
 typedef struct bni_segment {
-  enum bni_seg_kind kind;
+  bni_role role;
   size_t layer; /* 0 = input BatchNorm, 1..L+1 dense layers */
   size_t offset, count;
   float *param, *grad; /* the layer's rows */
@@ -54,6 +53,10 @@ struct bn_mlp {
   unsigned flags;
   float elu_alpha, bn_eps, bn_factor;
 
+  /* the layout: every layer object, in forward order */
+  bni_part *part;
+  size_t nparts;
+  /* the same objects as the forward pass walks them */
   bn_batchnorm *input_bn; /* NULL without */
   bni_stage *stage;       /* layers + 1 entries; stage[i] is layer i+1 */
   size_t widest;          /* max over inputs and every width */
@@ -79,12 +82,14 @@ struct bn_mlp {
 };
 
 /* mlp.c */
+/* BatchNorm-like parts (those with running statistics). */
 size_t bni_mlp_bn_count(const bn_mlp *m);
+/* The part of layer `layer` that holds tensor `role`, or NULL. */
+bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role);
 /* BN_ERR_NON_FINITE (with a message naming the layer) if a parameter is not
  * finite after an update: the training diverged. */
 bn_status bni_mlp_check_params(bn_mlp *m);
 void bni_mlp_reset_optimizer(bn_mlp *m);
-int bni_mlp_has_bias(bn_mlp_placement placement, size_t layer, size_t layers);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
 bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,
                              const int32_t *labels, const float *targets);
@@ -112,8 +117,5 @@ void bni_optimizer_update(const bni_optimizer *o, uint64_t step, float *param,
 /* train.c */
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,
                        const float *targets, float *loss, size_t *correct);
-
-/* model_file.c */
-bn_status bni_write_file_atomic(bni_error *err, const char *path, const void *data, size_t size);
 
 #endif

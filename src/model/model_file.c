@@ -1,134 +1,137 @@
 /* Model files (docs/model-format.md): a versioned little-endian layout with
- * an architecture header, every layer's parameters and running statistics,
- * optional optimizer state and a CRC-32; written atomically, read with every
- * size bounded by the bytes actually present. */
-#define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
+ * an architecture header, then every part of the network's layout
+ * (layout.h) with its tensors, optional optimizer state and a CRC-32 (the
+ * blob framing of core/blob.h); written atomically, read with every size
+ * bounded by the bytes actually present, in three steps: parse the header,
+ * validate everything, build the network. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "mlp_internal.h"
 #include "../core/blob.h"
 #include "../core/checks.h"
+#include "../core/file_io.h"
 
 static const unsigned char MAGIC[8] = {0x89, 'B', 'N', 'M', '\r', '\n', 0x1A, '\n'};
 #define HEADER_BYTES 136u
-#define FLAG_INPUT_BN 1u
-#define FLAG_OPTIMIZER 2u
-#define FLAG_BIASED_VAR 4u /* BN_MLP_BIASED_RUNNING_VAR */
+#define COMMON_HEADER_BYTES 24u /* magic, version, flags, size: in every version */
+#define KNOWN_FLAGS                                                                            \
+  (BN_MLP_FILE_INPUT_BATCHNORM | BN_MLP_FILE_OPTIMIZER | BN_MLP_FILE_BIASED_RUNNING_VAR)
+#define WHAT "model file"
 
-/* ---- layout -------------------------------------------------------------- */
+/* ---- the header ------------------------------------------------------------ */
 
-typedef struct arch {
-  uint64_t inputs, outputs, params;
-  uint32_t layers, activation, placement, head, flags, opt_kind;
-  const unsigned char *widths; /* L little-endian u64, inside the buffer being read */
-  const size_t *hidden;        /* or L sizes, when writing */
-} arch;
+/* The fixed fields, in file order (put_header and get_header are the one
+ * statement of that order). */
+typedef struct header {
+  uint32_t version, flags;
+  uint64_t bytes, inputs, outputs;
+  uint32_t layers, activation, placement, head;
+  float elu_alpha, bn_eps, bn_factor;
+  uint32_t decay_all, reserved;
+  bni_optimizer opt; /* kind, lr, momentum, beta1, beta2, eps, weight decay, step */
+} header;
 
-static uint64_t width(const arch *a, uint32_t i)
+static void put_header(bni_writer *w, const header *h)
 {
-  if (i == a->layers)
-    return a->outputs;
-  if (a->hidden)
-    return a->hidden[i];
-  uint64_t v = 0;
-  for (int k = 0; k < 8; k++)
-    v |= (uint64_t)a->widths[8u * i + (unsigned)k] << (8 * k);
-  return v;
+  bni_put_bytes(w, MAGIC, sizeof MAGIC);
+  bni_put_u32(w, h->version);
+  bni_put_u32(w, h->flags);
+  bni_put_u64(w, h->bytes);
+  bni_put_u64(w, h->inputs);
+  bni_put_u64(w, h->outputs);
+  bni_put_u32(w, h->layers);
+  bni_put_u32(w, h->activation);
+  bni_put_u32(w, h->placement);
+  bni_put_u32(w, h->head);
+  bni_put_f32(w, h->elu_alpha);
+  bni_put_f32(w, h->bn_eps);
+  bni_put_f32(w, h->bn_factor);
+  bni_put_u32(w, (uint32_t)h->opt.kind);
+  bni_put_u32(w, h->decay_all);
+  bni_put_u32(w, h->reserved);
+  bni_put_f64(w, h->opt.lr);
+  bni_put_f64(w, h->opt.momentum);
+  bni_put_f64(w, h->opt.beta1);
+  bni_put_f64(w, h->opt.beta2);
+  bni_put_f64(w, h->opt.eps);
+  bni_put_f64(w, h->opt.weight_decay);
+  bni_put_u64(w, h->opt.step);
 }
 
-static int add_u64(uint64_t *acc, uint64_t v)
+/* The reader stands after the magic and version. */
+static void get_header(bni_reader *r, header *h)
 {
-  if (v > UINT64_MAX - *acc)
+  h->flags = bni_get_u32(r);
+  h->bytes = bni_get_u64(r);
+  h->inputs = bni_get_u64(r);
+  h->outputs = bni_get_u64(r);
+  h->layers = bni_get_u32(r);
+  h->activation = bni_get_u32(r);
+  h->placement = bni_get_u32(r);
+  h->head = bni_get_u32(r);
+  h->elu_alpha = bni_get_f32(r);
+  h->bn_eps = bni_get_f32(r);
+  h->bn_factor = bni_get_f32(r);
+  h->opt.kind = (int)bni_get_u32(r);
+  h->decay_all = bni_get_u32(r);
+  h->reserved = bni_get_u32(r);
+  h->opt.lr = bni_get_f64(r);
+  h->opt.momentum = bni_get_f64(r);
+  h->opt.beta1 = bni_get_f64(r);
+  h->opt.beta2 = bni_get_f64(r);
+  h->opt.eps = bni_get_f64(r);
+  h->opt.weight_decay = bni_get_f64(r);
+  h->opt.step = bni_get_u64(r);
+  h->opt.decay_all = (int)(h->decay_all & 1u);
+}
+
+static header header_of(const bn_mlp *m, unsigned flags)
+{
+  const int with_opt = (flags & BN_MLP_SAVE_OPTIMIZER) != 0;
+  header h = {0};
+  h.version = BN_MLP_FORMAT_VERSION;
+  h.flags = (m->input_bn ? (unsigned)BN_MLP_FILE_INPUT_BATCHNORM : 0u) |
+            (with_opt ? (unsigned)BN_MLP_FILE_OPTIMIZER : 0u) |
+            ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_FILE_BIASED_RUNNING_VAR : 0u);
+  h.inputs = m->inputs;
+  h.outputs = m->outputs;
+  h.layers = (uint32_t)m->layers;
+  h.activation = (uint32_t)m->act;
+  h.placement = (uint32_t)m->placement;
+  h.head = (uint32_t)m->head;
+  h.elu_alpha = m->elu_alpha;
+  h.bn_eps = m->bn_eps;
+  h.bn_factor = m->bn_factor;
+  h.opt = m->opt;
+  h.decay_all = (uint32_t)m->opt.decay_all;
+  if (!with_opt)
+    h.opt.step = 0;
+  return h;
+}
+
+/* The creation flags a header describes. */
+static unsigned mlp_flags(const header *h)
+{
+  return ((h->flags & BN_MLP_FILE_INPUT_BATCHNORM) ? (unsigned)BN_MLP_INPUT_BATCHNORM : 0u) |
+         ((h->flags & BN_MLP_FILE_BIASED_RUNNING_VAR) ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u);
+}
+
+/* Bytes of a file with this header and these parts; 0 on overflow. */
+static uint64_t file_bytes(const header *h, const bni_part *parts, size_t nparts)
+{
+  uint64_t total = HEADER_BYTES + 8u * (uint64_t)h->layers + 4u, trainable, body, moments;
+  if (bni_layout_totals(parts, nparts, &trainable, &body) != BN_OK || !bni_add_u64(&total, body))
     return 0;
-  *acc += v;
-  return 1;
-}
-
-static int mul_u64(uint64_t a, uint64_t b, uint64_t *out)
-{
-  if (a != 0 && b > UINT64_MAX / a)
+  if ((h->flags & BN_MLP_FILE_OPTIMIZER) &&
+      (!bni_mul_u64(trainable, 4 * bni_optimizer_moments(h->opt.kind), &moments) ||
+       !bni_add_u64(&total, moments)))
     return 0;
-  *out = a * b;
-  return 1;
+  return total;
 }
 
-/* Bytes of a file for this architecture; 0 on overflow. Also counts the
- * trainable parameters into a->params. */
-static uint64_t file_bytes(arch *a)
-{
-  uint64_t total = HEADER_BYTES, params = 0, t;
-  if (!mul_u64(a->layers, 8, &t) || !add_u64(&total, t))
-    return 0;
-  if (a->flags & FLAG_INPUT_BN) {
-    if (!mul_u64(a->inputs, 16, &t) || !add_u64(&total, t) || !add_u64(&total, 8) ||
-        !add_u64(&params, 2 * a->inputs))
-      return 0;
-  }
-  uint64_t in = a->inputs;
-  for (uint32_t i = 0; i <= a->layers; i++) {
-    uint64_t out = width(a, i), w, floats;
-    if (!mul_u64(in, out, &w))
-      return 0;
-    floats = w;
-    int bias = i == a->layers || a->placement != BN_MLP_BN_BEFORE;
-    int bn = i < a->layers && a->placement != BN_MLP_BN_NONE;
-    if ((bias && !add_u64(&floats, out)) || !add_u64(&params, floats))
-      return 0;
-    if (bn && (!mul_u64(out, 4, &t) || !add_u64(&floats, t) || !add_u64(&params, t / 2) ||
-               !add_u64(&total, 8)))
-      return 0;
-    if (!mul_u64(floats, 4, &t) || !add_u64(&total, t))
-      return 0;
-    in = out;
-  }
-  a->params = params;
-  if (a->flags & FLAG_OPTIMIZER) {
-    if (!mul_u64(params, 4 * bni_optimizer_moments((int)a->opt_kind), &t) || !add_u64(&total, t))
-      return 0;
-  }
-  return add_u64(&total, 4) ? total : 0;
-}
-
-static void arch_of(const bn_mlp *m, unsigned flags, arch *a, size_t *hidden)
-{
-  for (size_t i = 0; i < m->layers; i++)
-    hidden[i] = m->stage[i].out;
-  a->inputs = m->inputs;
-  a->outputs = m->outputs;
-  a->layers = (uint32_t)m->layers;
-  a->activation = (uint32_t)m->act;
-  a->placement = (uint32_t)m->placement;
-  a->head = (uint32_t)m->head;
-  a->flags = (m->input_bn ? FLAG_INPUT_BN : 0u) |
-             ((flags & BN_MLP_SAVE_OPTIMIZER) ? FLAG_OPTIMIZER : 0u) |
-             ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? FLAG_BIASED_VAR : 0u);
-  a->opt_kind = (uint32_t)m->opt.kind;
-  a->widths = NULL;
-  a->hidden = hidden;
-}
-
-/* ---- writing ------------------------------------------------------------- */
-
-static void put_f64(bni_writer *w, double v)
-{
-  uint64_t bits;
-  memcpy(&bits, &v, sizeof bits);
-  bni_put_u64(w, bits);
-}
-
-static double get_f64(bni_reader *r)
-{
-  uint64_t bits = bni_get_u64(r);
-  double v;
-  memcpy(&v, &bits, sizeof v);
-  return v;
-}
+/* ---- writing --------------------------------------------------------------- */
 
 bn_status bn_mlp_serialized_size(const bn_mlp *mlp, unsigned flags, size_t *size)
 {
@@ -139,34 +142,34 @@ bn_status bn_mlp_serialized_size(const bn_mlp *mlp, unsigned flags, size_t *size
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "size is NULL");
   if (flags & ~(unsigned)BN_MLP_SAVE_OPTIMIZER)
     return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "unknown save flags 0x%x", flags);
-  size_t *hidden = malloc((m->layers + 1) * sizeof *hidden);
-  if (!hidden)
-    return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
-  arch a;
-  arch_of(m, flags, &a, hidden);
-  uint64_t bytes = file_bytes(&a);
-  free(hidden);
+  const header h = header_of(m, flags);
+  uint64_t bytes = file_bytes(&h, m->part, m->nparts);
   if (bytes == 0 || bytes > SIZE_MAX)
     return bni_fail(&m->err, BN_ERR_SIZE_OVERFLOW, "the model's size overflows");
   *size = (size_t)bytes;
   return BN_OK;
 }
 
-/* Running statistics of a BatchNorm, after its gamma and beta. */
-static bn_status put_bn(bni_writer *w, const bn_batchnorm *bn, size_t F, const float *gamma,
-                        const float *beta, float *tmp)
+/* A part: its counter, then its tensors (trainable ones straight from the
+ * layer's rows, the others through tmp). */
+static bn_status put_part(bni_writer *w, bni_part *p, float *tmp)
 {
-  uint64_t tracked = 0;
-  bn_status st = bn_batchnorm_batches_tracked(bn, &tracked);
-  bni_put_u64(w, tracked);
-  bni_put_f32s(w, gamma, F);
-  bni_put_f32s(w, beta, F);
-  if (st == BN_OK)
-    st = bn_batchnorm_get(bn, BN_BATCHNORM_RUNNING_MEAN, tmp, F);
-  bni_put_f32s(w, tmp, F);
-  if (st == BN_OK)
-    st = bn_batchnorm_get(bn, BN_BATCHNORM_RUNNING_VAR, tmp, F);
-  bni_put_f32s(w, tmp, F);
+  const bni_part_kind_info *kind = bni_describe_kind(p->kind);
+  bn_status st = BN_OK;
+  if (kind->counter) {
+    uint64_t counter = 0;
+    st = kind->get_counter(p, &counter);
+    bni_put_u64(w, counter);
+  }
+  for (size_t t = 0; t < kind->ntensors && st == BN_OK; t++) {
+    const bni_role role = kind->tensors[t];
+    const float *values = tmp;
+    if (bni_describe_role(role)->gradient)
+      values = kind->row(p, role, 0);
+    else
+      st = kind->read(p, role, tmp);
+    bni_put_f32s(w, values, bni_part_tensor_size(p, role));
+  }
   return st;
 }
 
@@ -188,47 +191,16 @@ bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer, size
   float *tmp = malloc(m->widest * sizeof *tmp);
   if (!tmp)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
-  const int with_opt = (flags & BN_MLP_SAVE_OPTIMIZER) != 0;
+  header h = header_of(m, flags);
+  h.bytes = need;
   bni_writer w = {buffer, capacity, 0, 0};
-  bni_put_bytes(&w, MAGIC, 8);
-  bni_put_u32(&w, BN_MLP_FORMAT_VERSION);
-  bni_put_u32(&w, (m->input_bn ? FLAG_INPUT_BN : 0u) | (with_opt ? FLAG_OPTIMIZER : 0u) |
-                      ((m->flags & BN_MLP_BIASED_RUNNING_VAR) ? FLAG_BIASED_VAR : 0u));
-  bni_put_u64(&w, (uint64_t)need);
-  bni_put_u64(&w, (uint64_t)m->inputs);
-  bni_put_u64(&w, (uint64_t)m->outputs);
-  bni_put_u32(&w, (uint32_t)m->layers);
-  bni_put_u32(&w, (uint32_t)m->act);
-  bni_put_u32(&w, (uint32_t)m->placement);
-  bni_put_u32(&w, (uint32_t)m->head);
-  bni_put_f32(&w, m->elu_alpha);
-  bni_put_f32(&w, m->bn_eps);
-  bni_put_f32(&w, m->bn_factor);
-  bni_put_u32(&w, (uint32_t)m->opt.kind);
-  bni_put_u32(&w, (uint32_t)m->opt.decay_all);
-  bni_put_u32(&w, 0);
-  put_f64(&w, m->opt.lr);
-  put_f64(&w, m->opt.momentum);
-  put_f64(&w, m->opt.beta1);
-  put_f64(&w, m->opt.beta2);
-  put_f64(&w, m->opt.eps);
-  put_f64(&w, m->opt.weight_decay);
-  bni_put_u64(&w, with_opt ? m->opt.step : 0);
+  put_header(&w, &h);
   for (size_t i = 0; i < m->layers; i++)
     bni_put_u64(&w, (uint64_t)m->stage[i].out);
-  /* Parameters in segment order, running statistics after each BatchNorm's beta. */
-  for (size_t k = 0; k < m->nseg && st == BN_OK; k++) {
-    const bni_segment *s = &m->seg[k];
-    const float *p = s->param;
-    if (s->kind == BNI_SEG_GAMMA) { /* beta is the next segment */
-      const bn_batchnorm *bn = s->layer == 0 ? m->input_bn : m->stage[s->layer - 1].bn;
-      st = put_bn(&w, bn, s->count, p, m->seg[k + 1].param, tmp);
-      k++; /* beta was written with gamma */
-    } else {
-      bni_put_f32s(&w, p, s->count);
-    }
-  }
-  for (size_t k = 0; with_opt && k < bni_optimizer_moments(m->opt.kind); k++)
+  for (size_t k = 0; k < m->nparts && st == BN_OK; k++)
+    st = put_part(&w, &m->part[k], tmp);
+  for (size_t k = 0; (h.flags & BN_MLP_FILE_OPTIMIZER) && k < bni_optimizer_moments(m->opt.kind);
+       k++)
     bni_put_f32s(&w, k == 0 ? m->moment1 : m->moment2, m->nparams);
   free(tmp);
   if (st == BN_OK && (w.overflow || w.pos + 4 != need))
@@ -236,13 +208,13 @@ bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffer, size
                   w.pos + 4, need);
   if (st != BN_OK)
     return st;
-  bni_put_u32(&w, bni_crc32(0, buffer, w.pos));
+  bni_blob_seal(&w);
   if (written)
     *written = w.pos;
   return BN_OK;
 }
 
-/* ---- reading ------------------------------------------------------------- */
+/* ---- reading: parse -------------------------------------------------------- */
 
 static void set_message(char *message, size_t capacity, const bni_error *err)
 {
@@ -250,7 +222,101 @@ static void set_message(char *message, size_t capacity, const bni_error *err)
     snprintf(message, capacity, "%s", err->text);
 }
 
-/* Check n floats at the reader's position: finite, and >= 0 when nonneg. */
+/* A short file is judged on the bytes it has, so a short foreign file is
+ * foreign rather than truncated. */
+static bn_status check_magic(const void *bytes, size_t size, bni_error *err)
+{
+  if (memcmp(bytes, MAGIC, size < sizeof MAGIC ? size : sizeof MAGIC) != 0)
+    return bni_fail(err, BN_ERR_BAD_MAGIC, "not a libbn model file (bad magic)");
+  return BN_OK;
+}
+
+/* Magic and version; the reader then stands after the version. */
+static bn_status open_frame(bni_reader *r, const unsigned char *bytes, size_t size,
+                            bni_error *err)
+{
+  if (check_magic(bytes, size, err) != BN_OK)
+    return BN_ERR_BAD_MAGIC;
+  return bni_blob_open_magic(r, bytes, size, sizeof MAGIC, MAGIC, sizeof MAGIC,
+                             BN_MLP_FORMAT_VERSION, WHAT, err);
+}
+
+/* The framing (magic, version, declared size, checksum) and the header. */
+static bn_status parse(const unsigned char *bytes, size_t size, bni_reader *r, header *h,
+                       bni_error *err)
+{
+  bn_status st = open_frame(r, bytes, size, err);
+  if (st != BN_OK)
+    return st;
+  if (size < HEADER_BYTES + 4)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated: %zu bytes, shorter than the header", size);
+  h->version = BN_MLP_FORMAT_VERSION;
+  get_header(r, h);
+  if (h->bytes != (uint64_t)size)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "%s: the header says %llu bytes, there are %zu",
+                    h->bytes > size ? "truncated" : "trailing bytes",
+                    (unsigned long long)h->bytes, size);
+  return bni_blob_verify(bytes, size, 1, WHAT, err);
+}
+
+/* ---- reading: validate ----------------------------------------------------- */
+
+/* The header's architecture and training settings. */
+static bn_status check_header(const header *h, bni_error *err)
+{
+  const bn_status st = BN_ERR_BAD_FORMAT;
+  if (h->flags & ~(uint32_t)KNOWN_FLAGS)
+    return bni_fail(err, st, "unknown flags 0x%x", (unsigned)h->flags);
+  if (h->reserved != 0 || h->decay_all > 1)
+    return bni_fail(err, st, "reserved header fields are not zero");
+  if (h->layers > BN_MLP_MAX_LAYERS)
+    return bni_fail(err, st, "%u hidden layers (at most %u)", (unsigned)h->layers,
+                    BN_MLP_MAX_LAYERS);
+  if (h->inputs == 0 || h->outputs == 0 || h->inputs > SIZE_MAX || h->outputs > SIZE_MAX)
+    return bni_fail(err, st, "zero or huge input/output size");
+  if (!((h->activation == BN_ACT_RELU || h->activation == BN_ACT_ELU ||
+         h->activation == BN_ACT_SIGMOID || h->activation == BN_ACT_TANH) &&
+        h->placement <= BN_MLP_BN_AFTER && (h->layers > 0 || h->placement == BN_MLP_BN_NONE) &&
+        (h->head == BN_MLP_HEAD_SOFTMAX || h->head == BN_MLP_HEAD_SIGMOID) &&
+        (h->head != BN_MLP_HEAD_SOFTMAX || h->outputs >= 2)))
+    return bni_fail(err, st, "invalid activation, placement or head");
+  const bni_optimizer *o = &h->opt;
+  if (bni_mlp_check_param(err, BN_MLP_OPTIMIZER, (double)o->kind) ||
+      bni_mlp_check_param(err, BN_MLP_LEARNING_RATE, o->lr) ||
+      bni_mlp_check_param(err, BN_MLP_MOMENTUM_COEF, o->momentum) ||
+      bni_mlp_check_param(err, BN_MLP_ADAM_BETA1, o->beta1) ||
+      bni_mlp_check_param(err, BN_MLP_ADAM_BETA2, o->beta2) ||
+      bni_mlp_check_param(err, BN_MLP_ADAM_EPSILON, o->eps) ||
+      bni_mlp_check_param(err, BN_MLP_WEIGHT_DECAY, o->weight_decay) ||
+      bni_mlp_check_param(err, BN_MLP_ELU_ALPHA, (double)h->elu_alpha) ||
+      bni_mlp_check_param(err, BN_MLP_BN_EPSILON, (double)h->bn_eps) ||
+      bni_mlp_check_param(err, BN_MLP_BN_UPDATE_FACTOR, (double)h->bn_factor) ||
+      bni_mlp_check_param(err, BN_MLP_STEP, (double)o->step) ||
+      (o->step > 0 && !(h->flags & BN_MLP_FILE_OPTIMIZER))) {
+    char detail[BNI_ERROR_CAPACITY];
+    snprintf(detail, sizeof detail, "%s", err->text);
+    return bni_fail(err, st, "invalid training settings (%s)", detail);
+  }
+  return BN_OK;
+}
+
+/* The hidden widths into hidden (room for BN_MLP_MAX_LAYERS), bounded by
+ * the bytes present. */
+static bn_status get_widths(bni_reader *r, const header *h, size_t *hidden, bni_error *err)
+{
+  if ((uint64_t)(r->size - r->pos) < 8u * (uint64_t)h->layers)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated inside the layer widths");
+  for (uint32_t i = 0; i < h->layers; i++) {
+    uint64_t width = bni_get_u64(r);
+    if (width == 0 || width > SIZE_MAX)
+      return bni_fail(err, BN_ERR_BAD_FORMAT, "hidden layer %u has width %llu", i + 1,
+                      (unsigned long long)width);
+    hidden[i] = (size_t)width;
+  }
+  return BN_OK;
+}
+
+/* n floats at the reader's position: finite, and >= 0 when nonneg. */
 static int scan_floats(bni_reader *r, uint64_t n, int nonneg)
 {
   for (uint64_t i = 0; i < n; i++) {
@@ -261,75 +327,106 @@ static int scan_floats(bni_reader *r, uint64_t n, int nonneg)
   return !r->overrun;
 }
 
-/* Validate every value of the body without allocating. */
-static bn_status scan_body(bni_error *err, bni_reader *r, const arch *a)
+/* Every value of the body, without allocating. */
+static bn_status scan_body(bni_reader *r, const header *h, const bni_part *parts, size_t nparts,
+                           uint64_t trainable, bni_error *err)
 {
-  if (a->flags & FLAG_INPUT_BN) {
-    (void)bni_get_u64(r);
-    if (!scan_floats(r, 3 * a->inputs, 0) || !scan_floats(r, a->inputs, 1))
-      return bni_fail(err, BN_ERR_BAD_FORMAT, "input BatchNorm holds an invalid value");
-  }
-  uint64_t in = a->inputs;
-  for (uint32_t i = 0; i <= a->layers; i++) {
-    uint64_t out = width(a, i);
-    int bias = i == a->layers || a->placement != BN_MLP_BN_BEFORE;
-    int bn = i < a->layers && a->placement != BN_MLP_BN_NONE;
-    if (!scan_floats(r, in * out + (bias ? out : 0), 0))
-      return bni_fail(err, BN_ERR_BAD_FORMAT, "layer %u: a weight or bias is not finite", i + 1);
-    if (bn) {
+  for (size_t k = 0; k < nparts; k++) {
+    const bni_part *p = &parts[k];
+    const bni_part_kind_info *kind = bni_describe_kind(p->kind);
+    if (kind->counter)
       (void)bni_get_u64(r);
-      if (!scan_floats(r, 3 * out, 0) || !scan_floats(r, out, 1))
-        return bni_fail(err, BN_ERR_BAD_FORMAT, "layer %u: BatchNorm holds an invalid value",
-                        i + 1);
+    for (size_t t = 0; t < kind->ntensors; t++) {
+      const bni_role role = kind->tensors[t];
+      if (!scan_floats(r, bni_part_tensor_size(p, role), bni_describe_role(role)->nonnegative))
+        return bni_fail(err, BN_ERR_BAD_FORMAT, "layer %zu: %s holds an invalid value",
+                        p->layer, kind->name);
     }
-    in = out;
   }
-  if (a->flags & FLAG_OPTIMIZER) {
-    size_t k = bni_optimizer_moments((int)a->opt_kind);
-    if ((k > 0 && !scan_floats(r, a->params, 0)) || (k > 1 && !scan_floats(r, a->params, 1)))
+  if (h->flags & BN_MLP_FILE_OPTIMIZER) {
+    size_t k = bni_optimizer_moments(h->opt.kind);
+    if ((k > 0 && !scan_floats(r, trainable, 0)) || (k > 1 && !scan_floats(r, trainable, 1)))
       return bni_fail(err, BN_ERR_BAD_FORMAT, "optimizer state holds an invalid value");
   }
   return BN_OK;
 }
 
-static bn_status get_bn(bni_reader *r, bn_batchnorm *bn, size_t F, float *gamma, float *beta,
-                        float *tmp)
+/* The header, the widths, the size the architecture implies and every
+ * value; on BN_OK the reader stands at the body. */
+static bn_status validate(bni_reader *r, const header *h, size_t *hidden, bni_part *parts,
+                          bni_error *err)
 {
-  bn_status st = bn_batchnorm_set_batches_tracked(bn, bni_get_u64(r));
-  bni_get_f32s(r, gamma, F);
-  bni_get_f32s(r, beta, F);
-  bni_get_f32s(r, tmp, F);
+  bn_status st = check_header(h, err);
   if (st == BN_OK)
-    st = bn_batchnorm_set(bn, BN_BATCHNORM_RUNNING_MEAN, tmp, F);
-  bni_get_f32s(r, tmp, F);
-  if (st == BN_OK)
-    st = bn_batchnorm_set(bn, BN_BATCHNORM_RUNNING_VAR, tmp, F);
+    st = get_widths(r, h, hidden, err);
+  if (st != BN_OK)
+    return st;
+  const bni_shape shape = {(size_t)h->inputs, (size_t)h->outputs, h->layers, hidden,
+                           (bn_mlp_placement)h->placement, mlp_flags(h)};
+  const size_t nparts = bni_layout_plan(&shape, parts);
+  uint64_t expected = file_bytes(h, parts, nparts), trainable = 0, body = 0;
+  if (expected != (uint64_t)r->size)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "the architecture needs %llu bytes, the file has %zu",
+                    (unsigned long long)expected, r->size);
+  (void)bni_layout_totals(parts, nparts, &trainable, &body); /* fits: file_bytes checked */
+  const size_t start = r->pos;
+  st = scan_body(r, h, parts, nparts, trainable, err);
+  r->pos = start;
   return st;
 }
 
-/* Fill a freshly created network from a validated body. */
-static bn_status load_body(bn_mlp *m, bni_reader *r, const arch *a)
+/* ---- reading: build -------------------------------------------------------- */
+
+static bn_status get_part(bni_reader *r, bni_part *p, float *tmp)
 {
-  float *tmp = malloc(m->widest * sizeof *tmp);
-  if (!tmp)
-    return BN_ERR_OUT_OF_MEMORY;
-  bn_status st = BN_OK;
-  for (size_t k = 0; k < m->nseg && st == BN_OK; k++) {
-    const bni_segment *s = &m->seg[k];
-    float *p = s->param;
-    if (s->kind == BNI_SEG_GAMMA) { /* beta is the next segment */
-      bn_batchnorm *bn = s->layer == 0 ? m->input_bn : m->stage[s->layer - 1].bn;
-      st = get_bn(r, bn, s->count, p, m->seg[k + 1].param, tmp);
-      k++;
+  const bni_part_kind_info *kind = bni_describe_kind(p->kind);
+  bn_status st = kind->counter ? kind->set_counter(p, bni_get_u64(r)) : BN_OK;
+  for (size_t t = 0; t < kind->ntensors && st == BN_OK; t++) {
+    const bni_role role = kind->tensors[t];
+    const size_t n = bni_part_tensor_size(p, role);
+    if (bni_describe_role(role)->gradient) {
+      bni_get_f32s(r, kind->row(p, role, 0), n);
     } else {
-      bni_get_f32s(r, p, s->count);
+      bni_get_f32s(r, tmp, n);
+      st = kind->write(p, role, tmp);
     }
   }
+  return st;
+}
+
+/* A network from a validated header and body. */
+static bn_status build(bn_mlp **out, bni_reader *r, const header *h, const size_t *hidden,
+                       bni_error *err)
+{
+  bn_mlp *m = NULL;
+  bn_status st = bn_mlp_create(&m, (size_t)h->inputs, hidden, h->layers, (size_t)h->outputs,
+                               (bn_activation)h->activation, (bn_mlp_placement)h->placement,
+                               (bn_mlp_head)h->head, mlp_flags(h));
+  if (st != BN_OK)
+    return bni_fail(err, st, "cannot create the network: %s", bn_status_string(st));
+  m->opt = h->opt;
+  m->elu_alpha = h->elu_alpha;
+  if (bni_mlp_bn_count(m))
+    st = bn_mlp_set_parameter(m, BN_MLP_BN_EPSILON, (double)h->bn_eps);
+  if (st == BN_OK && bni_mlp_bn_count(m))
+    st = bn_mlp_set_parameter(m, BN_MLP_BN_UPDATE_FACTOR, (double)h->bn_factor);
+  m->bn_eps = h->bn_eps;
+  m->bn_factor = h->bn_factor;
+  float *tmp = st == BN_OK ? malloc(m->widest * sizeof *tmp) : NULL;
+  if (st == BN_OK && !tmp)
+    st = BN_ERR_OUT_OF_MEMORY;
+  for (size_t k = 0; k < m->nparts && st == BN_OK; k++)
+    st = get_part(r, &m->part[k], tmp);
   free(tmp);
-  if (a->flags & FLAG_OPTIMIZER)
+  if (st == BN_OK && (h->flags & BN_MLP_FILE_OPTIMIZER))
     for (size_t k = 0; k < bni_optimizer_moments(m->opt.kind); k++)
       bni_get_f32s(r, k == 0 ? m->moment1 : m->moment2, m->nparams);
-  return st;
+  if (st != BN_OK) {
+    bn_mlp_destroy(m);
+    return bni_fail(err, st, "cannot fill the network: %s", bn_status_string(st));
+  }
+  *out = m;
+  return BN_OK;
 }
 
 bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size, char *message,
@@ -343,247 +440,64 @@ bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size, char
     return st;
   }
   *out = NULL;
-  const unsigned char *bytes = buffer;
-  bni_reader r = {bytes, size, 0, 0};
-  uint32_t version = 0, flags = 0;
-  uint64_t declared = 0;
-  arch a = {0};
-  if (memcmp(bytes, MAGIC, size < 8 ? size : 8) != 0) {
-    st = bni_fail(&err, BN_ERR_BAD_MAGIC, "not a libbn model file (bad magic)");
-    goto done;
-  }
-  if (size < 12) {
-    st = bni_fail(&err, BN_ERR_BAD_SIZE, "truncated: %zu bytes, shorter than the header", size);
-    goto done;
-  }
-  r.pos = 8;
-  version = bni_get_u32(&r);
-  if (version != BN_MLP_FORMAT_VERSION) {
-    st = bni_fail(&err, BN_ERR_VERSION_MISMATCH,
-                  "model format version %u; this library reads version %u", (unsigned)version,
-                  BN_MLP_FORMAT_VERSION);
-    goto done;
-  }
-  if (size < HEADER_BYTES + 4) {
-    st = bni_fail(&err, BN_ERR_BAD_SIZE, "truncated: %zu bytes, shorter than the header", size);
-    goto done;
-  }
-  flags = bni_get_u32(&r);
-  declared = bni_get_u64(&r);
-  if (declared != (uint64_t)size) {
-    st = bni_fail(&err, BN_ERR_BAD_SIZE, "%s: the header says %llu bytes, there are %zu",
-                  declared > size ? "truncated" : "trailing bytes", (unsigned long long)declared,
-                  size);
-    goto done;
-  }
-  uint32_t stored = (uint32_t)bytes[size - 4] | (uint32_t)bytes[size - 3] << 8 |
-                    (uint32_t)bytes[size - 2] << 16 | (uint32_t)bytes[size - 1] << 24;
-  if (bni_crc32(0, bytes, size - 4) != stored) {
-    st = bni_fail(&err, BN_ERR_CHECKSUM, "checksum mismatch: the file is corrupt");
-    goto done;
-  }
-  a.flags = flags;
-  a.inputs = bni_get_u64(&r);
-  a.outputs = bni_get_u64(&r);
-  a.layers = bni_get_u32(&r);
-  a.activation = bni_get_u32(&r);
-  a.placement = bni_get_u32(&r);
-  a.head = bni_get_u32(&r);
-  float alpha = bni_get_f32(&r), bn_eps = bni_get_f32(&r), bn_factor = bni_get_f32(&r);
-  bni_optimizer opt;
-  opt.kind = (int)(a.opt_kind = bni_get_u32(&r));
-  uint32_t decay_all = bni_get_u32(&r), reserved = bni_get_u32(&r);
-  opt.lr = get_f64(&r);
-  opt.momentum = get_f64(&r);
-  opt.beta1 = get_f64(&r);
-  opt.beta2 = get_f64(&r);
-  opt.eps = get_f64(&r);
-  opt.weight_decay = get_f64(&r);
-  opt.step = bni_get_u64(&r);
-  opt.decay_all = (int)(decay_all & 1u);
-
-  st = BN_ERR_BAD_FORMAT;
-  if (flags & ~(FLAG_INPUT_BN | FLAG_OPTIMIZER | FLAG_BIASED_VAR))
-    bni_fail(&err, st, "unknown flags 0x%x", (unsigned)flags);
-  else if (reserved != 0 || decay_all > 1)
-    bni_fail(&err, st, "reserved header fields are not zero");
-  else if (a.layers > BNI_MLP_MAX_LAYERS)
-    bni_fail(&err, st, "%u hidden layers (at most %u)", (unsigned)a.layers, BNI_MLP_MAX_LAYERS);
-  else if (a.inputs == 0 || a.outputs == 0 || a.inputs > SIZE_MAX || a.outputs > SIZE_MAX)
-    bni_fail(&err, st, "zero or huge input/output size");
-  else if (!((a.activation == BN_ACT_RELU || a.activation == BN_ACT_ELU ||
-              a.activation == BN_ACT_SIGMOID || a.activation == BN_ACT_TANH) &&
-             a.placement <= BN_MLP_BN_AFTER && (a.layers > 0 || a.placement == BN_MLP_BN_NONE) &&
-             (a.head == BN_MLP_HEAD_SOFTMAX || a.head == BN_MLP_HEAD_SIGMOID) &&
-             (a.head != BN_MLP_HEAD_SOFTMAX || a.outputs >= 2)))
-    bni_fail(&err, st, "invalid activation, placement or head");
-  else if (bni_mlp_check_param(&err, BN_MLP_OPTIMIZER, (double)opt.kind) ||
-           bni_mlp_check_param(&err, BN_MLP_LEARNING_RATE, opt.lr) ||
-           bni_mlp_check_param(&err, BN_MLP_MOMENTUM_COEF, opt.momentum) ||
-           bni_mlp_check_param(&err, BN_MLP_ADAM_BETA1, opt.beta1) ||
-           bni_mlp_check_param(&err, BN_MLP_ADAM_BETA2, opt.beta2) ||
-           bni_mlp_check_param(&err, BN_MLP_ADAM_EPSILON, opt.eps) ||
-           bni_mlp_check_param(&err, BN_MLP_WEIGHT_DECAY, opt.weight_decay) ||
-           bni_mlp_check_param(&err, BN_MLP_ELU_ALPHA, (double)alpha) ||
-           bni_mlp_check_param(&err, BN_MLP_BN_EPSILON, (double)bn_eps) ||
-           bni_mlp_check_param(&err, BN_MLP_BN_UPDATE_FACTOR, (double)bn_factor) ||
-           bni_mlp_check_param(&err, BN_MLP_STEP, (double)opt.step) ||
-           (opt.step > 0 && !(flags & FLAG_OPTIMIZER)))
-  {
-    char detail[BNI_ERROR_CAPACITY];
-    snprintf(detail, sizeof detail, "%s", err.text);
-    bni_fail(&err, st, "invalid training settings (%s)", detail);
-  }
-  else
-    st = BN_OK;
-  if (st != BN_OK)
-    goto done;
-  /* Widths: bounded by the bytes present before anything is sized by them. */
-  if ((uint64_t)(size - r.pos) < 8u * (uint64_t)a.layers) {
-    st = bni_fail(&err, BN_ERR_BAD_SIZE, "truncated inside the layer widths");
-    goto done;
-  }
-  a.widths = bytes + r.pos;
-  for (uint32_t i = 0; i < a.layers; i++)
-    if (width(&a, i) == 0 || width(&a, i) > SIZE_MAX) {
-      st = bni_fail(&err, BN_ERR_BAD_FORMAT, "hidden layer %u has width %llu", i + 1,
-                    (unsigned long long)width(&a, i));
-      goto done;
-    }
-  r.pos += 8u * a.layers;
-  uint64_t expected = file_bytes(&a);
-  if (expected != (uint64_t)size) {
-    st = bni_fail(&err, BN_ERR_BAD_SIZE,
-                  "the architecture needs %llu bytes, the file has %zu",
-                  (unsigned long long)expected, size);
-    goto done;
-  }
-  const size_t body = r.pos;
-  st = scan_body(&err, &r, &a);
-  if (st != BN_OK)
-    goto done;
-
-  /* Everything is valid and every size is bounded by the file: build. */
-  size_t *hidden = malloc((a.layers + 1u) * sizeof *hidden);
-  if (!hidden) {
+  bni_reader r = {buffer, size, 0, 0};
+  header h = {0};
+  /* Sized by the layer limit, not by the data. */
+  size_t *hidden = malloc(BN_MLP_MAX_LAYERS * sizeof *hidden);
+  bni_part *parts = malloc(bni_layout_max_parts(BN_MLP_MAX_LAYERS) * sizeof *parts);
+  if (!hidden || !parts)
     st = bni_fail(&err, BN_ERR_OUT_OF_MEMORY, "out of memory");
-    goto done;
-  }
-  for (uint32_t i = 0; i < a.layers; i++)
-    hidden[i] = (size_t)width(&a, i);
-  bn_mlp *m = NULL;
-  st = bn_mlp_create(&m, (size_t)a.inputs, hidden, a.layers, (size_t)a.outputs,
-                     (bn_activation)a.activation, (bn_mlp_placement)a.placement,
-                     (bn_mlp_head)a.head,
-                     ((flags & FLAG_INPUT_BN) ? (unsigned)BN_MLP_INPUT_BATCHNORM : 0u) |
-                         ((flags & FLAG_BIASED_VAR) ? (unsigned)BN_MLP_BIASED_RUNNING_VAR : 0u));
-  free(hidden);
-  if (st != BN_OK) {
-    bni_fail(&err, st, "cannot create the network: %s", bn_status_string(st));
-    goto done;
-  }
-  m->opt = opt;
-  m->elu_alpha = alpha;
-  if (bni_mlp_bn_count(m))
-    st = bn_mlp_set_parameter(m, BN_MLP_BN_EPSILON, (double)bn_eps);
-  if (st == BN_OK && bni_mlp_bn_count(m))
-    st = bn_mlp_set_parameter(m, BN_MLP_BN_UPDATE_FACTOR, (double)bn_factor);
-  m->bn_eps = bn_eps;
-  m->bn_factor = bn_factor;
-  r.pos = body;
+  else
+    st = parse(buffer, size, &r, &h, &err);
   if (st == BN_OK)
-    st = load_body(m, &r, &a);
-  if (st != BN_OK) {
-    bni_fail(&err, st, "cannot fill the network: %s", bn_status_string(st));
-    bn_mlp_destroy(m);
-    goto done;
-  }
-  *out = m;
-done:
+    st = validate(&r, &h, hidden, parts, &err);
+  if (st == BN_OK)
+    st = build(out, &r, &h, hidden, &err);
+  free(hidden);
+  free(parts);
   set_message(message, capacity, &err);
   return st;
 }
 
-/* ---- files --------------------------------------------------------------- */
+/* ---- header queries -------------------------------------------------------- */
 
-static bn_status io_fail(bni_error *err, const char *what, const char *path)
+bn_status bn_mlp_format_version(unsigned *version)
 {
-  char reason[128];
-  int saved = errno;
-  if (strerror_r(saved, reason, sizeof reason) != 0)
-    snprintf(reason, sizeof reason, "errno %d", saved);
-  return bni_fail(err, BN_ERR_IO, "%s '%s': %s", what, path, reason);
+  if (!version)
+    return BN_ERR_INVALID_ARGUMENT;
+  *version = BN_MLP_FORMAT_VERSION;
+  return BN_OK;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+static bn_status read_header(const void *buffer, size_t size, unsigned *version,
+                             unsigned *contents, uint64_t *bytes, bni_error *err)
 {
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0) {
-      if (k == 0)
-        errno = EIO;
-      return 0;
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return 1;
+  if (!buffer)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
+  if (check_magic(buffer, size, err) != BN_OK)
+    return BN_ERR_BAD_MAGIC;
+  if (size < COMMON_HEADER_BYTES)
+    return bni_fail(err, BN_ERR_BAD_SIZE, "truncated: %zu bytes, shorter than the header", size);
+  bni_reader r = {buffer, size, sizeof MAGIC, 0};
+  const uint32_t v = bni_get_u32(&r), flags = bni_get_u32(&r);
+  const uint64_t declared = bni_get_u64(&r);
+  if (version)
+    *version = v;
+  if (contents)
+    *contents = flags;
+  if (bytes)
+    *bytes = declared;
+  return BN_OK;
 }
 
-/* Write a file so that path holds either its old contents or all of the new
- * ones, whatever happens: temporary file in the same directory, fsync,
- * rename over path, fsync of the directory. */
-bn_status bni_write_file_atomic(bni_error *err, const char *path, const void *data, size_t size)
+bn_status bn_mlp_read_header(const void *buffer, size_t size, unsigned *version,
+                             unsigned *contents, uint64_t *file_bytes)
 {
-  const size_t len = strlen(path);
-  char *tmp = malloc(len + 16), *dir = malloc(len + 2);
-  if (!tmp || !dir) {
-    free(tmp);
-    free(dir);
-    return bni_fail(err, BN_ERR_OUT_OF_MEMORY, "out of memory");
-  }
-  snprintf(tmp, len + 16, "%s.tmp-XXXXXX", path);
-  const char *slash = strrchr(path, '/');
-  if (!slash)
-    snprintf(dir, len + 2, ".");
-  else if (slash == path)
-    snprintf(dir, len + 2, "/");
-  else
-    snprintf(dir, len + 2, "%.*s", (int)(slash - path), path);
-  bn_status st = BN_OK;
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    st = io_fail(err, "cannot create a temporary file next to", path);
-    goto out;
-  }
-  if (fchmod(fd, 0644) != 0 || !write_all(fd, data, size) || fsync(fd) != 0) {
-    st = io_fail(err, "cannot write", tmp);
-    close(fd);
-    unlink(tmp);
-    goto out;
-  }
-  if (close(fd) != 0) {
-    st = io_fail(err, "cannot close", tmp);
-    unlink(tmp);
-    goto out;
-  }
-  if (rename(tmp, path) != 0) {
-    st = io_fail(err, "cannot rename the temporary file to", path);
-    unlink(tmp);
-    goto out;
-  }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (dfd < 0 || fsync(dfd) != 0)
-    st = io_fail(err, "cannot sync the directory", dir);
-  if (dfd >= 0)
-    close(dfd);
-out:
-  free(tmp);
-  free(dir);
-  return st;
+  bni_error err = {{0}};
+  return read_header(buffer, size, version, contents, file_bytes, &err);
 }
+
+/* ---- files ----------------------------------------------------------------- */
 
 bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags)
 {
@@ -606,56 +520,69 @@ bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags)
   return st;
 }
 
+/* Read path and hand its bytes to use; errors name the path. */
+static bn_status with_file(const char *path, bni_error *err,
+                           bn_status (*use)(const unsigned char *, size_t, void *, bni_error *),
+                           void *ctx)
+{
+  unsigned char *data = NULL;
+  size_t size = 0;
+  bn_status st = bni_read_file(err, path, &data, &size);
+  if (st == BN_OK) {
+    st = use(data, size, ctx, err);
+    if (st != BN_OK) {
+      char detail[BNI_ERROR_CAPACITY];
+      snprintf(detail, sizeof detail, "%s", err->text);
+      bni_fail(err, st, "%s: %s", path, detail);
+    }
+  }
+  free(data);
+  return st;
+}
+
+static bn_status use_deserialize(const unsigned char *data, size_t size, void *ctx,
+                                 bni_error *err)
+{
+  return bn_mlp_deserialize(ctx, data, size, err->text, sizeof err->text);
+}
+
 bn_status bn_mlp_load(bn_mlp **out, const char *path, char *message, size_t capacity)
 {
   bni_error err = {{0}};
-  bn_status st = BN_OK;
-  unsigned char *data = NULL;
+  bn_status st;
   if (out)
     *out = NULL;
-  if (!out || !path) {
+  if (!out || !path)
     st = bni_fail(&err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", out ? "path" : "out");
-    set_message(message, capacity, &err);
-    return st;
-  }
-  int fd = open(path, O_RDONLY);
-  struct stat sb;
-  if (fd < 0) {
-    st = io_fail(&err, "cannot open", path);
-  } else if (fstat(fd, &sb) != 0) {
-    st = io_fail(&err, "cannot stat", path);
-  } else if (!S_ISREG(sb.st_mode)) {
-    st = bni_fail(&err, BN_ERR_IO, "'%s' is not a regular file", path);
-  } else if ((uintmax_t)sb.st_size > (uintmax_t)(SIZE_MAX / 2)) {
-    st = bni_fail(&err, BN_ERR_BAD_SIZE, "'%s' is too large", path);
-  } else {
-    size_t size = (size_t)sb.st_size, got = 0;
-    data = malloc(size ? size : 1);
-    if (!data)
-      st = bni_fail(&err, BN_ERR_OUT_OF_MEMORY, "no memory for %zu bytes", size);
-    while (st == BN_OK && got < size) {
-      ssize_t k = read(fd, data + got, size - got);
-      if (k < 0 && errno == EINTR)
-        continue;
-      if (k < 0)
-        st = io_fail(&err, "cannot read", path);
-      else if (k == 0)
-        break; /* shrank while reading: parse what is there */
-      else
-        got += (size_t)k;
-    }
-    if (st == BN_OK) {
-      st = bn_mlp_deserialize(out, data, got, err.text, sizeof err.text);
-      if (st != BN_OK) {
-        char detail[BNI_ERROR_CAPACITY];
-        snprintf(detail, sizeof detail, "%s", err.text);
-        bni_fail(&err, st, "%s: %s", path, detail);
-      }
-    }
-  }
-  if (fd >= 0)
-    close(fd);
-  free(data);
+  else
+    st = with_file(path, &err, use_deserialize, out);
+  set_message(message, capacity, &err);
+  return st;
+}
+
+typedef struct header_request {
+  unsigned *version;
+  unsigned *contents;
+  uint64_t *bytes;
+} header_request;
+
+static bn_status use_read_header(const unsigned char *data, size_t size, void *ctx,
+                                 bni_error *err)
+{
+  header_request *q = ctx;
+  return read_header(data, size, q->version, q->contents, q->bytes, err);
+}
+
+bn_status bn_mlp_read_file_header(const char *path, unsigned *version, unsigned *contents,
+                                  uint64_t *file_bytes, char *message, size_t capacity)
+{
+  bni_error err = {{0}};
+  bn_status st;
+  header_request q = {version, contents, file_bytes};
+  if (!path)
+    st = bni_fail(&err, BN_ERR_INVALID_ARGUMENT, "path is NULL");
+  else
+    st = with_file(path, &err, use_read_header, &q);
   set_message(message, capacity, &err);
   return st;
 }

@@ -63,12 +63,13 @@ bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   }
   double *mean = acc, *m2 = acc + W, *cm = acc + 2 * W, *cm2 = acc + 3 * W;
-  /* BatchNorm k: 0 is the input's, i the one of hidden layer i. */
-  for (size_t k = 0; st == BN_OK && k <= m->layers; k++) {
-    bn_batchnorm *bn = k == 0 ? m->input_bn : m->stage[k - 1].bn;
-    if (!bn)
+  /* Every part with running statistics, in forward order. */
+  for (size_t part = 0; st == BN_OK && part < m->nparts; part++) {
+    const bni_part *p = &m->part[part];
+    if (!bni_part_holds(p, BNI_ROLE_RUNNING_MEAN))
       continue;
-    const size_t F = k == 0 ? m->inputs : m->stage[k - 1].out;
+    bn_batchnorm *bn = p->bn;
+    const size_t k = p->layer, F = p->out;
     double count = 0.0;
     memset(mean, 0, F * sizeof *mean);
     memset(m2, 0, F * sizeof *m2);

@@ -47,7 +47,8 @@ bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const in
   const uint64_t t = m->opt.step + 1;
   for (size_t k = 0; k < m->nseg; k++) {
     const bni_segment *s = &m->seg[k];
-    double decay = s->kind == BNI_SEG_WEIGHT || m->opt.decay_all ? m->opt.weight_decay : 0.0;
+    double decay =
+        bni_describe_role(s->role)->decayed || m->opt.decay_all ? m->opt.weight_decay : 0.0;
     bni_optimizer_update(&m->opt, t, s->param, s->grad,
                          m->moment1 + s->offset, m->moment2 + s->offset, s->count, decay);
   }

@@ -545,6 +545,122 @@ static void test_load_errors(void **state)
   bn_mlp_destroy(m);
 }
 
+/* The header queries report what was written: version, contents, size. */
+static void test_header_queries(void **state)
+{
+  (void)state;
+  unsigned version = 0, contents = 0;
+  uint64_t bytes = 0;
+  assert_int_equal(bn_mlp_format_version(&version), BN_OK);
+  assert_int_equal(version, BN_MLP_FORMAT_VERSION);
+  assert_int_equal(bn_mlp_format_version(NULL), BN_ERR_INVALID_ARGUMENT);
+
+  const unsigned cases[2][2] = {{BN_MLP_INPUT_BATCHNORM | BN_MLP_BIASED_RUNNING_VAR, 0},
+                                {0, BN_MLP_SAVE_OPTIMIZER}};
+  const unsigned expected[2] = {BN_MLP_FILE_INPUT_BATCHNORM | BN_MLP_FILE_BIASED_RUNNING_VAR,
+                                BN_MLP_FILE_OPTIMIZER};
+  for (int k = 0; k < 2; k++) {
+    bn_mlp *m = make_net(BN_MLP_BN_BEFORE, cases[k][0], BN_MLP_ADAM);
+    size_t size = 0;
+    unsigned char *buf = serialize(m, cases[k][1], &size);
+    version = contents = 0;
+    bytes = 0;
+    assert_int_equal(bn_mlp_read_header(buf, size, &version, &contents, &bytes), BN_OK);
+    assert_int_equal(version, 1);
+    assert_int_equal(contents, expected[k]);
+    assert_int_equal(bytes, size);
+    assert_int_equal(bn_mlp_read_header(buf, size, NULL, NULL, NULL), BN_OK);
+    /* only the common 24 bytes are needed; a shorter prefix is BAD_SIZE */
+    assert_int_equal(bn_mlp_read_header(buf, 24, &version, NULL, NULL), BN_OK);
+    assert_int_equal(bn_mlp_read_header(buf, 23, &version, NULL, NULL), BN_ERR_BAD_SIZE);
+    /* a version this library cannot load is still reported */
+    put_u32(buf + 8, 7);
+    assert_int_equal(bn_mlp_read_header(buf, size, &version, NULL, NULL), BN_OK);
+    assert_int_equal(version, 7);
+    char path[512], msg[256];
+    path_in(path, sizeof path, "header.bnm");
+    assert_int_equal(bn_mlp_save(m, path, cases[k][1]), BN_OK);
+    contents = 0;
+    assert_int_equal(bn_mlp_read_file_header(path, &version, &contents, &bytes, msg, sizeof msg),
+                     BN_OK);
+    assert_int_equal(version, 1);
+    assert_int_equal(contents, expected[k]);
+    assert_int_equal(bytes, size);
+    unlink(path);
+    free(buf);
+    bn_mlp_destroy(m);
+  }
+  char msg[256];
+  assert_int_equal(bn_mlp_read_header(NULL, 30, &version, NULL, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_read_header("hello", 5, &version, NULL, NULL), BN_ERR_BAD_MAGIC);
+  assert_int_equal(bn_mlp_read_header("\x89" "BN", 3, &version, NULL, NULL), BN_ERR_BAD_SIZE);
+  assert_int_equal(bn_mlp_read_file_header(NULL, &version, NULL, NULL, msg, sizeof msg),
+                   BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_read_file_header("/nonexistent/m.bnm", &version, NULL, NULL, msg,
+                                           sizeof msg),
+                   BN_ERR_IO);
+  assert_non_null(strstr(msg, "/nonexistent/m.bnm"));
+  assert_int_equal(bn_mlp_read_file_header("/dev/null", &version, NULL, NULL, NULL, 0),
+                   BN_ERR_IO);
+}
+
+/* Which tensors each layer holds follows the placement rules of mlp.h. */
+static void test_tensor_sizes(void **state)
+{
+  (void)state;
+  const bn_mlp_placement placements[3] = {BN_MLP_BN_NONE, BN_MLP_BN_BEFORE, BN_MLP_BN_AFTER};
+  const size_t width[4] = {I, 9, 5, C};
+  for (int k = 0; k < 3; k++) {
+    bn_mlp *m = make_net(placements[k], k == 1 ? BN_MLP_INPUT_BATCHNORM : 0u, BN_MLP_SGD);
+    size_t n = 99, total = 0, params = 0;
+    assert_int_equal(bn_mlp_tensor_size(m, 0, BN_MLP_GAMMA, &n), BN_OK);
+    assert_int_equal(n, k == 1 ? I : 0);
+    total += 2 * n;
+    assert_int_equal(bn_mlp_tensor_size(m, 0, BN_MLP_WEIGHT, &n), BN_OK);
+    assert_int_equal(n, 0);
+    for (size_t layer = 1; layer <= 3; layer++) {
+      const int head = layer == 3, bn = !head && placements[k] != BN_MLP_BN_NONE;
+      const int bias = head || placements[k] != BN_MLP_BN_BEFORE;
+      const size_t out = width[layer], in = width[layer - 1];
+      assert_int_equal(bn_mlp_tensor_size(m, layer, BN_MLP_WEIGHT, &n), BN_OK);
+      assert_int_equal(n, in * out);
+      assert_int_equal(bn_mlp_tensor_size(m, layer, BN_MLP_DWEIGHT, &n), BN_OK);
+      assert_int_equal(n, in * out);
+      total += in * out;
+      assert_int_equal(bn_mlp_tensor_size(m, layer, BN_MLP_BIAS, &n), BN_OK);
+      assert_int_equal(n, bias ? out : 0);
+      total += n;
+      assert_int_equal(bn_mlp_tensor_size(m, layer, BN_MLP_BETA, &n), BN_OK);
+      assert_int_equal(n, bn ? out : 0);
+      total += 2 * n;
+      assert_int_equal(bn_mlp_tensor_size(m, layer, BN_MLP_RUNNING_VAR, &n), BN_OK);
+      assert_int_equal(n, bn ? out : 0);
+    }
+    assert_int_equal(bn_mlp_parameter_count(m, &params), BN_OK);
+    assert_int_equal(params, total);
+    assert_int_equal(bn_mlp_tensor_size(m, 4, BN_MLP_WEIGHT, &n), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_mlp_tensor_size(m, 1, (bn_mlp_tensor)0, &n), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_mlp_tensor_size(m, 1, (bn_mlp_tensor)11, &n), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_mlp_tensor_size(m, 1, BN_MLP_WEIGHT, NULL), BN_ERR_INVALID_ARGUMENT);
+    assert_int_equal(bn_mlp_tensor_size(NULL, 1, BN_MLP_WEIGHT, &n), BN_ERR_INVALID_ARGUMENT);
+    bn_mlp_destroy(m);
+  }
+  /* the layer limit */
+  size_t *hidden = malloc((BN_MLP_MAX_LAYERS + 1) * sizeof *hidden);
+  assert_non_null(hidden);
+  for (size_t i = 0; i <= BN_MLP_MAX_LAYERS; i++)
+    hidden[i] = 1;
+  bn_mlp *m = NULL;
+  assert_int_equal(bn_mlp_create(&m, 1, hidden, BN_MLP_MAX_LAYERS + 1, 2, BN_ACT_RELU,
+                                 BN_MLP_BN_NONE, BN_MLP_HEAD_SOFTMAX, 0),
+                   BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_create(&m, 1, hidden, BN_MLP_MAX_LAYERS, 2, BN_ACT_RELU,
+                                 BN_MLP_BN_NONE, BN_MLP_HEAD_SOFTMAX, 0),
+                   BN_OK);
+  bn_mlp_destroy(m);
+  free(hidden);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -555,6 +671,8 @@ int main(void)
     cmocka_unit_test(test_random_corruptions),
     cmocka_unit_test(test_failed_save_keeps_old_file),
     cmocka_unit_test(test_load_errors),
+    cmocka_unit_test(test_header_queries),
+    cmocka_unit_test(test_tensor_sizes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,33 +9,7 @@ rm -rf "$work" && mkdir -p "$work/data" "$work/plain" || exit 1
 "$make_idx" "$work/plain" 300 100 plain || { echo "make_idx plain failed"; exit 1; }
 export BN_DATA="$work/no-default-dataset"   # never the real dataset
 
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok: $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $1"; }
-
-# expect CODE PATTERN DESCRIPTION -- command...: exit code and a regex on stdout+stderr.
-expect() {
-  local code=$1 pattern=$2 what=$3
-  shift 4
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    bad "$what: exit $rc, expected $code"
-    printf '%s\n' "$out" | head -20 | sed 's/^/    /'
-  elif [ -n "$pattern" ] && ! printf '%s\n' "$out" | grep -Eq -- "$pattern"; then
-    bad "$what: output does not match /$pattern/"
-    printf '%s\n' "$out" | head -20 | sed 's/^/    /'
-  else
-    ok "$what"
-  fi
-}
-
-finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
-  exit $?
-}
+. "$(dirname "$0")/lib.sh"
 
 model=$work/model.bnm
 train_small() {
@@ -190,8 +164,8 @@ expect 1 'bad magic' "a CSV file is not a model" -- "$bn" info "$work/data/t10k.
 printf '1,2,3\n' > "$work/short.csv"
 expect 1 'short.csv:1: 3 values, the model takes 64' "CSV row of the wrong length" -- \
   "$bn" predict "$model" "$work/short.csv"
-printf 'a,b\n1,x,3\n' > "$work/text.csv"
-expect 1 "text.csv:2: 'x,3" "CSV with text" -- "$bn" predict "$model" "$work/text.csv"
+printf 'a,b,c\n1,x,3\n' > "$work/text.csv"
+expect 1 "text.csv:2: field 2 \('x'\) is not a number" "CSV with text" -- "$bn" predict "$model" "$work/text.csv"
 expect 1 'samples of 1 values, the model takes 64' "predict on a labels file" -- \
   "$bn" predict "$model" "$work/data/t10k-labels-idx1-ubyte.gz"
 finish

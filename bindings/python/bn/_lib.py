@@ -444,6 +444,16 @@ _declare()
 
 STANDARDIZER = HandleKind("Standardizer", StandardizerHandle, lib.bn_standardizer_destroy,
                           lib.bn_standardizer_last_error)
+# Model-file header queries and tensor sizes (bn/mlp.h).
+_SIGNATURES.update({
+    "bn_mlp_tensor_size": (_status, [_ML, c_size_t, c_int, _szp]),
+    "bn_mlp_format_version": (_status, [POINTER(c_uint)]),
+    "bn_mlp_read_header": (_status, [c_void_p, c_size_t, POINTER(c_uint), POINTER(c_uint),
+                                     POINTER(c_uint64)]),
+    "bn_mlp_read_file_header": (_status, [c_char_p, POINTER(c_uint), POINTER(c_uint),
+                                          POINTER(c_uint64), c_char_p, c_size_t]),
+})
+_declare()
 
 
 # ---- a batch spread over shards (batchnorm_kernels.h, batchnorm.h) ----------
