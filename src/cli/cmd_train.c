@@ -240,6 +240,7 @@ int cmd_train(int argc, char **argv)
   }
   int rc = CLI_FAIL;
   bn_mlp *m = NULL;
+  cli_dist dist = {0, 1, 0, NULL};
   FILE *history = NULL;
   size_t classes = head == BN_MLP_HEAD_SIGMOID ? train.targets
                    : (size_t)train.max_label + 1 < 2 ? 2 : (size_t)train.max_label + 1;
@@ -287,6 +288,17 @@ int cmd_train(int argc, char **argv)
               bn_status_string(st));
     goto out;
   }
+  /* Under mpirun: one rank of several; rank 0 alone prints and writes files. */
+  if (cli_dist_start(&dist, m) != CLI_OK)
+    goto out;
+  if (batch < (size_t)dist.size) {
+    cli_error(CLI_FAIL, "--batch-size %zu is smaller than the %d processes", batch, dist.size);
+    goto out;
+  }
+  if (dist.rank != 0) {
+    o.quiet = 1;
+    o.history = NULL;
+  }
   if (o.history && !(history = fopen(o.history, "w"))) {
     cli_error(CLI_FAIL, "cannot write the history %s: %s", o.history, strerror(errno));
     goto out;
@@ -312,6 +324,9 @@ int cmd_train(int argc, char **argv)
     printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads\n",
            optims[opt], lr, schedules[sched], batch, epochs, (unsigned long long)seed,
            openblas_get_num_threads());
+    if (dist.size > 1)
+      printf("across %d processes: each takes its share of every batch of %zu\n", dist.size,
+             batch);
     fflush(stdout);
   }
   train_ctx ctx = {m, have_test ? &test : NULL, {0}, history, o.quiet, sched == 1, lr, epochs,
@@ -346,7 +361,8 @@ int cmd_train(int argc, char **argv)
     if (!o.quiet)
       printf("population statistics recomputed over %zu samples\n", train.n);
   }
-  st = bn_mlp_save(m, o.output, o.save_optimizer ? (unsigned)BN_MLP_SAVE_OPTIMIZER : 0u);
+  if (dist.rank == 0)
+    st = bn_mlp_save(m, o.output, o.save_optimizer ? (unsigned)BN_MLP_SAVE_OPTIMIZER : 0u);
   if (st != BN_OK) {
     cli_error(CLI_FAIL, "cannot save the model: %s", bn_mlp_last_error(m));
     goto out;
@@ -359,13 +375,15 @@ int cmd_train(int argc, char **argv)
       goto out;
     }
   }
-  printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
-         have_test ? "test" : "training", (double)ctx.test_acc, have_test ? "test" : "training",
-         (double)ctx.test_loss, epochs, seconds, o.output);
+  if (dist.rank == 0)
+    printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
+           have_test ? "test" : "training", (double)ctx.test_acc, have_test ? "test" : "training",
+           (double)ctx.test_loss, epochs, seconds, o.output);
   rc = CLI_OK;
 out:
   if (history && fclose(history) != 0 && rc == CLI_OK)
     rc = cli_error(CLI_FAIL, "cannot write the history %s", o.history);
+  cli_dist_stop(&dist, rc);
   bn_mlp_destroy(m);
   dataset_free(&train);
   dataset_free(&test);

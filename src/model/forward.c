@@ -89,7 +89,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
       *stop_in = a, *stop_ld = lda;
       return BN_OK;
     }
-    st = bn_batchnorm_forward(m->input_bn, mode, n, a, lda, m->xbn, m->inputs);
+    st = bni_mlp_batchnorm_forward(m, m->input_bn, mode, n, a, lda, m->xbn, m->inputs);
     if (st != BN_OK)
       return layer_fail(m, st, 0, "BatchNorm", bn_batchnorm_last_error(m->input_bn));
     a = m->xbn, lda = m->inputs;
@@ -112,7 +112,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
         *stop_in = s->pre, *stop_ld = F;
         return BN_OK;
       }
-      st = bn_batchnorm_forward(s->bn, mode, n, s->pre, F, s->post, F);
+      st = bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, F, s->post, F);
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
     }
@@ -168,10 +168,10 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
     if (i < m->layers) { /* g is d(loss)/d(post): undo the activation and the BatchNorm */
       if (m->placement == BN_MLP_BN_BEFORE) {
         st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
-        if (st == BN_OK && (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        if (st == BN_OK && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
           return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
       } else {
-        if (s->bn && (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        if (s->bn && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
           return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
         st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->pre, F, g, F, g, F);
       }
@@ -188,7 +188,7 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
     g = other, other = t;
   }
   if (m->input_bn) {
-    st = bn_batchnorm_backward(m->input_bn, n, x, ldx, g, m->inputs, NULL, 0);
+    st = bni_mlp_batchnorm_backward(m, m->input_bn, n, x, ldx, g, m->inputs, NULL, 0);
     if (st != BN_OK)
       return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
   }

@@ -41,6 +41,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free(mlp->seg);
   free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
+  free(mlp->red.buf);
   free(mlp);
 }
 

@@ -1,0 +1,35 @@
+# Training across processes (libbn_mpi, bn train under mpirun), when MPI was
+# built: the contract test under `mpirun --oversubscribe -np 2` and `-np 3`
+# (plus --allow-run-as-root when the tests run as root, as in CI), and the
+# Python binding's bn.distributed under mpirun -np 2.
+if(TARGET bn_mpi AND MPIEXEC_EXECUTABLE)
+  set(BN_MPIRUN ${MPIEXEC_EXECUTABLE} --oversubscribe)
+  execute_process(COMMAND id -u OUTPUT_VARIABLE _bn_uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(_bn_uid STREQUAL "0")
+    list(APPEND BN_MPIRUN --allow-run-as-root)
+  endif()
+  set(_bn_mpi_env
+    "BN_LIBRARY=$<TARGET_FILE:bn>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+  foreach(np 2 3)
+    add_test(NAME mpi_cli_np${np}
+      COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/mpi_test.sh ${np} $<TARGET_FILE:bn_cli>
+              /usr/bin/python3 ${CMAKE_CURRENT_BINARY_DIR}/mpi_cli_np${np} ${BN_MPIRUN})
+    set_tests_properties(mpi_cli_np${np} PROPERTIES LABELS mpi TIMEOUT 300 RUN_SERIAL ON
+      ENVIRONMENT "${_bn_mpi_env}")
+  endforeach()
+endif()
+  set(_bn_mpi_env
+    "BN_LIBRARY=$<TARGET_FILE:bn>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+  foreach(np 2 3)
+    add_test(NAME mpi_cli_np${np}
+      COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/mpi_test.sh ${np} $<TARGET_FILE:bn_cli>
+              /usr/bin/python3 ${CMAKE_CURRENT_BINARY_DIR}/mpi_cli_np${np} ${BN_MPIRUN})
+    set_tests_properties(mpi_cli_np${np} PROPERTIES LABELS mpi TIMEOUT 300 RUN_SERIAL ON
+      ENVIRONMENT "${_bn_mpi_env}")
+  endforeach()
+  add_test(NAME mpi_python_np2
+    COMMAND ${BN_MPIRUN} -np 2 /usr/bin/python3 -m pytest -q -p no:cacheprovider
+            ${CMAKE_CURRENT_SOURCE_DIR}/python/mpi_distributed.py)
+  set_tests_properties(mpi_python_np2 PROPERTIES LABELS mpi TIMEOUT 300 RUN_SERIAL ON
+    ENVIRONMENT "${_bn_mpi_env};BN_MPI_LIBRARY=$<TARGET_FILE:bn_mpi>")
+endif()
