@@ -31,7 +31,7 @@ for optimizer in sgd momentum; do
   lines=$(printf '%s\n' "$out" | grep -c "model saved")
   [ "$lines" -eq 1 ] && ok "only rank 0 prints the summary ($optimizer)" \
     || bad "$lines summary lines from $np processes"
-  check=$("$python" - "$work/one.bnm" "$work/many.bnm" <<'PY'
+  check=$(LD_PRELOAD="${BN_PYTHON_PRELOAD:-}" "$python" - "$work/one.bnm" "$work/many.bnm" <<'PY'
 import sys
 import numpy as np
 import bn
