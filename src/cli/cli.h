@@ -8,6 +8,7 @@
  * (files, data, the library), 2 usage error. */
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <bn/bn.h>
@@ -188,10 +189,71 @@ typedef struct progress {
   size_t epochs, per_epoch;
 } progress;
 
+/* What one progress line shows; phase, when set, replaces loss and accuracy
+ * (e.g. "evaluating", detail "10000 test samples", dropped first). */
+typedef struct progress_view {
+  size_t epoch, epochs;
+  double fraction; /* of the epoch done, [0, 1] */
+  float loss, accuracy;
+  double rate, eta_seconds; /* samples/s, time left */
+  const char *phase, *detail;
+} progress_view;
+
 double cli_now(void);
+/* The terminal's width on fd (TIOCGWINSZ), else $COLUMNS, else 80. */
+int progress_columns(int fd);
+/* Write the line for v into out, at most columns - 1 characters (fields
+ * dropped to fit); returns its length. */
+size_t progress_format(const progress_view *v, int columns, char *out, size_t cap);
 void progress_init(progress *p, size_t epochs, size_t per_epoch);
 void progress_update(progress *p, size_t epoch, size_t done, float loss, float accuracy);
+/* Show that the epoch's training is done and `what` (`detail`) is under way. */
+void progress_phase(progress *p, size_t epoch, const char *what, const char *detail);
 void progress_clear(progress *p);
+
+/* ---- split.c, checkpoint.c, interrupt.c: training runs --------------------- */
+
+/* Move a seeded random `fraction` of train's samples into held_out (both
+ * keep their original order). */
+int dataset_split(dataset *train, double fraction, uint64_t seed, dataset *held_out);
+/* Fail early (CLI_FAIL, message naming option) unless a file can be created
+ * at path's directory and path is not a directory. */
+int cli_check_writable(const char *option, const char *path);
+/* Save the model with its optimizer state, atomically (bn_mlp_save). */
+int checkpoint_save(const bn_mlp *m, const char *path);
+/* SIGINT/SIGTERM only set a flag from now on; the loop polls it. */
+void interrupt_install(void);
+/* The signal received since interrupt_install(), or 0. */
+int interrupt_received(void);
+
+/* ---- history.c, plot.c: per-epoch metrics and their plot ------------------ */
+
+typedef struct run_history_row {
+  size_t epoch;
+  double train_loss, train_accuracy, held_loss, held_accuracy, seconds;
+} run_history_row;
+
+typedef struct history {
+  run_history_row *rows;
+  size_t n, cap;
+  char held_out[8]; /* "test" or "val": the set of held_loss / held_accuracy */
+} run_history;
+
+int history_append(run_history *h, const run_history_row *row);
+void history_free(run_history *h);
+void history_write_header(FILE *f, const char *held_out);
+void history_write_row(FILE *f, const run_history_row *row);
+/* Read a CSV written by history_write_*; on failure prints why. */
+int history_read(const char *path, run_history *h);
+
+#define CLI_PLOT_WIDTH "1000"
+#define CLI_PLOT_HEIGHT "420"
+/* Non-zero when bn was built with cairo. */
+extern const int plot_available;
+/* Draw h as a width x height PNG at path; prints why not on failure. */
+int plot_history(const run_history *h, const char *path, int width, int height);
+/* --width / --height values to pixels (CLI_USAGE when out of range). */
+int cli_plot_size(const char *width, const char *height, int *w, int *h);
 
 /* ---- distributed.c --------------------------------------------------------- */
 
@@ -217,6 +279,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_fold(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* Shared by the commands: load a model or print why not. */
 int cli_load_model(const char *path, bn_mlp **out);

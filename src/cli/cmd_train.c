@@ -1,6 +1,7 @@
 /* `bn train`: train an MLP on an IDX dataset (Fashion-MNIST by default) or
- * on CSV / .npy files, report each epoch's training and test metrics, save
- * the model. */
+ * on CSV / .npy files, report each epoch's training and held-out (test, or
+ * validation with --validation-split) metrics, save the model; checkpoints,
+ * and a save on SIGINT/SIGTERM. */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <errno.h>
@@ -28,6 +29,9 @@ static const char *const USAGE =
     CLI_HELP_LABEL
     CLI_HELP_HEADER
     "  --limit N             use the first N training samples (default: all)\n"
+    "  --validation-split F  hold out the fraction F of the training samples (chosen\n"
+    "                        with --seed) and report them each epoch instead of the\n"
+    "                        test set, which is then not read (bn eval judges it)\n"
     "network:\n"
     "  --hidden LIST         hidden widths, e.g. 256,128 (default), or none\n"
     "  --activation NAME     relu (default), elu, sigmoid, tanh\n"
@@ -62,11 +66,17 @@ static const char *const USAGE =
     "  --output PATH         model file (default model.bnm)\n"
     "  --save-optimizer      store the optimizer state in the model file\n"
     "  --history FILE        write per-epoch metrics as CSV\n"
-    "  --quiet               only the closing summary line\n";
+    "  --plot PNG            draw the loss and accuracy curves (as bn plot)\n"
+    "  --checkpoint-every N  save the model (with optimizer state) to --output every\n"
+    "                        N epochs\n"
+    "  --quiet               only the closing summary line\n"
+    "\n"
+    "Ctrl-C (SIGINT) or SIGTERM ends the current step, saves the model with its\n"
+    "optimizer state to --output and exits with status 128 + the signal number.\n";
 
 typedef struct train_ctx {
   bn_mlp *m;
-  const dataset *test; /* NULL: no test data */
+  const dataset *test; /* the held-out set: test, validation (held_name "val"), or NULL */
   progress prog;
   FILE *history;
   int quiet, cosine;
@@ -74,12 +84,17 @@ typedef struct train_ctx {
   size_t epochs, train_n;
   bn_status failed;
   float test_loss, test_acc;
+  const char *held_name, *held_label, *output; /* "val", "validation" or "test" twice */
+  size_t checkpoint_every, epochs_done;
+  run_history *hist;
 } train_ctx;
 
 static int on_batch(void *user, size_t epoch, size_t done, size_t total, float loss,
                     float accuracy)
 {
   train_ctx *c = user;
+  if (interrupt_received())
+    return 1;
   progress_update(&c->prog, epoch, done, loss, accuracy);
   if (c->cosine) { /* the rate for the next step: lr/2 * (1 + cos(pi * fraction done)) */
     double frac = ((double)(epoch - 1) * (double)total + (double)done) /
@@ -93,31 +108,50 @@ static int on_batch(void *user, size_t epoch, size_t done, size_t total, float l
 static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double seconds)
 {
   train_ctx *c = user;
-  progress_clear(&c->prog);
+  if (interrupt_received()) /* a partial epoch: no metrics, the caller saves */
+    return 1;
   const dataset *t = c->test;
-  bn_status st = t ? bn_mlp_evaluate(c->m, t->n, t->x, t->features, t->y, t->t, &c->test_loss,
-                                     &c->test_acc)
-                   : BN_OK;
+  bn_status st = BN_OK;
+  if (t) {
+    char phase[64];
+    snprintf(phase, sizeof phase, "%zu %s samples", t->n, c->held_label);
+    progress_phase(&c->prog, epoch, "evaluating", phase);
+    st = bn_mlp_evaluate(c->m, t->n, t->x, t->features, t->y, t->t, &c->test_loss, &c->test_acc);
+  } else { /* no held-out set: its columns are NaN in the history, blank on screen */
+    c->test_loss = c->test_acc = NAN;
+  }
   if (st != BN_OK) {
     c->failed = st;
     return 1;
   }
-  char test[64] = "", test_csv[64] = ",";
-  if (t) {
-    snprintf(test, sizeof test, "  test_loss %.4f  test_acc %.4f", (double)c->test_loss,
-             (double)c->test_acc);
-    snprintf(test_csv, sizeof test_csv, "%.6f,%.6f", (double)c->test_loss, (double)c->test_acc);
-  }
+  progress_clear(&c->prog);
+  c->epochs_done = epoch;
+  char test[80] = "";
+  if (t)
+    snprintf(test, sizeof test, "  %s_loss %.4f  %s_acc %.4f", c->held_name,
+             (double)c->test_loss, c->held_name, (double)c->test_acc);
   double rate = seconds > 0 ? (double)c->train_n / seconds : 0;
   if (!c->quiet) {
     printf("epoch %3zu/%zu  loss %.4f  acc %.4f%s  %6.1fs  %.0f samples/s\n", epoch, c->epochs,
            (double)loss, (double)accuracy, test, seconds, rate);
     fflush(stdout);
   }
+  run_history_row row = {epoch, loss, accuracy, c->test_loss, c->test_acc, seconds};
+  if (history_append(c->hist, &row) != CLI_OK) {
+    c->failed = BN_ERR_OUT_OF_MEMORY;
+    return 1;
+  }
   if (c->history) {
-    fprintf(c->history, "%zu,%.6f,%.6f,%s,%.3f\n", epoch, (double)loss, (double)accuracy,
-            test_csv, seconds);
+    history_write_row(c->history, &row);
     fflush(c->history);
+  }
+  if (c->checkpoint_every && epoch % c->checkpoint_every == 0 && epoch < c->epochs) {
+    if (checkpoint_save(c->m, c->output) != CLI_OK) {
+      c->failed = BN_ERR_IO;
+      return 1;
+    }
+    if (!c->quiet)
+      printf("checkpoint: epoch %zu saved to %s\n", epoch, c->output);
   }
   return 0;
 }
@@ -129,13 +163,15 @@ typedef struct train_opts {
   const char *train, *train_labels, *test, *test_labels, *label, *head, *head_init, *bn_eps,
       *bn_momentum, *bn_factor;
   int header, no_header, biased_var;
+  const char *validation_split, *plot, *checkpoint_every;
 } train_opts;
 
 int cmd_train(int argc, char **argv)
 {
   train_opts o = {NULL, "0", "256,128", "relu", "before", NULL, "adam", NULL,
                   "cosine", "0.9", "0", "256", "10", "42", NULL, "model.bnm", NULL, 0, 0, 0, 0,
-                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0};
+                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0,
+                  NULL, NULL, "0"};
   const cli_option opts[] = {
     {"data", 1, &o.data, NULL}, {"limit", 1, &o.limit, NULL},
     {"hidden", 1, &o.hidden, NULL}, {"activation", 1, &o.activation, NULL},
@@ -155,6 +191,8 @@ int cmd_train(int argc, char **argv)
     {"head-init", 1, &o.head_init, NULL}, {"bn-eps", 1, &o.bn_eps, NULL},
     {"bn-momentum", 1, &o.bn_momentum, NULL}, {"bn-update-factor", 1, &o.bn_factor, NULL},
     {"biased-running-var", 0, NULL, &o.biased_var},
+    {"validation-split", 1, &o.validation_split, NULL}, {"plot", 1, &o.plot, NULL},
+    {"checkpoint-every", 1, &o.checkpoint_every, NULL},
     {NULL, 0, NULL, NULL}};
   const char *pos[1];
   int npos, help;
@@ -174,7 +212,9 @@ int cmd_train(int argc, char **argv)
   static const char *const schedules[] = {"constant", "cosine"};
   size_t hidden[64], layers, limit, batch, epochs, threads = 0;
   uint64_t seed;
-  double lr = 0, momentum, wd;
+  double lr = 0, momentum, wd, split = 0;
+  size_t checkpoint_every;
+  int plot_w, plot_h;
   int a = cli_choice("--activation", o.activation, acts, 4);
   int pl = cli_choice("--bn", o.bn, places, 3);
   int opt = cli_choice("--optimizer", o.optimizer, optims, 4);
@@ -199,7 +239,11 @@ int cmd_train(int argc, char **argv)
       (o.bn_momentum && cli_double("--bn-momentum", o.bn_momentum, 0, 0.999999, 0,
                                    &bn_momentum)) ||
       (o.bn_factor && cli_double("--bn-update-factor", o.bn_factor, 0, 1, 1, &bn_factor)) ||
-      cli_header_mode(o.header, o.no_header, &header))
+      cli_header_mode(o.header, o.no_header, &header) ||
+      (o.validation_split &&
+       cli_double("--validation-split", o.validation_split, 0, 0.9, 1, &split)) ||
+      cli_size("--checkpoint-every", o.checkpoint_every, 0, 100000, &checkpoint_every) ||
+      cli_plot_size(CLI_PLOT_WIDTH, CLI_PLOT_HEIGHT, &plot_w, &plot_h))
     return CLI_USAGE;
   if (o.bn_momentum && o.bn_factor)
     return cli_error(CLI_USAGE, "--bn-momentum and --bn-update-factor exclude each other "
@@ -225,23 +269,39 @@ int cmd_train(int argc, char **argv)
   const char *data_name = o.train ? o.train : o.data ? o.data : cli_default_data();
   if (!o.lr)
     lr = opt == 3 ? 2e-3 : 0.05;
-  if (!*o.output)
-    return cli_error(CLI_USAGE, "--output: empty path");
+  if (o.validation_split && o.test)
+    return cli_error(CLI_USAGE, "--validation-split and --test exclude each other (the "
+                     "validation set replaces the test set during training)");
+  if (!*o.output || (o.plot && !*o.plot))
+    return cli_error(CLI_USAGE, "%s: empty path", *o.output ? "--plot" : "--output");
+  if (o.plot && !plot_available)
+    return plot_history(NULL, o.plot, plot_w, plot_h);
+  /* Before any data is read: a path that cannot be written fails now, not
+   * after the training. */
+  if (cli_check_writable("--output", o.output) != CLI_OK ||
+      (o.plot && cli_check_writable("--plot", o.plot) != CLI_OK))
+    return CLI_FAIL;
   if (threads)
     openblas_set_num_threads((int)threads);
 
   dataset train, test = {0};
-  int have_test = !o.train || o.test;
+  int have_test = o.validation_split || !o.train || o.test;
   if (dataset_open(&train_src, "train", limit, head, &train) != CLI_OK)
     return CLI_FAIL;
-  if (have_test && dataset_open(&test_src, "t10k", 0, head, &test) != CLI_OK) {
+  if (have_test && (o.validation_split ? dataset_split(&train, split, seed, &test) != CLI_OK
+                                       : dataset_open(&test_src, "t10k", 0, head, &test) !=
+                                           CLI_OK)) {
     dataset_free(&train);
     return CLI_FAIL;
   }
+  const char *held_name = o.validation_split ? "val" : "test";
+  const char *held_label = o.validation_split ? "validation" : "test";
   int rc = CLI_FAIL;
   bn_mlp *m = NULL;
   cli_dist dist = {0, 1, 0, NULL};
   FILE *history = NULL;
+  run_history hist = {NULL, 0, 0, ""};
+  snprintf(hist.held_out, sizeof hist.held_out, "%s", held_name);
   size_t classes = head == BN_MLP_HEAD_SIGMOID ? train.targets
                    : (size_t)train.max_label + 1 < 2 ? 2 : (size_t)train.max_label + 1;
   if (have_test && test.features != train.features) {
@@ -295,16 +355,18 @@ int cmd_train(int argc, char **argv)
     cli_error(CLI_FAIL, "--batch-size %zu is smaller than the %d processes", batch, dist.size);
     goto out;
   }
-  if (dist.rank != 0) {
+  if (dist.rank != 0) { /* rank 0 alone writes files */
     o.quiet = 1;
     o.history = NULL;
+    o.plot = NULL;
+    checkpoint_every = 0;
   }
   if (o.history && !(history = fopen(o.history, "w"))) {
     cli_error(CLI_FAIL, "cannot write the history %s: %s", o.history, strerror(errno));
     goto out;
   }
   if (history)
-    fputs("epoch,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n", history);
+    history_write_header(history, held_name);
 
   size_t params;
   char arch[1024];
@@ -313,7 +375,7 @@ int cmd_train(int argc, char **argv)
   if (!o.quiet) {
     char tests[48] = "no test";
     if (have_test)
-      snprintf(tests, sizeof tests, "%zu test", test.n);
+      snprintf(tests, sizeof tests, "%zu %s", test.n, held_label);
     printf("data: %s (%zu training, %s samples, %zu inputs, %zu %s)\n", data_name, train.n,
            tests, train.features, classes,
            head == BN_MLP_HEAD_SOFTMAX ? "classes" : "sigmoid outputs");
@@ -329,8 +391,9 @@ int cmd_train(int argc, char **argv)
              batch);
     fflush(stdout);
   }
-  train_ctx ctx = {m, have_test ? &test : NULL, {0}, history, o.quiet, sched == 1, lr, epochs,
-                   train.n, BN_OK, 0, 0};
+  train_ctx ctx = {m,         have_test ? &test : NULL, {0},     history,  o.quiet,
+                   sched == 1, lr, epochs, train.n, BN_OK, 0, 0, held_name, held_label,
+                   o.output,  checkpoint_every,          0,       &hist};
   size_t per_epoch = train.n;
   progress_init(&ctx.prog, epochs, per_epoch);
   if (o.quiet)
@@ -338,11 +401,21 @@ int cmd_train(int argc, char **argv)
   bn_rng shuffle;
   bn_rng_seed(&shuffle, seed ^ 0x5DEECE66Dull);
   bn_mlp_set_batch_callback(m, on_batch);
+  interrupt_install();
   double t0 = cli_now();
   st = bn_mlp_fit(m, train.n, train.x, train.features, train.y, train.t, batch, epochs, &shuffle,
                   on_epoch, &ctx);
   double seconds = cli_now() - t0;
   progress_clear(&ctx.prog);
+  int signo = interrupt_received();
+  if (signo) {
+    if (dist.rank == 0 && checkpoint_save(m, o.output) == CLI_OK) {
+      fprintf(stderr, "bn: interrupted by signal %d after %zu complete epochs; model and "
+              "optimizer state saved to %s\n", signo, ctx.epochs_done, o.output);
+      rc = 128 + signo;
+    }
+    goto out;
+  }
   if (st == BN_OK && ctx.failed != BN_OK)
     st = ctx.failed;
   if (st != BN_OK) {
@@ -367,6 +440,12 @@ int cmd_train(int argc, char **argv)
     cli_error(CLI_FAIL, "cannot save the model: %s", bn_mlp_last_error(m));
     goto out;
   }
+  if (o.plot) {
+    if (plot_history(&hist, o.plot, plot_w, plot_h) != CLI_OK)
+      goto out;
+    if (!o.quiet)
+      printf("learning curves drawn to %s\n", o.plot);
+  }
   if (!have_test) { /* no test data: the training data, evaluated as the test data would be */
     st = bn_mlp_evaluate(m, train.n, train.x, train.features, train.y, train.t, &ctx.test_loss,
                          &ctx.test_acc);
@@ -375,10 +454,12 @@ int cmd_train(int argc, char **argv)
       goto out;
     }
   }
-  if (dist.rank == 0)
+  if (dist.rank == 0) {
+    const char *judged = have_test ? held_label : "training";
     printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
-           have_test ? "test" : "training", (double)ctx.test_acc, have_test ? "test" : "training",
+           judged, (double)ctx.test_acc, judged,
            (double)ctx.test_loss, epochs, seconds, o.output);
+  }
   rc = CLI_OK;
 out:
   if (history && fclose(history) != 0 && rc == CLI_OK)
@@ -387,5 +468,6 @@ out:
   bn_mlp_destroy(m);
   dataset_free(&train);
   dataset_free(&test);
+  history_free(&hist);
   return rc;
 }

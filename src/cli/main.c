@@ -12,12 +12,14 @@ static const char *const USAGE =
     "  predict MODEL INPUT   classify IDX images, CSV rows or a .npy array\n"
     "  info MODEL       architecture, parameter count, format version\n"
     "  fold MODEL OUT   fold BatchNorm into the dense layers for inference\n"
+    "  plot HISTORY.csv -o PNG   draw the learning curves of a training run\n"
     "\n"
     "  bn COMMAND --help   options of a command\n"
     "  bn --version        versions of the program and of libbn\n"
     "\n"
     "Exit status: 0 success, 1 failure (missing or damaged files, bad data),\n"
-    "2 usage error (unknown option, value out of range).\n";
+    "2 usage error (unknown option, value out of range), 128 + N when bn train\n"
+    "was ended by signal N (130: Ctrl-C), after saving the model.\n";
 
 int main(int argc, char **argv)
 {
@@ -37,7 +39,7 @@ int main(int argc, char **argv)
     const char *name;
     int (*run)(int, char **);
   } commands[] = {{"train", cmd_train}, {"eval", cmd_eval}, {"predict", cmd_predict},
-                  {"info", cmd_info},   {"fold", cmd_fold}};
+                  {"info", cmd_info},   {"fold", cmd_fold},       {"plot", cmd_plot}};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(cmd, commands[i].name) == 0)
       return commands[i].run(argc, argv);

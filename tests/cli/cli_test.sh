@@ -151,7 +151,7 @@ expect 1 'cannot hold them' "a header announcing 1 TB allocates nothing" -- \
 printf '\x00\x00\x08\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff' | gzip > "$work/bad/train-images-idx3-ubyte.gz"
 expect 1 'dimensions overflow' "a header announcing 2^96 bytes" -- \
   "$bn" train --data "$work/bad" --epochs 1
-expect 1 'cannot save the model' "output in a missing directory" -- \
+expect 1 'output: cannot write' "output in a missing directory" -- \
   "$bn" train --data "$work/data" --hidden 4 --epochs 1 --output "$work/nowhere/m.bnm"
 
 expect 1 'cannot load the model: .*missing.bnm' "eval of a missing model" -- "$bn" eval "$work/missing.bnm"
