@@ -74,7 +74,7 @@ class Attachment:
                     try:
                         for b in blocks:
                             total = moments_merge(total, Moments(b[0], b[1:1 + f], b[1 + f:]))
-                        buf[0], buf[1:1 + f], buf[1 + f:] = total.count, total.mean, total.m2
+                        buf[0], buf[1:1 + f], buf[1 + f:] = total.samples, total.mean, total.m2
                     except Exception:  # a failing rank sent NaN: every rank fails next
                         buf[0] = np.nan
             self.comm.Bcast(msg, root=0)
@@ -100,7 +100,7 @@ class Attachment:
             return
         with self.model._lock:
             if not self.model.closed:
-                self.model._call(lib.bn_mlp_set_reducer, _lib.ReduceFn(), None, 0, 0)
+                self.model._call(lib.bn_mlp_set_reducer, _lib.ReduceFn(0), None, 0, 0)  # NULL: alone
         self.comm.Free()
         self.comm = None
 

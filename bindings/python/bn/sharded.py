@@ -41,17 +41,17 @@ def _doubles(values: npt.ArrayLike, features: int, name: str) -> Float64Array:
 
 
 class Moments(NamedTuple):
-    """Per-feature moments of a set of samples: count, mean and M2 (sum of
-    squared deviations from the mean), float64."""
+    """Per-feature moments of a set of samples: their number, mean and M2
+    (sum of squared deviations from the mean), float64."""
 
-    count: float
+    samples: float
     mean: Float64Array
     m2: Float64Array
 
     @property
     def var(self) -> Float64Array:
         """The biased variance M2 / count."""
-        return self.m2 / self.count
+        return self.m2 / self.samples
 
 
 def batchnorm_moments(x: npt.ArrayLike) -> Moments:
@@ -76,17 +76,17 @@ def moments_merge(a: Moments, b: Moments) -> Moments:
     bm, bq = _doubles(b.mean, f, "b.mean"), _doubles(b.m2, f, "b.m2")
     if m2.shape != mean.shape:
         raise ShapeMismatchError(f"a.m2 has shape {m2.shape}, a.mean {mean.shape}")
-    _lib.check(lib.bn_moments_merge(f, float(a.count), _f64(mean), _f64(m2), float(b.count),
+    _lib.check(lib.bn_moments_merge(f, float(a.samples), _f64(mean), _f64(m2), float(b.samples),
                                     _f64(bm), _f64(bq)),
                f"bn_moments_merge(features={f})")
-    return Moments(float(a.count) + float(b.count), mean, m2)
+    return Moments(float(a.samples) + float(b.samples), mean, m2)
 
 
 def forward_with_moments(layer: BatchNorm, x: npt.ArrayLike, moments: Moments, *,
                          out: Optional[np.ndarray] = None) -> np.ndarray:
     """Training forward of this shard with the whole batch's moments
     (``bn_batchnorm_forward_with_moments``); the running statistics are
-    updated as by a batch of ``moments.count`` samples. The layer keeps a
+    updated as by a batch of ``moments.samples`` samples. The layer keeps a
     reference to x for the backward."""
     f = layer.features
     mean, m2 = _doubles(moments.mean, f, "mean"), _doubles(moments.m2, f, "m2")
@@ -96,7 +96,7 @@ def forward_with_moments(layer: BatchNorm, x: npt.ArrayLike, moments: Moments, *
         y, ldy = _a.output(out, xa.shape)
         _a.disjoint(y, "out", [("x", xa)], alias=xa)
         layer._call(lib.bn_batchnorm_forward_with_moments, xa.shape[0], _a.pointer(xa), ldx,
-                    _a.pointer(y), ldy, float(moments.count), _f64(mean), _f64(m2))
+                    _a.pointer(y), ldy, float(moments.samples), _f64(mean), _f64(m2))
         overwritten = np.may_share_memory(y, xa)
         layer._input = None if overwritten else (xa, ldx)
         layer._input_overwritten = overwritten
