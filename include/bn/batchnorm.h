@@ -389,6 +389,102 @@ BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size);
 
+/** @brief Training forward of one shard of a batch spread over shards,
+ *  normalizing with the whole batch's statistics.
+ *
+ *  For data-parallel training (threads, processes, machines): each shard
+ *  computes its moments with bn_batchnorm_moments(), the shards' moments are
+ *  merged (bn_moments_merge(), in any transport: an allreduce, threads...),
+ *  and every shard calls this with the merged (count, mean, M2). Then y is
+ *  the single-process training forward's y on this shard's columns, up to
+ *  float rounding: y = gamma*(x - mean)*invstd + beta with
+ *  invstd = 1/sqrt(M2/count + eps). The running statistics are updated as a
+ *  training forward of count samples would (the unbiased variance uses
+ *  count/(count-1)), so every shard's layer keeps the same running
+ *  statistics. The backward of this forward is bn_batchnorm_backward_sums()
+ *  then bn_batchnorm_backward_with_sums(); bn_batchnorm_backward() refuses it
+ *  (BN_ERR_WRONG_STATE).
+ *
+ *  @param layer  the layer.
+ *  @param batch  this shard's columns N (>= 1: a shard may hold one sample).
+ *  @param x      F x N shard, leading dimension ldx >= F.
+ *  @param ldx    leading dimension of x.
+ *  @param y      F x N output, leading dimension ldy (may be x if ldy == ldx; the
+ *                backward needs x, so only for a forward without backward).
+ *  @param ldy    leading dimension of y.
+ *  @param count  samples of the whole batch: a whole number, >= 2 and >= batch,
+ *                at most 2^53.
+ *  @param mean   F means of the whole batch (double, finite).
+ *  @param m2     F sums of squared deviations of the whole batch (double, finite, >= 0).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL pointers, a count that is not a
+ *          whole number >= max(2, batch), a negative M2, and the matrix errors of
+ *          bn/batchnorm_kernels.h); BN_ERR_NON_FINITE (a non-finite count, mean
+ *          or M2, or statistics beyond float's range). On error nothing is
+ *          written and the layer is unchanged.
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t batch,
+                                                   const float *x, size_t ldx, float *y,
+                                                   size_t ldy, double count,
+                                                   const double *mean, const double *m2);
+
+/** @brief First half of a sharded backward: this shard's per-feature reductions.
+ *
+ *  After bn_batchnorm_forward_with_moments() (or a training forward of this
+ *  layer), writes sum_dy[f] = sum_j dy and sum_dy_xhat[f] = sum_j dy*xhat
+ *  over this shard's columns, xhat = (x - mean)*invstd with the forward's
+ *  statistics (dy masked by the fused ReLU if the layer has one). Both are
+ *  sums over columns, so summing them over shards gives the whole batch's.
+ *  They are also this shard's share of dbeta and dgamma: the layer keeps
+ *  them (rounded to float) for bn_batchnorm_get(BN_BATCHNORM_DBETA /
+ *  BN_BATCHNORM_DGAMMA), so the sum over shards of every parameter gradient
+ *  is the whole batch's gradient.
+ *
+ *  @param layer        the layer.
+ *  @param batch        must equal the forward's shard size (BN_ERR_SHAPE_MISMATCH).
+ *  @param x, ldx       the forward's input.
+ *  @param dy, lddy     F x N gradient w.r.t. y.
+ *  @param sum_dy       out: F doubles.
+ *  @param sum_dy_xhat  out: F doubles.
+ *  @return BN_OK; BN_ERR_WRONG_STATE (no batch-statistics forward pending);
+ *          BN_ERR_INVALID_ARGUMENT (NULL pointers, bad leading dimensions);
+ *          BN_ERR_NON_FINITE (a reduced sum is not finite; nothing written).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_backward_sums(bn_batchnorm *layer, size_t batch, const float *x,
+                                            size_t ldx, const float *dy, size_t lddy,
+                                            double *sum_dy, double *sum_dy_xhat);
+
+/** @brief Second half of a sharded backward: this shard's dx from the whole batch's sums.
+ *
+ *  With count the whole batch's samples (given to the forward), sum_dy and
+ *  sum_dy_xhat the sums over every shard of what bn_batchnorm_backward_sums()
+ *  returned, writes dx = gamma*invstd/count * (count*dy - sum_dy -
+ *  xhat*sum_dy_xhat) on this shard's columns: the single-process dx of the
+ *  whole batch, restricted to these columns, up to float rounding. dgamma
+ *  and dbeta are left as bn_batchnorm_backward_sums() set them (this shard's
+ *  share). After a plain training forward, count is the forward's batch.
+ *
+ *  @param layer        the layer.
+ *  @param batch        the forward's shard size.
+ *  @param x, ldx       the forward's input.
+ *  @param dy, lddy     F x N gradient w.r.t. y.
+ *  @param dx, lddx     out: F x N (may be dy if lddx == lddy), or NULL (nothing
+ *                      to compute; the arguments are still checked).
+ *  @param sum_dy       F doubles: the sum over shards (finite).
+ *  @param sum_dy_xhat  F doubles: the sum over shards (finite).
+ *  @return BN_OK; BN_ERR_WRONG_STATE (no batch-statistics forward pending);
+ *          BN_ERR_SHAPE_MISMATCH (batch differs from the forward's);
+ *          BN_ERR_INVALID_ARGUMENT (NULL pointers, bad leading dimensions,
+ *          overlapping dy and dx); BN_ERR_NON_FINITE (a sum is not finite).
+ *  @par Thread-safety
+ *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
+BN_API bn_status bn_batchnorm_backward_with_sums(bn_batchnorm *layer, size_t batch,
+                                                 const float *x, size_t ldx, const float *dy,
+                                                 size_t lddy, float *dx, size_t lddx,
+                                                 const double *sum_dy,
+                                                 const double *sum_dy_xhat);
+
 BN_EXTERN_C_END
 
 #endif /* BN_BATCHNORM_H */

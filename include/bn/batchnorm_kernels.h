@@ -240,6 +240,57 @@ BN_API bn_status bn_batchnorm_renorm_backward_training(
     float *dx, size_t lddx,
     float *dgamma, float *dbeta);
 
+/** @brief A batch shard's per-feature moments: mean and M2 in double.
+ *
+ *  M2[f] = sum_j (x[f,j] - mean[f])^2, the sum of squared deviations; with
+ *  the count (batch) these are the (count, mean, M2) triple that
+ *  bn_moments_merge() combines exactly, so shards held by different threads,
+ *  processes or machines give the statistics of their union. Two passes in
+ *  double (the mean, then the centered squares), so a mean that dwarfs the
+ *  spread costs no accuracy. One sample (batch 1) is a valid shard (M2 = 0).
+ *
+ *  @param features  rows F (> 0).
+ *  @param batch     columns N (> 0).
+ *  @param x, ldx    the shard, F x N, leading dimension ldx >= F.
+ *  @param mean      out: F doubles.
+ *  @param m2        out: F doubles (>= 0).
+ *  @return BN_OK; BN_ERR_NON_FINITE when a moment is not finite (x holds NaN
+ *          or infinity, or values whose squares overflow; nothing is
+ *          written); BN_ERR_OUT_OF_MEMORY (a scratch of 2F doubles); the
+ *          errors of the file description (NULL mean or m2 included).
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
+BN_API bn_status bn_batchnorm_moments(size_t features, size_t batch, const float *x, size_t ldx,
+                                      double *mean, double *m2);
+
+/** @brief Merge the moments of set b into those of set a, exactly.
+ *
+ *  With n = count_a + count_b and delta = mean_b - mean_a, per feature:
+ *    mean_a += delta * count_b / n,
+ *    m2_a   += m2_b + delta^2 * count_a * count_b / n
+ *  (Chan, Golub and LeVeque's pairwise update), which never forms
+ *  E[x^2] - E[x]^2. The caller carries the count: after the call the merged
+ *  set has count_a + count_b samples. Merging shards in any grouping gives
+ *  the statistics of their union up to double rounding; a set with count 0
+ *  is the identity (its mean and M2 are not read). Variance of the union:
+ *  m2_a / n (biased) or m2_a / (n - 1).
+ *
+ *  @param features  F (> 0).
+ *  @param count_a   samples of set a (finite, >= 0).
+ *  @param mean_a    in/out: F means of set a, then of the union.
+ *  @param m2_a      in/out: F sums of squared deviations of set a, then of the union.
+ *  @param count_b   samples of set b (finite, >= 0).
+ *  @param mean_b    F means of set b (may alias nothing in a).
+ *  @param m2_b      F sums of squared deviations of set b (each >= 0).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL pointer, zero features,
+ *          negative count, negative M2); BN_ERR_NON_FINITE (a count, mean or
+ *          M2 that is not finite, or a union whose moments overflow).
+ *          On error mean_a and m2_a are unchanged.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
+BN_API bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,
+                                  double count_b, const double *mean_b, const double *m2_b);
+
 BN_EXTERN_C_END
 
 #endif /* BN_BATCHNORM_KERNELS_H */

@@ -584,6 +584,80 @@ BN_API bn_status bn_mlp_training_record_size(const bn_mlp *mlp, size_t *size);
 BN_API bn_status bn_mlp_get_training_record(const bn_mlp *mlp, void *buffer, size_t capacity,
                                             size_t *written);
 
+/* ---- data-parallel training over a caller's transport -------------------- */
+
+/** What a reducer does with a buffer of doubles (see bn_reduce_fn). */
+typedef enum bn_reduce_op {
+  /** Elementwise sum over every rank; every rank receives the sums. */
+  BN_REDUCE_SUM = 1,
+  /** data is one block [count, mean[F], m2[F]] (count = 2F+1 doubles): the
+   *  moments of this rank's shard. Every rank receives the merge of all the
+   *  ranks' blocks in rank order (bn_moments_merge() applied rank 0, 1, ...):
+   *  the moments of the whole batch. A block with count 0 is the identity;
+   *  non-finite values must propagate (a rank that failed sends NaN). */
+  BN_REDUCE_MOMENTS = 2
+} bn_reduce_op;
+
+/** @brief A collective over every rank of a data-parallel training, supplied
+ *  by the caller (MPI: libbn_mpi's bn_mpi_attach(); threads; any transport).
+ *
+ *  Every rank calls it with the same op and count, in the same order; it
+ *  replaces data in place with the result and returns BN_OK, or a status
+ *  that the MLP call then returns (the transport failed: the ranks'
+ *  states may then differ). It must not call back into the MLP. */
+typedef bn_status (*bn_reduce_fn)(void *context, bn_reduce_op op, double *data, size_t count);
+
+/** @brief Train data-parallel: this handle is rank `rank` of `size` ranks
+ *  that reduce through `fn`.
+ *
+ *  Every rank holds an MLP of the same architecture with the same
+ *  parameters (the caller broadcasts them; libbn_mpi does) and calls the
+ *  same training functions with the same arguments except the data:
+ *
+ *  - bn_mlp_train_step(): x is this rank's shard (>= 1 sample); the step
+ *    trains on the union of the shards. Each BatchNorm forward does one
+ *    BN_REDUCE_MOMENTS of its F features, each BatchNorm backward one
+ *    BN_REDUCE_SUM of 2F sums, the loss is the mean over the union, and all
+ *    parameter gradients (with the loss and the correct count) are summed in
+ *    ONE BN_REDUCE_SUM over one buffer of P+4 doubles; one small SUM opens
+ *    the step (sizes and failures). The optimizer then runs identically on
+ *    every rank. The reported loss is the union's.
+ *  - bn_mlp_fit(): every rank passes the whole data set and the same rng
+ *    seed; the shuffling is the single process's; each rank trains on a
+ *    contiguous share of every global batch of batch_size samples (shares
+ *    differ by at most one). A batch with fewer samples than ranks (the
+ *    end of an epoch) is skipped. Callbacks see the global loss/accuracy.
+ *  - bn_mlp_evaluate(): every rank passes the whole set; each evaluates a
+ *    contiguous share and the loss and accuracy are reduced.
+ *
+ *  predict and recompute_statistics stay local (no collectives). A failure
+ *  on one rank (bad data, out of memory, non-finite values) makes every
+ *  rank's call return an error instead of hanging: the failing rank still
+ *  takes part in the collectives, with NaN or a status slot. Installing a
+ *  reducer of size > 1 runs one BN_REDUCE_SUM that checks every rank has
+ *  the same architecture and parameter count (BN_ERR_SHAPE_MISMATCH on
+ *  every rank otherwise), so every rank must call this together.
+ *
+ *  A reducer of size 1 is never called: training is then bit-identical to
+ *  training without one. With more ranks the result equals the single
+ *  process's on the whole batch up to float rounding (the sums are grouped
+ *  differently).
+ *
+ *  @param mlp      the network.
+ *  @param fn       the collective, or NULL to train alone again (context,
+ *                  rank and size are then ignored).
+ *  @param context  passed to fn.
+ *  @param rank     this rank, < size.
+ *  @param size     number of ranks, >= 1.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL mlp, size 0, rank >= size);
+ *          BN_ERR_OUT_OF_MEMORY (the reduce buffer); BN_ERR_SHAPE_MISMATCH
+ *          (the ranks' architectures differ); a status fn returned. On
+ *          error the previous reducer stays.
+ *  @par Thread-safety
+ *  One thread at a time per handle; fn is called on the calling thread. */
+BN_API bn_status bn_mlp_set_reducer(bn_mlp *mlp, bn_reduce_fn fn, void *context, size_t rank,
+                                    size_t size);
+
 BN_EXTERN_C_END
 
 #endif /* BN_MLP_H */

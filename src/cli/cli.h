@@ -255,6 +255,23 @@ int plot_history(const run_history *h, const char *path, int width, int height);
 /* --width / --height values to pixels (CLI_USAGE when out of range). */
 int cli_plot_size(const char *width, const char *height, int *w, int *h);
 
+/* ---- distributed.c --------------------------------------------------------- */
+
+/* Training across processes: started under mpirun (Open MPI or PMIx in the
+ * environment) and built with libbn_mpi, `bn train` is one rank of a
+ * data-parallel training; otherwise it is rank 0 of 1. */
+typedef struct cli_dist {
+  int rank, size;
+  int mpi;          /* MPI was initialized here */
+  void *attachment; /* bn_mpi * */
+} cli_dist;
+
+/* Join the other processes (MPI_Init, bn_mpi_attach) when under mpirun. */
+int cli_dist_start(cli_dist *d, bn_mlp *m);
+/* Leave: detach and MPI_Finalize; with rc != CLI_OK and other ranks, abort
+ * the job instead, so no rank waits for one that gave up. */
+void cli_dist_stop(cli_dist *d, int rc);
+
 /* ---- commands -------------------------------------------------------------- */
 
 int cmd_train(int argc, char **argv);

@@ -316,6 +316,7 @@ int cmd_train(int argc, char **argv)
   const char *held_label = o.validation_split ? "validation" : "test";
   int rc = CLI_FAIL;
   bn_mlp *m = NULL;
+  cli_dist dist = {0, 1, 0, NULL};
   FILE *history = NULL;
   run_history hist = {NULL, 0, 0, ""};
   snprintf(hist.held_out, sizeof hist.held_out, "%s", held_name);
@@ -377,6 +378,19 @@ int cmd_train(int argc, char **argv)
               bn_status_string(st));
     goto out;
   }
+  /* Under mpirun: one rank of several; rank 0 alone prints and writes files. */
+  if (cli_dist_start(&dist, m) != CLI_OK)
+    goto out;
+  if (batch < (size_t)dist.size) {
+    cli_error(CLI_FAIL, "--batch-size %zu is smaller than the %d processes", batch, dist.size);
+    goto out;
+  }
+  if (dist.rank != 0) { /* rank 0 alone writes files */
+    o.quiet = 1;
+    o.history = NULL;
+    o.plot = NULL;
+    checkpoint_every = 0;
+  }
   if (o.history && !(history = fopen(o.history, "w"))) {
     cli_error(CLI_FAIL, "cannot write the history %s: %s", o.history, strerror(errno));
     goto out;
@@ -402,6 +416,9 @@ int cmd_train(int argc, char **argv)
     printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads\n",
            optims[opt], lr, schedules[sched], batch, epochs, (unsigned long long)seed,
            openblas_get_num_threads());
+    if (dist.size > 1)
+      printf("across %d processes: each takes its share of every batch of %zu\n", dist.size,
+             batch);
     fflush(stdout);
   }
   train_ctx ctx = {m,         have_test ? &test : NULL, {0},     history,  o.quiet,
@@ -422,7 +439,7 @@ int cmd_train(int argc, char **argv)
   progress_clear(&ctx.prog);
   int signo = interrupt_received();
   if (signo) {
-    if (checkpoint_save(m, o.output) == CLI_OK) {
+    if (dist.rank == 0 && checkpoint_save(m, o.output) == CLI_OK) {
       fprintf(stderr, "bn: interrupted by signal %d after %zu complete epochs; model and "
               "optimizer state saved to %s\n", signo, ctx.epochs_done, o.output);
       rc = 128 + signo;
@@ -447,7 +464,8 @@ int cmd_train(int argc, char **argv)
     if (!o.quiet)
       printf("population statistics recomputed over %zu samples\n", train.n);
   }
-  st = bn_mlp_save(m, o.output, o.save_optimizer ? (unsigned)BN_MLP_SAVE_OPTIMIZER : 0u);
+  if (dist.rank == 0)
+    st = bn_mlp_save(m, o.output, o.save_optimizer ? (unsigned)BN_MLP_SAVE_OPTIMIZER : 0u);
   if (st != BN_OK) {
     cli_error(CLI_FAIL, "cannot save the model: %s", bn_mlp_last_error(m));
     goto out;
@@ -466,14 +484,17 @@ int cmd_train(int argc, char **argv)
       goto out;
     }
   }
-  const char *judged = have_test ? held_label : "training";
-  printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
-         judged, (double)ctx.test_acc, judged,
-         (double)ctx.test_loss, epochs, seconds, o.output);
+  if (dist.rank == 0) {
+    const char *judged = have_test ? held_label : "training";
+    printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
+           judged, (double)ctx.test_acc, judged,
+           (double)ctx.test_loss, epochs, seconds, o.output);
+  }
   rc = CLI_OK;
 out:
   if (history && fclose(history) != 0 && rc == CLI_OK)
     rc = cli_error(CLI_FAIL, "cannot write the history %s", o.history);
+  cli_dist_stop(&dist, rc);
   bn_mlp_destroy(m);
   dataset_free(&train);
   dataset_free(&test);

@@ -1,3 +1,4 @@
+#include <math.h>
 #include "moments.h"
 
 void bni_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,
@@ -39,4 +40,30 @@ void bni_moments_of_columns(size_t features, size_t n, const float *x, size_t ld
       const double d = (double)x[f + j * ld] - mean[f];
       m2[f] += d * d;
     }
+}
+
+bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n)
+{
+  if (!v)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i]))
+      return bni_fail(err, BN_ERR_NON_FINITE, "%s[%zu] is not finite", name, i);
+  return BN_OK;
+}
+
+bn_status bni_check_moments(bni_error *err, size_t features, double count, double min_count,
+                            const double *mean, const double *m2)
+{
+  if (!isfinite(count))
+    return bni_fail(err, BN_ERR_NON_FINITE, "count is not finite");
+  if (!(count >= min_count))
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "count %g is below %g", count, min_count);
+  bn_status st = bni_check_finite_doubles(err, "mean", mean, features);
+  if (st == BN_OK)
+    st = bni_check_finite_doubles(err, "m2", m2, features);
+  for (size_t f = 0; st == BN_OK && f < features; f++)
+    if (m2[f] < 0.0)
+      st = bni_fail(err, BN_ERR_INVALID_ARGUMENT, "m2[%zu] is negative", f);
+  return st;
 }

@@ -10,6 +10,7 @@
  * forward and the statistics of distributed shards all call it. */
 
 #include <stddef.h>
+#include "error.h"
 
 /* Merge the set (count_b, mean_b[f], m2_b[f]) into (count_a, mean_a[f],
  * m2_a[f]) for f < features; the caller's count becomes count_a + count_b.
@@ -23,5 +24,13 @@ void bni_moments_merge(size_t features, double count_a, double *mean_a, double *
  * m2[f]; the count is n. */
 void bni_moments_of_columns(size_t features, size_t n, const float *x, size_t ld, double *mean,
                             double *m2);
+
+/* Checks a (count, mean, M2) set arriving from outside: count finite and
+ * >= min_count, mean and m2 non-NULL and finite, every m2 >= 0. */
+bn_status bni_check_moments(bni_error *err, size_t features, double count, double min_count,
+                            const double *mean, const double *m2);
+
+/* A vector of n doubles that must be non-NULL and all finite. */
+bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n);
 
 #endif

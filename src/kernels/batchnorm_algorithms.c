@@ -251,3 +251,100 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
                                   .scale = s.scale, .shift = s.shift, .a = s.scale,
                                   .out = dx, .ldout = lddx});
 }
+
+/* ---- sharded training ------------------------------------------------------ */
+
+bn_status bni_bn_forward_given_moments(const bni_bn_exec *ex, size_t F, size_t N,
+                                       const float *x, size_t ldx, const float *gamma,
+                                       const float *beta, float eps, int relu, double count,
+                                       const double *mean, const double *m2, float *y,
+                                       size_t ldy, float *saved_mean, float *saved_invstd,
+                                       double *var, double *residual, double *work)
+{
+  scratch s = carve(work, F);
+  double *v = s.d1, *res = s.d2;
+  for (size_t f = 0; f < F; f++) {
+    s.m[f] = (float)mean[f];
+    res[f] = mean[f] - (double)s.m[f];
+    v[f] = m2[f] > 0.0 ? m2[f] / count : 0.0;
+    if (!isfinite(s.m[f]) || !isfinite(res[f]) || !isfinite((float)v[f]))
+      return BN_ERR_NON_FINITE;
+    s.invstd[f] = (float)bni_bn_invstd(v[f], (double)eps);
+  }
+  for (size_t f = 0; f < F; f++) {
+    if (saved_mean)
+      saved_mean[f] = s.m[f];
+    if (saved_invstd)
+      saved_invstd[f] = s.invstd[f];
+    if (var)
+      var[f] = v[f];
+    if (residual)
+      residual[f] = res[f];
+  }
+  training_affine(F, s.invstd, res, gamma, beta, NULL, NULL, s.scale, s.shift);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .m = s.m, .scale = s.scale, .shift = s.shift,
+                                .flag = relu, .out = y, .ldout = ldy});
+  return BN_OK;
+}
+
+/* The ReLU mask of a training forward rebuilt from its saved constants. */
+static int training_mask(size_t F, int relu, const float *saved_invstd, const double *residual,
+                         const float *gamma, const float *beta, scratch *s)
+{
+  if (!relu)
+    return BNI_MASK_NONE;
+  training_affine(F, saved_invstd, residual, gamma, beta, NULL, NULL, s->scale, s->shift);
+  return BNI_MASK_CENTERED;
+}
+
+bn_status bni_bn_backward_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                               size_t ldx, const float *dy, size_t lddy,
+                               const float *saved_mean, const float *saved_invstd,
+                               const double *residual, const float *gamma, const float *beta,
+                               int relu, double *sum_dy, double *sum_dy_xhat, double *work)
+{
+  scratch s = carve(work, F);
+  double *sg = s.d0, *sgd = s.d2;
+  int mask = training_mask(F, relu, saved_invstd, residual, gamma, beta, &s);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
+                                .flag = mask, .scale = s.scale, .shift = s.shift, .s1 = sg,
+                                .s3 = sgd});
+  /* sum g*xhat = invstd * sum g*(d - r) with d = x - m. */
+  for (size_t f = 0; f < F; f++) {
+    sgd[f] = (double)saved_invstd[f] * (sgd[f] - residual[f] * sg[f]);
+    if (!isfinite(sg[f]) || !isfinite(sgd[f]))
+      return BN_ERR_NON_FINITE;
+  }
+  for (size_t f = 0; f < F; f++) {
+    sum_dy[f] = sg[f];
+    sum_dy_xhat[f] = sgd[f];
+  }
+  return BN_OK;
+}
+
+void bni_bn_backward_given_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
+                                size_t ldx, const float *dy, size_t lddy,
+                                const float *saved_mean, const float *saved_invstd,
+                                const double *residual, const float *gamma, const float *beta,
+                                int relu, double count, const double *sum_dy,
+                                const double *sum_dy_xhat, float *dx, size_t lddx,
+                                double *work)
+{
+  scratch s = carve(work, F);
+  int mask = training_mask(F, relu, saved_invstd, residual, gamma, beta, &s);
+  /* dx = a*(g - db/n - xhat*dg/n), xhat = (d - r)*is, as fma(a, g, fma(nk, d, c0)). */
+  for (size_t f = 0; f < F; f++) {
+    double is = (double)saved_invstd[f];
+    double a = (gamma ? (double)gamma[f] : 1.0) * is;
+    double k = a * is * sum_dy_xhat[f] / count;
+    s.a[f] = (float)a;
+    s.nk[f] = (float)(-k);
+    s.c0[f] = (float)(k * residual[f] - a * sum_dy[f] / count);
+  }
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
+                                .flag = mask, .scale = s.scale, .shift = s.shift, .a = s.a,
+                                .nk = s.nk, .c0 = s.c0, .out = dx, .ldout = lddx});
+}

@@ -1,8 +1,10 @@
 /* Public stateless kernels: validate, borrow scratch, run the algorithm. */
 #include <stdlib.h>
 #include <bn/batchnorm_kernels.h>
+#include <string.h>
 #include "../core/checks.h"
 #include "../core/params.h"
+#include "../core/moments.h"
 #include "batchnorm_algorithms.h"
 
 /* The fused ReLU's bits: BN_BATCHNORM_FUSE_RELU, and 1u << 0, the value
@@ -256,4 +258,59 @@ bn_status bn_batchnorm_renorm_backward_training(
     return BN_ERR_INVALID_ARGUMENT;
   return backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd, r, d,
                            gamma, beta, flags, dx, lddx, dgamma, dbeta);
+}
+
+/* ---- moments of shards ----------------------------------------------------- */
+
+bn_status bn_batchnorm_moments(size_t features, size_t batch, const float *x, size_t ldx,
+                               double *mean, double *m2)
+{
+  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  if (st != BN_OK)
+    return st;
+  if (!mean || !m2)
+    return BN_ERR_INVALID_ARGUMENT;
+  size_t bytes;
+  if (!bni_mul_size(features, 2 * sizeof(double), &bytes))
+    return BN_ERR_SIZE_OVERFLOW;
+  double *scratch = malloc(bytes);
+  if (!scratch)
+    return BN_ERR_OUT_OF_MEMORY;
+  bni_moments_of_columns(features, batch, x, ldx, scratch, scratch + features);
+  st = bni_check_finite_doubles(NULL, "moments", scratch, 2 * features);
+  if (st == BN_OK) {
+    memcpy(mean, scratch, features * sizeof *mean);
+    memcpy(m2, scratch + features, features * sizeof *m2);
+  }
+  free(scratch);
+  return st;
+}
+
+bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,
+                           double count_b, const double *mean_b, const double *m2_b)
+{
+  if (features == 0)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_status st = bni_check_moments(NULL, features, count_a, 0.0, mean_a, m2_a);
+  if (st == BN_OK)
+    st = bni_check_moments(NULL, features, count_b, 0.0, mean_b, m2_b);
+  size_t bytes;
+  if (st == BN_OK && !bni_mul_size(features, 2 * sizeof(double), &bytes))
+    st = BN_ERR_SIZE_OVERFLOW;
+  if (st != BN_OK)
+    return st;
+  double *merged = malloc(bytes);
+  if (!merged)
+    return BN_ERR_OUT_OF_MEMORY;
+  memcpy(merged, mean_a, features * sizeof *merged);
+  memcpy(merged + features, m2_a, features * sizeof *merged);
+  bni_moments_merge(features, count_a, merged, merged + features, count_b, mean_b, m2_b);
+  st = isfinite(count_a + count_b) ? bni_check_finite_doubles(NULL, "merged", merged, 2 * features)
+                                   : BN_ERR_NON_FINITE;
+  if (st == BN_OK) {
+    memcpy(mean_a, merged, features * sizeof *mean_a);
+    memcpy(m2_a, merged + features, features * sizeof *m2_a);
+  }
+  free(merged);
+  return st;
 }

@@ -7,6 +7,7 @@
 #include <bn/batchnorm.h>
 #include "../core/blob.h"
 #include "../core/checks.h"
+#include "../core/moments.h"
 #include "../core/params.h"
 #include "../kernels/batchnorm_algorithms.h"
 #include "../kernels/batchnorm_constants.h"
@@ -29,7 +30,8 @@
 enum pending {
   PENDING_NONE = 0,
   PENDING_BATCH_STATS, /* full gradient with saved mean / invstd / residual */
-  PENDING_CONST_STATS  /* running statistics were constants */
+  PENDING_CONST_STATS, /* running statistics were constants */
+  PENDING_GLOBAL_STATS /* statistics of a batch spread over shards (pending_count) */
 };
 
 struct bn_batchnorm {
@@ -42,6 +44,7 @@ struct bn_batchnorm {
   enum pending pending;
   size_t pending_batch;
   int pending_renorm; /* the pending batch-statistics forward used r and d */
+  double pending_count; /* the whole batch's samples after PENDING_GLOBAL_STATS */
   int have_grads;
   /* F floats each, one allocation */
   float *gamma, *beta, *running_mean, *running_var, *dgamma, *dbeta, *saved_mean, *saved_invstd;
@@ -324,6 +327,12 @@ static bni_bn_exec exec_of(const bn_batchnorm *l)
   return ex;
 }
 
+/* Did the last forward save batch statistics (its own or a sharded batch's)? */
+static int saved_stats_pending(const bn_batchnorm *l)
+{
+  return l->pending == PENDING_BATCH_STATS || l->pending == PENDING_GLOBAL_STATS;
+}
+
 /* The row behind a tensor id, or the reason it is not readable now. */
 static bn_status tensor_row(bn_batchnorm *l, bn_batchnorm_tensor which, int writing,
                             float **row)
@@ -354,10 +363,10 @@ static bn_status tensor_row(bn_batchnorm *l, bn_batchnorm_tensor which, int writ
     available = l->have_grads && !has(l, BN_BATCHNORM_NO_SHIFT);
     break;
   case BN_BATCHNORM_SAVED_MEAN:
-    name = "saved mean", *row = l->saved_mean, available = l->pending == PENDING_BATCH_STATS;
+    name = "saved mean", *row = l->saved_mean, available = saved_stats_pending(l);
     break;
   case BN_BATCHNORM_SAVED_INVSTD:
-    name = "saved invstd", *row = l->saved_invstd, available = l->pending == PENDING_BATCH_STATS;
+    name = "saved invstd", *row = l->saved_invstd, available = saved_stats_pending(l);
     break;
   case BN_BATCHNORM_RENORM_R:
     name = "renorm r", *row = l->renorm_r;
@@ -520,6 +529,9 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   bn_batchnorm *l = layer;
   if (l->pending == PENDING_NONE)
     return bni_fail(&l->err, BN_ERR_WRONG_STATE, "backward without a forward to follow");
+  if (l->pending == PENDING_GLOBAL_STATS)
+    return bni_fail(&l->err, BN_ERR_WRONG_STATE,
+                    "the forward used a sharded batch's statistics: use backward_with_sums");
   if (batch != l->pending_batch)
     return bni_fail(&l->err, BN_ERR_SHAPE_MISMATCH,
                     "backward batch %zu differs from the forward's %zu", batch, l->pending_batch);
@@ -724,4 +736,122 @@ float *bni_batchnorm_dgamma(bn_batchnorm *layer)
 float *bni_batchnorm_dbeta(bn_batchnorm *layer)
 {
   return layer->dbeta;
+}
+
+/* ---- a batch spread over shards ------------------------------------------ */
+
+bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t batch, const float *x,
+                                            size_t ldx, float *y, size_t ldy, double count,
+                                            const double *mean, const double *m2)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = layer;
+  bn_status st = check_io(l, batch, "x", x, ldx, "y", y, ldy);
+  if (st == BN_OK)
+    st = bni_check_moments(&l->err, l->features, count, 2.0, mean, m2);
+  if (st != BN_OK)
+    return st;
+  /* Batch Renormalization's r and d from merged statistics are not written yet:
+   * refuse rather than train without them. */
+  if (has(l, BN_BATCHNORM_RENORM))
+    return bni_fail(&l->err, BN_ERR_UNSUPPORTED,
+                    "a Batch Renormalization layer cannot take a sharded batch's statistics yet");
+  /* The running variance's N/(N-1) needs a whole count; 2^53 keeps it exact. */
+  if (count < (double)batch || count != floor(count) || count > 9007199254740992.0)
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT,
+                    "count %g must be a whole number of samples, at least the shard's %zu",
+                    count, batch);
+  const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
+  const float *beta = has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta;
+  const bni_bn_exec ex = exec_of(l);
+  st = bni_bn_forward_given_moments(&ex, l->features, batch, x, ldx, gamma, beta, l->eps,
+                                    has(l, BN_BATCHNORM_FUSE_RELU), count, mean, m2, y, ldy,
+                                    l->saved_mean, l->saved_invstd, l->batch_var, l->residual,
+                                    l->work);
+  if (st != BN_OK)
+    return bni_fail(&l->err, st, "the given statistics overflow float");
+  if (!has(l, BN_BATCHNORM_NO_RUNNING_STATS)) {
+    memcpy(l->batch_mean, mean, l->features * sizeof *mean);
+    update_running_stats(l, (size_t)count);
+  }
+  l->pending = PENDING_GLOBAL_STATS;
+  l->pending_renorm = 0;
+  l->pending_batch = batch;
+  l->pending_count = count;
+  return BN_OK;
+}
+
+/* The checks shared by both halves of a sharded backward: a batch-statistics
+ * forward of this shard is pending, x and dy have its shape. */
+static bn_status check_sharded_backward(bn_batchnorm *l, size_t batch, const float *x,
+                                        size_t ldx, const float *dy, size_t lddy)
+{
+  if (!saved_stats_pending(l))
+    return bni_fail(&l->err, BN_ERR_WRONG_STATE,
+                    "no training forward to follow (a sharded backward needs batch statistics)");
+  if (batch != l->pending_batch)
+    return bni_fail(&l->err, BN_ERR_SHAPE_MISMATCH,
+                    "backward batch %zu differs from the forward's %zu", batch, l->pending_batch);
+  bn_status st = bni_check_matrix(&l->err, "x", x, l->features, batch, ldx);
+  if (st == BN_OK)
+    st = bni_check_matrix(&l->err, "dy", dy, l->features, batch, lddy);
+  return st;
+}
+
+bn_status bn_batchnorm_backward_sums(bn_batchnorm *layer, size_t batch, const float *x,
+                                     size_t ldx, const float *dy, size_t lddy, double *sum_dy,
+                                     double *sum_dy_xhat)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = layer;
+  bn_status st = check_sharded_backward(l, batch, x, ldx, dy, lddy);
+  if (st == BN_OK && (!sum_dy || !sum_dy_xhat))
+    st = bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "sum_dy or sum_dy_xhat is NULL");
+  if (st != BN_OK)
+    return st;
+  const bni_bn_exec ex = exec_of(l);
+  st = bni_bn_backward_sums(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
+                            l->saved_invstd, l->residual,
+                            has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma,
+                            has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta,
+                            has(l, BN_BATCHNORM_FUSE_RELU), sum_dy, sum_dy_xhat, l->work);
+  if (st != BN_OK)
+    return bni_fail(&l->err, st,
+                    "the reduced gradients are not finite (dy or x holds NaN or infinity)");
+  for (size_t f = 0; f < l->features; f++) {
+    l->dbeta[f] = (float)sum_dy[f];
+    l->dgamma[f] = (float)sum_dy_xhat[f];
+  }
+  l->have_grads = 1;
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_backward_with_sums(bn_batchnorm *layer, size_t batch, const float *x,
+                                          size_t ldx, const float *dy, size_t lddy, float *dx,
+                                          size_t lddx, const double *sum_dy,
+                                          const double *sum_dy_xhat)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  bn_batchnorm *l = layer;
+  bn_status st = check_sharded_backward(l, batch, x, ldx, dy, lddy);
+  if (st == BN_OK && dx)
+    st = check_io(l, batch, "dy", dy, lddy, "dx", dx, lddx);
+  if (st == BN_OK)
+    st = bni_check_finite_doubles(&l->err, "sum_dy", sum_dy, l->features);
+  if (st == BN_OK)
+    st = bni_check_finite_doubles(&l->err, "sum_dy_xhat", sum_dy_xhat, l->features);
+  if (st != BN_OK || !dx)
+    return st;
+  const double count = l->pending == PENDING_GLOBAL_STATS ? l->pending_count : (double)batch;
+  const bni_bn_exec ex = exec_of(l);
+  bni_bn_backward_given_sums(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
+                             l->saved_invstd, l->residual,
+                             has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma,
+                             has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta,
+                             has(l, BN_BATCHNORM_FUSE_RELU), count, sum_dy, sum_dy_xhat, dx,
+                             lddx, l->work);
+  return BN_OK;
 }

@@ -97,7 +97,7 @@ static bn_status head_batchnorm(bn_mlp *m, bn_mode mode, size_t n, bni_stage *s,
     *stop_in = s->pre, *stop_ld = s->out;
     return BN_OK;
   }
-  bn_status st = bn_batchnorm_forward(s->bn, mode, n, s->pre, s->out, s->post, s->out);
+  bn_status st = bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, s->out, s->post, s->out);
   if (st != BN_OK)
     return layer_fail(m, st, m->layers + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
   return BN_OK;
@@ -121,7 +121,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
       *stop_in = a, *stop_ld = lda;
       return BN_OK;
     }
-    st = bn_batchnorm_forward(m->input_bn, mode, n, a, lda, m->xbn, m->inputs);
+    st = bni_mlp_batchnorm_forward(m, m->input_bn, mode, n, a, lda, m->xbn, m->inputs);
     if (st != BN_OK)
       return layer_fail(m, st, 0, "BatchNorm", bn_batchnorm_last_error(m->input_bn));
     a = m->xbn, lda = m->inputs;
@@ -144,7 +144,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
         *stop_in = s->pre, *stop_ld = F;
         return BN_OK;
       }
-      st = bn_batchnorm_forward(s->bn, mode, n, s->pre, F, s->post, F);
+      st = bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, F, s->post, F);
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
     }
@@ -198,15 +198,15 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
     bni_stage *s = &m->stage[i];
     const size_t F = s->out;
     if (i == m->layers && s->bn &&
-        (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
       return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
     if (i < m->layers) { /* g is d(loss)/d(post): undo the activation and the BatchNorm */
       if (m->placement == BN_MLP_BN_BEFORE) {
         st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
-        if (st == BN_OK && (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        if (st == BN_OK && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
           return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
       } else {
-        if (s->bn && (st = bn_batchnorm_backward(s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        if (s->bn && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
           return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
         st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->pre, F, g, F, g, F);
       }
@@ -229,7 +229,7 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
   if (m->input_bn) {
     size_t ld;
     const float *in = bni_mlp_network_input(m, x, ldx, &ld);
-    st = bn_batchnorm_backward(m->input_bn, n, in, ld, g, m->inputs, NULL, 0);
+    st = bni_mlp_batchnorm_backward(m, m->input_bn, n, in, ld, g, m->inputs, NULL, 0);
     if (st != BN_OK)
       return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
   }

@@ -58,23 +58,32 @@ bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, size_t ld
     return BN_ERR_INVALID_ARGUMENT;
   bn_mlp *m = mlp;
   bn_status st = bni_mlp_check_data(m, samples, x, ldx, labels, targets);
-  if (st != BN_OK)
+  const int sharded = bni_mlp_sharded(m);
+  if (st != BN_OK && !sharded)
     return st;
-  const size_t chunk = bni_mlp_chunk(m, samples), C = m->outputs;
-  double loss_sum = 0.0, correct_sum = 0.0;
-  st = bni_mlp_reserve(m, chunk);
-  for (size_t start = 0; st == BN_OK && start < samples; start += chunk) {
-    size_t b = samples - start < chunk ? samples - start : chunk, correct = 0;
+  /* One rank of several evaluates its contiguous share, then the sums are reduced. */
+  size_t first = 0, share = samples;
+  if (sharded)
+    bni_mlp_share(m, samples, &first, &share);
+  const size_t chunk = bni_mlp_chunk(m, share > 0 ? share : 1), C = m->outputs;
+  double sums[2] = {0.0, 0.0}; /* loss, correct */
+  if (st == BN_OK)
+    st = bni_mlp_reserve(m, chunk);
+  for (size_t start = first; st == BN_OK && start < first + share; start += chunk) {
+    size_t b = first + share - start < chunk ? first + share - start : chunk, correct = 0;
     float chunk_loss = 0.0f;
     st = bni_mlp_forward(m, BN_MODE_INFERENCE, b, x + start * ldx, ldx, -1, NULL, NULL);
     if (st == BN_OK)
       st = bni_mlp_loss(m, b, m->stage[m->layers].post, labels ? labels + start : NULL,
                         targets ? targets + start * C : NULL, &chunk_loss, NULL, &correct);
-    loss_sum += (double)chunk_loss * (double)b;
-    correct_sum += (double)correct;
+    sums[0] += (double)chunk_loss * (double)b;
+    sums[1] += (double)correct;
   }
+  if (sharded)
+    st = bni_mlp_sum_with_status(m, st, sums, 2);
   if (st != BN_OK)
     return st;
+  const double loss_sum = sums[0], correct_sum = sums[1];
   const double units = m->head == BN_MLP_HEAD_SOFTMAX ? 1.0 : (double)C;
   if (loss)
     *loss = (float)(loss_sum / (double)samples);

@@ -45,6 +45,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
   free(mlp->record);
+  free(mlp->red.buf);
   free(mlp);
 }
 

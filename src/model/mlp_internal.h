@@ -37,6 +37,17 @@ typedef struct bni_stage {
   float *post; /* the stage's output (logits for the head) */
 } bni_stage;
 
+/* Data-parallel training over the caller's collective (reducer.c). */
+typedef struct bni_reducer {
+  bn_reduce_fn fn; /* NULL: one process */
+  void *context;
+  size_t rank, size;
+  double *buf;     /* the reduce buffer, cap doubles */
+  size_t cap;
+  double count;    /* the current step's samples over every rank */
+  int stepping;    /* inside a sharded train step: BatchNorm forwards reduce */
+} bni_reducer;
+
 /* Optimizer settings and step counter; the moments live in the handle. */
 typedef struct bni_optimizer {
   int kind; /* bn_mlp_optimizer */
@@ -85,6 +96,7 @@ struct bn_mlp {
   size_t record_size;
 
   bn_mlp_batch_callback batch_cb;
+  bni_reducer red;
   bni_error err;
 };
 
@@ -137,5 +149,31 @@ int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const floa
 /* train.c */
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,
                        const float *targets, float *loss, size_t *correct);
+
+/* reducer.c */
+/* Is this handle one rank of several? */
+int bni_mlp_sharded(const bn_mlp *m);
+/* The contiguous share [*start, *start + *count) of n samples this rank takes. */
+void bni_mlp_share(const bn_mlp *m, size_t n, size_t *start, size_t *count);
+/* Open a sharded step: every rank learns whether all are fine (st is this
+ * rank's status so far) and the samples over all ranks (m->red.count). */
+bn_status bni_mlp_agree(bn_mlp *m, bn_status st, size_t n);
+/* Sum k values (k + 2 <= the buffer) over every rank, with st's verdict. */
+bn_status bni_mlp_sum_with_status(bn_mlp *m, bn_status st, double *values, size_t k);
+/* Every rank learns whether all are fine and whether all passed the same k
+ * values (small whole numbers); BN_ERR_SHAPE_MISMATCH naming `what` if not.
+ * The reduce buffer must hold 2k+2 doubles. */
+bn_status bni_mlp_agree_on(bn_mlp *m, bn_status st, const double *values, size_t k,
+                           const char *what);
+/* BatchNorm forward / backward, through the reducer inside a sharded step. */
+bn_status bni_mlp_batchnorm_forward(bn_mlp *m, bn_batchnorm *bn, bn_mode mode, size_t n,
+                                    const float *x, size_t ldx, float *y, size_t ldy);
+bn_status bni_mlp_batchnorm_backward(bn_mlp *m, bn_batchnorm *bn, size_t n, const float *x,
+                                     size_t ldx, const float *dy, size_t lddy, float *dx,
+                                     size_t lddx);
+/* Sum the gradients, the loss sum and the correct count over every rank
+ * (one reduce); st is this rank's status, and every rank returns an error
+ * if any rank's is one. */
+bn_status bni_mlp_reduce_step(bn_mlp *m, bn_status st, double *loss_sum, double *correct);
 
 #endif

@@ -31,9 +31,86 @@ static double decay_of(const bn_mlp *m, const bni_segment *s)
   return bni_describe_role(s->role)->decayed || m->opt.decay_all ? m->opt.weight_decay : 0.0;
 }
 
+/* The optimizer's update of every parameter from the gradients in the layers.
+ * Every new value is checked before any is written, so an update that
+ * would overflow (a parameter, or a moment such as Adam's g*g) leaves the
+ * parameters and the optimizer state as they were. */
+static bn_status update(bn_mlp *m)
+{
+  const uint64_t t = m->opt.step + 1;
+  for (size_t k = 0; k < m->nseg; k++) {
+    const bni_segment *s = &m->seg[k];
+    if (!bni_optimizer_stays_finite(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
+                                    m->moment2 + s->offset, s->count, decay_of(m, s)))
+      return bni_fail(&m->err, BN_ERR_NON_FINITE,
+                      "layer %zu: the update would overflow float (diverged?); the parameters "
+                      "and optimizer state are unchanged", s->layer);
+  }
+  for (size_t k = 0; k < m->nseg; k++) {
+    const bni_segment *s = &m->seg[k];
+    bni_optimizer_update(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
+                         m->moment2 + s->offset, s->count, decay_of(m, s));
+  }
+  m->opt.step = t;
+  return bni_mlp_check_params(m);
+}
+
+/* One rank's part of a step over every rank's shard (reducer.c says which
+ * collectives run). The loss is the mean over all ranks' samples, so dlogits
+ * is scaled by n/total, and each rank's gradients are its share of the sum. */
+static bn_status sharded_step(bn_mlp *m, bn_status st, size_t n, const float *x, size_t ldx,
+                              const int32_t *labels, const float *targets, float *loss,
+                              size_t *correct)
+{
+  if (st == BN_OK)
+    st = bni_mlp_reserve(m, n);
+  st = bni_mlp_agree(m, st, n);
+  if (st == BN_OK && m->red.count < 2.0 && has_batchnorm(m))
+    st = bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
+                  "training a network with BatchNorm needs batches of at least 2 samples");
+  if (st != BN_OK)
+    return st;
+  m->red.stepping = 1;
+  float local_loss = 0.0f;
+  size_t hits = 0;
+  bn_status loss_st = BN_OK;
+  /* The forward and backward fail only at a collective, on every rank at
+   * once (a rank with bad values sends NaN there), so returning is safe. */
+  st = bni_mlp_forward(m, BN_MODE_TRAINING, n, x, ldx, -1, NULL, NULL);
+  if (st == BN_OK) {
+    float *dlogits = m->gbuf[0];
+    const size_t values = n * m->outputs;
+    loss_st = bni_mlp_loss(m, n, m->stage[m->layers].post, labels, targets, &local_loss,
+                           dlogits, &hits);
+    /* A rank whose loss failed goes on with NaN and its status: the other
+     * ranks then fail at the next collective instead of waiting. */
+    const double scale = (double)n / m->red.count;
+    for (size_t k = 0; k < values; k++)
+      dlogits[k] = loss_st == BN_OK ? (float)((double)dlogits[k] * scale) : NAN;
+    st = bni_mlp_backward(m, n, x, ldx, dlogits);
+  }
+  m->red.stepping = 0;
+  if (st != BN_OK)
+    return st;
+  st = loss_st;
+  double loss_sum = (double)local_loss * (double)n, correct_sum = (double)hits;
+  st = bni_mlp_reduce_step(m, st, &loss_sum, &correct_sum);
+  if (st == BN_OK)
+    st = check_grads(m);
+  m->have_grads = st == BN_OK;
+  if (st != BN_OK)
+    return st;
+  *loss = (float)(loss_sum / m->red.count);
+  if (correct)
+    *correct = (size_t)correct_sum;
+  return update(m);
+}
+
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,
                        const float *targets, float *loss, size_t *correct)
 {
+  if (bni_mlp_sharded(m))
+    return sharded_step(m, BN_OK, n, x, ldx, labels, targets, loss, correct);
   if (n < 2 && has_batchnorm(m))
     return bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
                     "training a network with BatchNorm needs batches of at least 2 samples");
@@ -56,25 +133,7 @@ bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const in
   m->have_grads = st == BN_OK;
   if (st != BN_OK)
     return st;
-  const uint64_t t = m->opt.step + 1;
-  /* Every new value is checked before any is written, so an update that
-   * would overflow (a parameter, or a moment such as Adam's g*g) leaves the
-   * parameters and the optimizer state as they were. */
-  for (size_t k = 0; k < m->nseg; k++) {
-    const bni_segment *s = &m->seg[k];
-    if (!bni_optimizer_stays_finite(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
-                                    m->moment2 + s->offset, s->count, decay_of(m, s)))
-      return bni_fail(&m->err, BN_ERR_NON_FINITE,
-                      "layer %zu: the update would overflow float (diverged?); the parameters "
-                      "and optimizer state are unchanged", s->layer);
-  }
-  for (size_t k = 0; k < m->nseg; k++) {
-    const bni_segment *s = &m->seg[k];
-    bni_optimizer_update(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
-                         m->moment2 + s->offset, s->count, decay_of(m, s));
-  }
-  m->opt.step = t;
-  return bni_mlp_check_params(m);
+  return update(m);
 }
 
 bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,
@@ -84,7 +143,9 @@ bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ld
     return BN_ERR_INVALID_ARGUMENT;
   bn_status st = bni_mlp_check_data(mlp, batch, x, ldx, labels, targets);
   float value = 0.0f;
-  if (st == BN_OK)
+  if (bni_mlp_sharded(mlp)) /* a rank with bad data still joins the step's collectives */
+    st = sharded_step(mlp, st, batch, x, ldx, labels, targets, &value, NULL);
+  else if (st == BN_OK)
     st = bni_mlp_step(mlp, batch, x, ldx, labels, targets, &value, NULL);
   if (st == BN_OK && loss)
     *loss = value;
@@ -138,15 +199,20 @@ bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
     return BN_ERR_INVALID_ARGUMENT;
   bn_mlp *m = mlp;
   bn_status st = bni_mlp_check_data(m, samples, x, ldx, labels, targets);
-  if (st != BN_OK)
-    return st;
-  if (batch_size == 0)
-    return bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "batch size is 0");
+  if (st == BN_OK && batch_size == 0)
+    st = bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT, "batch size is 0");
   if (batch_size > samples)
     batch_size = samples;
-  if (batch_size < 2 && has_batchnorm(m))
-    return bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
-                    "training a network with BatchNorm needs batches of at least 2 samples");
+  if (st == BN_OK && batch_size < 2 && has_batchnorm(m))
+    st = bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
+                  "training a network with BatchNorm needs batches of at least 2 samples");
+  const int sharded = bni_mlp_sharded(m);
+  if (sharded) { /* every rank must walk the same batches */
+    const double same[3] = {(double)samples, (double)batch_size, (double)epochs};
+    st = bni_mlp_agree_on(m, st, same, 3, "sample count, batch size or epochs");
+  }
+  if (st != BN_OK)
+    return st;
   if (epochs == 0)
     return BN_OK;
   /* A standardizer stage not fitted yet takes the statistics of this data. */
@@ -172,12 +238,15 @@ bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
     size_t seen = 0;
     for (size_t start = 0; start < samples && !stop; start += batch_size) {
       size_t b = samples - start < batch_size ? samples - start : batch_size;
-      if (b < 2 && has_batchnorm(m))
+      if ((b < 2 && has_batchnorm(m)) || (sharded && b < m->red.size))
         break;
-      gather(m, order + start, b, x, ldx, labels, targets);
+      size_t first = 0, share = b; /* this rank's contiguous part of the batch */
+      if (sharded)
+        bni_mlp_share(m, b, &first, &share);
+      gather(m, order + start + first, share, x, ldx, labels, targets);
       float loss;
       size_t correct;
-      st = bni_mlp_step(m, b, m->batch_x, m->inputs, labels ? m->batch_labels : NULL,
+      st = bni_mlp_step(m, share, m->batch_x, m->inputs, labels ? m->batch_labels : NULL,
                         labels ? NULL : m->batch_targets, &loss, &correct);
       if (st != BN_OK)
         break;

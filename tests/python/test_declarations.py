@@ -31,7 +31,7 @@ SCALARS = {"size_t": ctypes.c_size_t, "float": ctypes.c_float, "double": ctypes.
            "unsigned": ctypes.c_uint, "uint64_t": ctypes.c_uint64, "int": ctypes.c_int,
            "int32_t": ctypes.c_int32, "char": ctypes.c_char}
 CALLBACKS = {"bn_mlp_epoch_callback": _lib.EpochCallback,
-             "bn_mlp_batch_callback": _lib.BatchCallback}
+             "bn_mlp_batch_callback": _lib.BatchCallback, "bn_reduce_fn": _lib.ReduceFn}
 
 
 def declarations():

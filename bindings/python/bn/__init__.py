@@ -143,3 +143,8 @@ from . import datasets, recipes, schedules  # noqa: E402
 from .history import History  # noqa: E402
 
 __all__ += ["History", "datasets", "recipes", "schedules"]
+
+# bn/batchnorm.h, bn/batchnorm_kernels.h: BatchNorm over a batch spread over shards.
+from . import sharded  # noqa: E402
+
+__all__.append("sharded")

@@ -480,3 +480,27 @@ _SIGNATURES.update({
                                           POINTER(c_uint64), c_char_p, c_size_t]),
 })
 _declare()
+
+
+# ---- a batch spread over shards (batchnorm_kernels.h, batchnorm.h) ----------
+
+_SIGNATURES.update({
+    "bn_batchnorm_moments": (_status, [c_size_t, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+    "bn_moments_merge": (_status, [c_size_t, c_double, _f64p, _f64p, c_double, _f64p, _f64p]),
+    "bn_batchnorm_forward_with_moments": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, c_double, _f64p, _f64p]),
+    "bn_batchnorm_backward_sums": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+    "bn_batchnorm_backward_with_sums": (_status, [
+        _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+})
+_declare()
+
+# bn_reduce_fn: bn_status (*)(void *context, bn_reduce_op op, double *data, size_t count)
+ReduceFn = ctypes.CFUNCTYPE(c_int, c_void_p, c_int, POINTER(c_double), c_size_t)
+BN_REDUCE_SUM = 1
+BN_REDUCE_MOMENTS = 2
+_SIGNATURES.update({
+    "bn_mlp_set_reducer": (_status, [_ML, ReduceFn, c_void_p, c_size_t, c_size_t]),
+})
+_declare()

@@ -1,0 +1,176 @@
+/* libbn_mpi: bn_mlp_set_reducer's collectives over MPI. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bn/batchnorm_kernels.h>
+#include "bn_mpi.h"
+
+struct bn_mpi {
+  bn_mlp *mlp;
+  MPI_Comm comm;
+  MPI_Op merge_moments;
+  int rank, size;
+};
+
+/* inout = in (lower ranks) merged with inout (higher ranks), each a block
+ * [count, mean[F], m2[F]] of the contiguous type `type`. A failed merge
+ * (non-finite values from a failing rank) leaves NaN, which every rank then
+ * reports. MPI_Op functions cannot return an error. */
+static void merge_blocks(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+  int bytes = 0;
+  MPI_Type_size(*type, &bytes);
+  const size_t n = (size_t)bytes / sizeof(double), F = (n - 1) / 2;
+  double *a = in, *b = inout, *merged = malloc(n * sizeof *merged);
+  for (int k = 0; k < *len; k++, a += n, b += n) {
+    int ok = merged != NULL;
+    if (ok) {
+      memcpy(merged, a, n * sizeof *merged);
+      ok = bn_moments_merge(F, a[0], merged + 1, merged + 1 + F, b[0], b + 1, b + 1 + F) == BN_OK;
+    }
+    if (ok) {
+      merged[0] = a[0] + b[0];
+      memcpy(b, merged, n * sizeof *b);
+    } else {
+      b[0] = NAN;
+    }
+  }
+  free(merged);
+}
+
+/* Reduce to rank 0, then broadcast: every rank gets the same bits. */
+static bn_status mpi_reduce(void *context, bn_reduce_op op, double *data, size_t count)
+{
+  bn_mpi *h = context;
+  if (count > (size_t)INT32_MAX)
+    return BN_ERR_SIZE_OVERFLOW;
+  int rc;
+  if (op == BN_REDUCE_SUM) {
+    rc = MPI_Reduce(h->rank == 0 ? MPI_IN_PLACE : data, h->rank == 0 ? data : NULL, (int)count,
+                    MPI_DOUBLE, MPI_SUM, 0, h->comm);
+    if (rc == MPI_SUCCESS)
+      rc = MPI_Bcast(data, (int)count, MPI_DOUBLE, 0, h->comm);
+  } else {
+    MPI_Datatype block;
+    rc = MPI_Type_contiguous((int)count, MPI_DOUBLE, &block);
+    if (rc != MPI_SUCCESS)
+      return BN_ERR_IO;
+    MPI_Type_commit(&block);
+    rc = MPI_Reduce(h->rank == 0 ? MPI_IN_PLACE : data, h->rank == 0 ? data : NULL, 1, block,
+                    h->merge_moments, 0, h->comm);
+    if (rc == MPI_SUCCESS)
+      rc = MPI_Bcast(data, (int)count, MPI_DOUBLE, 0, h->comm);
+    MPI_Type_free(&block);
+  }
+  return rc == MPI_SUCCESS ? BN_OK : BN_ERR_IO;
+}
+
+static bn_status say(char *message, size_t capacity, bn_status st, const char *format, ...)
+{
+  if (message && capacity > 0) {
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(message, capacity, format, ap);
+    va_end(ap);
+  }
+  return st;
+}
+
+/* Rank 0's parameters and running statistics to every rank. */
+static bn_status broadcast_model(bn_mpi *h, char *message, size_t capacity)
+{
+  static const bn_mlp_tensor kinds[] = {BN_MLP_WEIGHT, BN_MLP_BIAS, BN_MLP_GAMMA,
+                                        BN_MLP_BETA, BN_MLP_RUNNING_MEAN, BN_MLP_RUNNING_VAR};
+  size_t inputs, layers, outputs;
+  bn_activation act;
+  bn_mlp_placement placement;
+  bn_mlp_head head;
+  unsigned flags;
+  bn_status st = bn_mlp_architecture(h->mlp, &inputs, &layers, &outputs, &act, &placement,
+                                     &head, &flags);
+  for (size_t layer = 0; st == BN_OK && layer <= layers + 1; layer++)
+    for (size_t k = 0; st == BN_OK && k < sizeof kinds / sizeof *kinds; k++) {
+      size_t n = 0;
+      st = bn_mlp_tensor_size(h->mlp, layer, kinds[k], &n);
+      if (st != BN_OK || n == 0)
+        continue;
+      if (n > (size_t)INT32_MAX)
+        return say(message, capacity, BN_ERR_SIZE_OVERFLOW, "a tensor of %zu values", n);
+      float *values = malloc(n * sizeof *values);
+      if (!values)
+        return say(message, capacity, BN_ERR_OUT_OF_MEMORY, "no memory for a tensor");
+      st = bn_mlp_get(h->mlp, layer, kinds[k], values, n);
+      if (st == BN_OK && MPI_Bcast(values, (int)n, MPI_FLOAT, 0, h->comm) != MPI_SUCCESS)
+        st = BN_ERR_IO;
+      if (st == BN_OK && h->rank != 0)
+        st = bn_mlp_set(h->mlp, layer, kinds[k], values, n);
+      free(values);
+    }
+  if (st != BN_OK)
+    return say(message, capacity, st, "broadcasting the parameters: %s (%s)",
+               bn_status_string(st), bn_mlp_last_error(h->mlp));
+  return BN_OK;
+}
+
+bn_status bn_mpi_attach(bn_mpi **out, bn_mlp *mlp, MPI_Comm comm, char *message,
+                        size_t capacity)
+{
+  if (!out)
+    return say(message, capacity, BN_ERR_INVALID_ARGUMENT, "out is NULL");
+  *out = NULL;
+  if (!mlp)
+    return say(message, capacity, BN_ERR_INVALID_ARGUMENT, "mlp is NULL");
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized)
+    return say(message, capacity, BN_ERR_INVALID_ARGUMENT, "MPI is not initialized");
+  bn_mpi *h = calloc(1, sizeof *h);
+  if (!h)
+    return say(message, capacity, BN_ERR_OUT_OF_MEMORY, "no memory for the attachment");
+  h->mlp = mlp;
+  if (MPI_Comm_dup(comm, &h->comm) != MPI_SUCCESS) {
+    free(h);
+    return say(message, capacity, BN_ERR_IO, "MPI_Comm_dup failed");
+  }
+  MPI_Comm_set_errhandler(h->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(h->comm, &h->rank);
+  MPI_Comm_size(h->comm, &h->size);
+  MPI_Op_create(merge_blocks, 0 /* not commutative: merged in rank order */, &h->merge_moments);
+  bn_status st = bn_mlp_set_reducer(mlp, mpi_reduce, h, (size_t)h->rank, (size_t)h->size);
+  if (st != BN_OK)
+    say(message, capacity, st, "%s", bn_mlp_last_error(mlp));
+  else
+    st = broadcast_model(h, message, capacity);
+  if (st != BN_OK) {
+    bn_mlp_set_reducer(mlp, NULL, NULL, 0, 0);
+    MPI_Op_free(&h->merge_moments);
+    MPI_Comm_free(&h->comm);
+    free(h);
+    return st;
+  }
+  *out = h;
+  return BN_OK;
+}
+
+bn_status bn_mpi_rank(const bn_mpi *attachment, int *rank, int *size)
+{
+  if (!attachment || !rank || !size)
+    return BN_ERR_INVALID_ARGUMENT;
+  *rank = attachment->rank;
+  *size = attachment->size;
+  return BN_OK;
+}
+
+void bn_mpi_detach(bn_mpi *attachment)
+{
+  if (!attachment)
+    return;
+  bn_mlp_set_reducer(attachment->mlp, NULL, NULL, 0, 0);
+  MPI_Op_free(&attachment->merge_moments);
+  MPI_Comm_free(&attachment->comm);
+  free(attachment);
+}
