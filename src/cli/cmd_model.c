@@ -1,12 +1,12 @@
 /* `bn info` (architecture, parameter count, format version, training
- * settings) and `bn fold` (the inference form without BatchNorm). */
+ * settings, bn train's recipe) and `bn fold` (the inference form without BatchNorm). */
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
 
 static const char *const INFO_USAGE =
-    "usage: bn info MODEL\n\nPrint MODEL's architecture, parameter count, format version and "
-    "training settings.\n";
+    "usage: bn info MODEL\n\nPrint MODEL's architecture, parameter count, format version, "
+    "training\nsettings and, for bn train's files, the run's recipe and progress.\n";
 static const char *const FOLD_USAGE =
     "usage: bn fold MODEL OUT\n\nFold every BatchNorm of MODEL into the dense layers and save "
     "the\nresulting network (same predictions in inference mode, no BatchNorm) to OUT.\n";
