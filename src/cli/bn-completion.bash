@@ -24,7 +24,7 @@ _bn()
     --schedule) COMPREPLY=($(compgen -W "cosine constant" -- "$cur")); return ;;
     --data) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --train | --test | --train-labels | --test-labels) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --output | -o | --history | --plot) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --output | -o | --history | --plot | --resume) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   if [[ $cur == -* ]]; then
     local options

@@ -39,9 +39,11 @@ int cli_check_writable(const char *option, const char *path)
   return CLI_OK;
 }
 
-int checkpoint_save(const bn_mlp *m, const char *path)
+int checkpoint_save(bn_mlp *m, const train_record *r, const char *path)
 {
-  /* The optimizer state goes in so that the file can continue the run. */
+  /* The optimizer state and the record go in so that the file can continue the run. */
+  if (train_record_store(m, r) != CLI_OK)
+    return CLI_FAIL;
   bn_status st = bn_mlp_save(m, path, BN_MLP_SAVE_OPTIMIZER);
   if (st != BN_OK)
     return cli_error(CLI_FAIL, "cannot save the model to %s: %s", path, bn_mlp_last_error(m));

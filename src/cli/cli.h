@@ -211,6 +211,36 @@ void progress_update(progress *p, size_t epoch, size_t done, float loss, float a
 void progress_phase(progress *p, size_t epoch, const char *what, const char *detail);
 void progress_clear(progress *p);
 
+/* ---- train_record.c: the recipe and progress of a run, in the model file -- */
+
+/* The string-valued keys of a record, indexes into train_record.text. */
+enum { TR_SCHEDULE, TR_DATA, TR_TRAIN, TR_TRAIN_LABELS, TR_TEST, TR_TEST_LABELS, TR_LABEL,
+       TR_HEADER, TR_LIMIT, TR_VALIDATION_SPLIT, TR_INIT, TR_HEAD_INIT, TRAIN_RECORD_TEXTS };
+#define TRAIN_RECORD_MAX 16384
+
+typedef struct train_record {
+  double lr;                  /* the base learning rate (before any schedule) */
+  size_t epochs, batch_size, epochs_done;
+  uint64_t seed;
+  int recompute_stats, save_optimizer;
+  int partial_epoch;          /* saved inside epoch epochs_done + 1 (an interrupt) */
+  bn_rng shuffle;             /* the shuffling generator at the start of epoch epochs_done + 1 */
+  const char *text[TRAIN_RECORD_TEXTS]; /* NULL: absent */
+  char *storage;              /* what text[] points into after parsing */
+} train_record;
+
+/* The record's key name of text[which]. */
+const char *train_record_key(int which);
+/* Write r as "bn-train-record v1" text (NUL-terminated) into out. */
+int train_record_format(const train_record *r, char *out, size_t cap);
+/* Parse a record; on failure writes why (no "bn: error") and returns CLI_FAIL. */
+int train_record_parse(const char *bytes, size_t size, train_record *r, char *why, size_t cap);
+/* Store r in m (bn_mlp_set_training_record); prints why not. */
+int train_record_store(bn_mlp *m, const train_record *r);
+/* m's record, parsed; CLI_FAIL with why when it has none or it is damaged. */
+int train_record_load(const bn_mlp *m, train_record *r, char *why, size_t cap);
+void train_record_free(train_record *r);
+
 /* ---- split.c, checkpoint.c, interrupt.c: training runs --------------------- */
 
 /* Move a seeded random `fraction` of train's samples into held_out (both
@@ -219,8 +249,9 @@ int dataset_split(dataset *train, double fraction, uint64_t seed, dataset *held_
 /* Fail early (CLI_FAIL, message naming option) unless a file can be created
  * at path's directory and path is not a directory. */
 int cli_check_writable(const char *option, const char *path);
-/* Save the model with its optimizer state, atomically (bn_mlp_save). */
-int checkpoint_save(const bn_mlp *m, const char *path);
+/* Save the model with its optimizer state and the record r (the run's
+ * recipe and position), atomically (bn_mlp_save), so that it can resume. */
+int checkpoint_save(bn_mlp *m, const train_record *r, const char *path);
 /* SIGINT/SIGTERM only set a flag from now on; the loop polls it. */
 void interrupt_install(void);
 /* The signal received since interrupt_install(), or 0. */

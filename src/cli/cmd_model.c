@@ -1,15 +1,37 @@
 /* `bn info` (architecture, parameter count, format version, training
- * settings) and `bn fold` (the inference form without BatchNorm). */
+ * settings, bn train's recipe) and `bn fold` (the inference form without BatchNorm). */
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
 
 static const char *const INFO_USAGE =
-    "usage: bn info MODEL\n\nPrint MODEL's architecture, parameter count, format version and "
-    "training settings.\n";
+    "usage: bn info MODEL\n\nPrint MODEL's architecture, parameter count, format version, "
+    "training\nsettings and, for bn train's files, the run's recipe and progress.\n";
 static const char *const FOLD_USAGE =
     "usage: bn fold MODEL OUT\n\nFold every BatchNorm of MODEL into the dense layers and save "
     "the\nresulting network (same predictions in inference mode, no BatchNorm) to OUT.\n";
+
+/* The recipe of a bn train run and how far it got. */
+static void print_recipe(const train_record *r)
+{
+  printf("recipe: %zu epochs (%zu done%s), batch %zu, seed %llu", r->epochs, r->epochs_done,
+         r->partial_epoch ? " and part of the next" : "", r->batch_size,
+         (unsigned long long)r->seed);
+  if (r->text[TR_INIT])
+    printf(", init %s", r->text[TR_INIT]);
+  if (r->text[TR_HEAD_INIT] && (!r->text[TR_INIT] || strcmp(r->text[TR_HEAD_INIT],
+                                                            r->text[TR_INIT]) != 0))
+    printf(" (head %s)", r->text[TR_HEAD_INIT]);
+  printf("%s%s\n", r->recompute_stats ? ", statistics recomputed" : "",
+         r->save_optimizer ? ", optimizer state kept" : "");
+  printf("data:");
+  for (int i = TR_DATA; i <= TR_VALIDATION_SPLIT; i++)
+    if (r->text[i] && !(i == TR_LIMIT && strcmp(r->text[i], "0") == 0))
+      printf(" %s %s", train_record_key(i), r->text[i]);
+  printf("\n");
+  if (r->epochs_done < r->epochs)
+    printf("resumable: bn train --resume continues with epoch %zu\n", r->epochs_done + 1);
+}
 
 int cmd_info(int argc, char **argv)
 {
@@ -79,13 +101,28 @@ int cmd_info(int argc, char **argv)
   bn_mlp_get_parameter(m, BN_MLP_STEP, &steps);
   bn_mlp_get_parameter(m, BN_MLP_BN_EPSILON, &eps);
   bn_mlp_get_parameter(m, BN_MLP_BN_UPDATE_FACTOR, &factor);
-  printf("optimizer: %s, learning rate %g, momentum %g, weight decay %g\n",
-         cli_optimizer_name((int)opt), lr, mom, wd);
+  train_record rec;
+  char why[256];
+  const int has_record = (contents & BN_MLP_FILE_TRAINING_RECORD) != 0;
+  const int recipe = has_record && train_record_load(m, &rec, why, sizeof why) == CLI_OK;
+  if (recipe) /* the base rate of the recipe, not the scheduled one of the last step */
+    printf("optimizer: %s, learning rate %g (%s schedule; last step %g), momentum %g, weight "
+           "decay %g\n", cli_optimizer_name((int)opt), rec.lr,
+           rec.text[TR_SCHEDULE] ? rec.text[TR_SCHEDULE] : "constant", lr, mom, wd);
+  else
+    printf("optimizer: %s, learning rate %g, momentum %g, weight decay %g\n",
+           cli_optimizer_name((int)opt), lr, mom, wd);
   const int saved = (contents & BN_MLP_FILE_OPTIMIZER) != 0;
   printf("optimizer state: %s\n", saved ? "saved" : "not saved");
   if (saved)
     printf("steps taken: %.0f\n", steps);
   printf("BatchNorm: eps %g, running-statistics factor %g\n", eps, factor);
+  if (recipe) {
+    print_recipe(&rec);
+    train_record_free(&rec);
+  } else if (has_record) {
+    printf("training record: not one of bn train's (%s)\n", why);
+  }
   bn_mlp_destroy(m);
   return CLI_OK;
 }

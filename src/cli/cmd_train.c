@@ -76,12 +76,21 @@ static const char *const USAGE_TRAINING =
     "  --save-optimizer      store the optimizer state in the model file\n"
     "  --history FILE        write per-epoch metrics as CSV\n"
     "  --plot PNG            draw the loss and accuracy curves (as bn plot)\n"
-    "  --checkpoint-every N  save the model (with optimizer state) to --output every\n"
-    "                        N epochs\n"
+    "  --checkpoint-every N  save the model (with optimizer state and the run's\n"
+    "                        record) to --output every N epochs\n"
+    "resuming:\n"
+    "  --resume MODEL        continue the run MODEL records (a checkpoint, a --stop-after\n"
+    "                        or interrupted run) to its planned epochs, with the same\n"
+    "                        data and recipe; only --output (default MODEL), --history,\n"
+    "                        --plot, --checkpoint-every, --stop-after, --threads and\n"
+    "                        --quiet may be given with it\n"
+    "  --stop-after K        stop after epoch K of the planned --epochs and save a\n"
+    "                        resumable model (the schedule runs as for all epochs)\n"
     "  --quiet               only the closing summary line\n"
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM ends the current step, saves the model with its\n"
-    "optimizer state to --output and exits with status 128 + the signal number.\n";
+    "optimizer state to --output and exits with status 128 + the signal number; a\n"
+    "resume of it trains the interrupted epoch again (checkpoints resume exactly).\n";
 
 typedef struct train_ctx {
   bn_mlp *m;
@@ -94,7 +103,11 @@ typedef struct train_ctx {
   bn_status failed;
   float test_loss, test_acc;
   const char *held_name, *held_label, *output; /* "val", "validation" or "test" twice */
-  size_t checkpoint_every, epochs_done;
+  size_t checkpoint_every;
+  size_t first_epoch, end_epoch; /* epochs done before this fit; the last one it trains */
+  int stopped_in_epoch;          /* an interrupt ended training between two batches */
+  const bn_rng *shuffle;
+  train_record *rec;
   run_history *hist;
 } train_ctx;
 
@@ -102,8 +115,11 @@ static int on_batch(void *user, size_t epoch, size_t done, size_t total, float l
                     float accuracy)
 {
   train_ctx *c = user;
-  if (interrupt_received())
+  if (interrupt_received()) {
+    c->stopped_in_epoch = 1;
     return 1;
+  }
+  epoch += c->first_epoch;
   progress_update(&c->prog, epoch, done, loss, accuracy);
   if (c->cosine) { /* the rate for the next step: lr/2 * (1 + cos(pi * fraction done)) */
     double frac = ((double)(epoch - 1) * (double)total + (double)done) /
@@ -117,7 +133,12 @@ static int on_batch(void *user, size_t epoch, size_t done, size_t total, float l
 static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double seconds)
 {
   train_ctx *c = user;
-  if (interrupt_received()) /* a partial epoch: no metrics, the caller saves */
+  epoch += c->first_epoch;
+  /* The run's position: the weights and the shuffling generator as of this
+   * epoch's end are exactly where the next epoch starts. */
+  c->rec->epochs_done = epoch;
+  c->rec->shuffle = *c->shuffle;
+  if (interrupt_received()) /* no metrics: the caller saves */
     return 1;
   const dataset *t = c->test;
   bn_status st = BN_OK;
@@ -134,7 +155,6 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
     return 1;
   }
   progress_clear(&c->prog);
-  c->epochs_done = epoch;
   char test[80] = "";
   if (t)
     snprintf(test, sizeof test, "  %s_loss %.4f  %s_acc %.4f", c->held_name,
@@ -154,8 +174,8 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
     history_write_row(c->history, &row);
     fflush(c->history);
   }
-  if (c->checkpoint_every && epoch % c->checkpoint_every == 0 && epoch < c->epochs) {
-    if (checkpoint_save(c->m, c->output) != CLI_OK) {
+  if (c->checkpoint_every && epoch % c->checkpoint_every == 0 && epoch < c->end_epoch) {
+    if (checkpoint_save(c->m, c->rec, c->output) != CLI_OK) {
       c->failed = BN_ERR_IO;
       return 1;
     }
@@ -175,14 +195,72 @@ typedef struct train_opts {
   const char *validation_split, *plot, *checkpoint_every;
   int standardize, head_bn, renorm;
   const char *rmax, *dmax;
+  const char *resume, *stop_after;
 } train_opts;
+
+/* The options --resume allows: those that do not change the run. */
+static int resume_allows(const char *name)
+{
+  static const char *const allowed[] = {"output", "history", "plot", "checkpoint-every",
+                                        "stop-after", "threads", "quiet", "resume"};
+  for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
+    if (strcmp(name, allowed[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* Take the recipe of the run from its record r into o; the numbers are
+ * printed into numbers (4 x 32 bytes). */
+static void recipe_to_options(const train_record *r, train_opts *o, char numbers[4][32])
+{
+  snprintf(numbers[0], 32, "%.17g", r->lr);
+  snprintf(numbers[1], 32, "%zu", r->epochs);
+  snprintf(numbers[2], 32, "%zu", r->batch_size);
+  snprintf(numbers[3], 32, "%llu", (unsigned long long)r->seed);
+  o->lr = numbers[0];
+  o->epochs = numbers[1];
+  o->batch_size = numbers[2];
+  o->seed = numbers[3];
+  o->schedule = r->text[TR_SCHEDULE];
+  o->train = r->text[TR_TRAIN];
+  o->data = o->train ? NULL : r->text[TR_DATA];
+  o->train_labels = r->text[TR_TRAIN_LABELS];
+  o->test = r->text[TR_TEST];
+  o->test_labels = r->text[TR_TEST_LABELS];
+  o->label = r->text[TR_LABEL];
+  const char *header = r->text[TR_HEADER];
+  o->header = header && strcmp(header, "yes") == 0;
+  o->no_header = header && strcmp(header, "no") == 0;
+  o->limit = r->text[TR_LIMIT];
+  o->validation_split = r->text[TR_VALIDATION_SPLIT];
+  o->init = r->text[TR_INIT];
+  o->head_init = r->text[TR_HEAD_INIT];
+  o->recompute = r->recompute_stats;
+  o->save_optimizer = r->save_optimizer;
+}
+
+/* The defaults of the options not given (nor taken from a record). */
+static void default_options(train_opts *o)
+{
+  const char **texts[] = {&o->limit,   &o->hidden,     &o->activation,   &o->bn,
+                          &o->optimizer, &o->schedule, &o->momentum,     &o->weight_decay,
+                          &o->batch_size, &o->epochs,  &o->seed,         &o->output,
+                          &o->checkpoint_every};
+  const char *const values[] = {"0",   "256,128", "relu", "before", "adam", "cosine", "0.9",
+                                "0",   "256",     "10",   "42",     o->resume ? o->resume
+                                                                              : "model.bnm",
+                                "0"};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+    if (!*texts[i])
+      *texts[i] = values[i];
+}
+
+static int cli_train(train_opts *opts, bn_mlp *m, train_record *rec);
 
 int cmd_train(int argc, char **argv)
 {
-  train_opts o = {NULL, "0", "256,128", "relu", "before", NULL, "adam", NULL,
-                  "cosine", "0.9", "0", "256", "10", "42", NULL, "model.bnm", NULL, 0, 0, 0, 0,
-                  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, 0, 0,
-                  NULL, NULL, "0", 0, 0, 0, NULL, NULL};
+  train_opts o;
+  memset(&o, 0, sizeof o);
   const cli_option opts[] = {
     {"data", 1, &o.data, NULL}, {"limit", 1, &o.limit, NULL},
     {"hidden", 1, &o.hidden, NULL}, {"activation", 1, &o.activation, NULL},
@@ -206,6 +284,7 @@ int cmd_train(int argc, char **argv)
     {"checkpoint-every", 1, &o.checkpoint_every, NULL},
     {"standardize", 0, NULL, &o.standardize}, {"head-bn", 0, NULL, &o.head_bn},
     {"renorm", 0, NULL, &o.renorm}, {"rmax", 1, &o.rmax, NULL}, {"dmax", 1, &o.dmax, NULL},
+    {"resume", 1, &o.resume, NULL}, {"stop-after", 1, &o.stop_after, NULL},
     {NULL, 0, NULL, NULL}};
   const char *pos[1];
   int npos, help;
@@ -216,6 +295,39 @@ int cmd_train(int argc, char **argv)
     fputs(USAGE_TRAINING, stdout);
     return CLI_OK;
   }
+  /* A resumed run is the recorded one: options that would change it are refused. */
+  for (const cli_option *op = opts; o.resume && op->name; op++)
+    if (!resume_allows(op->name) && (op->value ? *op->value != NULL : *op->flag != 0))
+      return cli_error(CLI_USAGE, "--%s cannot go with --resume: the run continues with the "
+                       "recipe MODEL records (see bn info MODEL)", op->name);
+  bn_mlp *m = NULL;
+  train_record rec;
+  char numbers[4][32];
+  memset(&rec, 0, sizeof rec);
+  if (o.resume) {
+    char why[256];
+    if (!*o.resume)
+      return cli_error(CLI_USAGE, "--resume: empty path");
+    if (cli_load_model(o.resume, &m) != CLI_OK)
+      return CLI_FAIL;
+    if (train_record_load(m, &rec, why, sizeof why) != CLI_OK) {
+      bn_mlp_destroy(m);
+      return cli_error(CLI_FAIL, "cannot resume %s: %s (bn train writes a record in "
+                       "checkpoints, interrupted and --stop-after runs)", o.resume, why);
+    }
+    recipe_to_options(&rec, &o, numbers);
+  }
+  default_options(&o);
+  int rc = cli_train(&o, m, &rec);
+  bn_mlp_destroy(m);
+  train_record_free(&rec);
+  return rc;
+}
+
+/* The run itself; m is the model to resume with its record rec, or NULL. */
+static int cli_train(train_opts *opts, bn_mlp *m, train_record *rec)
+{
+  train_opts o = *opts;
 
   /* Validate every option before touching any file. */
   static const char *const acts[] = {"relu", "elu", "sigmoid", "tanh"};
@@ -227,8 +339,9 @@ int cmd_train(int argc, char **argv)
   size_t hidden[64], layers, limit, batch, epochs, threads = 0;
   uint64_t seed;
   double lr = 0, momentum, wd, split = 0, rmax = 3, dmax = 5;
-  size_t checkpoint_every;
+  size_t checkpoint_every, stop_after = 0;
   int plot_w, plot_h;
+  const int resumed = m != NULL;
   int a = cli_choice("--activation", o.activation, acts, 4);
   int pl = cli_choice("--bn", o.bn, places, 3);
   int opt = cli_choice("--optimizer", o.optimizer, optims, 4);
@@ -237,6 +350,9 @@ int cmd_train(int argc, char **argv)
   int head_init = o.head_init ? cli_init_choice("--head-init", o.head_init) : init;
   int hd = o.head ? cli_choice("--head", o.head, heads, 2) : 0;
   bn_mlp_head head = hd == 1 ? BN_MLP_HEAD_SIGMOID : BN_MLP_HEAD_SOFTMAX;
+  size_t model_inputs = 0, model_outputs = 0;
+  if (resumed)
+    bn_mlp_architecture(m, &model_inputs, NULL, &model_outputs, NULL, NULL, &head, NULL);
   double bn_eps = 0, bn_factor = 0, bn_momentum = 0;
   csv_header header;
   int sched = cli_choice("--schedule", o.schedule, schedules, 2);
@@ -259,8 +375,17 @@ int cmd_train(int argc, char **argv)
       cli_size("--checkpoint-every", o.checkpoint_every, 0, 100000, &checkpoint_every) ||
       cli_plot_size(CLI_PLOT_WIDTH, CLI_PLOT_HEIGHT, &plot_w, &plot_h) ||
       (o.rmax && cli_double("--rmax", o.rmax, 1, 1e30, 0, &rmax)) ||
-      (o.dmax && cli_double("--dmax", o.dmax, 0, 1e30, 0, &dmax)))
+      (o.dmax && cli_double("--dmax", o.dmax, 0, 1e30, 0, &dmax)) ||
+      (o.stop_after && cli_size("--stop-after", o.stop_after, 1, 100000, &stop_after)))
     return CLI_USAGE;
+  const size_t first_epoch = resumed ? rec->epochs_done : 0;
+  const size_t end_epoch = stop_after && stop_after < epochs ? stop_after : epochs;
+  if (first_epoch >= epochs)
+    return cli_error(CLI_FAIL, "%s's run is complete (%zu of %zu epochs)", o.resume,
+                     first_epoch, epochs);
+  if (first_epoch >= end_epoch)
+    return cli_error(CLI_USAGE, "--stop-after %zu: %zu epochs are already done", stop_after,
+                     first_epoch);
   if ((o.rmax || o.dmax) && !o.renorm)
     return cli_error(CLI_USAGE, "--rmax and --dmax go with --renorm");
   if (o.bn_momentum && o.bn_factor)
@@ -315,7 +440,6 @@ int cmd_train(int argc, char **argv)
   const char *held_name = o.validation_split ? "val" : "test";
   const char *held_label = o.validation_split ? "validation" : "test";
   int rc = CLI_FAIL;
-  bn_mlp *m = NULL;
   cli_dist dist = {0, 1, 0, NULL};
   FILE *history = NULL;
   run_history hist = {NULL, 0, 0, ""};
@@ -337,6 +461,11 @@ int cmd_train(int argc, char **argv)
               (int)test.max_label, classes);
     goto out;
   }
+  if (resumed && (model_inputs != train.features || model_outputs != classes)) {
+    cli_error(CLI_FAIL, "the data (%zu features, %zu outputs) no longer fits %s (%zu inputs, "
+              "%zu outputs)", train.features, classes, o.resume, model_inputs, model_outputs);
+    goto out;
+  }
   if (train.n < 2) {
     cli_error(CLI_FAIL, "at least 2 training samples are needed (got %zu)", train.n);
     goto out;
@@ -346,10 +475,13 @@ int cmd_train(int argc, char **argv)
                    (o.standardize ? (unsigned)BN_MLP_STANDARDIZE : 0u) |
                    (o.head_bn ? (unsigned)BN_MLP_HEAD_BATCHNORM : 0u) |
                    (o.renorm ? (unsigned)BN_MLP_RENORM : 0u);
-  bn_status st = bn_mlp_create(&m, train.features, hidden, layers, classes, act_ids[a],
-                               (bn_mlp_placement)pl, head, flags);
+  bn_status st = resumed ? BN_OK
+                         : bn_mlp_create(&m, train.features, hidden, layers, classes,
+                                         act_ids[a], (bn_mlp_placement)pl, head, flags);
   bn_rng rng;
   bn_rng_seed(&rng, seed);
+  if (resumed) /* the model holds the network, its state and the scheduled rate */
+    goto built;
   if (st == BN_OK)
     st = cli_init_weights(m, init, head_init, &rng);
   if (st == BN_OK && o.bn_eps)
@@ -378,6 +510,22 @@ int cmd_train(int argc, char **argv)
               bn_status_string(st));
     goto out;
   }
+  static const char *const header_names[] = {"auto", "yes", "no"};
+  *rec = (train_record){lr, epochs, batch, 0, seed, o.recompute, o.save_optimizer, 0, {{0}},
+                        {NULL}, NULL};
+  rec->text[TR_SCHEDULE] = o.schedule;
+  rec->text[TR_DATA] = o.train ? NULL : data_name;
+  rec->text[TR_TRAIN] = o.train;
+  rec->text[TR_TRAIN_LABELS] = o.train_labels;
+  rec->text[TR_TEST] = o.test;
+  rec->text[TR_TEST_LABELS] = o.test_labels;
+  rec->text[TR_LABEL] = o.label;
+  rec->text[TR_HEADER] = o.train ? header_names[header] : NULL;
+  rec->text[TR_LIMIT] = o.limit;
+  rec->text[TR_VALIDATION_SPLIT] = o.validation_split;
+  rec->text[TR_INIT] = cli_init_names[init];
+  rec->text[TR_HEAD_INIT] = cli_init_names[head_init];
+built:
   /* Under mpirun: one rank of several; rank 0 alone prints and writes files. */
   if (cli_dist_start(&dist, m) != CLI_OK)
     goto out;
@@ -391,11 +539,12 @@ int cmd_train(int argc, char **argv)
     o.plot = NULL;
     checkpoint_every = 0;
   }
-  if (o.history && !(history = fopen(o.history, "w"))) {
+  /* A resumed run's history goes on in the same file. */
+  if (o.history && !(history = fopen(o.history, resumed ? "a" : "w"))) {
     cli_error(CLI_FAIL, "cannot write the history %s: %s", o.history, strerror(errno));
     goto out;
   }
-  if (history)
+  if (history && ftell(history) == 0)
     history_write_header(history, held_name);
 
   size_t params;
@@ -413,35 +562,50 @@ int cmd_train(int argc, char **argv)
     if (head_init != init)
       printf(" (head %s)", cli_init_names[head_init]);
     printf("\n");
+    double kind = 0;
+    bn_mlp_get_parameter(m, BN_MLP_OPTIMIZER, &kind);
     printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads\n",
-           optims[opt], lr, schedules[sched], batch, epochs, (unsigned long long)seed,
-           openblas_get_num_threads());
+           cli_optimizer_name((int)kind), lr, schedules[sched], batch, epochs,
+           (unsigned long long)seed, openblas_get_num_threads());
     if (dist.size > 1)
       printf("across %d processes: each takes its share of every batch of %zu\n", dist.size,
              batch);
+    if (resumed)
+      printf("resuming %s after epoch %zu\n", o.resume, first_epoch);
     fflush(stdout);
   }
-  train_ctx ctx = {m,         have_test ? &test : NULL, {0},     history,  o.quiet,
-                   sched == 1, lr, epochs, train.n, BN_OK, 0, 0, held_name, held_label,
-                   o.output,  checkpoint_every,          0,       &hist};
+  if (resumed && rec->partial_epoch)
+    fprintf(stderr, "bn: warning: %s was saved inside epoch %zu, which is trained again from "
+            "there (a checkpoint resumes exactly)\n", o.resume, first_epoch + 1);
+  bn_rng shuffle;
+  if (resumed)
+    shuffle = rec->shuffle;
+  else
+    bn_rng_seed(&shuffle, seed ^ 0x5DEECE66Dull);
+  rec->epochs_done = first_epoch;
+  rec->shuffle = shuffle;
+  rec->partial_epoch = 0;
+  train_ctx ctx = {m,          have_test ? &test : NULL, {0},         history, o.quiet,
+                   sched == 1, lr,       epochs,    train.n,     BN_OK,   0,
+                   0,          held_name, held_label, o.output,  checkpoint_every,
+                   first_epoch, end_epoch, 0,         &shuffle,  rec,     &hist};
   size_t per_epoch = train.n;
   progress_init(&ctx.prog, epochs, per_epoch);
   if (o.quiet)
     ctx.prog.tty = 0;
-  bn_rng shuffle;
-  bn_rng_seed(&shuffle, seed ^ 0x5DEECE66Dull);
   bn_mlp_set_batch_callback(m, on_batch);
   interrupt_install();
   double t0 = cli_now();
-  st = bn_mlp_fit(m, train.n, train.x, train.features, train.y, train.t, batch, epochs, &shuffle,
-                  on_epoch, &ctx);
+  st = bn_mlp_fit(m, train.n, train.x, train.features, train.y, train.t, batch,
+                  end_epoch - first_epoch, &shuffle, on_epoch, &ctx);
   double seconds = cli_now() - t0;
   progress_clear(&ctx.prog);
   int signo = interrupt_received();
   if (signo) {
-    if (dist.rank == 0 && checkpoint_save(m, o.output) == CLI_OK) {
+    rec->partial_epoch = ctx.stopped_in_epoch;
+    if (dist.rank == 0 && checkpoint_save(m, rec, o.output) == CLI_OK) {
       fprintf(stderr, "bn: interrupted by signal %d after %zu complete epochs; model and "
-              "optimizer state saved to %s\n", signo, ctx.epochs_done, o.output);
+              "optimizer state saved to %s\n", signo, rec->epochs_done, o.output);
       rc = 128 + signo;
     }
     goto out;
@@ -450,6 +614,14 @@ int cmd_train(int argc, char **argv)
     st = ctx.failed;
   if (st != BN_OK) {
     cli_error(CLI_FAIL, "training failed: %s (%s)", bn_mlp_last_error(m), bn_status_string(st));
+    goto out;
+  }
+  if (end_epoch < epochs) {
+    if (dist.rank != 0 || checkpoint_save(m, rec, o.output) == CLI_OK) {
+      printf("stopped after epoch %zu of %zu; resumable model saved to %s (bn train "
+             "--resume)\n", end_epoch, epochs, o.output);
+      rc = CLI_OK;
+    }
     goto out;
   }
   if (o.recompute) {
@@ -464,6 +636,8 @@ int cmd_train(int argc, char **argv)
     if (!o.quiet)
       printf("population statistics recomputed over %zu samples\n", train.n);
   }
+  if (train_record_store(m, rec) != CLI_OK)
+    goto out;
   if (dist.rank == 0)
     st = bn_mlp_save(m, o.output, o.save_optimizer ? (unsigned)BN_MLP_SAVE_OPTIMIZER : 0u);
   if (st != BN_OK) {
@@ -488,14 +662,15 @@ int cmd_train(int argc, char **argv)
     const char *judged = have_test ? held_label : "training";
     printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
            judged, (double)ctx.test_acc, judged,
-           (double)ctx.test_loss, epochs, seconds, o.output);
+           (double)ctx.test_loss, epochs - first_epoch, seconds, o.output);
   }
   rc = CLI_OK;
 out:
   if (history && fclose(history) != 0 && rc == CLI_OK)
     rc = cli_error(CLI_FAIL, "cannot write the history %s", o.history);
   cli_dist_stop(&dist, rc);
-  bn_mlp_destroy(m);
+  if (!resumed)
+    bn_mlp_destroy(m);
   dataset_free(&train);
   dataset_free(&test);
   history_free(&hist);

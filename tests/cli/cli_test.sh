@@ -46,7 +46,7 @@ if [ "$mode" = e2e ]; then
   else
     bad "history CSV: $lines lines, header '$head'"
   fi
-  expect 0 'format version 1' "info" -- "$bn" info "$model"
+  expect 0 'format version 2' "info" -- "$bn" info "$model"
   expect 0 'optimizer state: saved' "info: optimizer state" -- "$bn" info "$model"
   expect 0 'layer 1: dense 64 -> 32 \(no bias\), BatchNorm, relu' "info: layers" -- "$bn" info "$model"
   expect 0 'parameters: [0-9]+ trainable' "info: parameter count" -- "$bn" info "$model"

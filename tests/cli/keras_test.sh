@@ -126,11 +126,11 @@ check write_npy "$work" "$work/keras.csv" > /dev/null || { echo "cannot write th
 common=(--head sigmoid --hidden 16 --epochs 3 --batch-size 10 --quiet)
 "$bn" train --train "$work/keras.csv" "${common[@]}" --output "$work/csv.bnm" > /dev/null
 "$bn" train --train "$work/x64.npy" --train-labels "$work/y64.npy" "${common[@]}" --output "$work/npy.bnm" > /dev/null
-cmp -s "$work/csv.bnm" "$work/npy.bnm" && ok "float64 .npy + int64 labels: the CSV's model, byte for byte" \
+check same_model "$work/csv.bnm" "$work/npy.bnm" > /dev/null && ok "float64 .npy + int64 labels: the CSV's model, byte for byte" \
   || bad "the .npy-trained model differs from the CSV-trained one"
 for y in yu8 yf ybool; do
   "$bn" train --train "$work/x32.npy" --train-labels "$work/$y.npy" "${common[@]}" --output "$work/$y.bnm" > /dev/null
-  cmp -s "$work/csv.bnm" "$work/$y.bnm" && ok "float32 .npy + $y labels: the same model" || bad "labels $y: another model"
+  check same_model "$work/csv.bnm" "$work/$y.bnm" > /dev/null && ok "float32 .npy + $y labels: the same model" || bad "labels $y: another model"
 done
 "$bn" predict "$work/csv.bnm" "$work/keras.csv" --label label --probabilities > "$work/p_csv.csv"
 "$bn" predict "$work/csv.bnm" "$work/x32.npy" --probabilities > "$work/p_npy.csv"

@@ -7,6 +7,7 @@ check holds, else prints why and exits 1.
   model_check.py running_var MODEL CSV BIASED
   model_check.py metrics PREDICTIONS CSV EVAL_OUTPUT
   model_check.py write_npy DIR CSV
+  model_check.py same_model MODEL_A MODEL_B
 """
 import re
 import sys
@@ -148,9 +149,25 @@ def write_npy(directory, csv):
     open(f"{directory}/long.npy", "wb").write(raw + b"\0\0\0\0")
 
 
+def same_model(a, b):
+    """The two files byte for byte, once their training records (which name
+    the data files) are dropped."""
+    import os
+    import tempfile
+    images = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, path in enumerate((a, b)):
+            m = bn.MLP.load(path)
+            m.training_record = b""
+            m.save(os.path.join(tmp, f"{i}.bnm"))
+            images.append(open(os.path.join(tmp, f"{i}.bnm"), "rb").read())
+    if images[0] != images[1]:
+        fail(f"{a} and {b} hold different models")
+
+
 if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     {"constants": constants, "init": init, "running_var": running_var, "metrics": metrics,
-     "write_npy": write_npy}[command](*args)
+     "write_npy": write_npy, "same_model": same_model}[command](*args)
     if command != "metrics":
         print("ok")
