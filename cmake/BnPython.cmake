@@ -59,8 +59,12 @@ LIBRARY_NAME = "libbn.so.@BN_ABI_VERSION@"
 
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/bindings/python/bn
           DESTINATION ${_bn_sitedir} COMPONENT python
-          FILES_MATCHING PATTERN "*.py"
+          FILES_MATCHING PATTERN "*.py" PATTERN "py.typed"
           PATTERN "__pycache__" EXCLUDE
           PATTERN "_config.py" EXCLUDE)
   install(FILES ${_bn_config} DESTINATION ${_bn_sitedir}/bn COMPONENT python)
+  # Print the folder (with the prefix given to cmake --install) and whether
+  # python3 searches it.
+  install(CODE "set(BN_PYTHON_SITEDIR_INSTALLED \"${_bn_sitedir}\")" COMPONENT python)
+  install(SCRIPT ${CMAKE_CURRENT_LIST_DIR}/BnPythonInstallMessage.cmake COMPONENT python)
 endif()

@@ -13,3 +13,12 @@ if(BN_INSTALL_PYTHON)
             --cmake ${CMAKE_COMMAND})
   set_tests_properties(python_install PROPERTIES LABELS install)
 endif()
+
+# `pip install ./bindings/python` into a venv, offline (tests/python/pip_install_check.py);
+# exit 77 = skipped when python3-venv/-setuptools/-wheel are missing.
+add_test(NAME python_pip_install
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/python/pip_install_check.py
+          --source ${PROJECT_SOURCE_DIR}/bindings/python
+          --work ${CMAKE_CURRENT_BINARY_DIR}/python_pip_install
+          --library $<TARGET_FILE:bn>)
+set_tests_properties(python_pip_install PROPERTIES LABELS install SKIP_RETURN_CODE 77)

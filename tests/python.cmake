@@ -29,4 +29,4 @@ endif()
 add_test(NAME python
          COMMAND ${BN_PYTHON} -m pytest -q -p no:cacheprovider ${PROJECT_SOURCE_DIR}/tests/python)
 set_tests_properties(python PROPERTIES
-  ENVIRONMENT "BN_LIBRARY=$<TARGET_FILE:bn>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1")
+  ENVIRONMENT "BN_LIBRARY=$<TARGET_FILE:bn>;BN_CLI=$<TARGET_FILE:bn_cli>;PYTHONPATH=${PROJECT_SOURCE_DIR}/bindings/python;PYTHONDONTWRITEBYTECODE=1")

@@ -14,5 +14,6 @@ add_test(NAME symbols
   COMMAND ${BN_SYMBOLS_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/check_symbols.py
           --nm ${BN_SYMBOLS_NM}
           --library $<TARGET_FILE:bn>
-          --include ${PROJECT_SOURCE_DIR}/include/bn)
+          --include ${PROJECT_SOURCE_DIR}/include/bn
+          --map ${PROJECT_BINARY_DIR}/libbn.map)
 set_tests_properties(symbols PROPERTIES LABELS abi)

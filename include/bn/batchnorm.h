@@ -21,7 +21,7 @@
  *    whose variance exceeds FLT_MAX is refused with BN_ERR_NON_FINITE.
  *
  *  Thread-safety: a handle must not be used by two threads at once; distinct
- *  handles are fully independent (the library has no global mutable state).
+ *  handles are fully independent (the layer keeps no global mutable state).
  *
  *  Tunables (eps, update factor, threads, batches tracked) go through
  *  bn_batchnorm_set_parameter() / bn_batchnorm_get_parameter() with
@@ -50,10 +50,18 @@ enum bn_batchnorm_flags {
   BN_BATCHNORM_NO_SHIFT = 1u << 1,            /**< No beta (fixed at 0). */
   BN_BATCHNORM_NO_RUNNING_STATS = 1u << 2,    /**< No running statistics: both modes use batch statistics. */
   BN_BATCHNORM_CUMULATIVE_AVERAGE = 1u << 3,  /**< Running statistics are the plain average of all batches. */
-  BN_BATCHNORM_BIASED_RUNNING_VAR = 1u << 4   /**< Store the biased batch variance in the running variance. */
+  BN_BATCHNORM_BIASED_RUNNING_VAR = 1u << 4,  /**< Store the biased batch variance in the running variance. */
   /* BN_BATCHNORM_FUSE_RELU (1u << 5) is a layer flag too: output max(0, bn(x)),
    * the backward applies the ReLU mask (NaN maps to 0). It is declared once,
    * in bn/batchnorm_kernels.h, because the kernels take the same flag. */
+  /** Batch Renormalization (Ioffe 2017): training-mode forwards normalize with
+   *  the batch statistics corrected towards the running ones by r and d
+   *  (clipped by BN_BATCHNORM_RENORM_RMAX / _DMAX, or the paper's schedule
+   *  with BN_BATCHNORM_RENORM_SCHEDULE); see
+   *  bn_batchnorm_renorm_forward_training() and docs/math.md. Running
+   *  statistics and inference are as for plain BatchNorm. Needs running
+   *  statistics (not with BN_BATCHNORM_NO_RUNNING_STATS). */
+  BN_BATCHNORM_RENORM = 1u << 6
 };
 
 /** Vectors of F floats held by a layer, for bn_batchnorm_get() / bn_batchnorm_set(). */
@@ -65,7 +73,9 @@ typedef enum bn_batchnorm_tensor {
   BN_BATCHNORM_DGAMMA = 5,        /**< get only; from the last backward (overwritten by each backward). */
   BN_BATCHNORM_DBETA = 6,         /**< get only; from the last backward (overwritten by each backward). */
   BN_BATCHNORM_SAVED_MEAN = 7,    /**< get only; batch mean of the last training-mode forward. */
-  BN_BATCHNORM_SAVED_INVSTD = 8   /**< get only; 1/sqrt(var+eps) of the last training-mode forward. */
+  BN_BATCHNORM_SAVED_INVSTD = 8,  /**< get only; 1/sqrt(var+eps) of the last training-mode forward. */
+  BN_BATCHNORM_RENORM_R = 9,      /**< get only; Batch Renormalization's r of the last training-mode forward (BN_BATCHNORM_RENORM). */
+  BN_BATCHNORM_RENORM_D = 10      /**< get only; Batch Renormalization's d of the last training-mode forward (BN_BATCHNORM_RENORM). */
 } bn_batchnorm_tensor;
 
 /** Tunables for bn_batchnorm_set_parameter() / bn_batchnorm_get_parameter().
@@ -76,7 +86,10 @@ typedef enum bn_batchnorm_param {
   BN_BATCHNORM_EPSILON = 1,         /**< eps added to the variance, in (0, FLT_MAX]; default 1e-5. */
   BN_BATCHNORM_UPDATE_FACTOR = 2,   /**< running-statistics weight of the new batch, in (0, 1]; default 0.1. Ignored (but kept) with BN_BATCHNORM_CUMULATIVE_AVERAGE. */
   BN_BATCHNORM_THREADS = 3,         /**< most threads per pass, an integer in [1, 64]; default 1 (see bn_batchnorm_set_threads()). */
-  BN_BATCHNORM_BATCHES_TRACKED = 4  /**< training forwards that updated the running statistics, an integer in [0, 2^53]. */
+  BN_BATCHNORM_BATCHES_TRACKED = 4, /**< training forwards that updated the running statistics, an integer in [0, 2^53]. */
+  BN_BATCHNORM_RENORM_RMAX = 5,     /**< Batch Renormalization's limit on r (r in [1/rmax, rmax]), in [1, FLT_MAX]; default 3. Settable on any layer, used with BN_BATCHNORM_RENORM when the schedule is off; kept in the state. */
+  BN_BATCHNORM_RENORM_DMAX = 6,     /**< Batch Renormalization's limit on d (d in [-dmax, dmax]), in [0, FLT_MAX]; default 5. As RMAX. */
+  BN_BATCHNORM_RENORM_SCHEDULE = 7  /**< 0 (default): the fixed RMAX and DMAX; 1: the paper's schedule, driven by the batches tracked t before each training forward: rmax = 1 + 2*clip((t - 5000)/35000, 0, 1), dmax = 5*clip((t - 5000)/20000, 0, 1) (1 and 0 for the first 5000 steps, 3 by step 40000, 5 by step 25000). */
 } bn_batchnorm_param;
 
 /** @brief Create a layer with gamma = 1, beta = 0, running mean 0, running var 1,
@@ -86,7 +99,7 @@ typedef enum bn_batchnorm_param {
  *  @param features  F > 0.
  *  @param flags     bitwise OR of bn_batchnorm_flags, 0 for the defaults.
  *  @return BN_OK, BN_ERR_INVALID_ARGUMENT (NULL out, zero features, unknown
- *          flags or CUMULATIVE_AVERAGE with NO_RUNNING_STATS),
+ *          flags, or CUMULATIVE_AVERAGE or RENORM with NO_RUNNING_STATS),
  *          BN_ERR_SIZE_OVERFLOW, BN_ERR_OUT_OF_MEMORY.
  *  @par Thread-safety
  *  May be called from any thread; the new handle belongs to the caller. */
@@ -112,6 +125,7 @@ BN_API const char *bn_batchnorm_last_error(const bn_batchnorm *layer);
 BN_API bn_status bn_batchnorm_features(const bn_batchnorm *layer, size_t *features);
 
 /** @brief Creation flags of the layer (as given, or as loaded from a state blob).
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or flags).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_flags(const bn_batchnorm *layer, unsigned *flags);
@@ -320,11 +334,14 @@ BN_API bn_status bn_batchnorm_serialized_size(const bn_batchnorm *layer, size_t 
 
 /** @brief Serialize the layer's state into a caller-owned buffer.
  *
- *  Format (little-endian, version 1): "BNST" magic, u32 version, u64 F,
+ *  Format (little-endian, version 2): "BNST" magic, u32 version, u64 F,
  *  u32 flags, f32 eps, f32 update factor, u32 reserved (0), u64 batches
- *  tracked, then F floats each of gamma, beta, running mean, running var,
- *  and a CRC-32 (IEEE) of all preceding bytes. See docs/formats.md. The
- *  thread count is not part of the state.
+ *  tracked, f32 renorm rmax, f32 renorm dmax, u32 options (bit 0: the renorm
+ *  schedule), u32 reserved (0), then F floats each of gamma, beta, running
+ *  mean, running var, and a CRC-32 (IEEE) of all preceding bytes. Version 1
+ *  (libbn 1.0) is the same without the four renorm words; it still loads,
+ *  with the renorm defaults. See docs/formats.md. The thread count is not
+ *  part of the state.
  *
  *  @param layer     the layer (const: only its last-error message may change).
  *  @param buffer    destination of at least bn_batchnorm_serialized_size() bytes.
@@ -353,18 +370,21 @@ BN_API bn_status bn_batchnorm_serialize(const bn_batchnorm *layer, void *buffer,
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size_t size);
 
-/** @brief Superseded alias of bn_batchnorm_serialized_size() (same arguments and statuses).
+/** @brief Superseded alias of bn_batchnorm_serialized_size().
+ *  @return as bn_batchnorm_serialized_size().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_state_size(const bn_batchnorm *layer, size_t *size);
 
-/** @brief Superseded alias of bn_batchnorm_serialize() (same arguments, format and statuses).
+/** @brief Superseded alias of bn_batchnorm_serialize() (same arguments and format).
+ *  @return as bn_batchnorm_serialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_save_state(const bn_batchnorm *layer, void *buffer,
                                          size_t capacity, size_t *written);
 
-/** @brief Superseded alias of bn_batchnorm_deserialize() (same arguments and statuses).
+/** @brief Superseded alias of bn_batchnorm_deserialize().
+ *  @return as bn_batchnorm_deserialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer, size_t size);

@@ -127,7 +127,8 @@ BN_API bn_status bn_batchnorm_forward_inference(
  *  @param gamma            F scales or NULL for 1.
  *  @param beta             F shifts or NULL for 0 (only read with BN_BATCHNORM_FUSE_RELU).
  *  @param flags            the forward's flags.
- *  @param dx, lddx         out: gradient w.r.t. x, F x N (may be dy if lddx == lddy).
+ *  @param dx, lddx         out: gradient w.r.t. x, F x N (may be dy if lddx == lddy);
+ *                          or NULL (lddx ignored) when only dgamma and dbeta are wanted.
  *  @param dgamma           out: F values, or NULL.
  *  @param dbeta            out: F values, or NULL.
  *  @return BN_OK; BN_ERR_NON_FINITE if a reduced sum is not finite (dy or x
@@ -155,7 +156,8 @@ BN_API bn_status bn_batchnorm_backward_training(
  *  @param mean, var         the statistics the forward used (required).
  *  @param gamma, beta       as in the forward (NULL for 1 and 0).
  *  @param eps, flags        as in the forward.
- *  @param dx, lddx          out: gradient (may be dy if lddx == lddy).
+ *  @param dx, lddx          out: gradient (may be dy if lddx == lddy); or NULL
+ *                           (lddx ignored) when only dgamma and dbeta are wanted.
  *  @param dgamma, dbeta     out: F values each, or NULL.
  *  @return BN_OK or an error of the file description; BN_ERR_NON_FINITE
  *          when mean, var, gamma or beta hold a non-finite value. A
@@ -168,6 +170,73 @@ BN_API bn_status bn_batchnorm_backward_inference(
     const float *dy, size_t lddy,
     const float *mean, const float *var,
     const float *gamma, const float *beta, float eps, unsigned flags,
+    float *dx, size_t lddx,
+    float *dgamma, float *dbeta);
+
+/** @brief Training-mode forward with Batch Renormalization (Ioffe 2017).
+ *
+ *  Normalizes with the batch statistics corrected towards given running
+ *  statistics (per feature; the running values are those *before* this
+ *  batch updates them):
+ *    sigma_B = sqrt(var + eps) (biased batch variance), sigma = sqrt(running_var + eps),
+ *    r = clip(sigma_B / sigma, 1/rmax, rmax),
+ *    d = clip((mean - running_mean) / sigma, -dmax, dmax),
+ *    y = gamma * ((x - mean) / sigma_B * r + d) + beta.
+ *  r and d are computed in double and returned rounded to float; the output
+ *  uses the rounded values, so bn_batchnorm_renorm_backward_training() can
+ *  rebuild it bit for bit. With rmax = 1 and dmax = 0 (r = 1, d = 0) the
+ *  output equals bn_batchnorm_forward_training()'s bit for bit. The running
+ *  statistics are not updated here: update them from batch_var exactly as
+ *  for plain BatchNorm. See docs/math.md.
+ *
+ *  @param features, batch, x, ldx, gamma, beta, eps, flags, y, ldy,
+ *         saved_mean, saved_invstd, batch_var
+ *                       as in bn_batchnorm_forward_training() (the saved
+ *                       statistics are the batch's own).
+ *  @param running_mean  F values (required, finite).
+ *  @param running_var   F values (required, finite, >= 0).
+ *  @param rmax          >= 1 and finite.
+ *  @param dmax          >= 0 and finite.
+ *  @param r             out: F values of r (required: the backward needs them).
+ *  @param d             out: F values of d (required).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (also rmax < 1, dmax < 0, a
+ *          negative running variance, r or d NULL); BN_ERR_NON_FINITE (a
+ *          non-finite rmax, dmax or running statistic, or non-finite batch
+ *          statistics: nothing is written); BN_ERR_BATCH_TOO_SMALL; the
+ *          errors listed in the file description.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
+BN_API bn_status bn_batchnorm_renorm_forward_training(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    const float *running_mean, const float *running_var, float rmax, float dmax,
+    float *y, size_t ldy,
+    float *saved_mean, float *saved_invstd, float *batch_var, float *r, float *d);
+
+/** @brief Backward of bn_batchnorm_renorm_forward_training(), r and d held constant.
+ *
+ *  With xhat_B = (x - mean)*invstd and g = gamma (1 when NULL):
+ *    dx     = g*r*invstd * (dy - mean_j(dy) - xhat_B*mean_j(dy*xhat_B)),
+ *    dgamma = r*sum_j dy*xhat_B + d*sum_j dy,   dbeta = sum_j dy.
+ *  With BN_BATCHNORM_FUSE_RELU, dy is first masked by (y > 0), y recomputed
+ *  bit-exactly from x, r and d.
+ *
+ *  @param features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
+ *         gamma, beta, flags, dx, lddx, dgamma, dbeta
+ *                  as in bn_batchnorm_backward_training() (dx may be NULL).
+ *  @param r, d     the F values each the forward returned (required; finite, r > 0).
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (also r or d NULL, r <= 0);
+ *          BN_ERR_NON_FINITE (r or d non-finite, or non-finite reduced sums:
+ *          nothing is written); BN_ERR_BATCH_TOO_SMALL; errors of the file description.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
+BN_API bn_status bn_batchnorm_renorm_backward_training(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *dy, size_t lddy,
+    const float *saved_mean, const float *saved_invstd, const float *r, const float *d,
+    const float *gamma, const float *beta, unsigned flags,
     float *dx, size_t lddx,
     float *dgamma, float *dbeta);
 

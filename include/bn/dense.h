@@ -16,7 +16,15 @@
  *  before any product).
  *
  *  Thread-safety: one thread per handle at a time; distinct handles are
- *  independent. Note that OpenBLAS may use its own thread pool inside a call.
+ *  independent, on any number of threads. OpenBLAS may use its own thread
+ *  pool inside a call. Because OpenBLAS (0.3.21 measured) prints and then
+ *  crashes when more calls run inside it at once than its buffer table
+ *  holds, libbn lets at most MAX_THREADS of its own products (OpenBLAS's
+ *  build setting, from openblas_get_config(); 64 on Debian 12) run inside
+ *  OpenBLAS at once: further calls wait their turn, results are unchanged.
+ *  libbn never changes OpenBLAS's settings; products the application itself
+ *  runs in OpenBLAS are not counted. Tested with 300 threads at once
+ *  (docs/reliability.md).
  *  Errors: as in bn/batchnorm.h; bn_dense_last_error() tells why. The state
  *  travels in memory through bn_dense_serialize() / bn_dense_deserialize()
  *  (older names remain as aliases; docs/architecture.md, Conventions). On error,
@@ -66,17 +74,20 @@ BN_API void bn_dense_destroy(bn_dense *layer);
 
 /** @brief Why the last failing call on this handle failed; "" if none did; a
  *  static message for NULL. Never NULL; valid until the next call on the handle.
+ *  @return the message (never NULL).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API const char *bn_dense_last_error(const bn_dense *layer);
 
 /** @brief Input and output feature counts. Either pointer may be NULL.
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_shape(const bn_dense *layer, size_t *in_features,
                                 size_t *out_features);
 
 /** @brief Creation flags (as given, or as loaded from a state blob).
+ *  @return BN_OK or BN_ERR_INVALID_ARGUMENT (NULL layer or flags).
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_flags(const bn_dense *layer, unsigned *flags);
@@ -170,18 +181,21 @@ BN_API bn_status bn_dense_serialize(const bn_dense *layer, void *buffer, size_t 
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_deserialize(bn_dense *layer, const void *buffer, size_t size);
 
-/** @brief Superseded alias of bn_dense_serialized_size() (same arguments and statuses).
+/** @brief Superseded alias of bn_dense_serialized_size().
+ *  @return as bn_dense_serialized_size().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_state_size(const bn_dense *layer, size_t *size);
 
-/** @brief Superseded alias of bn_dense_serialize() (same arguments, format and statuses).
+/** @brief Superseded alias of bn_dense_serialize() (same arguments and format).
+ *  @return as bn_dense_serialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_save_state(const bn_dense *layer, void *buffer, size_t capacity,
                                      size_t *written);
 
-/** @brief Superseded alias of bn_dense_deserialize() (same arguments and statuses).
+/** @brief Superseded alias of bn_dense_deserialize().
+ *  @return as bn_dense_deserialize().
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_dense_load_state(bn_dense *layer, const void *buffer, size_t size);

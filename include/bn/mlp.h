@@ -34,7 +34,9 @@
  *  dataset.
  *
  *  Thread-safety: a handle belongs to one thread at a time; distinct handles
- *  are independent. OpenBLAS may use its own threads inside a call.
+ *  are independent, on any number of threads. OpenBLAS may use its own
+ *  threads inside a call; how libbn keeps many concurrent calls within what
+ *  OpenBLAS supports is described in bn/dense.h.
  *
  *  Errors: every function returns a bn_status; the reason is also stored in
  *  the handle and readable with bn_mlp_last_error(). Functions that fail on
@@ -295,10 +297,14 @@ BN_API bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which,
  *                  `outputs`; NULL for the softmax head.
  *  @param loss     receives the batch's mean loss before the update (may be NULL).
  *  @return BN_OK; argument errors; BN_ERR_NON_FINITE when the loss or a gradient is
- *          not finite (the parameters and optimizer state are unchanged; the
- *          running statistics have seen the batch), or when an update itself
- *          overflows float (then the network has diverged: some parameters
- *          may be updated, reload or re-initialize it).
+ *          not finite, or when the update would overflow float in a
+ *          parameter or an optimizer moment (e.g. Adam's g*g): every new
+ *          value is checked before any is written, so the parameters,
+ *          optimizer state and step count are unchanged (the running
+ *          statistics have seen the batch), and the model still saves and
+ *          loads; BN_ERR_WRONG_STATE when BN_MLP_STEP is at its upper bound
+ *          (2^53, the most a model file keeps: set it, e.g. to 0, to go on),
+ *          before anything changes.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_train_step(bn_mlp *mlp, size_t batch, const float *x, size_t ldx,

@@ -53,12 +53,14 @@ BN_API bn_status bn_rng_seed(bn_rng *rng, uint64_t seed);
  *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_next_u64(bn_rng *rng, uint64_t *out);
 
-/** @brief Uniform double in [0, 1) with 53 random bits. Errors as bn_rng_next_u64().
+/** @brief Uniform double in [0, 1) with 53 random bits.
+ *  @return as bn_rng_next_u64().
  *  @par Thread-safety
  *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_uniform(bn_rng *rng, double *out);
 
-/** @brief Standard normal variate (mean 0, variance 1). Errors as bn_rng_next_u64().
+/** @brief Standard normal variate (mean 0, variance 1).
+ *  @return as bn_rng_next_u64().
  *  @par Thread-safety
  *  One thread at a time per generator; distinct generators are independent. */
 BN_API bn_status bn_rng_normal(bn_rng *rng, double *out);

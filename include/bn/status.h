@@ -50,13 +50,15 @@ BN_API const char *bn_status_string(bn_status status);
  *  @return a static string, never NULL. */
 BN_API const char *bn_version_string(void);
 
-/** @brief The library's version as major*10000 + minor*100 + patch. Thread-safe. */
+/** @brief The library's version as major*10000 + minor*100 + patch. Thread-safe.
+ *  @return the version number. */
 BN_API unsigned bn_version_number(void);
 
 /** @brief The library's ABI major version (the number in its SONAME libbn.so.N).
  *
  *  A program or binding built for ABI N must refuse a library whose
- *  bn_abi_version() differs from N (compare with BN_ABI_VERSION). Thread-safe. */
+ *  bn_abi_version() differs from N (compare with BN_ABI_VERSION). Thread-safe.
+ *  @return the ABI major. */
 BN_API unsigned bn_abi_version(void);
 
 BN_EXTERN_C_END

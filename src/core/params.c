@@ -31,3 +31,11 @@ bn_status bni_param_bounds(const bni_param_range *r, double *lower, double *uppe
     *upper = r->hi;
   return BN_OK;
 }
+
+bn_status bni_check_renorm_limits(bni_error *err, double rmax, double dmax)
+{
+  static const bni_param_range rmax_range = BNI_RENORM_RMAX_RANGE,
+                               dmax_range = BNI_RENORM_DMAX_RANGE;
+  bn_status st = bni_check_param(err, &rmax_range, rmax);
+  return st == BN_OK ? bni_check_param(err, &dmax_range, dmax) : st;
+}

@@ -4,6 +4,7 @@
 /* The range of a tunable set through a *_set_parameter() entry point: one
  * description serves the check, the error message and *_parameter_bounds(). */
 
+#include <float.h>
 #include <bn/status.h>
 #include "error.h"
 
@@ -22,5 +23,12 @@ bn_status bni_check_param(bni_error *err, const bni_param_range *range, double v
 /* The range's bounds (an open bound reported as its limit); either pointer
  * may be NULL, not both (BN_ERR_INVALID_ARGUMENT). */
 bn_status bni_param_bounds(const bni_param_range *range, double *lower, double *upper);
+
+/* Batch Renormalization's limits, for the layer's parameters and the
+ * stateless kernels alike: rmax >= 1 and dmax >= 0, finite, stored as float. */
+#define BNI_RENORM_RMAX_RANGE {"rmax", 1.0, FLT_MAX, 0, 0, 0, 1}
+#define BNI_RENORM_DMAX_RANGE {"dmax", 0.0, FLT_MAX, 0, 0, 0, 1}
+
+bn_status bni_check_renorm_limits(bni_error *err, double rmax, double dmax);
 
 #endif

@@ -27,15 +27,18 @@ static scratch carve(double *work, size_t F)
 }
 
 /* Per-feature constants of the training forward's normalize loop,
- * y = fma(x - m, scale, shift). They are computed from the float invstd that
- * the backward receives, so a backward can rebuild them bit for bit. */
+ * y = fma(x - m, scale, shift). They are computed from the float invstd (and
+ * the float renorm r and d, when given) that the backward receives, so a
+ * backward can rebuild them bit for bit. */
 static void training_affine(size_t F, const float *invstd, const double *residual,
-                            const float *gamma, const float *beta, float *scale, float *shift)
+                            const float *gamma, const float *beta, const float *r,
+                            const float *d, float *scale, float *shift)
 {
   for (size_t f = 0; f < F; f++) {
-    bni_bn_affine t = bni_bn_scale_shift(gamma ? (double)gamma[f] : 1.0,
-                                         beta ? (double)beta[f] : 0.0, residual[f],
-                                         (double)invstd[f]);
+    double g = gamma ? (double)gamma[f] : 1.0, b = beta ? (double)beta[f] : 0.0;
+    if (r)
+      bni_bn_renorm_gamma_beta(&g, &b, (double)r[f], (double)d[f]);
+    bni_bn_affine t = bni_bn_scale_shift(g, b, residual[f], (double)invstd[f]);
     scale[f] = (float)t.scale;
     shift[f] = (float)t.shift;
   }
@@ -60,6 +63,17 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      const float *beta, float eps, int relu, float *y, size_t ldy,
                                      float *saved_mean, float *saved_invstd, double *mean,
                                      double *var, double *residual, double *work)
+{
+  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, y, ldy,
+                                        saved_mean, saved_invstd, mean, var, residual, work);
+}
+
+bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
+                                         const float *x, size_t ldx, const float *gamma,
+                                         const float *beta, float eps, int relu,
+                                         const bni_bn_renorm *renorm, float *y, size_t ldy,
+                                         float *saved_mean, float *saved_invstd, double *mean,
+                                         double *var, double *residual, double *work)
 {
   scratch s = carve(work, F);
   double *sum = s.d0, *sq = s.d1, *res = s.d2;
@@ -98,7 +112,16 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
     if (residual)
       residual[f] = res[f];
   }
-  training_affine(F, s.invstd, res, gamma, beta, s.scale, s.shift);
+  if (renorm)
+    for (size_t f = 0; f < F; f++) {
+      bni_bn_renorm_rd c = bni_bn_renorm_correction(
+          (double)s.m[f] + res[f], sq[f], (double)renorm->running_mean[f],
+          (double)renorm->running_var[f], (double)eps, renorm->rmax, renorm->dmax);
+      renorm->r[f] = (float)c.r;
+      renorm->d[f] = (float)c.d;
+    }
+  training_affine(F, s.invstd, res, gamma, beta, renorm ? renorm->r : NULL,
+                  renorm ? renorm->d : NULL, s.scale, s.shift);
   bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
                                 .ldx = ldx, .m = s.m, .scale = s.scale, .shift = s.shift,
                                 .flag = relu, .out = y, .ldout = ldy});
@@ -124,6 +147,21 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                       const float *beta, int relu, float *dx, size_t lddx,
                                       float *dgamma, float *dbeta, double *work)
 {
+  return bni_bn_backward_training_renorm(ex, F, N, x, ldx, dy, lddy, saved_mean, saved_invstd,
+                                         residual, gamma, beta, NULL, NULL, relu, dx, lddx,
+                                         dgamma, dbeta, work);
+}
+
+bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
+                                          const float *x, size_t ldx, const float *dy,
+                                          size_t lddy, const float *saved_mean,
+                                          const float *saved_invstd, const double *residual,
+                                          const float *gamma, const float *beta,
+                                          const float *rn_r, const float *rn_d, int relu,
+                                          float *dx,
+                                          size_t lddx, float *dgamma, float *dbeta,
+                                          double *work)
+{
   scratch s = carve(work, F);
   double *sg = s.d0, *sd = s.d1, *sgd = s.d2;
   const double n = (double)N;
@@ -140,7 +178,7 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
         sd[f] /= n;
       residual = sd;
     }
-    training_affine(F, saved_invstd, residual, gamma, beta, s.scale, s.shift);
+    training_affine(F, saved_invstd, residual, gamma, beta, rn_r, rn_d, s.scale, s.shift);
     mask = BNI_MASK_CENTERED;
   }
 
@@ -159,14 +197,15 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
     if (!isfinite(db) || !isfinite(dg))
       return BN_ERR_NON_FINITE;
     /* dx = a*(g - db/N - xhat*dg/N), xhat = (d - r)*is, folded into
-     * dx = a*g + nk*d + c0. */
-    double a = (gamma ? (double)gamma[f] : 1.0) * is;
+     * dx = a*g + nk*d + c0. Batch Renormalization scales a by its r and
+     * moves gamma's gradient: sum g*(xhat*r + d) = r*dg + d*db. */
+    double a = (gamma ? (double)gamma[f] : 1.0) * (rn_r ? (double)rn_r[f] : 1.0) * is;
     double k = a * is * dg / n;
     s.a[f] = (float)a;
     s.nk[f] = (float)(-k);
     s.c0[f] = (float)(k * r - a * db / n);
     sg[f] = db;
-    sgd[f] = dg;
+    sgd[f] = rn_r ? (double)rn_r[f] * dg + (double)rn_d[f] * db : dg;
   }
   if (dx)
     bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,

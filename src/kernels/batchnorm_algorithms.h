@@ -38,6 +38,25 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N, con
                                   float *saved_invstd, double *mean, double *var,
                                   double *residual, double *work);
 
+/* Batch Renormalization's part of a training forward: the running
+ * statistics before this batch and the limits in; the corrections r and d
+ * (F floats each, what the backward needs) out. */
+typedef struct bni_bn_renorm {
+  const float *running_mean, *running_var;
+  double rmax, dmax; /* rmax >= 1, dmax >= 0 */
+  float *r, *d;
+} bni_bn_renorm;
+
+/* The training forward with Batch Renormalization (renorm NULL: plain, as
+ * bni_bn_forward_training): y = gamma*(xhat_B*r + d) + beta. The saved and
+ * returned statistics are the batch's, as in the plain forward. */
+bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
+                                         const float *x, size_t ldx, const float *gamma,
+                                         const float *beta, float eps, int relu,
+                                         const bni_bn_renorm *renorm, float *y, size_t ldy,
+                                         float *saved_mean, float *saved_invstd, double *mean,
+                                         double *var, double *residual, double *work);
+
 /* Inference forward: y = fma(x, scale, shift) with per-feature constants. */
 void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                               size_t ldx, const float *mean, const float *var,
@@ -55,6 +74,19 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N, co
                                    const double *residual, const float *gamma,
                                    const float *beta, int relu, float *dx, size_t lddx,
                                    float *dgamma, float *dbeta, double *work);
+
+/* The backward of bni_bn_forward_training_renorm, r and d held constant
+ * (both NULL: plain, as bni_bn_backward_training):
+ * dx = (gamma*r*invstd)*(dy - mean(dy) - xhat_B*mean(dy*xhat_B)),
+ * dgamma = r*sum(dy*xhat_B) + d*sum(dy), dbeta = sum(dy). */
+bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
+                                          const float *x, size_t ldx, const float *dy,
+                                          size_t lddy, const float *saved_mean,
+                                          const float *saved_invstd, const double *residual,
+                                          const float *gamma, const float *beta,
+                                          const float *r, const float *d, int relu, float *dx,
+                                          size_t lddx, float *dgamma, float *dbeta,
+                                          double *work);
 
 /* Backward with constant statistics. dgamma/dbeta may be NULL. */
 void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,

@@ -34,4 +34,40 @@ static inline bni_bn_affine bni_bn_scale_shift(double gamma, double beta, double
   return t;
 }
 
+/* Batch Renormalization (Ioffe 2017): the batch's normalization corrected
+ * towards the running statistics, xhat = xhat_B*r + d with
+ *   r = clip(sigma_B/sigma, 1/rmax, rmax),  d = clip((mu_B - mu)/sigma, -dmax, dmax),
+ * sigma_B = sqrt(var_B + eps), sigma = sqrt(running_var + eps), mu = the
+ * running mean (both before this batch updates them). r and d are constants
+ * of the backward. */
+typedef struct bni_bn_renorm_rd {
+  double r, d;
+} bni_bn_renorm_rd;
+
+static inline double bni_bn_clip(double v, double lo, double hi)
+{
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+
+static inline bni_bn_renorm_rd bni_bn_renorm_correction(double batch_mean, double batch_var,
+                                                        double running_mean,
+                                                        double running_var, double eps,
+                                                        double rmax, double dmax)
+{
+  double sigma = sqrt(running_var + eps);
+  bni_bn_renorm_rd c;
+  c.r = bni_bn_clip(sqrt(batch_var + eps) / sigma, 1.0 / rmax, rmax);
+  c.d = bni_bn_clip((batch_mean - running_mean) / sigma, -dmax, dmax);
+  return c;
+}
+
+/* gamma*(xhat_B*r + d) + beta is plain BatchNorm with gamma' = gamma*r and
+ * beta' = beta + gamma*d: with r = 1 and d = 0 both are exact, so a renorm
+ * with rmax = 1 and dmax = 0 is bit for bit plain BatchNorm. */
+static inline void bni_bn_renorm_gamma_beta(double *gamma, double *beta, double r, double d)
+{
+  *beta += *gamma * d;
+  *gamma *= r;
+}
+
 #endif

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <bn/batchnorm_kernels.h>
 #include "../core/checks.h"
+#include "../core/params.h"
 #include "batchnorm_algorithms.h"
 
 /* The fused ReLU's bits: BN_BATCHNORM_FUSE_RELU, and 1u << 0, the value
@@ -26,6 +27,13 @@ static bn_status check_pair(const float *in, size_t ldin, const float *out, size
   return st;
 }
 
+/* A backward's dy and its dx (which may be NULL: no input gradient wanted). */
+static bn_status check_gradients(const float *dy, size_t lddy, const float *dx, size_t lddx,
+                                 size_t F, size_t N)
+{
+  return dx ? check_pair(dy, lddy, dx, lddx, F, N) : bni_check_matrix(NULL, "dy", dy, F, N, lddy);
+}
+
 static double *alloc_work(size_t F)
 {
   size_t n;
@@ -34,11 +42,13 @@ static double *alloc_work(size_t F)
   return malloc(n);
 }
 
-bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const float *x,
-                                        size_t ldx, const float *gamma, const float *beta,
-                                        float eps, unsigned flags, float *y, size_t ldy,
-                                        float *saved_mean, float *saved_invstd,
-                                        float *batch_var)
+/* Both training forwards, plain (renorm NULL) and renormalized; the
+ * renorm-only arguments are checked by the caller. */
+static bn_status forward_training(size_t features, size_t batch, const float *x, size_t ldx,
+                                  const float *gamma, const float *beta, float eps,
+                                  unsigned flags, const bni_bn_renorm *renorm, float *y,
+                                  size_t ldy, float *saved_mean, float *saved_invstd,
+                                  float *batch_var)
 {
   bn_status st = check_pair(x, ldx, y, ldy, features, batch);
   if (st == BN_OK)
@@ -57,15 +67,25 @@ bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const flo
     return BN_ERR_OUT_OF_MEMORY;
   }
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
-  st = bni_bn_forward_training(&serial, features, batch, x, ldx, gamma, beta,
-                               eps, (flags & FUSE_RELU_BITS) != 0, y, ldy, saved_mean,
-                               saved_invstd, NULL, var, NULL, work);
+  st = bni_bn_forward_training_renorm(&serial, features, batch, x, ldx, gamma, beta, eps,
+                                      (flags & FUSE_RELU_BITS) != 0, renorm, y, ldy,
+                                      saved_mean, saved_invstd, NULL, var, NULL, work);
   if (st == BN_OK && batch_var)
     for (size_t f = 0; f < features; f++)
       batch_var[f] = (float)var[f];
   free(var);
   free(work);
   return st;
+}
+
+bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const float *x,
+                                        size_t ldx, const float *gamma, const float *beta,
+                                        float eps, unsigned flags, float *y, size_t ldy,
+                                        float *saved_mean, float *saved_invstd,
+                                        float *batch_var)
+{
+  return forward_training(features, batch, x, ldx, gamma, beta, eps, flags, NULL, y, ldy,
+                          saved_mean, saved_invstd, batch_var);
 }
 
 static bn_status check_statistics(size_t F, const float *mean, const float *var,
@@ -119,19 +139,35 @@ bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const fl
   return BN_OK;
 }
 
-bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const float *x,
-                                         size_t ldx, const float *dy, size_t lddy,
-                                         const float *saved_mean, const float *saved_invstd,
-                                         const float *gamma, const float *beta, unsigned flags,
-                                         float *dx, size_t lddx, float *dgamma, float *dbeta)
+/* Batch Renormalization's r and d from a forward: finite, r > 0. */
+static bn_status check_corrections(size_t F, const float *r, const float *d)
+{
+  bn_status st = bni_check_finite_vector(NULL, "r", r, F);
+  if (st == BN_OK)
+    st = bni_check_finite_vector(NULL, "d", d, F);
+  for (size_t f = 0; st == BN_OK && f < F; f++)
+    if (!(r[f] > 0.0f))
+      st = BN_ERR_INVALID_ARGUMENT;
+  return st;
+}
+
+/* Both training backwards, plain (r and d NULL) and renormalized (both
+ * given). */
+static bn_status backward_training(size_t features, size_t batch, const float *x, size_t ldx,
+                                   const float *dy, size_t lddy, const float *saved_mean,
+                                   const float *saved_invstd, const float *r, const float *d,
+                                   const float *gamma, const float *beta, unsigned flags,
+                                   float *dx, size_t lddx, float *dgamma, float *dbeta)
 {
   bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
   if (st == BN_OK)
-    st = check_pair(dy, lddy, dx, lddx, features, batch);
+    st = check_gradients(dy, lddy, dx, lddx, features, batch);
   if (st == BN_OK)
     st = check_flags(flags);
   if (st == BN_OK && (!saved_mean || !saved_invstd))
     st = BN_ERR_INVALID_ARGUMENT;
+  if (st == BN_OK && r)
+    st = check_corrections(features, r, d);
   if (st != BN_OK)
     return st;
   if (batch < 2)
@@ -140,12 +176,22 @@ bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const fl
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
-  st = bni_bn_backward_training(&serial, features, batch, x, ldx, dy, lddy,
-                                saved_mean, saved_invstd, NULL, gamma, beta,
-                                (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
-                                work);
+  st = bni_bn_backward_training_renorm(&serial, features, batch, x, ldx, dy, lddy, saved_mean,
+                                       saved_invstd, NULL, gamma, beta, r, d,
+                                       (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
+                                       work);
   free(work);
   return st;
+}
+
+bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const float *x,
+                                         size_t ldx, const float *dy, size_t lddy,
+                                         const float *saved_mean, const float *saved_invstd,
+                                         const float *gamma, const float *beta, unsigned flags,
+                                         float *dx, size_t lddx, float *dgamma, float *dbeta)
+{
+  return backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd, NULL,
+                           NULL, gamma, beta, flags, dx, lddx, dgamma, dbeta);
 }
 
 bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const float *x,
@@ -157,7 +203,7 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
 {
   bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
   if (st == BN_OK)
-    st = check_pair(dy, lddy, dx, lddx, features, batch);
+    st = check_gradients(dy, lddy, dx, lddx, features, batch);
   if (st == BN_OK)
     st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
   if (st != BN_OK)
@@ -171,4 +217,43 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
                             dgamma, dbeta, work);
   free(work);
   return BN_OK;
+}
+
+/* ---- Batch Renormalization ------------------------------------------------- */
+
+bn_status bn_batchnorm_renorm_forward_training(
+    size_t features, size_t batch, const float *x, size_t ldx, const float *gamma,
+    const float *beta, float eps, unsigned flags, const float *running_mean,
+    const float *running_var, float rmax, float dmax, float *y, size_t ldy, float *saved_mean,
+    float *saved_invstd, float *batch_var, float *r, float *d)
+{
+  /* The arguments of the plain forward are checked first, in its order. */
+  bn_status st = check_pair(x, ldx, y, ldy, features, batch);
+  if (st == BN_OK)
+    st = check_flags(flags);
+  if (st == BN_OK)
+    st = bni_check_eps(NULL, eps);
+  if (st == BN_OK)
+    st = check_statistics(features, running_mean, running_var, NULL, NULL);
+  if (st == BN_OK)
+    st = bni_check_renorm_limits(NULL, rmax, dmax);
+  if (st == BN_OK && (!r || !d))
+    st = BN_ERR_INVALID_ARGUMENT;
+  if (st != BN_OK)
+    return st;
+  const bni_bn_renorm renorm = {running_mean, running_var, rmax, dmax, r, d};
+  return forward_training(features, batch, x, ldx, gamma, beta, eps, flags, &renorm, y, ldy,
+                          saved_mean, saved_invstd, batch_var);
+}
+
+bn_status bn_batchnorm_renorm_backward_training(
+    size_t features, size_t batch, const float *x, size_t ldx, const float *dy, size_t lddy,
+    const float *saved_mean, const float *saved_invstd, const float *r, const float *d,
+    const float *gamma, const float *beta, unsigned flags, float *dx, size_t lddx,
+    float *dgamma, float *dbeta)
+{
+  if (!r || !d)
+    return BN_ERR_INVALID_ARGUMENT;
+  return backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd, r, d,
+                           gamma, beta, flags, dx, lddx, dgamma, dbeta);
 }

@@ -9,14 +9,21 @@
 #include "../core/checks.h"
 #include "../core/params.h"
 #include "../kernels/batchnorm_algorithms.h"
+#include "../kernels/batchnorm_constants.h"
 #include "batchnorm_rows.h"
 
 #define STATE_MAGIC "BNST"
-#define STATE_VERSION 1u
-#define STATE_HEADER_BYTES 40u
-#define KNOWN_FLAGS                                                                         \
+#define STATE_VERSION 2u
+/* Version 1 (libbn 1.0) lacks the renorm words: rmax, dmax, options, reserved. */
+#define STATE_V1_HEADER_BYTES 40u
+#define STATE_HEADER_BYTES 56u
+#define STATE_OPTION_SCHEDULE 1u
+#define V1_FLAGS                                                                            \
   (BN_BATCHNORM_NO_SCALE | BN_BATCHNORM_NO_SHIFT | BN_BATCHNORM_NO_RUNNING_STATS |           \
    BN_BATCHNORM_CUMULATIVE_AVERAGE | BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU)
+#define KNOWN_FLAGS (V1_FLAGS | BN_BATCHNORM_RENORM)
+#define DEFAULT_RMAX 3.0f
+#define DEFAULT_DMAX 5.0f
 
 /* What the last forward left for the backward. */
 enum pending {
@@ -30,11 +37,15 @@ struct bn_batchnorm {
   unsigned flags;
   float eps, update_factor;
   uint64_t batches_tracked;
+  float rmax, dmax;  /* Batch Renormalization's fixed limits */
+  int renorm_schedule; /* 1: the paper's limits by batches_tracked instead */
   enum pending pending;
   size_t pending_batch;
+  int pending_renorm; /* the pending batch-statistics forward used r and d */
   int have_grads;
   /* F floats each, one allocation */
   float *gamma, *beta, *running_mean, *running_var, *dgamma, *dbeta, *saved_mean, *saved_invstd;
+  float *renorm_r, *renorm_d;
   double *residual, *batch_mean, *batch_var; /* F doubles each */
   double *work;                              /* kernel scratch */
   unsigned threads;                          /* most threads per pass, >= 1 */
@@ -42,7 +53,7 @@ struct bn_batchnorm {
   bni_error err;
 };
 
-#define FLOAT_ROWS 8
+#define FLOAT_ROWS 10
 #define DOUBLE_ROWS (3 + BNI_BN_WORK_PER_FEATURE)
 
 /* The error buffer is the only thing a call writes through a const handle,
@@ -57,6 +68,13 @@ static int has(const bn_batchnorm *l, unsigned flag)
   return (l->flags & flag) != 0;
 }
 
+/* Running-statistics options and Batch Renormalization need running statistics. */
+static int flags_consistent(unsigned flags)
+{
+  return !((flags & BN_BATCHNORM_NO_RUNNING_STATS) &&
+           (flags & (BN_BATCHNORM_CUMULATIVE_AVERAGE | BN_BATCHNORM_RENORM)));
+}
+
 bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flags)
 {
   if (!out)
@@ -64,7 +82,7 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
   *out = NULL;
   if (features == 0 || (flags & ~(unsigned)KNOWN_FLAGS))
     return BN_ERR_INVALID_ARGUMENT;
-  if ((flags & BN_BATCHNORM_NO_RUNNING_STATS) && (flags & BN_BATCHNORM_CUMULATIVE_AVERAGE))
+  if (!flags_consistent(flags))
     return BN_ERR_INVALID_ARGUMENT;
   size_t nd, nf, bytes;
   if (!bni_mul_size(features, DOUBLE_ROWS * sizeof(double), &nd) ||
@@ -82,6 +100,8 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
   l->flags = flags;
   l->eps = 1e-5f;
   l->update_factor = 0.1f;
+  l->rmax = DEFAULT_RMAX;
+  l->dmax = DEFAULT_DMAX;
   l->threads = 1;
   l->residual = block;
   l->batch_mean = block + features;
@@ -89,7 +109,8 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
   l->work = block + 3 * features;
   float *fl = (float *)(void *)(block + DOUBLE_ROWS * features);
   float **rows[FLOAT_ROWS] = {&l->gamma, &l->beta, &l->running_mean, &l->running_var,
-                              &l->dgamma, &l->dbeta, &l->saved_mean, &l->saved_invstd};
+                              &l->dgamma, &l->dbeta, &l->saved_mean, &l->saved_invstd,
+                              &l->renorm_r, &l->renorm_d};
   for (size_t r = 0; r < FLOAT_ROWS; r++)
     *rows[r] = fl + r * features;
   for (size_t f = 0; f < features; f++) {
@@ -146,6 +167,9 @@ static const bni_param_range *param_range(bn_batchnorm_param param)
     [BN_BATCHNORM_THREADS] = {"threads", 1, BNI_BN_MAX_THREADS, 0, 0, 1, 0},
     [BN_BATCHNORM_BATCHES_TRACKED] = {"batches tracked", 0, 9007199254740992.0 /* 2^53 */,
                                       0, 0, 1, 0},
+    [BN_BATCHNORM_RENORM_RMAX] = BNI_RENORM_RMAX_RANGE,
+    [BN_BATCHNORM_RENORM_DMAX] = BNI_RENORM_DMAX_RANGE,
+    [BN_BATCHNORM_RENORM_SCHEDULE] = {"renorm schedule", 0, 1, 0, 0, 1, 0},
   };
   size_t i = (size_t)param;
   return (int)param > 0 && i < sizeof table / sizeof *table && table[i].name ? &table[i] : NULL;
@@ -187,6 +211,9 @@ bn_status bn_batchnorm_set_parameter(bn_batchnorm *layer, bn_batchnorm_param par
   case BN_BATCHNORM_UPDATE_FACTOR: layer->update_factor = (float)value; break;
   case BN_BATCHNORM_THREADS: return set_threads(layer, (unsigned)value);
   case BN_BATCHNORM_BATCHES_TRACKED: layer->batches_tracked = (uint64_t)value; break;
+  case BN_BATCHNORM_RENORM_RMAX: layer->rmax = (float)value; break;
+  case BN_BATCHNORM_RENORM_DMAX: layer->dmax = (float)value; break;
+  case BN_BATCHNORM_RENORM_SCHEDULE: layer->renorm_schedule = value != 0.0; break;
   }
   return BN_OK;
 }
@@ -205,6 +232,9 @@ bn_status bn_batchnorm_get_parameter(const bn_batchnorm *layer, bn_batchnorm_par
   case BN_BATCHNORM_UPDATE_FACTOR: *value = layer->update_factor; break;
   case BN_BATCHNORM_THREADS: *value = layer->threads; break;
   case BN_BATCHNORM_BATCHES_TRACKED: *value = (double)layer->batches_tracked; break;
+  case BN_BATCHNORM_RENORM_RMAX: *value = layer->rmax; break;
+  case BN_BATCHNORM_RENORM_DMAX: *value = layer->dmax; break;
+  case BN_BATCHNORM_RENORM_SCHEDULE: *value = layer->renorm_schedule; break;
   }
   return BN_OK;
 }
@@ -329,6 +359,14 @@ static bn_status tensor_row(bn_batchnorm *l, bn_batchnorm_tensor which, int writ
   case BN_BATCHNORM_SAVED_INVSTD:
     name = "saved invstd", *row = l->saved_invstd, available = l->pending == PENDING_BATCH_STATS;
     break;
+  case BN_BATCHNORM_RENORM_R:
+    name = "renorm r", *row = l->renorm_r;
+    available = l->pending == PENDING_BATCH_STATS && l->pending_renorm;
+    break;
+  case BN_BATCHNORM_RENORM_D:
+    name = "renorm d", *row = l->renorm_d;
+    available = l->pending == PENDING_BATCH_STATS && l->pending_renorm;
+    break;
   default:
     return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "unknown tensor id %d", (int)which);
   }
@@ -417,6 +455,16 @@ static void update_running_stats(bn_batchnorm *l, size_t batch)
   l->batches_tracked = tracked;
 }
 
+/* The Batch Renormalization paper's limits at training step t (0-based):
+ * rmax = 1 and dmax = 0 for the first 5000 steps, then linear ramps reaching
+ * rmax = 3 at step 40000 and dmax = 5 at step 25000. */
+static void scheduled_limits(uint64_t t, double *rmax, double *dmax)
+{
+  const double step = (double)t;
+  *rmax = 1.0 + 2.0 * bni_bn_clip((step - 5000.0) / 35000.0, 0.0, 1.0);
+  *dmax = 5.0 * bni_bn_clip((step - 5000.0) / 20000.0, 0.0, 1.0);
+}
+
 bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, const float *x,
                                size_t ldx, float *y, size_t ldy)
 {
@@ -444,15 +492,23 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   if (batch < 2)
     return bni_fail(&l->err, BN_ERR_BATCH_TOO_SMALL,
                     "batch statistics need at least 2 samples (got %zu)", batch);
-  st = bni_bn_forward_training(&ex, l->features, batch, x, ldx, gamma, beta, l->eps, relu,
-                                  y, ldy, l->saved_mean, l->saved_invstd, l->batch_mean,
-                                  l->batch_var, l->residual, l->work);
+  /* Renorm corrects towards the running statistics before this batch's update. */
+  const int renorm = mode == BN_MODE_TRAINING && has(l, BN_BATCHNORM_RENORM);
+  bni_bn_renorm rn = {l->running_mean, l->running_var, l->rmax, l->dmax, l->renorm_r,
+                      l->renorm_d};
+  if (renorm && l->renorm_schedule)
+    scheduled_limits(l->batches_tracked, &rn.rmax, &rn.dmax);
+  st = bni_bn_forward_training_renorm(&ex, l->features, batch, x, ldx, gamma, beta, l->eps,
+                                      relu, renorm ? &rn : NULL, y, ldy, l->saved_mean,
+                                      l->saved_invstd, l->batch_mean, l->batch_var,
+                                      l->residual, l->work);
   if (st != BN_OK)
     return bni_fail(&l->err, st, "the batch statistics are not finite (x holds NaN or infinity)");
   if (mode == BN_MODE_TRAINING && !has(l, BN_BATCHNORM_NO_RUNNING_STATS))
     update_running_stats(l, batch);
   l->pending = PENDING_BATCH_STATS;
   l->pending_batch = batch;
+  l->pending_renorm = renorm;
   return BN_OK;
 }
 
@@ -482,9 +538,10 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
                                  l->running_var, gamma, beta, l->eps, relu, dx, lddx,
                                  l->dgamma, l->dbeta, l->work);
   } else {
-    st = bni_bn_backward_training(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
-                                     l->saved_invstd, l->residual, gamma, beta, relu, dx, lddx,
-                                     l->dgamma, l->dbeta, l->work);
+    st = bni_bn_backward_training_renorm(
+        &ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean, l->saved_invstd, l->residual,
+        gamma, beta, l->pending_renorm ? l->renorm_r : NULL,
+        l->pending_renorm ? l->renorm_d : NULL, relu, dx, lddx, l->dgamma, l->dbeta, l->work);
     if (st != BN_OK)
       return bni_fail(&l->err, st, "the reduced gradients are not finite (dy or x holds NaN or infinity)");
   }
@@ -494,13 +551,19 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
 
 /* ---- state blob ---------------------------------------------------------- */
 
-static int state_bytes(size_t features, size_t *out)
+/* Bytes of a blob of F features whose header has header_bytes. */
+static int blob_bytes(size_t features, size_t header_bytes, size_t *out)
 {
   size_t vec;
-  if (!bni_mul_size(features, 4 * sizeof(float), &vec) || vec > SIZE_MAX - STATE_HEADER_BYTES - 4)
+  if (!bni_mul_size(features, 4 * sizeof(float), &vec) || vec > SIZE_MAX - header_bytes - 4)
     return 0;
-  *out = STATE_HEADER_BYTES + vec + 4;
+  *out = header_bytes + vec + 4;
   return 1;
+}
+
+static int state_bytes(size_t features, size_t *out)
+{
+  return blob_bytes(features, STATE_HEADER_BYTES, out);
 }
 
 bn_status bn_batchnorm_serialized_size(const bn_batchnorm *layer, size_t *size)
@@ -537,6 +600,10 @@ bn_status bn_batchnorm_serialize(const bn_batchnorm *layer, void *buffer, size_t
   bni_put_f32(&w, l->update_factor);
   bni_put_u32(&w, 0);
   bni_put_u64(&w, l->batches_tracked);
+  bni_put_f32(&w, l->rmax);
+  bni_put_f32(&w, l->dmax);
+  bni_put_u32(&w, l->renorm_schedule ? STATE_OPTION_SCHEDULE : 0u);
+  bni_put_u32(&w, 0);
   bni_put_f32s(&w, l->gamma, l->features);
   bni_put_f32s(&w, l->beta, l->features);
   bni_put_f32s(&w, l->running_mean, l->features);
@@ -555,14 +622,22 @@ bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size
     return bni_fail(err_of(layer), BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
   bn_batchnorm *l = layer;
   bni_error *err = &l->err;
+  /* Version 1 blobs still load; anything else is checked against the
+   * current version (so an unknown one is BN_ERR_VERSION_MISMATCH). */
+  const unsigned char *bytes = buffer;
+  const uint32_t version = size >= 8 && bytes[4] == 1 && !bytes[5] && !bytes[6] && !bytes[7]
+                               ? 1u
+                               : STATE_VERSION;
+  const size_t header = version == 1 ? STATE_V1_HEADER_BYTES : STATE_HEADER_BYTES;
   bni_reader r;
-  bn_status st = bni_blob_open(&r, buffer, size, STATE_HEADER_BYTES, STATE_MAGIC, STATE_VERSION,
+  bn_status st = bni_blob_open(&r, buffer, size, header, STATE_MAGIC, version,
                                "BatchNorm state", err);
   if (st != BN_OK)
     return st;
   uint64_t features = bni_get_u64(&r);
   size_t expected;
-  int size_ok = features <= SIZE_MAX && state_bytes((size_t)features, &expected) && expected == size;
+  int size_ok = features <= SIZE_MAX && blob_bytes((size_t)features, header, &expected) &&
+                expected == size;
   st = bni_blob_verify(buffer, size, size_ok, "BatchNorm state", err);
   if (st != BN_OK)
     return st;
@@ -573,10 +648,20 @@ bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size
   float eps = bni_get_f32(&r), factor = bni_get_f32(&r);
   uint32_t reserved = bni_get_u32(&r);
   uint64_t tracked = bni_get_u64(&r);
-  if ((flags & ~(uint32_t)KNOWN_FLAGS) || reserved != 0 ||
-      ((flags & BN_BATCHNORM_NO_RUNNING_STATS) && (flags & BN_BATCHNORM_CUMULATIVE_AVERAGE)) ||
-      bni_check_eps(NULL, eps) != BN_OK || bni_check_param(NULL, param_range(BN_BATCHNORM_UPDATE_FACTOR), (double)factor) != BN_OK)
+  float rmax = DEFAULT_RMAX, dmax = DEFAULT_DMAX;
+  uint32_t options = 0, reserved2 = 0;
+  if (version >= 2) {
+    rmax = bni_get_f32(&r), dmax = bni_get_f32(&r);
+    options = bni_get_u32(&r), reserved2 = bni_get_u32(&r);
+  }
+  const uint32_t known = version == 1 ? V1_FLAGS : KNOWN_FLAGS;
+  if ((flags & ~known) || reserved != 0 || reserved2 != 0 || !flags_consistent(flags) ||
+      bni_check_eps(NULL, eps) != BN_OK ||
+      bni_check_param(NULL, param_range(BN_BATCHNORM_UPDATE_FACTOR), (double)factor) != BN_OK)
     return bni_fail(err, BN_ERR_BAD_FORMAT, "state header holds invalid flags, eps or factor");
+  if ((options & ~STATE_OPTION_SCHEDULE) ||
+      bni_check_renorm_limits(NULL, (double)rmax, (double)dmax) != BN_OK)
+    return bni_fail(err, BN_ERR_BAD_FORMAT, "state header holds invalid renorm settings");
   /* Vectors are validated in place before anything is copied. */
   const size_t F = l->features, base = r.pos;
   for (size_t i = 0; i < 4 * F; i++) {
@@ -589,6 +674,9 @@ bn_status bn_batchnorm_deserialize(bn_batchnorm *layer, const void *buffer, size
   l->eps = eps;
   l->update_factor = factor;
   l->batches_tracked = tracked;
+  l->rmax = rmax;
+  l->dmax = dmax;
+  l->renorm_schedule = (options & STATE_OPTION_SCHEDULE) != 0;
   bni_get_f32s(&r, l->gamma, F);
   bni_get_f32s(&r, l->beta, F);
   bni_get_f32s(&r, l->running_mean, F);

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cblas.h>
 #include <bn/dense.h>
+#include "../core/blas.h"
 #include "../core/blob.h"
 #include "../core/checks.h"
 #include "dense_internal.h"
@@ -276,8 +276,8 @@ bn_status bn_dense_forward(bn_dense *layer, size_t batch, const float *x, size_t
     beta = 1.0f;
   }
   /* y (out x N) = W (out x in, row-major = column-major in x out, transposed) x */
-  cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, l->weight, K, x,
-              (int)ldx, beta, y, (int)ldy);
+  bni_sgemm(CblasTrans, CblasNoTrans, M, N, K, 1.0f, l->weight, K, x, (int)ldx, beta, y,
+            (int)ldy);
   return BN_OK;
 }
 
@@ -300,8 +300,8 @@ bn_status bn_dense_backward(bn_dense *layer, size_t batch, const float *x, size_
     return st;
   const int in = (int)l->in, out = (int)l->out, N = (int)batch;
   /* dW^T (in x out, column-major = dW row-major) = x (in x N) dy^T (N x out) */
-  cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, in, out, N, 1.0f, x, (int)ldx, dy,
-              (int)lddy, 0.0f, l->dweight, in);
+  bni_sgemm(CblasNoTrans, CblasTrans, in, out, N, 1.0f, x, (int)ldx, dy, (int)lddy, 0.0f,
+            l->dweight, in);
   if (has_bias(l)) {
     /* db = sum over the batch of dy, in double, streaming dy column by
      * column (outputs contiguous) rather than striding lddy per output. */
@@ -318,8 +318,8 @@ bn_status bn_dense_backward(bn_dense *layer, size_t batch, const float *x, size_
   }
   /* dx (in x N) = W^T (in x out: W row-major read column-major) dy (out x N) */
   if (dx)
-    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, N, out, 1.0f, l->weight, in,
-                dy, (int)lddy, 0.0f, dx, (int)lddx);
+    bni_sgemm(CblasNoTrans, CblasNoTrans, in, N, out, 1.0f, l->weight, in, dy, (int)lddy, 0.0f,
+              dx, (int)lddx);
   l->have_grads = 1;
   return BN_OK;
 }

@@ -113,6 +113,9 @@ void bni_optimizer_defaults(bni_optimizer *o);
 size_t bni_optimizer_moments(int kind);
 void bni_optimizer_update(const bni_optimizer *o, uint64_t step, float *param,
                           const float *grad, float *m1, float *m2, size_t n, double decay);
+int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const float *param,
+                               const float *grad, const float *m1, const float *m2, size_t n,
+                               double decay);
 
 /* train.c */
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,

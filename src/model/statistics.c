@@ -1,38 +1,26 @@
 /* Population statistics: after training, replace each BatchNorm's running
  * averages with the exact mean and (biased) variance of its input over a
- * whole dataset. Chunks are reduced in double and merged with the parallel
- * variance formula (Chan, Golub & LeVeque):
- *   n = na + nb, d = mean_b - mean_a,
- *   mean = mean_a + d*nb/n,  M2 = M2_a + M2_b + d^2*na*nb/n. */
+ * whole dataset. Chunks are reduced in double and merged exactly
+ * (src/core/moments.h), so no chunk size changes the result beyond
+ * rounding. */
 #include <stdlib.h>
 #include <string.h>
 #include "mlp_internal.h"
 #include "../core/checks.h"
+#include "../core/moments.h"
 
-/* Merge the columns of one chunk (F x b, leading dimension ld) into
- * (count, mean, m2); cm and cm2 are F doubles of scratch. */
-static void merge_chunk(size_t F, size_t b, const float *in, size_t ld, double *count,
-                        double *mean, double *m2, double *cm, double *cm2)
+/* Copy the running mean and variance of part p's BatchNorm to (put = 0) or
+ * from (put = 1) the 2F floats at saved. Both succeed on valid values. */
+static void running_statistics(const bni_part *p, float *saved, int put)
 {
-  memset(cm, 0, F * sizeof *cm);
-  memset(cm2, 0, F * sizeof *cm2);
-  for (size_t j = 0; j < b; j++)
-    for (size_t f = 0; f < F; f++)
-      cm[f] += (double)in[f + j * ld];
-  for (size_t f = 0; f < F; f++)
-    cm[f] /= (double)b;
-  for (size_t j = 0; j < b; j++)
-    for (size_t f = 0; f < F; f++) {
-      double d = (double)in[f + j * ld] - cm[f];
-      cm2[f] += d * d;
-    }
-  const double na = *count, nb = (double)b, n = na + nb;
-  for (size_t f = 0; f < F; f++) {
-    double d = cm[f] - mean[f];
-    mean[f] += d * nb / n;
-    m2[f] += cm2[f] + d * d * na * nb / n;
+  const size_t F = p->out;
+  if (put) {
+    bn_batchnorm_set(p->bn, BN_BATCHNORM_RUNNING_MEAN, saved, F);
+    bn_batchnorm_set(p->bn, BN_BATCHNORM_RUNNING_VAR, saved + F, F);
+  } else {
+    bn_batchnorm_get(p->bn, BN_BATCHNORM_RUNNING_MEAN, saved, F);
+    bn_batchnorm_get(p->bn, BN_BATCHNORM_RUNNING_VAR, saved + F, F);
   }
-  *count = n;
 }
 
 bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *x, size_t ldx)
@@ -57,11 +45,18 @@ bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *
     return st;
   double *acc = malloc(4 * W * sizeof *acc);
   float *tmp = malloc(W * sizeof *tmp);
-  if (!acc || !tmp) {
+  /* Each part's statistics depend on the new ones before it, so they are
+   * set part by part; the old ones are kept to put back on failure. */
+  float *old = malloc(2 * W * m->nparts * sizeof *old);
+  if (!acc || !tmp || !old) {
     free(acc);
     free(tmp);
+    free(old);
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   }
+  for (size_t part = 0; part < m->nparts; part++)
+    if (bni_part_holds(&m->part[part], BNI_ROLE_RUNNING_MEAN))
+      running_statistics(&m->part[part], old + 2 * W * part, 0);
   double *mean = acc, *m2 = acc + W, *cm = acc + 2 * W, *cm2 = acc + 3 * W;
   /* Every part with running statistics, in forward order. */
   for (size_t part = 0; st == BN_OK && part < m->nparts; part++) {
@@ -71,14 +66,15 @@ bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *
     bn_batchnorm *bn = p->bn;
     const size_t k = p->layer, F = p->out;
     double count = 0.0;
-    memset(mean, 0, F * sizeof *mean);
-    memset(m2, 0, F * sizeof *m2);
     for (size_t start = 0; st == BN_OK && start < samples; start += chunk) {
       size_t b = samples - start < chunk ? samples - start : chunk, ld = 0;
       const float *in = NULL;
       st = bni_mlp_forward(m, BN_MODE_INFERENCE, b, x + start * ldx, ldx, (long)k, &in, &ld);
-      if (st == BN_OK)
-        merge_chunk(F, b, in, ld, &count, mean, m2, cm, cm2);
+      if (st == BN_OK) {
+        bni_moments_of_columns(F, b, in, ld, cm, cm2);
+        bni_moments_merge(F, count, mean, m2, (double)b, cm, cm2);
+        count += (double)b;
+      }
     }
     if (st != BN_OK)
       break;
@@ -90,10 +86,15 @@ bn_status bn_mlp_recompute_statistics(bn_mlp *mlp, size_t samples, const float *
     if (st == BN_OK)
       st = bn_batchnorm_set(bn, BN_BATCHNORM_RUNNING_VAR, tmp, F);
     if (st != BN_OK)
-      st = bni_fail(&m->err, st, "layer %zu: the statistics are not finite (x holds NaN or infinity?)",
-                    k);
+      st = bni_fail(&m->err, st,
+                    "layer %zu: the statistics are not finite (x holds NaN or infinity?)", k);
   }
+  if (st != BN_OK)
+    for (size_t part = 0; part < m->nparts; part++)
+      if (bni_part_holds(&m->part[part], BNI_ROLE_RUNNING_MEAN))
+        running_statistics(&m->part[part], old + 2 * W * part, 1);
   free(acc);
   free(tmp);
+  free(old);
   return st;
 }

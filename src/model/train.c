@@ -26,12 +26,24 @@ static int has_batchnorm(const bn_mlp *m)
   return bni_mlp_bn_count(m) > 0;
 }
 
+static double decay_of(const bn_mlp *m, const bni_segment *s)
+{
+  return bni_describe_role(s->role)->decayed || m->opt.decay_all ? m->opt.weight_decay : 0.0;
+}
+
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,
                        const float *targets, float *loss, size_t *correct)
 {
   if (n < 2 && has_batchnorm(m))
     return bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
                     "training a network with BatchNorm needs batches of at least 2 samples");
+  /* A model file holds at most the BN_MLP_STEP bound: stop before passing it. */
+  double lowest, most;
+  bn_mlp_parameter_bounds(BN_MLP_STEP, &lowest, &most);
+  if ((double)m->opt.step >= most)
+    return bni_fail(&m->err, BN_ERR_WRONG_STATE,
+                    "the optimizer has taken %.0f steps, the most a model keeps; set BN_MLP_STEP "
+                    "(e.g. to 0) to continue", most);
   bn_status st = bni_mlp_reserve(m, n);
   if (st == BN_OK)
     st = bni_mlp_forward(m, BN_MODE_TRAINING, n, x, ldx, -1, NULL, NULL);
@@ -45,12 +57,21 @@ bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const in
   if (st != BN_OK)
     return st;
   const uint64_t t = m->opt.step + 1;
+  /* Every new value is checked before any is written, so an update that
+   * would overflow (a parameter, or a moment such as Adam's g*g) leaves the
+   * parameters and the optimizer state as they were. */
   for (size_t k = 0; k < m->nseg; k++) {
     const bni_segment *s = &m->seg[k];
-    double decay =
-        bni_describe_role(s->role)->decayed || m->opt.decay_all ? m->opt.weight_decay : 0.0;
-    bni_optimizer_update(&m->opt, t, s->param, s->grad,
-                         m->moment1 + s->offset, m->moment2 + s->offset, s->count, decay);
+    if (!bni_optimizer_stays_finite(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
+                                    m->moment2 + s->offset, s->count, decay_of(m, s)))
+      return bni_fail(&m->err, BN_ERR_NON_FINITE,
+                      "layer %zu: the update would overflow float (diverged?); the parameters "
+                      "and optimizer state are unchanged", s->layer);
+  }
+  for (size_t k = 0; k < m->nseg; k++) {
+    const bni_segment *s = &m->seg[k];
+    bni_optimizer_update(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
+                         m->moment2 + s->offset, s->count, decay_of(m, s));
   }
   m->opt.step = t;
   return bni_mlp_check_params(m);

@@ -1,8 +1,9 @@
-/* The API conventions of docs/architecture.md ("Conventions") that can be
- * checked by a compiler: moved declarations still come with the headers
- * that used to declare them, and superseded names are aliases with the
- * same value. This file includes only bn/batchnorm.h and bn/dense.h (not
- * bn/bn.h), as a program written before the move did. */
+/* The API conventions of docs/architecture.md ("Conventions") that are not
+ * about one function: moved declarations still come with the headers that
+ * used to declare them, superseded flag names are aliases with the same
+ * value, and every backward takes dx = NULL. This file includes only
+ * bn/batchnorm.h and bn/dense.h (not bn/bn.h), as a program written before
+ * the move did. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,11 +41,77 @@ static void fused_relu_has_one_value(void **state)
   assert_int_equal(layer_flags & BN_BATCHNORM_FUSE_RELU, 0);
 }
 
+/* Every backward takes dx = NULL and then computes only the parameter
+ * gradients, the same ones as with dx: the BatchNorm layer, the three
+ * BatchNorm kernels and the dense layer. */
+static void every_backward_takes_a_null_dx(void **state)
+{
+  (void)state;
+  enum { F = 3, N = 4 };
+  const float x[F * N] = {1, -2, 3, 4, 5, -6, 7, 8, 0.5f, -1, 2, 3},
+              dy[F * N] = {0.5f, 1, -1, 2, 0.25f, 3, -2, 1, 1, 0, 1, -1},
+              gamma[F] = {1.5f, -1, 2}, beta[F] = {0.5f, 0, -1}, mean[F] = {1, 2, 3},
+              var[F] = {1, 4, 2};
+  float y[F * N], dx[F * N], sm[F], si[F], r[F], d[F], g1[F], b1[F], g2[F], b2[F];
+  assert_int_equal(bn_batchnorm_forward_training(F, N, x, F, gamma, beta, 1e-5f, 0, y, F, sm,
+                                                 si, NULL), BN_OK);
+  assert_int_equal(bn_batchnorm_backward_training(F, N, x, F, dy, F, sm, si, gamma, beta, 0,
+                                                  dx, F, g1, b1), BN_OK);
+  assert_int_equal(bn_batchnorm_backward_training(F, N, x, F, dy, F, sm, si, gamma, beta, 0,
+                                                  NULL, 0, g2, b2), BN_OK);
+  assert_memory_equal(g1, g2, sizeof g1);
+  assert_memory_equal(b1, b2, sizeof b1);
+  assert_int_equal(bn_batchnorm_backward_inference(F, N, x, F, dy, F, mean, var, gamma, beta,
+                                                   1e-5f, BN_BATCHNORM_FUSE_RELU, dx, F, g1, b1),
+                   BN_OK);
+  assert_int_equal(bn_batchnorm_backward_inference(F, N, x, F, dy, F, mean, var, gamma, beta,
+                                                   1e-5f, BN_BATCHNORM_FUSE_RELU, NULL, 0, g2,
+                                                   b2), BN_OK);
+  assert_memory_equal(g1, g2, sizeof g1);
+  assert_memory_equal(b1, b2, sizeof b1);
+  assert_int_equal(bn_batchnorm_renorm_forward_training(F, N, x, F, gamma, beta, 1e-5f, 0, mean,
+                                                        var, 2.0f, 1.0f, y, F, sm, si, NULL, r,
+                                                        d), BN_OK);
+  assert_int_equal(bn_batchnorm_renorm_backward_training(F, N, x, F, dy, F, sm, si, r, d, gamma,
+                                                         beta, 0, dx, F, g1, b1), BN_OK);
+  assert_int_equal(bn_batchnorm_renorm_backward_training(F, N, x, F, dy, F, sm, si, r, d, gamma,
+                                                         beta, 0, NULL, 0, g2, b2), BN_OK);
+  assert_memory_equal(g1, g2, sizeof g1);
+  /* dy is still required and checked */
+  assert_int_equal(bn_batchnorm_backward_training(F, N, x, F, NULL, F, sm, si, gamma, beta, 0,
+                                                  NULL, 0, g2, b2), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_batchnorm_backward_inference(F, N, x, F, dy, F - 1, mean, var, gamma,
+                                                   beta, 1e-5f, 0, NULL, 0, g2, b2),
+                   BN_ERR_INVALID_ARGUMENT);
+
+  bn_batchnorm *bn = NULL;
+  assert_int_equal(bn_batchnorm_create(&bn, F, 0), BN_OK);
+  assert_int_equal(bn_batchnorm_forward(bn, BN_MODE_TRAINING, N, x, F, y, F), BN_OK);
+  assert_int_equal(bn_batchnorm_backward(bn, N, x, F, dy, F, NULL, 0), BN_OK);
+  assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DGAMMA, g2, F), BN_OK);
+  assert_int_equal(bn_batchnorm_backward(bn, N, x, F, dy, F, dx, F), BN_OK);
+  assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DGAMMA, g1, F), BN_OK);
+  assert_memory_equal(g1, g2, sizeof g1);
+  bn_batchnorm_destroy(bn);
+
+  bn_dense *dense = NULL;
+  float w[F * F] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, dw1[F * F], dw2[F * F];
+  assert_int_equal(bn_dense_create(&dense, F, F, 0), BN_OK);
+  assert_int_equal(bn_dense_set(dense, BN_DENSE_WEIGHT, w, F * F), BN_OK);
+  assert_int_equal(bn_dense_backward(dense, N, x, F, dy, F, dx, F), BN_OK);
+  assert_int_equal(bn_dense_get(dense, BN_DENSE_DWEIGHT, dw1, F * F), BN_OK);
+  assert_int_equal(bn_dense_backward(dense, N, x, F, dy, F, NULL, 0), BN_OK);
+  assert_int_equal(bn_dense_get(dense, BN_DENSE_DWEIGHT, dw2, F * F), BN_OK);
+  assert_memory_equal(dw1, dw2, sizeof dw1);
+  bn_dense_destroy(dense);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(moved_declarations_come_with_the_old_headers),
       cmocka_unit_test(fused_relu_has_one_value),
+      cmocka_unit_test(every_backward_takes_a_null_dx),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

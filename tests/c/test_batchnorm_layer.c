@@ -639,7 +639,7 @@ static void get_and_set_each_tensor(void **state)
   }
   /* unknown ids */
   assert_status(bn_batchnorm_get(l, (bn_batchnorm_tensor)0, v, F), BN_ERR_INVALID_ARGUMENT);
-  assert_status(bn_batchnorm_get(l, (bn_batchnorm_tensor)9, v, F), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_get(l, (bn_batchnorm_tensor)11, v, F), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_batchnorm_set(l, (bn_batchnorm_tensor)0, v, F), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_batchnorm_set(l, (bn_batchnorm_tensor)-1, v, F), BN_ERR_INVALID_ARGUMENT);
   /* invalid values: nothing changes */

@@ -12,7 +12,8 @@
 
 #include "testing.h"
 
-/* Documented format, version 1 (little-endian). */
+/* Documented format, version 2 (little-endian): version 1's header, then
+ * the renorm words before the vectors. */
 enum {
   OFF_MAGIC = 0,
   OFF_VERSION = 4,
@@ -22,11 +23,16 @@ enum {
   OFF_FACTOR = 24,
   OFF_RESERVED = 28,
   OFF_TRACKED = 32,
-  OFF_VECTORS = 40
+  OFF_RMAX = 40,
+  OFF_DMAX = 44,
+  OFF_OPTIONS = 48,
+  OFF_RESERVED2 = 52,
+  OFF_VECTORS = 56
 };
 #define ALL_FLAGS                                                                             \
   (BN_BATCHNORM_NO_SCALE | BN_BATCHNORM_NO_SHIFT | BN_BATCHNORM_NO_RUNNING_STATS |             \
-   BN_BATCHNORM_CUMULATIVE_AVERAGE | BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU)
+   BN_BATCHNORM_CUMULATIVE_AVERAGE | BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU | \
+   BN_BATCHNORM_RENORM)
 
 /* CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit: the test's own
  * implementation, independent of the library's table-driven one. */
@@ -150,10 +156,10 @@ static void crc32_self_check(void **state)
   assert_int_equal(crc32_ieee((const unsigned char *)"123456789", 9), 0xCBF43926u);
 }
 
-/* state_size is 40 header bytes + 4 vectors of F floats + a 4-byte CRC, and
- * the saved bytes are the documented format: "BNST", version 1, F, flags,
- * eps, factor, reserved 0, batches tracked, gamma, beta, running mean,
- * running var, CRC-32 of everything before it. */
+/* state_size is 56 header bytes + 4 vectors of F floats + a 4-byte CRC, and
+ * the saved bytes are the documented format: "BNST", version 2, F, flags,
+ * eps, factor, reserved 0, batches tracked, rmax, dmax, options, reserved 0,
+ * gamma, beta, running mean, running var, CRC-32 of everything before it. */
 static void blob_has_documented_format(void **state)
 {
   (void)state;
@@ -163,9 +169,18 @@ static void blob_has_documented_format(void **state)
     bn_batchnorm *l = make_layer(F, BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU, F);
     size_t size = 0;
     unsigned char *blob = snapshot(l, &size);
-    assert_int_equal(size, 40 + 16 * F + 4);
+    assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_RENORM_RMAX, 2.5));
+    assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_RENORM_DMAX, 0.75));
+    assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_RENORM_SCHEDULE, 1.0));
+    free(blob);
+    blob = snapshot(l, &size);
+    assert_int_equal(size, 56 + 16 * F + 4);
     assert_memory_equal(blob + OFF_MAGIC, "BNST", 4);
-    assert_int_equal(get_u32(blob + OFF_VERSION), 1);
+    assert_int_equal(get_u32(blob + OFF_VERSION), 2);
+    assert_true(get_f32(blob + OFF_RMAX) == 2.5f);
+    assert_true(get_f32(blob + OFF_DMAX) == 0.75f);
+    assert_int_equal(get_u32(blob + OFF_OPTIONS), 1);
+    assert_int_equal(get_u32(blob + OFF_RESERVED2), 0);
     assert_true(get_u64(blob + OFF_FEATURES) == F);
     assert_int_equal(get_u32(blob + OFF_FLAGS),
                      BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU);
@@ -292,7 +307,7 @@ static void save_needs_enough_capacity(void **state)
   assert_ok(bn_batchnorm_serialized_size(l, &size));
   unsigned char *blob = malloc(size);
   assert_non_null(blob);
-  static const size_t caps[] = {0, 1, 40, 43, 44};
+  static const size_t caps[] = {0, 1, 56, 59, 60};
   for (size_t i = 0; i < 6; i++) {
     size_t cap = i < 5 ? caps[i] : size - 1;
     memset(blob, 0x5A, size);
@@ -423,11 +438,20 @@ static void valid_crc_invalid_content_is_rejected(void **state)
     uint32_t u;
     float f;
   } cases[] = {
-      {"unknown flag bit 6", 0, OFF_FLAGS, 1u << 6, 0},
+      {"unknown flag bit 7", 0, OFF_FLAGS, 1u << 7, 0},
       {"unknown flag bit 31", 0, OFF_FLAGS, 1u << 31, 0},
       {"all known flags plus one more", 0, OFF_FLAGS, ALL_FLAGS | 0x100u, 0},
       {"no running stats + cumulative", 0, OFF_FLAGS,
        BN_BATCHNORM_NO_RUNNING_STATS | BN_BATCHNORM_CUMULATIVE_AVERAGE, 0},
+      {"no running stats + renorm", 0, OFF_FLAGS,
+       BN_BATCHNORM_NO_RUNNING_STATS | BN_BATCHNORM_RENORM, 0},
+      {"rmax below 1", 1, OFF_RMAX, 0, 0.5f},
+      {"rmax NaN", 1, OFF_RMAX, 0, NAN},
+      {"rmax inf", 1, OFF_RMAX, 0, INFINITY},
+      {"dmax negative", 1, OFF_DMAX, 0, -0.25f},
+      {"dmax NaN", 1, OFF_DMAX, 0, NAN},
+      {"unknown option", 0, OFF_OPTIONS, 2, 0},
+      {"reserved 2", 0, OFF_RESERVED2, 1, 0},
       {"reserved 1", 0, OFF_RESERVED, 1, 0},
       {"reserved high bit", 0, OFF_RESERVED, 0x80000000u, 0},
       {"eps 0", 1, OFF_EPS, 0, 0.0f},
@@ -475,7 +499,7 @@ static void valid_crc_invalid_content_is_rejected(void **state)
   reseal(blob, size);
   assert_status(load_exact(dst, blob, size), BN_ERR_BAD_MAGIC);
   memcpy(blob, good, size);
-  put_u32(blob + OFF_VERSION, 2);
+  put_u32(blob + OFF_VERSION, 3);
   reseal(blob, size);
   assert_status(load_exact(dst, blob, size), BN_ERR_VERSION_MISMATCH);
   put_u32(blob + OFF_VERSION, 0);

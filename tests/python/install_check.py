@@ -2,6 +2,8 @@
 """Python install test, run by ctest as `python_install` (tests/python-install.cmake).
 
 1. cmake --install the build tree into a fresh temporary prefix;
+   it must print where the package went and that python3 needs PYTHONPATH
+   for it, and install the py.typed marker;
 2. in a fresh interpreter, with PYTHONPATH = <prefix>/<site dir> only, no
    BN_LIBRARY and a working directory outside the source tree, `import bn`
    must load the package from the prefix and the library from <prefix>/<libdir>
@@ -71,6 +73,13 @@ def main():
                                  str(prefix)], stdout=out, stderr=subprocess.STDOUT).returncode
     if status:
         fail(f"cmake --install:\n{log.read_text()}")
+    printed = f"Python package bn installed in {prefix / args.sitedir / 'bn'}"
+    if printed not in log.read_text():
+        fail(f"cmake --install did not print {printed!r}:\n{log.read_text()}")
+    if "does not search" not in log.read_text() or "export PYTHONPATH=" not in log.read_text():
+        fail(f"cmake --install did not say that python3 needs PYTHONPATH for {prefix}")
+    if not (prefix / args.sitedir / "bn" / "py.typed").is_file():
+        fail("bn/py.typed (the type-hint marker) was not installed")
     config = prefix / args.sitedir / "bn" / "_config.py"
     if not config.is_file():
         fail(f"{config} was not installed")

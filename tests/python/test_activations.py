@@ -67,9 +67,13 @@ def test_forward_and_backward_match_reference(xy, kind):
 def test_elu_alpha_and_errors(xy):
     x, _ = xy
     np.testing.assert_allclose(bn.elu(x, alpha=2.0), ref_forward("elu", x, 2.0), **TOL)
-    for bad in (0.0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(bn.InvalidArgumentError, match="bn_activation_forward"):
+    for bad, rule in ((0.0, "> 0"), (-1.0, "> 0"), (1e-50, "> 0"), (float("nan"), "finite"),
+                      (float("inf"), "finite")):
+        with pytest.raises(bn.InvalidArgumentError, match=f"^alpha must be {rule}, got {bad!r}"):
             bn.elu(x, alpha=bad)
+        with pytest.raises(bn.InvalidArgumentError, match="^alpha must be"):
+            bn.activation_backward("elu", x, x, alpha=bad)
+    bn.activation_forward("relu", x, alpha=-1.0)  # alpha is ELU's only
 
 
 def test_kind_names_and_values():

@@ -111,9 +111,13 @@ def test_handle_types_are_distinct():
         _lib.lib.bn_mlp_get(d._ptr, 1, 1, None, 0)
 
 
+PUBLIC_NAMES = [(f"{module.__name__[3:]}.{name}".lstrip("."), getattr(module, name))
+                for module in (bn, bn.datasets, bn.schedules, bn.recipes)
+                for name in module.__all__]
+
+
 def test_every_public_name_has_a_docstring_and_hints():
-    for name in bn.__all__:
-        obj = getattr(bn, name)
+    for name, obj in PUBLIC_NAMES:
         if isinstance(obj, (int, str)):
             continue
         assert inspect.getdoc(obj), f"bn.{name} has no docstring"
@@ -130,11 +134,12 @@ def test_every_public_name_has_a_docstring_and_hints():
 
 def public_callables():
     """(qualified name, function) for every public function, method, classmethod,
-    staticmethod, property getter/setter and constructor that bn and bn.interop
-    export, including members inherited from the binding's own base classes
-    (bn._handle.Handle) but not those of int, enum, tuple or Exception."""
+    staticmethod, property getter/setter and constructor that bn and its public
+    modules (interop, datasets, schedules, recipes) export, including members
+    inherited from the binding's own base classes (bn._handle.Handle) but not
+    those of int, enum, tuple or Exception."""
     seen = set()
-    for module in (bn, bn.interop):
+    for module in (bn, bn.interop, bn.datasets, bn.schedules, bn.recipes):
         for name in module.__all__:
             obj = getattr(module, name)
             qualified = f"{module.__name__}.{name}"
@@ -167,6 +172,8 @@ PUBLIC_CALLABLES = dict(public_callables())
 
 def test_public_callables_were_found():
     for name in ("bn.relu", "bn.MLP.fit", "bn.interop.mlp_from_keras", "bn.BatchNorm.forward",
+                 "bn.datasets.load_idx", "bn.schedules.Cosine.rate", "bn.recipes.Recipe.train",
+                 "bn.History.history", "bn.MLP.summary",
                  "bn.BatchNorm.__init__", "bn.Dense.backward", "bn.MLPLayer.weight",
                  "bn.Rng.state", "bn.interop.mlp_from_state_dict", "bn.MLP.close"):
         assert name in PUBLIC_CALLABLES, name

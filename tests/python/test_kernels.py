@@ -90,8 +90,13 @@ def test_kernel_errors(case):
     nan[0, 0] = np.nan
     with pytest.raises(bn.NonFiniteError, match="bn_batchnorm_forward_training"):
         bn.batchnorm_forward_training(nan)
-    with pytest.raises(bn.InvalidArgumentError, match="invalid argument"):
+    with pytest.raises(bn.InvalidArgumentError, match="^eps must be > 0, got 0.0$"):
         bn.batchnorm_forward_training(x, eps=0.0)
+    with pytest.raises(bn.InvalidArgumentError, match=r"eps must be > 0, got 1e-50 \(it rounds"):
+        bn.batchnorm_forward_inference(x, np.zeros(x.shape[1]), np.ones(x.shape[1]), eps=1e-50)
+    with pytest.raises(bn.NonFiniteError, match="^eps must be finite, got nan$"):
+        bn.batchnorm_backward_inference(x, x, np.zeros(x.shape[1]), np.ones(x.shape[1]),
+                                        eps=float("nan"))
     with pytest.raises(bn.NonFiniteError):
         bn.batchnorm_forward_training(x, eps=float("nan"))
     with pytest.raises(bn.InvalidArgumentError):

@@ -13,7 +13,8 @@ import pytest
 
 import bn
 
-HEADER = 40  # "BNST", u32 version, u64 F, u32 flags, f32 eps, f32 factor, u32 0, u64 tracked
+HEADER = 56  # "BNST", u32 version, u64 F, u32 flags, f32 eps, f32 factor, u32 0, u64 tracked,
+#             f32 rmax, f32 dmax, u32 options, u32 0 (version 2, docs/formats.md)
 
 
 def trained(rng, f=5, **kwargs):
@@ -83,7 +84,7 @@ def corruptions(blob):
         ("header only", blob[:HEADER], bn.BadSizeError),
         ("trailing byte", blob + b"\0", bn.BadSizeError),
         ("magic", b"XNST" + blob[4:], bn.BadMagicError),
-        ("version", blob[:4] + struct.pack("<I", 2) + blob[8:], bn.VersionMismatchError),
+        ("version", blob[:4] + struct.pack("<I", 3) + blob[8:], bn.VersionMismatchError),
         ("flipped bit", bytes(flipped), bn.ChecksumError),
         ("negative running var", with_crc(bytes(bad_var)), bn.BadFormatError),
         ("unknown flag", with_crc(bytes(bad_flags)), bn.BadFormatError),

@@ -8,9 +8,6 @@ Relative error here is max|libbn - torch| / max|torch| over a whole array
 its own tiny magnitude.
 """
 
-import gzip
-import os
-
 import numpy as np
 import pytest
 
@@ -241,21 +238,12 @@ def _torch_key(model, layer, name):
 
 # ---- a torch-trained model, imported ---------------------------------------------------
 
-FMNIST = "/usr/share/datasets/fashion-mnist"
-
-
 def fashion_mnist(n_train, n_test):
-    """Fashion-MNIST from Debian's dataset-fashion-mnist, scaled to [0, 1];
-    a synthetic 10-class set of the same shape when the package is absent."""
-    def read(name, offset):
-        with gzip.open(os.path.join(FMNIST, name)) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
+    """Fashion-MNIST from Debian's dataset-fashion-mnist (bn.datasets), scaled
+    to [0, 1]; a synthetic 10-class set of the same shape when it is absent."""
     try:
-        xtr = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 784)[:n_train]
-        ytr = read("train-labels-idx1-ubyte.gz", 8)[:n_train]
-        xte = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 784)[:n_test]
-        yte = read("t10k-labels-idx1-ubyte.gz", 8)[:n_test]
-        return (xtr / 255).astype(np.float32), ytr, (xte / 255).astype(np.float32), yte
+        (xtr, ytr), (xte, yte) = bn.datasets.fashion_mnist(limit=n_train)
+        return xtr, ytr, xte[:n_test], yte[:n_test]
     except OSError:
         g = np.random.default_rng(0)
         protos = g.uniform(0, 1, (10, 784))

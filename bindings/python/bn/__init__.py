@@ -136,3 +136,10 @@ __all__ = [
 from .standardizer import Standardizer  # noqa: E402
 
 __all__.append("Standardizer")
+
+# Training conveniences on top of the MLP (issue 14): History, schedules,
+# datasets, recipes.
+from . import datasets, recipes, schedules  # noqa: E402
+from .history import History  # noqa: E402
+
+__all__ += ["History", "datasets", "recipes", "schedules"]

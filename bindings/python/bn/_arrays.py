@@ -21,7 +21,7 @@ from typing import Iterable, Optional, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import InvalidArgumentError, ShapeMismatchError
+from ._errors import InvalidArgumentError, NonFiniteError, ShapeMismatchError
 
 FLOAT_P = ctypes.POINTER(ctypes.c_float)
 INT32_P = ctypes.POINTER(ctypes.c_int32)
@@ -126,7 +126,21 @@ def size(value, name: str, minimum: int = 0) -> int:
     return value
 
 
-def output(out: Optional[np.ndarray], shape: Tuple[int, int], name: str = "out"
+def positive(value: float, name: str, non_finite: type = NonFiniteError) -> float:
+    """A scalar the library takes as a float32 that must be finite and > 0 (eps,
+    ELU's alpha), checked here so that the error names it: the stateless kernels
+    return a bare status. ``non_finite`` is the error the library gives for
+    NaN or infinity (NonFiniteError for eps, InvalidArgumentError for alpha)."""
+    number = float(value)
+    if not np.isfinite(number):
+        raise non_finite(f"{name} must be finite, got {value!r}")
+    if not np.float32(number) > 0:
+        rounds = " (it rounds to 0 in float32)" if number > 0 else ""
+        raise InvalidArgumentError(f"{name} must be > 0, got {value!r}{rounds}")
+    return number
+
+
+def output(out: Optional[np.ndarray], shape: Tuple[int, ...], name: str = "out"
            ) -> Tuple[np.ndarray, int]:
     """A new (batch, features) float32 array, or ``out`` checked to be usable as it is."""
     if out is None:

@@ -170,7 +170,7 @@ class UnsupportedError(Error, NotImplementedError):
 
 
 _BY_STATUS: Dict[int, Type[Error]] = {
-    cls.default_status: cls
+    int(cls.default_status or 0): cls  # each of these has its status
     for cls in (
         InvalidArgumentError,
         ShapeMismatchError,

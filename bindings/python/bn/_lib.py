@@ -45,7 +45,7 @@ def _candidates() -> Iterator[Tuple[str, str]]:
         if path.exists():
             yield str(path), "package folder"
     try:
-        from . import _config  # only in an installed package
+        from . import _config  # type: ignore[attr-defined]  # written by cmake --install
     except ImportError:
         pass
     else:
@@ -357,6 +357,13 @@ _SIGNATURES = {
     "bn_dense_serialized_size": (_status, [_DN, _szp]),
     "bn_dense_serialize": (_status, [_DN, c_void_p, c_size_t, _szp]),
     "bn_dense_deserialize": (_status, [_DN, c_void_p, c_size_t]),
+    # batchnorm_kernels.h: Batch Renormalization
+    "bn_batchnorm_renorm_forward_training": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, c_float, c_uint, _f32p, _f32p,
+        c_float, c_float, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p, _f32p]),
+    "bn_batchnorm_renorm_backward_training": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
+        _f32p, _f32p, c_uint, _f32p, c_size_t, _f32p, _f32p]),
 }
 
 

@@ -20,7 +20,7 @@ from . import _arrays as _a
 from . import _lib
 from ._arrays import Float32Array
 from ._enums import Choice
-from ._errors import ShapeMismatchError
+from ._errors import InvalidArgumentError, ShapeMismatchError
 from ._lib import lib
 
 __all__ = [
@@ -67,6 +67,7 @@ def activation_forward(kind: ActivationLike, x: npt.ArrayLike, alpha: float = 1.
         InvalidArgumentError: a bad alpha, an empty array.
     """
     act = Activation.of(kind)
+    alpha = _a.positive(alpha, "alpha", InvalidArgumentError) if act == Activation.ELU else alpha
     xa, ldx = _a.matrix(x, "x")
     n, f = xa.shape
     y, ldy = _a.output(out, xa.shape)
@@ -94,6 +95,7 @@ def activation_backward(kind: ActivationLike, y: npt.ArrayLike, dy: npt.ArrayLik
         out: optional float32 array for dx; may be ``dy`` or ``y`` itself.
     """
     act = Activation.of(kind)
+    alpha = _a.positive(alpha, "alpha", InvalidArgumentError) if act == Activation.ELU else alpha
     ya, ldy = _a.matrix(y, "y")
     dya, lddy = _a.matrix(dy, "dy", ya.shape[1])
     if dya.shape != ya.shape:

@@ -44,10 +44,7 @@ class BatchNormFlag(enum.IntFlag):
 
 
 def _flag_names(flags: int) -> str:
-    return "|".join(f.name for f in BatchNormFlag if f & flags) or "0"
-
-
-_size = _a.size
+    return "|".join(str(f.name) for f in BatchNormFlag if f & flags) or "0"
 
 
 class BatchNorm(Handle):
@@ -81,7 +78,7 @@ class BatchNorm(Handle):
     def __init__(self, features: int, eps: float = 1e-5, update_factor: Optional[float] = 0.1,
                  scale: bool = True, shift: bool = True, running_stats: bool = True,
                  unbiased_running_var: bool = True, fuse_relu: bool = False) -> None:
-        features = _size(features, "features")
+        features = _a.size(features, "features", 1)
         flags = BatchNormFlag(0)
         if not scale:
             flags |= BatchNormFlag.NO_SCALE
@@ -368,8 +365,8 @@ class BatchNorm(Handle):
     def __repr__(self) -> str:
         if self.closed:
             return "<bn.BatchNorm (closed)>"
-        factor = self.update_factor
-        factor = "None" if factor is None else f"{factor:.7g}"
+        value = self.update_factor
+        factor = "None" if value is None else f"{value:.7g}"
         names = _flag_names(self.flags)
         return (f"<bn.BatchNorm features={self._features} eps={self.eps:.7g} "
                 f"update_factor={factor} flags={names} batches_tracked={self.batches_tracked}>")
@@ -422,7 +419,7 @@ def batchnorm_forward_training(x: npt.ArrayLike, gamma: Optional[npt.ArrayLike] 
     mean, invstd, var = (np.empty(f, dtype=np.float32) for _ in range(3))
     _call(lib.bn_batchnorm_forward_training,
           f"bn_batchnorm_forward_training(features={f}, batch={n})",
-          f, n, _a.pointer(xa), ldx, _a.pointer(g), _a.pointer(b), float(eps),
+          f, n, _a.pointer(xa), ldx, _a.pointer(g), _a.pointer(b), _a.positive(eps, "eps"),
           _kernel_flags(relu), _a.pointer(y), ldy,
           _a.pointer(mean), _a.pointer(invstd), _a.pointer(var))
     return y, mean, invstd, var
@@ -448,7 +445,7 @@ def batchnorm_forward_inference(x: npt.ArrayLike, mean: npt.ArrayLike, var: npt.
     _call(lib.bn_batchnorm_forward_inference,
           f"bn_batchnorm_forward_inference(features={f}, batch={n})",
           f, n, _a.pointer(xa), ldx, _a.pointer(m), _a.pointer(v), _a.pointer(g),
-          _a.pointer(b), float(eps), _kernel_flags(relu), _a.pointer(y), ldy)
+          _a.pointer(b), _a.positive(eps, "eps"), _kernel_flags(relu), _a.pointer(y), ldy)
     return y
 
 
@@ -506,6 +503,6 @@ def batchnorm_backward_inference(x: npt.ArrayLike, dy: npt.ArrayLike, mean: npt.
     _call(lib.bn_batchnorm_backward_inference,
           f"bn_batchnorm_backward_inference(features={f}, batch={n})",
           f, n, _a.pointer(xa), ldx, _a.pointer(dya), lddy, _a.pointer(m), _a.pointer(v),
-          _a.pointer(g), _a.pointer(b), float(eps), _kernel_flags(relu), _a.pointer(dx), lddx,
+          _a.pointer(g), _a.pointer(b), _a.positive(eps, "eps"), _kernel_flags(relu), _a.pointer(dx), lddx,
           _a.pointer(dgamma), _a.pointer(dbeta))
     return dx, dgamma, dbeta

@@ -165,11 +165,11 @@ def mlp_from_state_dict(state: Mapping[str, npt.ArrayLike], activation: Activati
     for key, value in state.items():
         if not key.startswith(prefix):
             continue
-        index, _, name = key[len(prefix):].partition(".")
-        if not index.isdigit() or not name or "." in name:
+        position, _, name = key[len(prefix):].partition(".")
+        if not position.isdigit() or not name or "." in name:
             raise ValueError(f"state_dict key {key!r} is not '<index>.<name>' of an "
                              f"nn.Sequential (use prefix= for a submodule)")
-        groups.setdefault(int(index), {})[name] = _array(value, key)
+        groups.setdefault(int(position), {})[name] = _array(value, key)
     modules: List[Tuple[int, Any]] = []
     for index in sorted(groups):
         g = groups[index]
@@ -234,7 +234,8 @@ def mlp_to_state_dict(model: MLP, prefix: str = "") -> "OrderedDict[str, np.ndar
     PyTorch only reads it when momentum is None)."""
     state: "OrderedDict[str, np.ndarray]" = OrderedDict()
     steps = np.array(model.step, dtype=np.int64)
-    layer_of_norm, layer_of_linear = [], []
+    layer_of_norm: List[int] = []
+    layer_of_linear: List[int] = []
     if model.input_batchnorm:
         layer_of_norm.append(0)
     for index, (name, _) in enumerate(torch_layers(model)):
@@ -289,9 +290,9 @@ def batchnorm_from_keras(weights: KerasWeights, epsilon: float = 1e-3, momentum:
     layer = BatchNorm(features, eps=epsilon, update_factor=1.0 - momentum,
                       scale=scale, shift=center, unbiased_running_var=False)
     try:
-        if scale:
+        if scale and norm.gamma is not None:
             layer.gamma = norm.gamma
-        if center:
+        if center and norm.beta is not None:
             layer.beta = norm.beta
         layer.running_mean = norm.mean
         layer.running_var = norm.var

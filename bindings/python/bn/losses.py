@@ -22,7 +22,7 @@ from ._lib import lib
 __all__ = ["softmax_cross_entropy", "sigmoid_binary_cross_entropy"]
 
 
-def _gradient(grad: bool, out: Optional[Float32Array], shape: Tuple[int, int],
+def _gradient(grad: bool, out: Optional[Float32Array], shape: Tuple[int, ...],
               inputs: List[Tuple[str, np.ndarray]]
               ) -> Tuple[Optional[Float32Array], int]:
     if not grad:

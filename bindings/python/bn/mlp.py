@@ -12,23 +12,28 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import sys
 import threading
-from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+from fractions import Fraction
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _arrays as _a
 from . import _lib
+from . import _summary, schedules
 from ._arrays import BytesLike, Float32Array
 from ._enums import Choice
 from ._errors import InvalidArgumentError, NonFiniteError, WrongStateError, error_for
 from ._handle import Handle
 from ._lib import lib
+from ._progress import Progress
 from .activations import Activation, ActivationLike
 from .dense import Init, InitLike
+from .history import Epoch, History
 from .rng import Rng, as_rng
+from .schedules import ScheduleLike
 
 __all__ = ["MLP", "Placement", "Head", "Optimizer", "Param", "Tensor", "Epoch"]
 
@@ -98,17 +103,28 @@ class Tensor(Choice):
     DBETA = _lib.BN_MLP_DBETA
 
 
-class Epoch(NamedTuple):
-    """One epoch of :meth:`MLP.fit`: training loss and accuracy are means over
-    the epoch's batches (training mode, before each update); the validation
-    values are None without ``validation_data``."""
+def _float_param(p: Param, doc: str) -> Any:
+    """A float property of MLP reading and writing tunable ``p`` (typed Any so that
+    type checkers accept ``model.learning_rate = 0.1``)."""
+    def get(self: "MLP") -> float:
+        return self.get_parameter(p)
 
-    epoch: int
-    loss: float
-    accuracy: float
-    seconds: float
-    val_loss: Optional[float] = None
-    val_accuracy: Optional[float] = None
+    def put(self: "MLP", value: float) -> None:
+        self.set_parameter(p, value)
+
+    return property(get, put, doc=doc)
+
+
+def _tensor(which: Tensor, writable: bool = True) -> Any:
+    """A property of MLPLayer reading (and writing) one tensor of its layer."""
+    def get(self: "MLPLayer") -> Float32Array:
+        return self.model.get(self.index, which)
+
+    def put(self: "MLPLayer", values: npt.ArrayLike) -> None:
+        self.model.set(self.index, which, values)
+
+    return property(get, put if writable else None,
+                    doc=f"The layer's {which.name.lower()} (bn_mlp_get/bn_mlp_set).")
 
 
 _BN_TENSORS = (Tensor.GAMMA, Tensor.BETA, Tensor.RUNNING_MEAN, Tensor.RUNNING_VAR,
@@ -270,6 +286,13 @@ class MLP(Handle):
         self._call(lib.bn_mlp_parameter_count, ctypes.byref(count))
         return count.value
 
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print the network as a table, as Keras' ``model.summary()``: each stage
+        (input, BatchNorms, dense layers, activations, head) with its output
+        shape and trainable parameters, then the totals (the trainable total
+        is :attr:`parameter_count`). ``print_fn`` receives the text."""
+        print_fn(_summary.text(self))
+
     def has_batchnorm(self) -> bool:
         """Whether the network holds any BatchNorm (training then needs batches >= 2)."""
         return self._input_bn or (self._placement != Placement.NONE and len(self._sizes) > 2)
@@ -379,15 +402,6 @@ class MLP(Handle):
     def optimizer(self, value: Union[Optimizer, str]) -> None:
         self.set_parameter(Param.OPTIMIZER, value)
 
-    def _float_param(p: Param, doc: str) -> property:  # noqa: N805 - a property factory
-        def get(self: "MLP") -> float:
-            return self.get_parameter(p)
-
-        def put(self: "MLP", value: float) -> None:
-            self.set_parameter(p, value)
-
-        return property(get, put, doc=doc)
-
     learning_rate = _float_param(Param.LEARNING_RATE, "Learning rate (> 0; default 1e-3).")
     momentum = _float_param(Param.MOMENTUM, "Momentum coefficient in [0, 1) (default 0.9).")
     beta1 = _float_param(Param.BETA1, "Adam's beta1 in [0, 1) (default 0.9).")
@@ -400,7 +414,6 @@ class MLP(Handle):
     bn_update_factor = _float_param(
         Param.BN_UPDATE_FACTOR,
         "Running-statistics factor in (0, 1] (PyTorch's momentum; default 0.1).")
-    del _float_param
 
     @property
     def decay_all(self) -> bool:
@@ -508,7 +521,8 @@ class MLP(Handle):
             shuffle: bool = True, seed: Union[int, Rng, None] = None,
             validation_data: Optional[Tuple[npt.ArrayLike, npt.ArrayLike]] = None,
             batch_callback: Optional[Callable[[int, int, int, float, float], Optional[bool]]]
-            = None, **params: Any) -> List[Epoch]:
+            = None, schedule: ScheduleLike = None, verbose: int = 0,
+            file: Optional[TextIO] = None, **params: Any) -> History:
         """Train for ``epochs`` epochs over an in-memory dataset (bn_mlp_fit).
 
         Each epoch visits the samples in an order shuffled by the generator
@@ -522,7 +536,7 @@ class MLP(Handle):
                 other tunables may be given as keywords (``learning_rate=0.1``).
             callback: called after each epoch with an :class:`Epoch`; return
                 True to stop. It may call predict/evaluate/get and change
-                tunables (e.g. the learning rate), not fit/train_step/init/close.
+                tunables, not fit/train_step/init/close.
             shuffle: False keeps the given order.
             seed: shuffling generator (int or :class:`bn.Rng`); None uses the
                 model's own :attr:`rng`, which continues across fit() calls.
@@ -530,68 +544,113 @@ class MLP(Handle):
                 Epoch.val_loss / val_accuracy.
             batch_callback: called after each step with (epoch, done, total,
                 loss, accuracy) (running means over the epoch); True stops.
+            schedule: a learning-rate schedule from the model's learning_rate
+                (see :mod:`bn.schedules`: "constant", "cosine", "step" or a
+                Schedule object); the learning_rate is put back afterwards.
+                None leaves the rate alone (a callback may change it).
+            verbose: 0 silent; 1 a progress bar on a terminal and a line per
+                epoch (only the lines when ``file`` is not a terminal); 2 a
+                line per epoch.
+            file: where the progress goes (default: sys.stdout at the call).
 
         Returns:
-            One :class:`Epoch` per epoch run. An exception raised by a callback
-            stops training and is re-raised here.
+            A :class:`History`: one :class:`Epoch` per epoch run, and
+            ``.history``, Keras' dict of per-epoch lists. An exception raised
+            by a callback stops training and is re-raised here.
         """
         self._not_in_callback("fit()")
         epochs, batch_size = _a.size(epochs, "epochs"), _a.size(batch_size, "batch_size", 1)
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        plan = None if schedule is None else schedules.of(schedule)
         if optimizer is not None:
-            self.optimizer = optimizer
+            self.set_parameter(Param.OPTIMIZER, optimizer)
         self.set_parameters(**params)
         with self._lock:
             self._live()
             xa, ldx = self._x(x)
-            labels, targets = self._y(y, xa.shape[0])
+            samples = xa.shape[0]
+            labels, targets = self._y(y, samples)
             if validation_data is not None:
                 vx, vy = validation_data
                 vxa, _ = self._x(vx)
                 self._y(vy, vxa.shape[0], "validation y")  # checked now, not mid-training
             rng = None if not shuffle else (self.rng if seed is None else as_rng(seed))
-            history: List[Epoch] = []
+            base_rate = self.learning_rate
+            history = History(params={"epochs": epochs, "batch_size": batch_size,
+                                      "samples": samples, "schedule": plan})
+            progress = (Progress(sys.stdout if file is None else file, verbose, epochs, samples)
+                        if verbose else None)
             failure: List[BaseException] = []
             thread = threading.get_ident()
+            # A Python call after every step costs ~10 us: only when something uses it.
+            per_step = (plan is not None or batch_callback is not None
+                        or (progress is not None and progress.bar))
+            # the rate of the last step run, for the History (read at each epoch's end
+            # when nothing runs per step, as then nothing changes it within an epoch)
+            last_rate = [base_rate]
 
-            def on_epoch(_user, epoch, loss, accuracy, seconds):
+            def follow_schedule(progressed: Fraction) -> None:
+                if plan is not None:
+                    self.set_parameter(Param.LEARNING_RATE,
+                                       plan.rate(base_rate, progressed, epochs))
+
+            def guarded(body: Callable[[], Optional[bool]]) -> int:
+                """Run a Python callback body from C: 1 stops fit (an exception
+                is kept and re-raised after the C call returns)."""
                 try:
                     self._callback_thread = thread
-                    val = (None, None)
-                    if validation_data is not None:
-                        val = self.evaluate(*validation_data)
-                    record = Epoch(int(epoch), float(loss), float(accuracy), float(seconds), *val)
-                    history.append(record)
-                    return 1 if callback is not None and callback(record) else 0
+                    return 1 if body() else 0
                 except BaseException as exc:  # noqa: B902 - re-raised after the C call
                     failure.append(exc)
                     return 1
                 finally:
                     self._callback_thread = None
 
+            def on_epoch(_user, epoch, loss, accuracy, seconds):
+                def body() -> Optional[bool]:
+                    val: Tuple[Optional[float], Optional[float]] = (None, None)
+                    if validation_data is not None:
+                        if progress is not None:
+                            progress.evaluating(int(epoch), vxa.shape[0])
+                        val = self.evaluate(*validation_data)
+                    record = Epoch(int(epoch), float(loss), float(accuracy), float(seconds), *val)
+                    history.record(record, last_rate[0] if per_step else self.learning_rate)
+                    if progress is not None:
+                        progress.epoch(*record)
+                    follow_schedule(Fraction(int(epoch)))
+                    return callback is not None and callback(record)
+                return guarded(body)
+
             def on_batch(_user, epoch, done, total, loss, accuracy):
-                try:
-                    self._callback_thread = thread
-                    return 1 if batch_callback(int(epoch), int(done), int(total), float(loss),
-                                               float(accuracy)) else 0
-                except BaseException as exc:  # noqa: B902
-                    failure.append(exc)
-                    return 1
-                finally:
-                    self._callback_thread = None
+                def body() -> Optional[bool]:
+                    last_rate[0] = self.learning_rate
+                    if progress is not None:
+                        progress.batch(int(epoch), int(done), float(loss), float(accuracy))
+                    # bn train's position: ((epoch - 1) * total + done) / total epochs
+                    follow_schedule(Fraction((int(epoch) - 1) * int(total) + int(done),
+                                             int(total)))
+                    return batch_callback is not None and batch_callback(
+                        int(epoch), int(done), int(total), float(loss), float(accuracy))
+                return guarded(body)
 
             epoch_cb = _lib.EpochCallback(on_epoch)
-            batch_cb = _lib.BatchCallback(on_batch) if batch_callback is not None else None
+            batch_cb = _lib.BatchCallback(on_batch) if per_step else _lib.BatchCallback(0)
             lock = rng._lock if rng is not None else threading.Lock()
             with lock:
-                if batch_cb is not None:
-                    self._call(lib.bn_mlp_set_batch_callback, batch_cb)
+                self._call(lib.bn_mlp_set_batch_callback, batch_cb)
                 try:
-                    self._call(lib.bn_mlp_fit, xa.shape[0], _a.pointer(xa), ldx,
+                    follow_schedule(Fraction(0))
+                    self._call(lib.bn_mlp_fit, samples, _a.pointer(xa), ldx,
                                _a.int32_pointer(labels), _a.pointer(targets), batch_size, epochs,
                                rng._pointer() if rng is not None else None, epoch_cb, None)
                 finally:
-                    if batch_cb is not None:
-                        self._call(lib.bn_mlp_set_batch_callback, _lib.BatchCallback())  # NULL
+                    self._call(lib.bn_mlp_set_batch_callback,
+                               _lib.BatchCallback(0))  # address 0: NULL, removed
+                    if plan is not None:
+                        self.set_parameter(Param.LEARNING_RATE, base_rate)
+                    if progress is not None:
+                        progress.clear()
             if failure:
                 raise failure[0]
         return history
@@ -745,16 +804,6 @@ class MLPLayer:
     def __init__(self, model: MLP, index: int) -> None:
         self.model, self.index = model, index
 
-    def _tensor(which: Tensor, writable: bool = True) -> property:  # noqa: N805 - a factory
-        def get(self: "MLPLayer") -> Float32Array:
-            return self.model.get(self.index, which)
-
-        def put(self: "MLPLayer", values: npt.ArrayLike) -> None:
-            self.model.set(self.index, which, values)
-
-        return property(get, put if writable else None,
-                        doc=f"The layer's {which.name.lower()} (bn_mlp_get/bn_mlp_set).")
-
     weight = _tensor(Tensor.WEIGHT)
     bias = _tensor(Tensor.BIAS)
     gamma = _tensor(Tensor.GAMMA)
@@ -765,7 +814,6 @@ class MLPLayer:
     dbias = _tensor(Tensor.DBIAS, False)
     dgamma = _tensor(Tensor.DGAMMA, False)
     dbeta = _tensor(Tensor.DBETA, False)
-    del _tensor
 
     def has(self, which: Union[Tensor, str]) -> bool:
         """Whether this layer holds tensor ``which``."""

@@ -86,7 +86,8 @@ class Rng:
     def state(self) -> Tuple[int, int, int, int]:
         """The four xoshiro256** state words (settable; not all zero)."""
         with self._lock:
-            return tuple(int(w) for w in self._struct.state)
+            a, b, c, d = (int(w) for w in self._struct.state)
+        return (a, b, c, d)
 
     @state.setter
     def state(self, words: Iterable[int]) -> None:

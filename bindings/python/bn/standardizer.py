@@ -195,7 +195,7 @@ class Standardizer:
             samples, features = xa.shape
             handle = self._handle
             fresh = handle is None or handle.features != features
-            if fresh:
+            if handle is None or handle.features != features:  # = fresh; this lets mypy narrow
                 if features == 0:
                     raise InvalidArgumentError(f"X has no features (shape {xa.shape})")
                 handle = self._new_handle(features)

@@ -1,0 +1,55 @@
+# Allocation-failure test (ctest `alloc_failure`, label reliability): a copy
+# of libbn linked with -Wl,--wrap for malloc, calloc, realloc, free,
+# posix_memalign, aligned_alloc and pthread_create, so that the n-th such
+# call made by libbn's own code fails on demand (tests/reliability/
+# failing_alloc.c); no source file of the library knows about it.
+set(BN_WRAPPED malloc calloc realloc free posix_memalign aligned_alloc pthread_create)
+list(TRANSFORM BN_WRAPPED PREPEND "LINKER:--wrap=" OUTPUT_VARIABLE BN_WRAP_OPTIONS)
+
+add_library(bn_failalloc SHARED $<TARGET_OBJECTS:bn_objects>
+            ${CMAKE_CURRENT_SOURCE_DIR}/reliability/failing_alloc.c)
+target_include_directories(bn_failalloc PUBLIC ${PROJECT_SOURCE_DIR}/include
+                                               ${PROJECT_BINARY_DIR}/include)
+target_link_libraries(bn_failalloc PRIVATE PkgConfig::OPENBLAS m Threads::Threads bn_warnings)
+target_link_options(bn_failalloc PRIVATE ${BN_WRAP_OPTIONS})
+set_target_properties(bn_failalloc PROPERTIES C_VISIBILITY_PRESET hidden)
+
+add_executable(test_alloc_failure ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_alloc_failure.c)
+target_include_directories(test_alloc_failure PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support
+                                                      ${CMAKE_CURRENT_SOURCE_DIR}/reliability)
+target_link_libraries(test_alloc_failure PRIVATE bn_failalloc PkgConfig::CMOCKA bn_warnings m)
+add_test(NAME alloc_failure COMMAND test_alloc_failure)
+# Small batches still split over the BatchNorm layer's threads, so their
+# creation can fail too.
+set_tests_properties(alloc_failure PROPERTIES LABELS reliability
+                     ENVIRONMENT "BN_PARALLEL_MIN_ELEMENTS=64")
+
+# Threads (label threads; the ThreadSanitizer CI step runs this label):
+# distinct handles on distinct threads equal sequential runs, and MANY
+# concurrent dense layers (past OpenBLAS's buffer table) neither crash nor
+# print (src/core/blas.c).
+add_executable(test_thread_stress ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_thread_stress.c)
+target_include_directories(test_thread_stress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support)
+target_link_libraries(test_thread_stress PRIVATE bn PkgConfig::CMOCKA Threads::Threads
+                                                 bn_warnings m)
+add_test(NAME thread_stress COMMAND test_thread_stress)
+add_test(NAME thread_many_callers COMMAND test_thread_stress many)
+set_tests_properties(thread_stress thread_many_callers PROPERTIES
+  LABELS "reliability;threads"
+  ENVIRONMENT "BN_PARALLEL_MIN_ELEMENTS=64"
+  FAIL_REGULAR_EXPRESSION "OpenBLAS|WARNING: ThreadSanitizer")
+# (test_batchnorm_threads, which needs 2^22-element batches to split, takes
+# 30 s in Release: too slow for ThreadSanitizer; thread_stress splits small
+# batches through BN_PARALLEL_MIN_ELEMENTS instead.)
+if(TARGET test_threads)
+  set_property(TEST test_threads APPEND PROPERTY LABELS threads)
+endif()
+
+# Model files keep whatever the MLP accepts or produces (regressions of the
+# Adam second-moment overflow and the step-count bound; a property test over
+# random call sequences with extreme values).
+add_executable(test_model_roundtrip ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_model_roundtrip.c)
+target_include_directories(test_model_roundtrip PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support)
+target_link_libraries(test_model_roundtrip PRIVATE bn PkgConfig::CMOCKA bn_warnings m)
+add_test(NAME model_roundtrip COMMAND test_model_roundtrip)
+set_tests_properties(model_roundtrip PROPERTIES LABELS reliability)
