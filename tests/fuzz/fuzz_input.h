@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "../../src/core/blob.h"
 
 typedef struct fuzz_input {
   const uint8_t *p;
@@ -87,6 +88,24 @@ static inline const char *fuzz_memfile(const uint8_t *data, size_t size, char *p
   }
   snprintf(path, cap, "/proc/self/fd/%d", *fd);
   return path;
+}
+
+/* A copy of data whose last 4 bytes are made its correct CRC-32 trailer
+ * (little-endian, over the bytes before it), as every blob and model file
+ * of libbn ends: without it nearly every mutation would stop at the
+ * checksum and the parsers behind it would go unexplored. NULL if size < 4. */
+static inline uint8_t *fuzz_sealed_copy(const uint8_t *data, size_t size)
+{
+  if (size < 4)
+    return NULL;
+  uint8_t *copy = malloc(size);
+  if (!copy)
+    abort();
+  memcpy(copy, data, size);
+  uint32_t crc = bni_crc32(0, copy, size - 4);
+  for (int i = 0; i < 4; i++)
+    copy[size - 4 + (size_t)i] = (uint8_t)(crc >> (8 * i));
+  return copy;
 }
 
 #endif
