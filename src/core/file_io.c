@@ -61,13 +61,16 @@ static char *directory_of(const char *path)
 static char *link_target(const char *link, size_t length)
 {
   char *target = malloc(length + 1), *dir = directory_of(link), *path = NULL;
+  errno = ENOMEM; /* an allocator need not set it */
   ssize_t n = target && dir ? readlink(link, target, length + 1) : -1;
   if (n > (ssize_t)length)
     errno = EAGAIN; /* the link was replaced by a longer one meanwhile */
   if (n >= 0 && n <= (ssize_t)length) {
     target[n] = '\0';
     size_t cap = strlen(dir) + (size_t)n + 2;
-    if ((path = malloc(cap)) != NULL)
+    if ((path = malloc(cap)) == NULL)
+      errno = ENOMEM;
+    else
       snprintf(path, cap, target[0] == '/' ? "%.0s%s" : "%s/%s", dir, target);
   }
   int saved = errno;
@@ -83,8 +86,10 @@ static char *follow_links(const char *path)
 {
   size_t n = strlen(path) + 1;
   char *cur = malloc(n);
-  if (!cur)
+  if (!cur) {
+    errno = ENOMEM;
     return NULL;
+  }
   memcpy(cur, path, n);
   for (int hop = 0;; hop++) {
     struct stat sb;
