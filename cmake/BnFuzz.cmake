@@ -2,6 +2,12 @@
 # library's objects included) is compiled with coverage instrumentation and
 # ASan + UBSan so that the fuzzer sees the branches of the parsers it drives
 # and any memory or undefined-behaviour error stops it with a reproducer.
+# The bn program's readers and what they need, compiled into the harnesses
+# that drive them (tests/fuzz) and into their regression replays (tests/fuzz.cmake).
+set(BN_FUZZ_READER_SOURCES
+  ${PROJECT_SOURCE_DIR}/src/cli/idx.c ${PROJECT_SOURCE_DIR}/src/cli/csv.c
+  ${PROJECT_SOURCE_DIR}/src/cli/npy.c ${PROJECT_SOURCE_DIR}/src/cli/dataset.c
+  ${PROJECT_SOURCE_DIR}/src/cli/args.c)
 option(BN_BUILD_FUZZ "Build the libFuzzer harnesses of tests/fuzz (requires clang)" OFF)
 if(BN_BUILD_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
