@@ -1,23 +1,28 @@
+# A copy of libbn (target NAME) whose calls to the given libc functions go
+# to __wrap_* in SOURCE, and a cmocka test TEST linked with it.
+function(bn_wrapped_test name source test)
+  list(TRANSFORM ARGN PREPEND "LINKER:--wrap=" OUTPUT_VARIABLE wrap_options)
+  add_library(${name} SHARED $<TARGET_OBJECTS:bn_objects>
+              ${CMAKE_CURRENT_SOURCE_DIR}/reliability/${source})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
+                                            ${PROJECT_BINARY_DIR}/include)
+  target_link_libraries(${name} PRIVATE PkgConfig::OPENBLAS m Threads::Threads bn_warnings)
+  target_link_options(${name} PRIVATE ${wrap_options})
+  set_target_properties(${name} PROPERTIES C_VISIBILITY_PRESET hidden)
+  add_executable(${test} ${CMAKE_CURRENT_SOURCE_DIR}/reliability/${test}.c)
+  target_include_directories(${test} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support
+                                             ${CMAKE_CURRENT_SOURCE_DIR}/reliability)
+  target_link_libraries(${test} PRIVATE ${name} PkgConfig::CMOCKA bn_warnings m)
+endfunction()
+
+
 # Allocation-failure test (ctest `alloc_failure`, label reliability): a copy
 # of libbn linked with -Wl,--wrap for malloc, calloc, realloc, free,
 # posix_memalign, aligned_alloc and pthread_create, so that the n-th such
 # call made by libbn's own code fails on demand (tests/reliability/
 # failing_alloc.c); no source file of the library knows about it.
-set(BN_WRAPPED malloc calloc realloc free posix_memalign aligned_alloc pthread_create)
-list(TRANSFORM BN_WRAPPED PREPEND "LINKER:--wrap=" OUTPUT_VARIABLE BN_WRAP_OPTIONS)
-
-add_library(bn_failalloc SHARED $<TARGET_OBJECTS:bn_objects>
-            ${CMAKE_CURRENT_SOURCE_DIR}/reliability/failing_alloc.c)
-target_include_directories(bn_failalloc PUBLIC ${PROJECT_SOURCE_DIR}/include
-                                               ${PROJECT_BINARY_DIR}/include)
-target_link_libraries(bn_failalloc PRIVATE PkgConfig::OPENBLAS m Threads::Threads bn_warnings)
-target_link_options(bn_failalloc PRIVATE ${BN_WRAP_OPTIONS})
-set_target_properties(bn_failalloc PROPERTIES C_VISIBILITY_PRESET hidden)
-
-add_executable(test_alloc_failure ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_alloc_failure.c)
-target_include_directories(test_alloc_failure PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/c/support
-                                                      ${CMAKE_CURRENT_SOURCE_DIR}/reliability)
-target_link_libraries(test_alloc_failure PRIVATE bn_failalloc PkgConfig::CMOCKA bn_warnings m)
+bn_wrapped_test(bn_failalloc failing_alloc.c test_alloc_failure
+                malloc calloc realloc free posix_memalign aligned_alloc pthread_create)
 add_test(NAME alloc_failure COMMAND test_alloc_failure)
 # Small batches still split over the BatchNorm layer's threads, so their
 # creation can fail too.
@@ -53,3 +58,11 @@ target_include_directories(test_model_roundtrip PRIVATE ${CMAKE_CURRENT_SOURCE_D
 target_link_libraries(test_model_roundtrip PRIVATE bn PkgConfig::CMOCKA bn_warnings m)
 add_test(NAME model_roundtrip COMMAND test_model_roundtrip)
 set_tests_properties(model_roundtrip PROPERTIES LABELS reliability)
+
+# Saving never loses the previous file (ctest `save_safety`, label
+# reliability): a copy of libbn whose write, fsync and rename can fail on
+# demand (tests/reliability/failing_io.c, -Wl,--wrap), plus failures from
+# outside (RLIMIT_FSIZE, SIGKILL during a save), permissions and symlinks.
+bn_wrapped_test(bn_failio failing_io.c test_save_safety write fsync rename)
+add_test(NAME save_safety COMMAND test_save_safety)
+set_tests_properties(save_safety PROPERTIES LABELS reliability)

@@ -448,10 +448,15 @@ BN_API bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t siz
 /** @brief Save to a file atomically: the bytes go to a temporary file in the
  *         same directory, which is fsync'ed and renamed over path, then the
  *         directory is fsync'ed. On failure (or a crash) an existing file at
- *         path is left as it was.
+ *         path is left as it was. A replaced file keeps its permission bits
+ *         (a new one gets 0666 minus the umask); a symbolic link is written
+ *         through to the file it names and stays a link. Past RLIMIT_FSIZE
+ *         the save fails with BN_ERR_IO if the process ignores SIGXFSZ (the
+ *         library changes no signal disposition).
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp NULL, path NULL or empty,
  *          unknown flags); BN_ERR_IO (the message tells the failing call and
- *          errno); BN_ERR_SIZE_OVERFLOW; BN_ERR_OUT_OF_MEMORY.
+ *          errno; also: path names something other than a regular file, or
+ *          a loop of symbolic links); BN_ERR_SIZE_OVERFLOW; BN_ERR_OUT_OF_MEMORY.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_mlp_save(const bn_mlp *mlp, const char *path, unsigned flags);
