@@ -187,12 +187,12 @@ static void op_standardizer(world *w, uint8_t op)
     break;
   default: {
     size_t need = 0, written = 0;
-    if (bn_standardizer_state_size(w->std, &need) != BN_OK)
+    if (bn_standardizer_serialized_size(w->std, &need) != BN_OK)
       abort();
     unsigned char *b = blob_copy(need);
     bn_standardizer *other = NULL;
-    if (bn_standardizer_save_state(w->std, b, need, &written) != BN_OK ||
-        bn_standardizer_create_from_state(&other, b, written) != BN_OK)
+    if (bn_standardizer_serialize(w->std, b, need, &written) != BN_OK ||
+        bn_standardizer_create_from_bytes(&other, b, written, NULL, 0) != BN_OK)
       abort();
     bn_standardizer_destroy(w->std);
     w->std = other;

@@ -11,13 +11,13 @@ static void exercise(const bn_standardizer *s)
 {
   size_t features = 0, need = 0, written = 0;
   if (bn_standardizer_features(s, &features) != BN_OK || features == 0 ||
-      bn_standardizer_state_size(s, &need) != BN_OK)
+      bn_standardizer_serialized_size(s, &need) != BN_OK)
     abort();
   unsigned char *copy = malloc(need), *copy2 = malloc(need);
   bn_standardizer *again = NULL;
-  if (!copy || !copy2 || bn_standardizer_save_state(s, copy, need, &written) != BN_OK ||
-      written != need || bn_standardizer_create_from_state(&again, copy, need) != BN_OK ||
-      bn_standardizer_save_state(again, copy2, need, &written) != BN_OK || written != need ||
+  if (!copy || !copy2 || bn_standardizer_serialize(s, copy, need, &written) != BN_OK ||
+      written != need || bn_standardizer_create_from_bytes(&again, copy, need, NULL, 0) != BN_OK ||
+      bn_standardizer_serialize(again, copy2, need, &written) != BN_OK || written != need ||
       memcmp(copy, copy2, need) != 0)
     abort();
   if (features <= 64) {
@@ -35,13 +35,13 @@ static void exercise(const bn_standardizer *s)
 static void try_blob(const uint8_t *data, size_t size)
 {
   bn_standardizer *s = NULL;
-  if (bn_standardizer_create_from_state(&s, data, size) == BN_OK) {
+  if (bn_standardizer_create_from_bytes(&s, data, size, NULL, 0) == BN_OK) {
     exercise(s);
     bn_standardizer_destroy(s);
   }
   if (bn_standardizer_create(&s, 3) != BN_OK)
     abort();
-  if (bn_standardizer_load_state(s, data, size) == BN_OK)
+  if (bn_standardizer_deserialize(s, data, size) == BN_OK)
     exercise(s);
   bn_standardizer_destroy(s);
 }

@@ -108,9 +108,9 @@ static void standardizer_seed(const char *name, size_t features, size_t n, int w
     check(bn_standardizer_fit(s, n, x, features), name);
   }
   size_t need = 0, written = 0;
-  check(bn_standardizer_state_size(s, &need), name);
+  check(bn_standardizer_serialized_size(s, &need), name);
   unsigned char *b = malloc(need);
-  check(b ? bn_standardizer_save_state(s, b, need, &written) : BN_ERR_OUT_OF_MEMORY, name);
+  check(b ? bn_standardizer_serialize(s, b, need, &written) : BN_ERR_OUT_OF_MEMORY, name);
   put("standardizer_state", name, b, written);
   free(b);
   bn_standardizer_destroy(s);
