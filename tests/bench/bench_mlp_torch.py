@@ -13,26 +13,10 @@ Usage: /usr/bin/python3 bench_mlp_torch.py [--batches 32,128,256] [--threads 1,2
                                            [--reps 21] [--budget 2.0]
 """
 import argparse
-import statistics
-import time
 
 import torch
 
-
-def measure(fn, reps, budget):
-    """Median seconds per call after one warm-up; a sample lasts >= 2 ms."""
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
-    inner = max(1, int(2e-3 / max(one, 1e-7)) + 1) if one < 2e-3 else 1
-    samples = []
-    start = time.perf_counter()
-    while len(samples) < reps and (len(samples) < 3 or time.perf_counter() - start < budget):
-        a = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        samples.append((time.perf_counter() - a) / inner)
-    return statistics.median(samples)
+from bench_torch import measure  # one timing rule for every PyTorch benchmark
 
 
 def network():
