@@ -59,6 +59,9 @@ bn_status bni_check_moments(bni_error *err, size_t features, double count, doubl
     return bni_fail(err, BN_ERR_NON_FINITE, "count is not finite");
   if (!(count >= min_count))
     return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "count %g is below %g", count, min_count);
+  /* an empty set's mean and M2 are never read, so they may be uninitialized */
+  if (count == 0.0)
+    return mean && m2 ? BN_OK : bni_fail(err, BN_ERR_INVALID_ARGUMENT, "mean or m2 is NULL");
   bn_status st = bni_check_finite_doubles(err, "mean", mean, features);
   if (st == BN_OK)
     st = bni_check_finite_doubles(err, "m2", m2, features);

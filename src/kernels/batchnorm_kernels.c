@@ -297,8 +297,13 @@ bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, doub
   size_t bytes;
   if (st == BN_OK && !bni_mul_size(features, 2 * sizeof(double), &bytes))
     st = BN_ERR_SIZE_OVERFLOW;
-  if (st != BN_OK)
+  if (st != BN_OK || count_b == 0.0)
     return st;
+  if (count_a == 0.0) { /* b was checked above; a's values are never read */
+    memcpy(mean_a, mean_b, features * sizeof *mean_a);
+    memcpy(m2_a, m2_b, features * sizeof *m2_a);
+    return BN_OK;
+  }
   double *merged = malloc(bytes);
   if (!merged)
     return BN_ERR_OUT_OF_MEMORY;

@@ -240,6 +240,13 @@ static void hostile_arguments(void **state)
   assert_ok(bn_moments_merge(F, 4, ma, qa, 0, big, m2));
   for (size_t f = 0; f < F; f++)
     assert_true(ma[f] == mean[f] && qa[f] == m2[f]);
+  /* an empty a's values are not read (NaN here), the union is b */
+  double na[F], nq[F];
+  for (size_t f = 0; f < F; f++)
+    na[f] = nq[f] = nan;
+  assert_ok(bn_moments_merge(F, 0, na, nq, 4, mean, m2));
+  for (size_t f = 0; f < F; f++)
+    assert_true(na[f] == mean[f] && nq[f] == m2[f]);
 
   /* layer */
   bn_batchnorm *l;
