@@ -11,7 +11,11 @@
  *     results of a call that never saw a failure (so the handles are valid);
  *   - every block libbn allocated is freed once the handles are destroyed
  *     (counted by the wrappers; LeakSanitizer also checks in the ASan build).
- * n runs from 1 until the call makes fewer than n allocations. */
+ * n runs from 1 until the call makes fewer than n allocations.
+ *
+ * Built with BNT_WITH_MPI (test_alloc_failure_mpi, run by mpirun on one
+ * process), it runs libbn_mpi's cases instead: bn_mpi_attach, and training
+ * through an attachment, on MPI_COMM_WORLD. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +28,9 @@
 #include <unistd.h>
 #include "testing.h"
 #include "failing_alloc.h"
+#ifdef BNT_WITH_MPI
+#include "bn_mpi.h"
+#endif
 
 enum {
   F = 6,        /* MLP inputs */
@@ -50,6 +57,10 @@ typedef struct world {
   bn_mlp *smlp;         /* with a fitted standardizer stage and a training record */
   bn_mlp *umlp;         /* with a standardizer stage not fitted yet */
   bn_mlp *rmlp;         /* rank 0 of 2 through mirror_reduce */
+#ifdef BNT_WITH_MPI
+  bn_mlp *ampi;         /* attached to MPI_COMM_WORLD through `attachment` */
+  bn_mpi *attachment, *made_attachment;
+#endif
   bn_mlp *subject;      /* the one of these the MLP operations act on */
   bn_batchnorm *bn;
   bn_dense *dense;
@@ -67,7 +78,7 @@ typedef struct world {
 typedef bn_status (*operation)(world *w);
 
 /* Which existing MLP an operation acts on. */
-typedef enum subject { ON_MLP, ON_SMLP, ON_UMLP, ON_RMLP } subject;
+typedef enum subject { ON_MLP, ON_SMLP, ON_UMLP, ON_RMLP, ON_MPI } subject;
 
 /* ---- fixtures -------------------------------------------------------------- */
 
@@ -227,8 +238,13 @@ static void setup_world(world *w, subject on)
   assert_int_equal(bn_batchnorm_set_threads(w->bn, 2), BN_OK);
   assert_int_equal(bn_dense_create(&w->dense, DI, DO, 0), BN_OK);
   assert_int_equal(bn_dense_load_state(w->dense, in.dense_bytes, in.dense_size), BN_OK);
-  bn_mlp *const subjects[] = {[ON_MLP] = w->mlp, [ON_SMLP] = w->smlp, [ON_UMLP] = w->umlp,
-                              [ON_RMLP] = w->rmlp};
+  bn_mlp *subjects[] = {[ON_MLP] = w->mlp, [ON_SMLP] = w->smlp, [ON_UMLP] = w->umlp,
+                        [ON_RMLP] = w->rmlp, [ON_MPI] = NULL};
+#ifdef BNT_WITH_MPI
+  assert_int_equal(bn_mlp_deserialize(&w->ampi, in.mlp_bytes, in.mlp_size, NULL, 0), BN_OK);
+  assert_int_equal(bn_mpi_attach(&w->attachment, w->ampi, MPI_COMM_WORLD, NULL, 0), BN_OK);
+  subjects[ON_MPI] = w->ampi;
+#endif
   w->subject = subjects[on];
   write_file(in.old_path, in.mlp_bytes, in.mlp_size);
   write_file(in.old_std_path, in.smlp_bytes, in.smlp_size);
@@ -237,6 +253,11 @@ static void setup_world(world *w, subject on)
 
 static void teardown_world(world *w)
 {
+#ifdef BNT_WITH_MPI
+  bn_mpi_detach(w->made_attachment);
+  bn_mpi_detach(w->attachment);
+  bn_mlp_destroy(w->ampi);
+#endif
   bn_mlp_destroy(w->mlp);
   bn_mlp_destroy(w->smlp);
   bn_mlp_destroy(w->umlp);
@@ -274,6 +295,9 @@ static size_t existing_state(const world *w, unsigned char *buf)
   const bn_mlp *const mlps[] = {w->mlp, w->smlp, w->umlp, w->rmlp};
   for (size_t i = 0; i < sizeof mlps / sizeof *mlps; i++)
     put_owned(buf, &len, serialize_mlp(mlps[i], &size), &size);
+#ifdef BNT_WITH_MPI
+  put_owned(buf, &len, serialize_mlp(w->ampi, &size), &size);
+#endif
   put_owned(buf, &len, bn_state(w->bn, &size), &size);
   put_owned(buf, &len, dense_state(w->dense, &size), &size);
   put_owned(buf, &len, std_state(w->std, &size), &size);
@@ -318,6 +342,17 @@ static int stray_files(void)
   return stray;
 }
 
+/* The attachment a call made, if any. */
+static const void *made_attachment(const world *w)
+{
+#ifdef BNT_WITH_MPI
+  return w->made_attachment;
+#else
+  (void)w;
+  return NULL;
+#endif
+}
+
 /* Run op on fresh handles failing the n-th call, for n = 1, 2, ... until op
  * makes fewer than n calls; check the rules in the file comment. */
 static void exhaust(const char *name, operation op, subject on)
@@ -350,7 +385,7 @@ static void exhaust(const char *name, operation op, subject on)
       if (st != BN_ERR_OUT_OF_MEMORY)
         fail_msg("%s: failing call %zu of %zu (%s) returned %s, not BN_ERR_OUT_OF_MEMORY", name,
                  n, calls, failed == BNT_THREAD ? "thread" : "allocation", bn_status_string(st));
-      if (w.made_mlp || w.made_bn || w.made_dense || w.made_std)
+      if (w.made_mlp || w.made_bn || w.made_dense || w.made_std || made_attachment(&w))
         fail_msg("%s: failing call %zu returned a handle with its error", name, n);
       size_t len = existing_state(&w, after);
       if (len != before_len || memcmp(after, before, len) != 0)
@@ -641,6 +676,16 @@ static bn_status reducer_attach(world *w)
   return bn_mlp_set_reducer(w->mlp, mirror_reduce, NULL, 0, 2);
 }
 
+#ifdef BNT_WITH_MPI
+/* ---- libbn_mpi ------------------------------------------------------------- */
+
+static bn_status mpi_attach(world *w)
+{
+  char message[256];
+  return bn_mpi_attach(&w->made_attachment, w->mlp, MPI_COMM_WORLD, message, sizeof message);
+}
+#endif
+
 /* test_NAME runs op on the given subject. */
 #define EXHAUST_ON(name, op, on)                                                           \
   static void test_##name(void **state)                                                    \
@@ -703,8 +748,22 @@ EXHAUST_ON(reducer_fit, mlp_fit, ON_RMLP)
 EXHAUST_ON(reducer_evaluate, mlp_evaluate, ON_RMLP)
 EXHAUST_ON(reducer_recompute_statistics, mlp_recompute_statistics, ON_RMLP)
 
-int main(void)
+#ifdef BNT_WITH_MPI
+EXHAUST(mpi_attach)
+EXHAUST_ON(mpi_train_step, mlp_train_step, ON_MPI)
+EXHAUST_ON(mpi_fit, mlp_fit, ON_MPI)
+EXHAUST_ON(mpi_evaluate, mlp_evaluate, ON_MPI)
+#endif
+
+int main(int argc, char **argv)
 {
+#ifdef BNT_WITH_MPI
+  MPI_Init(&argc, &argv);
+  cmocka_set_test_filter("test_mpi_*"); /* the rest is ctest alloc_failure */
+#else
+  (void)argc;
+  (void)argv;
+#endif
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mlp_create),
     cmocka_unit_test(test_mlp_init),
@@ -759,6 +818,16 @@ int main(void)
     cmocka_unit_test(test_reducer_fit),
     cmocka_unit_test(test_reducer_evaluate),
     cmocka_unit_test(test_reducer_recompute_statistics),
+#ifdef BNT_WITH_MPI
+    cmocka_unit_test(test_mpi_attach),
+    cmocka_unit_test(test_mpi_train_step),
+    cmocka_unit_test(test_mpi_fit),
+    cmocka_unit_test(test_mpi_evaluate),
+#endif
   };
-  return cmocka_run_group_tests(tests, make_fixtures, free_fixtures);
+  const int failed = cmocka_run_group_tests(tests, make_fixtures, free_fixtures);
+#ifdef BNT_WITH_MPI
+  MPI_Finalize();
+#endif
+  return failed;
 }
