@@ -32,6 +32,14 @@ static inline uint64_t blob_get_u64(const unsigned char *p)
   return (uint64_t)blob_get_u32(p) | (uint64_t)blob_get_u32(p + 4) << 32;
 }
 
+static inline float blob_get_f32(const unsigned char *p)
+{
+  uint32_t bits = blob_get_u32(p);
+  float v;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
 static inline double blob_get_f64(const unsigned char *p)
 {
   uint64_t bits = blob_get_u64(p);
@@ -50,6 +58,13 @@ static inline void blob_put_u64(unsigned char *p, uint64_t v)
 {
   blob_put_u32(p, (uint32_t)v);
   blob_put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline void blob_put_f32(unsigned char *p, float v)
+{
+  uint32_t bits;
+  memcpy(&bits, &v, sizeof bits);
+  blob_put_u32(p, bits);
 }
 
 static inline void blob_put_f64(unsigned char *p, double v)
