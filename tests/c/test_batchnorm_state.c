@@ -67,17 +67,7 @@ static bn_batchnorm *make_layer(size_t F, unsigned flags, uint64_t seed)
   return l;
 }
 
-/* The layer's whole state as a blob (the snapshot for "unchanged"). */
-static unsigned char *snapshot(const bn_batchnorm *l, size_t *size)
-{
-  assert_ok(bn_batchnorm_serialized_size(l, size));
-  unsigned char *blob = malloc(*size);
-  assert_non_null(blob);
-  size_t written = 0;
-  assert_ok(bn_batchnorm_serialize(l, blob, *size, &written));
-  assert_int_equal(written, *size);
-  return blob;
-}
+BLOB_SNAPSHOT_FN(snapshot, bn_batchnorm, bn_batchnorm_serialized_size, bn_batchnorm_serialize)
 
 static void assert_unchanged(const bn_batchnorm *l, const unsigned char *before, size_t size)
 {

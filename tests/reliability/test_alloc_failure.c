@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "testing.h"
+#include "blob_testing.h"
 #include "failing_alloc.h"
 #ifdef BNT_WITH_MPI
 #include "bn_mpi.h"
@@ -92,20 +93,11 @@ static unsigned char *serialize_mlp(const bn_mlp *m, size_t *size)
   return bytes;
 }
 
-/* A layer's state blob in a new buffer; *size receives its length. */
-#define STATE_BYTES(name, type, state_size, save_state)                                    \
-  static unsigned char *name(const type *l, size_t *size)                                  \
-  {                                                                                        \
-    assert_int_equal(state_size(l, size), BN_OK);                                          \
-    unsigned char *bytes = malloc(*size);                                                  \
-    assert_non_null(bytes);                                                                \
-    assert_int_equal(save_state(l, bytes, *size, size), BN_OK);                            \
-    return bytes;                                                                          \
-  }
-STATE_BYTES(bn_state, bn_batchnorm, bn_batchnorm_state_size, bn_batchnorm_save_state)
-STATE_BYTES(dense_state, bn_dense, bn_dense_state_size, bn_dense_save_state)
-STATE_BYTES(std_state, bn_standardizer, bn_standardizer_serialized_size,
-            bn_standardizer_serialize)
+/* A handle's state blob in a new buffer; *size receives its length. */
+BLOB_SNAPSHOT_FN(bn_state, bn_batchnorm, bn_batchnorm_serialized_size, bn_batchnorm_serialize)
+BLOB_SNAPSHOT_FN(dense_state, bn_dense, bn_dense_serialized_size, bn_dense_serialize)
+BLOB_SNAPSHOT_FN(std_state, bn_standardizer, bn_standardizer_serialized_size,
+                 bn_standardizer_serialize)
 
 /* The other rank of a two-rank training, as an exact copy of this one: a sum
  * doubles, and merging a block of moments with an identical one doubles the

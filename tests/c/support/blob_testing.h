@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit. */
@@ -73,6 +74,23 @@ static inline void blob_put_f64(unsigned char *p, double v)
   memcpy(&bits, &v, sizeof bits);
   blob_put_u64(p, bits);
 }
+
+/* Defines `static unsigned char *NAME(const TYPE *handle, size_t *size)`:
+ * the handle's whole serialized state in a new buffer (the caller frees it),
+ * through SIZE_FN(handle, &size) and SERIALIZE_FN(handle, buffer, capacity,
+ * &written); a test compares two such snapshots to show "unchanged". Expands
+ * to cmocka assertions: include cmocka before using it. */
+#define BLOB_SNAPSHOT_FN(name, type, size_fn, serialize_fn)                                 \
+  static unsigned char *name(const type *handle, size_t *size)                             \
+  {                                                                                        \
+    assert_int_equal(size_fn(handle, size), BN_OK);                                        \
+    unsigned char *bytes = malloc(*size);                                                  \
+    assert_non_null(bytes);                                                                \
+    size_t written = 0;                                                                    \
+    assert_int_equal(serialize_fn(handle, bytes, *size, &written), BN_OK);                 \
+    assert_int_equal(written, *size);                                                      \
+    return bytes;                                                                          \
+  }
 
 /* Rewrite the trailing CRC after editing a blob, so only its content is wrong. */
 static inline void blob_reseal(unsigned char *blob, size_t size)
