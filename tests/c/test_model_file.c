@@ -373,19 +373,6 @@ static size_t count_files(void)
   return n;
 }
 
-static unsigned char *read_file(const char *path, size_t *size)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *size = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*size);
-  assert_int_equal(fread(b, 1, *size, f), *size);
-  fclose(f);
-  return b;
-}
-
 /* A save that fails half way (the file-size limit makes write() fail with
  * EFBIG) reports BN_ERR_IO, removes its temporary file and leaves the old
  * model as it was; a save that crashes half way (the same limit with the
@@ -400,7 +387,7 @@ static void test_failed_save_keeps_old_file(void **state)
   bn_mlp *small = make_net(BN_MLP_BN_BEFORE, 0, BN_MLP_SGD);
   assert_int_equal(bn_mlp_save(small, path, 0), BN_OK);
   size_t old_size;
-  unsigned char *old = read_file(path, &old_size);
+  unsigned char *old = test_read_file(path, &old_size);
   assert_int_equal(count_files(), 1);
 
   const size_t hidden[1] = {300};
@@ -425,7 +412,7 @@ static void test_failed_save_keeps_old_file(void **state)
   assert_int_equal(st, BN_ERR_IO);
   assert_non_null(strstr(bn_mlp_last_error(big), "cannot write"));
   size_t now_size;
-  unsigned char *now = read_file(path, &now_size);
+  unsigned char *now = test_read_file(path, &now_size);
   assert_int_equal(now_size, old_size);
   assert_memory_equal(now, old, old_size);
   free(now);
@@ -444,7 +431,7 @@ static void test_failed_save_keeps_old_file(void **state)
   int wstatus = 0;
   waitpid(pid, &wstatus, 0);
   assert_true(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGXFSZ);
-  now = read_file(path, &now_size);
+  now = test_read_file(path, &now_size);
   assert_int_equal(now_size, old_size);
   assert_memory_equal(now, old, old_size);
   free(now);
