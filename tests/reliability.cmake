@@ -29,6 +29,35 @@ add_test(NAME alloc_failure COMMAND test_alloc_failure)
 set_tests_properties(alloc_failure PROPERTIES LABELS reliability
                      ENVIRONMENT "BN_PARALLEL_MIN_ELEMENTS=64")
 
+# The same for libbn_mpi (ctest `alloc_failure_mpi`, when MPI is built): a
+# copy of it, wrapped the same way and linked against libbn_failalloc, whose
+# counters it shares; test_alloc_failure.c built with BNT_WITH_MPI runs
+# bn_mpi_attach and training through the attachment on MPI_COMM_WORLD of
+# one process (its own allocations; with one rank the reducer is never
+# called, so merge_blocks' allocation is not reached: docs/reliability.md).
+# (BN_MPIRUN comes from mpi.cmake, included before this file: the families
+# are included in sorted order.)
+if(TARGET bn_mpi AND BN_MPIRUN)
+  add_library(bn_mpi_failalloc SHARED ${PROJECT_SOURCE_DIR}/src/mpi/bn_mpi.c)
+  target_link_libraries(bn_mpi_failalloc PUBLIC bn_failalloc MPI::MPI_C PRIVATE bn_warnings m)
+  target_link_options(bn_mpi_failalloc PRIVATE LINKER:--wrap=malloc LINKER:--wrap=calloc
+                      LINKER:--wrap=realloc LINKER:--wrap=free)
+  set_target_properties(bn_mpi_failalloc PROPERTIES C_VISIBILITY_PRESET hidden)
+  add_executable(test_alloc_failure_mpi
+                 ${CMAKE_CURRENT_SOURCE_DIR}/reliability/test_alloc_failure.c)
+  target_compile_definitions(test_alloc_failure_mpi PRIVATE BNT_WITH_MPI=1)
+  target_include_directories(test_alloc_failure_mpi PRIVATE
+    ${CMAKE_CURRENT_SOURCE_DIR}/c/support ${CMAKE_CURRENT_SOURCE_DIR}/reliability
+    ${PROJECT_SOURCE_DIR}/src/mpi)
+  target_link_libraries(test_alloc_failure_mpi PRIVATE bn_mpi_failalloc PkgConfig::CMOCKA
+                                                       bn_warnings m)
+  add_test(NAME alloc_failure_mpi COMMAND ${BN_MPIRUN} -np 1 $<TARGET_FILE:test_alloc_failure_mpi>)
+  # Open MPI's own blocks look like leaks to LeakSanitizer (tests/mpi.cmake);
+  # libbn's and libbn_mpi's blocks are counted by the wrappers instead.
+  set_tests_properties(alloc_failure_mpi PROPERTIES LABELS "reliability;mpi" RUN_SERIAL ON
+                       ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+endif()
+
 # Threads (label threads; the ThreadSanitizer CI step runs this label):
 # distinct handles on distinct threads equal sequential runs, and MANY
 # concurrent dense layers (past OpenBLAS's buffer table) neither crash nor

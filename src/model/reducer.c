@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../core/moments.h"
 #include "mlp_internal.h"
 
 /* The architecture's numbers every rank must share. */
@@ -163,7 +164,10 @@ bn_status bni_mlp_batchnorm_forward(bn_mlp *m, bn_batchnorm *bn, bn_mode mode, s
   const size_t F = features_of(bn);
   double *b = m->red.buf;
   b[0] = (double)n;
-  if (bn_batchnorm_moments(F, n, x, ldx, b + 1, b + 1 + F) != BN_OK)
+  /* Straight into the reduce buffer: no allocation, so a step cannot run
+   * out of memory after an earlier layer's running statistics moved. */
+  bni_moments_of_columns(F, n, x, ldx, b + 1, b + 1 + F);
+  if (bni_check_finite_doubles(NULL, "moments", b + 1, 2 * F) != BN_OK)
     fill_nan(b, 2 * F + 1); /* every rank then fails below */
   bn_status st = reduce(m, BN_REDUCE_MOMENTS, b, 2 * F + 1);
   if (st == BN_OK)

@@ -215,14 +215,14 @@ bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
     return st;
   if (epochs == 0)
     return BN_OK;
-  /* A standardizer stage not fitted yet takes the statistics of this data. */
-  if (m->standardizer && bni_mlp_check_standardizer(m) != BN_OK &&
-      (st = bn_mlp_fit_standardizer(m, samples, x, ldx)) != BN_OK)
-    return st;
   size_t *order = malloc(samples * sizeof *order);
   if (!order)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "no memory for the sample order");
   st = bni_mlp_reserve(m, batch_size);
+  /* A standardizer stage not fitted yet takes the statistics of this data,
+   * once the memory is there: running out of it leaves the stage unfitted. */
+  if (st == BN_OK && m->standardizer && bni_mlp_check_standardizer(m) != BN_OK)
+    st = bn_mlp_fit_standardizer(m, samples, x, ldx);
   const double units = m->head == BN_MLP_HEAD_SOFTMAX ? 1.0 : (double)m->outputs;
   int stop = 0;
   for (size_t epoch = 1; st == BN_OK && epoch <= epochs && !stop; epoch++) {

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "testing.h"
+#include "blob_testing.h"
 
 /* Documented format, version 2 (little-endian): version 1's header, then
  * the renorm words before the vectors. */
@@ -33,56 +34,6 @@ enum {
   (BN_BATCHNORM_NO_SCALE | BN_BATCHNORM_NO_SHIFT | BN_BATCHNORM_NO_RUNNING_STATS |             \
    BN_BATCHNORM_CUMULATIVE_AVERAGE | BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU | \
    BN_BATCHNORM_RENORM)
-
-/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), bit by bit: the test's own
- * implementation, independent of the library's table-driven one. */
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) {
-    crc ^= p[i];
-    for (int k = 0; k < 8; k++)
-      crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-  }
-  return ~crc;
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-  return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
-static float get_f32(const unsigned char *p)
-{
-  uint32_t bits = get_u32(p);
-  float v;
-  memcpy(&v, &bits, sizeof v);
-  return v;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_f32(unsigned char *p, float v)
-{
-  uint32_t bits;
-  memcpy(&bits, &v, sizeof bits);
-  put_u32(p, bits);
-}
-
-/* Rewrite the trailing CRC after editing a blob, so only its content is wrong. */
-static void reseal(unsigned char *blob, size_t size)
-{
-  put_u32(blob + size - 4, crc32_ieee(blob, size - 4));
-}
 
 /* A layer with every field away from its default. */
 static bn_batchnorm *make_layer(size_t F, unsigned flags, uint64_t seed)
@@ -108,25 +59,15 @@ static bn_batchnorm *make_layer(size_t F, unsigned flags, uint64_t seed)
     unsigned char *blob = malloc(size);
     assert_non_null(blob);
     assert_ok(bn_batchnorm_serialize(l, blob, size, NULL));
-    put_u32(blob + OFF_FLAGS, flags);
-    reseal(blob, size);
+    blob_put_u32(blob + OFF_FLAGS, flags);
+    blob_reseal(blob, size);
     assert_ok(bn_batchnorm_deserialize(l, blob, size));
     free(blob);
   }
   return l;
 }
 
-/* The layer's whole state as a blob (the snapshot for "unchanged"). */
-static unsigned char *snapshot(const bn_batchnorm *l, size_t *size)
-{
-  assert_ok(bn_batchnorm_serialized_size(l, size));
-  unsigned char *blob = malloc(*size);
-  assert_non_null(blob);
-  size_t written = 0;
-  assert_ok(bn_batchnorm_serialize(l, blob, *size, &written));
-  assert_int_equal(written, *size);
-  return blob;
-}
+BLOB_SNAPSHOT_FN(snapshot, bn_batchnorm, bn_batchnorm_serialized_size, bn_batchnorm_serialize)
 
 static void assert_unchanged(const bn_batchnorm *l, const unsigned char *before, size_t size)
 {
@@ -153,7 +94,7 @@ static bn_status load_exact(bn_batchnorm *l, const unsigned char *blob, size_t s
 static void crc32_self_check(void **state)
 {
   (void)state;
-  assert_int_equal(crc32_ieee((const unsigned char *)"123456789", 9), 0xCBF43926u);
+  assert_int_equal(blob_crc32((const unsigned char *)"123456789", 9), 0xCBF43926u);
 }
 
 /* state_size is 56 header bytes + 4 vectors of F floats + a 4-byte CRC, and
@@ -176,29 +117,29 @@ static void blob_has_documented_format(void **state)
     blob = snapshot(l, &size);
     assert_int_equal(size, 56 + 16 * F + 4);
     assert_memory_equal(blob + OFF_MAGIC, "BNST", 4);
-    assert_int_equal(get_u32(blob + OFF_VERSION), 2);
-    assert_true(get_f32(blob + OFF_RMAX) == 2.5f);
-    assert_true(get_f32(blob + OFF_DMAX) == 0.75f);
-    assert_int_equal(get_u32(blob + OFF_OPTIONS), 1);
-    assert_int_equal(get_u32(blob + OFF_RESERVED2), 0);
-    assert_true(get_u64(blob + OFF_FEATURES) == F);
-    assert_int_equal(get_u32(blob + OFF_FLAGS),
+    assert_int_equal(blob_get_u32(blob + OFF_VERSION), 2);
+    assert_true(blob_get_f32(blob + OFF_RMAX) == 2.5f);
+    assert_true(blob_get_f32(blob + OFF_DMAX) == 0.75f);
+    assert_int_equal(blob_get_u32(blob + OFF_OPTIONS), 1);
+    assert_int_equal(blob_get_u32(blob + OFF_RESERVED2), 0);
+    assert_true(blob_get_u64(blob + OFF_FEATURES) == F);
+    assert_int_equal(blob_get_u32(blob + OFF_FLAGS),
                      BN_BATCHNORM_BIASED_RUNNING_VAR | BN_BATCHNORM_FUSE_RELU);
-    assert_true(get_f32(blob + OFF_EPS) == 3e-4f);
-    assert_true(get_f32(blob + OFF_FACTOR) == 0.3f);
-    assert_int_equal(get_u32(blob + OFF_RESERVED), 0);
-    assert_true(get_u64(blob + OFF_TRACKED) == 0x123456789ull + F);
+    assert_true(blob_get_f32(blob + OFF_EPS) == 3e-4f);
+    assert_true(blob_get_f32(blob + OFF_FACTOR) == 0.3f);
+    assert_int_equal(blob_get_u32(blob + OFF_RESERVED), 0);
+    assert_true(blob_get_u64(blob + OFF_TRACKED) == 0x123456789ull + F);
     static const bn_batchnorm_tensor t[] = {BN_BATCHNORM_GAMMA, BN_BATCHNORM_BETA,
                                             BN_BATCHNORM_RUNNING_MEAN, BN_BATCHNORM_RUNNING_VAR};
     float *v = test_floats(F);
     for (size_t k = 0; k < 4; k++) {
       assert_ok(bn_batchnorm_get(l, t[k], v, F));
       for (size_t f = 0; f < F; f++) {
-        float b = get_f32(blob + OFF_VECTORS + 4 * (k * F + f));
+        float b = blob_get_f32(blob + OFF_VECTORS + 4 * (k * F + f));
         assert_memory_equal(&b, &v[f], sizeof b);
       }
     }
-    assert_int_equal(get_u32(blob + size - 4), crc32_ieee(blob, size - 4));
+    assert_int_equal(blob_get_u32(blob + size - 4), blob_crc32(blob, size - 4));
     free(v);
     free(blob);
     bn_batchnorm_destroy(l);
@@ -474,10 +415,10 @@ static void valid_crc_invalid_content_is_rejected(void **state)
     memcpy(blob, good, size);
     size_t off = cases[c].off < 4 ? vec_off[cases[c].off] : cases[c].off;
     if (cases[c].field == 0)
-      put_u32(blob + off, cases[c].u);
+      blob_put_u32(blob + off, cases[c].u);
     else
-      put_f32(blob + off, cases[c].f);
-    reseal(blob, size);
+      blob_put_f32(blob + off, cases[c].f);
+    blob_reseal(blob, size);
     bn_status st = load_exact(dst, blob, size);
     if (st != BN_ERR_BAD_FORMAT)
       fail_msg("%s: %s, expected bad format", cases[c].what, bn_status_string(st));
@@ -485,10 +426,10 @@ static void valid_crc_invalid_content_is_rejected(void **state)
   }
   /* control: valid edits with a resealed CRC load and take effect */
   memcpy(blob, good, size);
-  put_f32(blob + OFF_EPS, 0.5f);
-  put_f32(blob + OFF_FACTOR, 1.0f);
-  put_f32(blob + var0, 0.0f); /* a zero running variance is valid */
-  reseal(blob, size);
+  blob_put_f32(blob + OFF_EPS, 0.5f);
+  blob_put_f32(blob + OFF_FACTOR, 1.0f);
+  blob_put_f32(blob + var0, 0.0f); /* a zero running variance is valid */
+  blob_reseal(blob, size);
   assert_ok(load_exact(dst, blob, size));
   float eps = 0;
   assert_ok(bn_batchnorm_get_eps(dst, &eps));
@@ -496,14 +437,14 @@ static void valid_crc_invalid_content_is_rejected(void **state)
   /* resealed wrong magic / version keep their own statuses */
   memcpy(blob, good, size);
   blob[3] = 'X';
-  reseal(blob, size);
+  blob_reseal(blob, size);
   assert_status(load_exact(dst, blob, size), BN_ERR_BAD_MAGIC);
   memcpy(blob, good, size);
-  put_u32(blob + OFF_VERSION, 3);
-  reseal(blob, size);
+  blob_put_u32(blob + OFF_VERSION, 3);
+  blob_reseal(blob, size);
   assert_status(load_exact(dst, blob, size), BN_ERR_VERSION_MISMATCH);
-  put_u32(blob + OFF_VERSION, 0);
-  reseal(blob, size);
+  blob_put_u32(blob + OFF_VERSION, 0);
+  blob_reseal(blob, size);
   assert_status(load_exact(dst, blob, size), BN_ERR_VERSION_MISMATCH);
   free(blob);
   free(good);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <bn/dense.h>
 #include "testing.h"
+#include "blob_testing.h"
 
 #define SENTINEL 4321.0f
 
@@ -414,24 +415,6 @@ static void test_hostile(void **state)
 
 /* ---- state blob ---------------------------------------------------------- */
 
-static uint32_t crc32_ref(const unsigned char *p, size_t n)
-{
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) {
-    c ^= p[i];
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
-
-static void reseal(unsigned char *blob, size_t n)
-{
-  uint32_t c = crc32_ref(blob, n - 4);
-  for (int i = 0; i < 4; i++)
-    blob[n - 4 + (size_t)i] = (unsigned char)(c >> (8 * i));
-}
-
 static void test_state_round_trip(void **state)
 {
   (void)state;
@@ -446,7 +429,7 @@ static void test_state_round_trip(void **state)
     assert_int_equal(bn_dense_serialize(a, blob, size + 1, &written), BN_OK);
     assert_true(written == size);
     assert_memory_equal(blob, "BNDN", 4);
-    assert_true(crc32_ref(blob, size - 4) ==
+    assert_true(blob_crc32(blob, size - 4) ==
                 ((uint32_t)blob[size - 4] | (uint32_t)blob[size - 3] << 8 |
                  (uint32_t)blob[size - 2] << 16 | (uint32_t)blob[size - 1] << 24));
     /* Load into a layer of the other bias kind: flags come from the blob. */
@@ -494,16 +477,16 @@ static void test_state_round_trip(void **state)
     assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_CHECKSUM);
     memcpy(c, blob, size);
     c[24] |= 2; /* unknown flag */
-    reseal(c, size);
+    blob_reseal(c, size);
     assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_FORMAT);
     memcpy(c, blob, size);
     c[28] = 1; /* reserved */
-    reseal(c, size);
+    blob_reseal(c, size);
     assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_FORMAT);
     memcpy(c, blob, size);
     const float nan = NAN;
     memcpy(c + size - 8, &nan, 4); /* last value (little-endian hosts) */
-    reseal(c, size);
+    blob_reseal(c, size);
     assert_int_equal(bn_dense_deserialize(b, c, size), BN_ERR_BAD_FORMAT);
     assert_int_equal(bn_dense_serialize(b, blob2, size, NULL), BN_OK);
     assert_memory_equal(blob, blob2, size);

@@ -21,6 +21,7 @@
 #include <bn/bn.h>
 #include <bn/mlp.h>
 #include "testing.h"
+#include "blob_testing.h"
 
 #define N 200
 #define I 7
@@ -258,42 +259,13 @@ static void test_every_truncation(void **state)
   bn_mlp_destroy(m);
 }
 
-/* Little-endian helpers to craft files with a valid checksum. */
-static void put_u32(unsigned char *p, uint32_t v)
-{
-  for (int i = 0; i < 4; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-  for (int i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t crc32_ref(const unsigned char *p, size_t n)
-{
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; i++) {
-    c ^= p[i];
-    for (int k = 0; k < 8; k++)
-      c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return ~c;
-}
-
-static void reseal(unsigned char *buf, size_t size)
-{
-  put_u32(buf + size - 4, crc32_ref(buf, size - 4));
-}
-
 static void test_damage_kinds(void **state)
 {
   (void)state;
   bn_mlp *m = make_net(BN_MLP_BN_BEFORE, BN_MLP_INPUT_BATCHNORM, BN_MLP_ADAM);
   size_t size;
   unsigned char *buf = serialize(m, BN_MLP_SAVE_OPTIMIZER, &size), *c = malloc(size);
-  assert_int_equal(crc32_ref(buf, size - 4),
+  assert_int_equal(blob_crc32(buf, size - 4),
                    (uint32_t)buf[size - 4] | (uint32_t)buf[size - 3] << 8 |
                        (uint32_t)buf[size - 2] << 16 | (uint32_t)buf[size - 1] << 24);
 #define FRESH() memcpy(c, buf, size)
@@ -302,12 +274,12 @@ static void test_damage_kinds(void **state)
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_MAGIC);
   assert_int_equal(load_bytes((const unsigned char *)"hello", 5), BN_ERR_BAD_MAGIC);
   FRESH();
-  put_u32(c + 8, BN_MLP_FORMAT_VERSION + 1); /* a newer format */
+  blob_put_u32(c + 8, BN_MLP_FORMAT_VERSION + 1); /* a newer format */
   assert_int_equal(load_bytes(c, size), BN_ERR_VERSION_MISMATCH);
-  put_u32(c + 8, 0);
+  blob_put_u32(c + 8, 0);
   assert_int_equal(load_bytes(c, size), BN_ERR_VERSION_MISMATCH);
   FRESH();
-  put_u64(c + 16, (uint64_t)size + 8); /* declared size */
+  blob_put_u64(c + 16, (uint64_t)size + 8); /* declared size */
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_SIZE);
   FRESH();
   c[size / 2] ^= 0x10; /* a parameter */
@@ -318,40 +290,40 @@ static void test_damage_kinds(void **state)
 
   /* With a valid checksum: values and architecture are still validated. */
   FRESH();
-  put_u32(c + 44, 99); /* activation */
-  reseal(c, size);
+  blob_put_u32(c + 44, 99); /* activation */
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_FORMAT);
   FRESH();
-  put_u32(c + 12, 0x80); /* unknown flag */
-  reseal(c, size);
+  blob_put_u32(c + 12, 0x80); /* unknown flag */
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_FORMAT);
   FRESH();
-  put_u64(c + 80, 0x7FF8000000000000ull); /* learning rate NaN */
-  reseal(c, size);
+  blob_put_u64(c + 80, 0x7FF8000000000000ull); /* learning rate NaN */
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_FORMAT);
   FRESH();
-  put_u32(c + 136 + 16 + 8, 0x7FC00000u); /* first input gamma = NaN */
-  reseal(c, size);
+  blob_put_u32(c + 136 + 16 + 8, 0x7FC00000u); /* first input gamma = NaN */
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_FORMAT);
   FRESH(); /* input BatchNorm running variance < 0 */
-  put_u32(c + 136 + 16 + 8 + 3 * 4 * I, 0xBF800000u);
-  reseal(c, size);
+  blob_put_u32(c + 136 + 16 + 8 + 3 * 4 * I, 0xBF800000u);
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_FORMAT);
   FRESH(); /* a hidden width of 2^40: the size check refuses it before any allocation */
-  put_u64(c + 136, 1ull << 40);
-  reseal(c, size);
+  blob_put_u64(c + 136, 1ull << 40);
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_SIZE);
   FRESH(); /* a width whose products overflow 64 bits */
-  put_u64(c + 136, UINT64_MAX / 3);
-  reseal(c, size);
+  blob_put_u64(c + 136, UINT64_MAX / 3);
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_SIZE);
   FRESH(); /* 2^31 hidden layers */
-  put_u32(c + 40, 0x80000000u);
-  reseal(c, size);
+  blob_put_u32(c + 40, 0x80000000u);
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_FORMAT);
   FRESH(); /* inputs = 2^62 */
-  put_u64(c + 24, 1ull << 62);
-  reseal(c, size);
+  blob_put_u64(c + 24, 1ull << 62);
+  blob_reseal(c, size);
   assert_int_equal(load_bytes(c, size), BN_ERR_BAD_SIZE);
   free(c);
   free(buf);
@@ -374,7 +346,7 @@ static void test_random_corruptions(void **state)
       c[pos] ^= (unsigned char)(1 + test_rng_next(&g) % 255);
     }
     if (trial % 3 == 0)
-      reseal(c, size); /* get past the checksum to the validation behind it */
+      blob_reseal(c, size); /* get past the checksum to the validation behind it */
     bn_status st = load_bytes(c, size);
     if (memcmp(c, buf, size) == 0)
       continue; /* the flips cancelled out */
@@ -401,19 +373,6 @@ static size_t count_files(void)
   return n;
 }
 
-static unsigned char *read_file(const char *path, size_t *size)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *size = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*size);
-  assert_int_equal(fread(b, 1, *size, f), *size);
-  fclose(f);
-  return b;
-}
-
 /* A save that fails half way (the file-size limit makes write() fail with
  * EFBIG) reports BN_ERR_IO, removes its temporary file and leaves the old
  * model as it was; a save that crashes half way (the same limit with the
@@ -428,7 +387,7 @@ static void test_failed_save_keeps_old_file(void **state)
   bn_mlp *small = make_net(BN_MLP_BN_BEFORE, 0, BN_MLP_SGD);
   assert_int_equal(bn_mlp_save(small, path, 0), BN_OK);
   size_t old_size;
-  unsigned char *old = read_file(path, &old_size);
+  unsigned char *old = test_read_file(path, &old_size);
   assert_int_equal(count_files(), 1);
 
   const size_t hidden[1] = {300};
@@ -453,7 +412,7 @@ static void test_failed_save_keeps_old_file(void **state)
   assert_int_equal(st, BN_ERR_IO);
   assert_non_null(strstr(bn_mlp_last_error(big), "cannot write"));
   size_t now_size;
-  unsigned char *now = read_file(path, &now_size);
+  unsigned char *now = test_read_file(path, &now_size);
   assert_int_equal(now_size, old_size);
   assert_memory_equal(now, old, old_size);
   free(now);
@@ -472,7 +431,7 @@ static void test_failed_save_keeps_old_file(void **state)
   int wstatus = 0;
   waitpid(pid, &wstatus, 0);
   assert_true(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGXFSZ);
-  now = read_file(path, &now_size);
+  now = test_read_file(path, &now_size);
   assert_int_equal(now_size, old_size);
   assert_memory_equal(now, old, old_size);
   free(now);
@@ -576,7 +535,7 @@ static void test_header_queries(void **state)
     assert_int_equal(bn_mlp_read_header(buf, 24, &version, NULL, NULL), BN_OK);
     assert_int_equal(bn_mlp_read_header(buf, 23, &version, NULL, NULL), BN_ERR_BAD_SIZE);
     /* a version this library cannot load is still reported */
-    put_u32(buf + 8, 7);
+    blob_put_u32(buf + 8, 7);
     assert_int_equal(bn_mlp_read_header(buf, size, &version, NULL, NULL), BN_OK);
     assert_int_equal(version, 7);
     char path[512], msg[256];

@@ -105,17 +105,8 @@ static bn_standardizer *fitted5(const float *x, size_t n, size_t ld)
   return s;
 }
 
-/* The whole state as a blob: the snapshot for "unchanged". */
-static unsigned char *snapshot(const bn_standardizer *s, size_t *size)
-{
-  assert_ok(bn_standardizer_serialized_size(s, size));
-  unsigned char *blob = malloc(*size);
-  assert_non_null(blob);
-  size_t written = 0;
-  assert_ok(bn_standardizer_serialize(s, blob, *size, &written));
-  assert_int_equal(written, *size);
-  return blob;
-}
+BLOB_SNAPSHOT_FN(snapshot, bn_standardizer, bn_standardizer_serialized_size,
+                 bn_standardizer_serialize)
 
 static void assert_unchanged(const bn_standardizer *s, const unsigned char *before, size_t size)
 {

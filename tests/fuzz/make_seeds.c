@@ -155,6 +155,10 @@ static const char *const model_fixtures[] = {
   "before_sigmoid_inputbn_biased_adam.bnm",  /* format 1 */
   "nolayers_softmax_momentum.bnm",           /* format 1 */
   "none_elu_inputbn_softmax.bnm",            /* format 1 */
+  "v2_all_record_none_elu_softmax.bnm",          /* format 2: every stage, a training record */
+  "v2_headbn_after_tanh_sigmoid.bnm",            /* format 2: head BatchNorm */
+  "v2_record_only_nolayers_sgd.bnm",             /* format 2: a record, no hidden layer */
+  "v2_standardize_inputbn_before_relu_adam.bnm", /* format 2: standardizer stage */
 };
 
 static void fixture_seed(const char *dir, const char *file)

@@ -178,3 +178,44 @@ def test_keras_mlp(rng):
         np.testing.assert_allclose(m.predict_logits(x), want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="neither Dense nor BatchNormalization"):
         interop.mlp_from_keras([[np.ones(3)]])
+
+
+# ---- the compatibility methods ---------------------------------------------------------
+
+def keyed(keras_weights):
+    """Keras set_weights() lists as {(layer, index): array}."""
+    return {(i, j): a for i, layer in enumerate(keras_weights) for j, a in enumerate(layer)}
+
+
+def assert_same_arrays(mine, theirs):
+    assert mine.keys() == theirs.keys()
+    for key in mine:
+        np.testing.assert_array_equal(mine[key], theirs[key])
+
+
+def test_compatibility_methods_give_what_the_functions_give(rng):
+    """MLP.from_state_dict/state_dict/torch_layers/from_keras/to_keras and
+    BatchNorm.from_keras/to_keras, kept from before bn.interop, pass their
+    arguments through: the same networks and arrays as the functions."""
+    state, _ = torch_like_state(rng)
+    x = rng.standard_normal((7, 5)).astype(np.float32)
+    with bn.MLP.from_state_dict(state, "relu", "softmax", bn_epsilon=1e-4) as old, \
+            interop.mlp_from_state_dict(state, "relu", "softmax", bn_epsilon=1e-4) as new:
+        assert old.bn_epsilon == pytest.approx(1e-4)
+        np.testing.assert_array_equal(old.predict_logits(x), new.predict_logits(x))
+        assert old.torch_layers() == interop.torch_layers(new)
+        assert_same_arrays(old.state_dict("net."), interop.mlp_to_state_dict(new, "net."))
+        weights = interop.mlp_to_keras(new)
+        assert_same_arrays(keyed(old.to_keras()), keyed(weights))
+    with bn.MLP.from_keras(weights, "relu", batchnorm="after", epsilon=1e-2) as old, \
+            interop.mlp_from_keras(weights, "relu", batchnorm="after", epsilon=1e-2) as new:
+        assert old.bn_epsilon == pytest.approx(1e-2)
+        np.testing.assert_array_equal(old.predict_logits(x), new.predict_logits(x))
+    norm = [rng.uniform(0.5, 1.5, 4), rng.standard_normal(4), rng.standard_normal(4),
+            rng.uniform(0.5, 2, 4)]
+    with bn.BatchNorm.from_keras(norm, 1e-4, 0.9) as old, \
+            interop.batchnorm_from_keras(norm, 1e-4, 0.9) as new:
+        assert old.to_bytes() == new.to_bytes()
+        assert_same_arrays(old.to_keras(), interop.batchnorm_to_keras(new))
+    with bn.BatchNorm.from_keras(norm[2:], center=False, scale=False) as old:
+        assert old.to_keras().keys() == {"moving_mean", "moving_variance", "epsilon", "momentum"}

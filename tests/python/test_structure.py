@@ -13,10 +13,33 @@ from bn._enums import Choice
 PACKAGE = pathlib.Path(bn.__file__).parent
 
 
+def is_delegation(node):
+    """A compatibility method kept after its code moved to bn.interop: a
+    docstring, ``from .interop import f`` and ``return f(...)``, nothing else."""
+    if not isinstance(node, ast.FunctionDef) or len(node.body) != 3:
+        return False
+    doc, imp, ret = node.body
+    return (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+            and isinstance(imp, ast.ImportFrom) and imp.level == 1 and imp.module == "interop"
+            and len(imp.names) == 1 and isinstance(ret, ast.Return)
+            and isinstance(ret.value, ast.Call) and isinstance(ret.value.func, ast.Name)
+            and ret.value.func.id == imp.names[0].name)
+
+
+def delegations_in(path):
+    """Names of the compatibility delegations to bn.interop in ``path``."""
+    return {node.name for node in ast.walk(ast.parse(path.read_text())) if is_delegation(node)}
+
+
 def imports_of(path):
-    """The bn modules ``path`` imports anywhere in its body (functions included)."""
+    """The bn modules ``path`` imports anywhere in its body (functions included),
+    except the compatibility delegations (checked by their own test below)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    delegating = {id(n.body[1]) for n in ast.walk(tree) if is_delegation(n)}
+    for node in ast.walk(tree):
+        if id(node) in delegating:
+            continue
         if isinstance(node, ast.ImportFrom) and node.level == 1:
             if node.module:
                 found.add(node.module.split(".")[0])
@@ -56,6 +79,16 @@ def test_no_import_cycle():
 
 def test_interop_is_imported_by_nothing_but_the_package():
     assert [m for m, deps in GRAPH.items() if "interop" in deps] == []
+
+
+def test_only_the_compatibility_methods_delegate_to_interop():
+    """MLP and BatchNorm kept their former PyTorch/Keras methods as one-line
+    delegations to bn.interop (imported when called); no other function may."""
+    found = {p.stem: delegations_in(p) for p in PACKAGE.glob("*.py")}
+    assert {m: names for m, names in found.items() if names} == {
+        "mlp": {"from_state_dict", "state_dict", "torch_layers", "from_keras", "to_keras"},
+        "batchnorm": {"from_keras", "to_keras"},
+    }
 
 
 def enums_in(module):

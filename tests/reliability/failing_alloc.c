@@ -17,14 +17,16 @@ void *__real_aligned_alloc(size_t alignment, size_t size);
 int __real_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                           void *(*start)(void *), void *arg);
 
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t count, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void __wrap_free(void *p);
-int __wrap_posix_memalign(void **out, size_t alignment, size_t size);
-void *__wrap_aligned_alloc(size_t alignment, size_t size);
-int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
-                          void *(*start)(void *), void *arg);
+/* Exported, so that a second wrapped library (libbn_mpi_failalloc, linked
+ * against this one) counts its calls with the same counters. */
+BNT_API void *__wrap_malloc(size_t size);
+BNT_API void *__wrap_calloc(size_t count, size_t size);
+BNT_API void *__wrap_realloc(void *p, size_t size);
+BNT_API void __wrap_free(void *p);
+BNT_API int __wrap_posix_memalign(void **out, size_t alignment, size_t size);
+BNT_API void *__wrap_aligned_alloc(size_t alignment, size_t size);
+BNT_API int __wrap_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                                  void *(*start)(void *), void *arg);
 
 /* Worker threads of libbn may allocate too: atomics, not locks. */
 static atomic_bool armed;

@@ -11,7 +11,11 @@
  *     results of a call that never saw a failure (so the handles are valid);
  *   - every block libbn allocated is freed once the handles are destroyed
  *     (counted by the wrappers; LeakSanitizer also checks in the ASan build).
- * n runs from 1 until the call makes fewer than n allocations. */
+ * n runs from 1 until the call makes fewer than n allocations.
+ *
+ * Built with BNT_WITH_MPI (test_alloc_failure_mpi, run by mpirun on one
+ * process), it runs libbn_mpi's cases instead: bn_mpi_attach, and training
+ * through an attachment, on MPI_COMM_WORLD. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,7 +27,11 @@
 #include <stdio.h>
 #include <unistd.h>
 #include "testing.h"
+#include "blob_testing.h"
 #include "failing_alloc.h"
+#ifdef BNT_WITH_MPI
+#include "bn_mpi.h"
+#endif
 
 enum {
   F = 6,        /* MLP inputs */
@@ -32,26 +40,36 @@ enum {
   BF = 5,       /* BatchNorm layer features */
   BN_N = 40,    /* its batch: 200 elements, split over threads (BN_PARALLEL_MIN_ELEMENTS) */
   DI = 7, DO = 4, /* dense layer shape */
-  RESULT_BYTES = 1 << 16
+  RESULT_BYTES = 1 << 17
 };
 
 /* Inputs shared by every call, and the fixtures every iteration starts from. */
 static struct {
   float x[F * N], bx[BF * BN_N], bdy[BF * BN_N], dx_in[DI * N], ddy[DO * N];
   int32_t labels[N];
-  unsigned char *mlp_bytes, *bn_bytes, *dense_bytes;
-  size_t mlp_size, bn_size, dense_size;
-  char dir[64], old_path[96], new_path[96];
+  unsigned char *mlp_bytes, *bn_bytes, *dense_bytes, *std_bytes, *smlp_bytes, *umlp_bytes;
+  size_t mlp_size, bn_size, dense_size, std_size, smlp_size, umlp_size;
+  char dir[64], old_path[96], old_std_path[96], new_path[96];
 } in;
 
 /* The handles and outputs of one iteration. */
 typedef struct world {
   bn_mlp *mlp;          /* existing handles, from the fixtures */
+  bn_mlp *smlp;         /* with a fitted standardizer stage and a training record */
+  bn_mlp *umlp;         /* with a standardizer stage not fitted yet */
+  bn_mlp *rmlp;         /* rank 0 of 2 through mirror_reduce */
+#ifdef BNT_WITH_MPI
+  bn_mlp *ampi;         /* attached to MPI_COMM_WORLD through `attachment` */
+  bn_mpi *attachment, *made_attachment;
+#endif
+  bn_mlp *subject;      /* the one of these the MLP operations act on */
   bn_batchnorm *bn;
   bn_dense *dense;
+  bn_standardizer *std;
   bn_mlp *made_mlp;     /* handles a call creates */
   bn_batchnorm *made_bn;
   bn_dense *made_dense;
+  bn_standardizer *made_std;
   float out[64 * 64];   /* outputs of the call */
   float out2[64 * 64];
   size_t written;
@@ -59,6 +77,9 @@ typedef struct world {
 } world;
 
 typedef bn_status (*operation)(world *w);
+
+/* Which existing MLP an operation acts on. */
+typedef enum subject { ON_MLP, ON_SMLP, ON_UMLP, ON_RMLP, ON_MPI } subject;
 
 /* ---- fixtures -------------------------------------------------------------- */
 
@@ -72,18 +93,25 @@ static unsigned char *serialize_mlp(const bn_mlp *m, size_t *size)
   return bytes;
 }
 
-/* A layer's state blob in a new buffer; *size receives its length. */
-#define STATE_BYTES(name, type, state_size, save_state)                                    \
-  static unsigned char *name(const type *l, size_t *size)                                  \
-  {                                                                                        \
-    assert_int_equal(state_size(l, size), BN_OK);                                          \
-    unsigned char *bytes = malloc(*size);                                                  \
-    assert_non_null(bytes);                                                                \
-    assert_int_equal(save_state(l, bytes, *size, size), BN_OK);                            \
-    return bytes;                                                                          \
-  }
-STATE_BYTES(bn_state, bn_batchnorm, bn_batchnorm_state_size, bn_batchnorm_save_state)
-STATE_BYTES(dense_state, bn_dense, bn_dense_state_size, bn_dense_save_state)
+/* A handle's state blob in a new buffer; *size receives its length. */
+BLOB_SNAPSHOT_FN(bn_state, bn_batchnorm, bn_batchnorm_serialized_size, bn_batchnorm_serialize)
+BLOB_SNAPSHOT_FN(dense_state, bn_dense, bn_dense_serialized_size, bn_dense_serialize)
+BLOB_SNAPSHOT_FN(std_state, bn_standardizer, bn_standardizer_serialized_size,
+                 bn_standardizer_serialize)
+
+/* The other rank of a two-rank training, as an exact copy of this one: a sum
+ * doubles, and merging a block of moments with an identical one doubles the
+ * count and M2 and keeps the mean. Deterministic, in-process, and every
+ * sharded path of the MLP runs (reducer.c). */
+static bn_status mirror_reduce(void *context, bn_reduce_op op, double *data, size_t count)
+{
+  (void)context;
+  const size_t features = (count - 1) / 2;
+  for (size_t i = 0; i < count; i++)
+    if (op == BN_REDUCE_SUM || i == 0 || i > features)
+      data[i] *= 2.0;
+  return BN_OK;
+}
 
 static void write_file(const char *path, const void *bytes, size_t size)
 {
@@ -91,17 +119,6 @@ static void write_file(const char *path, const void *bytes, size_t size)
   assert_non_null(f);
   assert_int_equal(fwrite(bytes, 1, size, f), size);
   assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_file(const char *path, size_t *size)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  unsigned char *bytes = malloc(RESULT_BYTES);
-  assert_non_null(bytes);
-  *size = fread(bytes, 1, RESULT_BYTES, f);
-  fclose(f);
-  return bytes;
 }
 
 /* An MLP with every kind of state (input BatchNorm, BatchNorm before the
@@ -131,6 +148,24 @@ static int make_fixtures(void **state)
   in.mlp_bytes = serialize_mlp(m, &in.mlp_size);
   bn_mlp_destroy(m);
 
+  /* The same with a standardizer stage: fitted, trained, with a record. */
+  const unsigned std_flags = BN_MLP_INPUT_BATCHNORM | BN_MLP_STANDARDIZE;
+  assert_int_equal(bn_mlp_create(&m, F, hidden, 2, C, BN_ACT_RELU, BN_MLP_BN_BEFORE,
+                                 BN_MLP_HEAD_SOFTMAX, std_flags), BN_OK);
+  assert_int_equal(bn_mlp_init(m, BN_INIT_HE_NORMAL, &rng), BN_OK);
+  in.umlp_bytes = serialize_mlp(m, &in.umlp_size);
+  assert_int_equal(bn_mlp_fit_standardizer(m, N, in.x, F), BN_OK);
+  assert_int_equal(bn_mlp_train_step(m, N, in.x, F, in.labels, NULL, NULL), BN_OK);
+  assert_int_equal(bn_mlp_set_training_record(m, "lr=0.1 epochs=3", 15), BN_OK);
+  in.smlp_bytes = serialize_mlp(m, &in.smlp_size);
+  bn_mlp_destroy(m);
+
+  bn_standardizer *s;
+  assert_int_equal(bn_standardizer_create(&s, F), BN_OK);
+  assert_int_equal(bn_standardizer_fit(s, N, in.x, F), BN_OK);
+  in.std_bytes = std_state(s, &in.std_size);
+  bn_standardizer_destroy(s);
+
   bn_batchnorm *b;
   float y[BF * BN_N];
   assert_int_equal(bn_batchnorm_create(&b, BF, BN_BATCHNORM_FUSE_RELU), BN_OK);
@@ -147,6 +182,7 @@ static int make_fixtures(void **state)
   strcpy(in.dir, "/tmp/bn_alloc_failure_XXXXXX");
   assert_non_null(mkdtemp(in.dir));
   snprintf(in.old_path, sizeof in.old_path, "%s/old.bnm", in.dir);
+  snprintf(in.old_std_path, sizeof in.old_std_path, "%s/old_std.bnm", in.dir);
   snprintf(in.new_path, sizeof in.new_path, "%s/new.bnm", in.dir);
   return 0;
 }
@@ -157,30 +193,59 @@ static int free_fixtures(void **state)
   free(in.mlp_bytes);
   free(in.bn_bytes);
   free(in.dense_bytes);
+  free(in.std_bytes);
+  free(in.smlp_bytes);
+  free(in.umlp_bytes);
   unlink(in.old_path);
+  unlink(in.old_std_path);
   unlink(in.new_path);
   rmdir(in.dir);
   return 0;
 }
 
 /* The existing handles, rebuilt from the fixtures without failures. */
-static void setup_world(world *w)
+static void setup_world(world *w, subject on)
 {
   memset(w, 0, sizeof *w);
   assert_int_equal(bn_mlp_deserialize(&w->mlp, in.mlp_bytes, in.mlp_size, NULL, 0), BN_OK);
+  assert_int_equal(bn_mlp_deserialize(&w->smlp, in.smlp_bytes, in.smlp_size, NULL, 0), BN_OK);
+  assert_int_equal(bn_mlp_deserialize(&w->umlp, in.umlp_bytes, in.umlp_size, NULL, 0), BN_OK);
+  assert_int_equal(bn_mlp_deserialize(&w->rmlp, in.mlp_bytes, in.mlp_size, NULL, 0), BN_OK);
+  assert_int_equal(bn_mlp_set_reducer(w->rmlp, mirror_reduce, NULL, 0, 2), BN_OK);
+  assert_int_equal(bn_standardizer_create_from_bytes(&w->std, in.std_bytes, in.std_size, NULL, 0),
+                   BN_OK);
   assert_int_equal(bn_batchnorm_create(&w->bn, BF, BN_BATCHNORM_FUSE_RELU), BN_OK);
   assert_int_equal(bn_batchnorm_load_state(w->bn, in.bn_bytes, in.bn_size), BN_OK);
   assert_int_equal(bn_batchnorm_set_threads(w->bn, 2), BN_OK);
   assert_int_equal(bn_dense_create(&w->dense, DI, DO, 0), BN_OK);
   assert_int_equal(bn_dense_load_state(w->dense, in.dense_bytes, in.dense_size), BN_OK);
+  bn_mlp *subjects[] = {[ON_MLP] = w->mlp, [ON_SMLP] = w->smlp, [ON_UMLP] = w->umlp,
+                        [ON_RMLP] = w->rmlp, [ON_MPI] = NULL};
+#ifdef BNT_WITH_MPI
+  assert_int_equal(bn_mlp_deserialize(&w->ampi, in.mlp_bytes, in.mlp_size, NULL, 0), BN_OK);
+  assert_int_equal(bn_mpi_attach(&w->attachment, w->ampi, MPI_COMM_WORLD, NULL, 0), BN_OK);
+  subjects[ON_MPI] = w->ampi;
+#endif
+  w->subject = subjects[on];
   write_file(in.old_path, in.mlp_bytes, in.mlp_size);
+  write_file(in.old_std_path, in.smlp_bytes, in.smlp_size);
   unlink(in.new_path);
 }
 
 static void teardown_world(world *w)
 {
+#ifdef BNT_WITH_MPI
+  bn_mpi_detach(w->made_attachment);
+  bn_mpi_detach(w->attachment);
+  bn_mlp_destroy(w->ampi);
+#endif
   bn_mlp_destroy(w->mlp);
+  bn_mlp_destroy(w->smlp);
+  bn_mlp_destroy(w->umlp);
+  bn_mlp_destroy(w->rmlp);
   bn_mlp_destroy(w->made_mlp);
+  bn_standardizer_destroy(w->std);
+  bn_standardizer_destroy(w->made_std);
   bn_batchnorm_destroy(w->bn);
   bn_batchnorm_destroy(w->made_bn);
   bn_dense_destroy(w->dense);
@@ -208,10 +273,17 @@ static void put_owned(unsigned char *buf, size_t *len, unsigned char *bytes, con
 static size_t existing_state(const world *w, unsigned char *buf)
 {
   size_t len = 0, size;
-  put_owned(buf, &len, serialize_mlp(w->mlp, &size), &size);
+  const bn_mlp *const mlps[] = {w->mlp, w->smlp, w->umlp, w->rmlp};
+  for (size_t i = 0; i < sizeof mlps / sizeof *mlps; i++)
+    put_owned(buf, &len, serialize_mlp(mlps[i], &size), &size);
+#ifdef BNT_WITH_MPI
+  put_owned(buf, &len, serialize_mlp(w->ampi, &size), &size);
+#endif
   put_owned(buf, &len, bn_state(w->bn, &size), &size);
   put_owned(buf, &len, dense_state(w->dense, &size), &size);
-  put_owned(buf, &len, read_file(in.old_path, &size), &size);
+  put_owned(buf, &len, std_state(w->std, &size), &size);
+  put_owned(buf, &len, test_read_file(in.old_path, &size), &size);
+  put_owned(buf, &len, test_read_file(in.old_std_path, &size), &size);
   return len;
 }
 
@@ -230,33 +302,47 @@ static size_t results(const world *w, unsigned char *buf)
     put_owned(buf, &len, bn_state(w->made_bn, &size), &size);
   if (w->made_dense)
     put_owned(buf, &len, dense_state(w->made_dense, &size), &size);
+  if (w->made_std)
+    put_owned(buf, &len, std_state(w->made_std, &size), &size);
   if (access(in.new_path, F_OK) == 0)
-    put_owned(buf, &len, read_file(in.new_path, &size), &size);
+    put_owned(buf, &len, test_read_file(in.new_path, &size), &size);
   return len;
 }
 
-/* Entries of the save/load folder besides old.bnm (a temporary file left
- * behind by a failed save would show here). */
+/* Entries of the save/load folder besides the two old files (a temporary
+ * file left behind by a failed save would show here). */
 static int stray_files(void)
 {
   DIR *d = opendir(in.dir);
   assert_non_null(d);
   int stray = 0;
   for (struct dirent *e; (e = readdir(d));)
-    stray += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "old.bnm");
+    stray += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "old.bnm") &&
+             strcmp(e->d_name, "old_std.bnm");
   closedir(d);
   return stray;
 }
 
+/* The attachment a call made, if any. */
+static const void *made_attachment(const world *w)
+{
+#ifdef BNT_WITH_MPI
+  return w->made_attachment;
+#else
+  (void)w;
+  return NULL;
+#endif
+}
+
 /* Run op on fresh handles failing the n-th call, for n = 1, 2, ... until op
  * makes fewer than n calls; check the rules in the file comment. */
-static void exhaust(const char *name, operation op)
+static void exhaust(const char *name, operation op, subject on)
 {
   static unsigned char expected[RESULT_BYTES], before[RESULT_BYTES], after[RESULT_BYTES];
   world w;
   const long live0 = bnt_live_blocks();
 
-  setup_world(&w);
+  setup_world(&w, on);
   bnt_arm(SIZE_MAX); /* count only */
   assert_int_equal(op(&w), BN_OK);
   const size_t calls = bnt_disarm();
@@ -265,7 +351,7 @@ static void exhaust(const char *name, operation op)
   assert_int_equal(bnt_live_blocks(), live0);
 
   for (size_t n = 1; n <= calls; n++) {
-    setup_world(&w);
+    setup_world(&w, on);
     const size_t before_len = existing_state(&w, before);
     bnt_arm(n);
     bn_status st = op(&w);
@@ -280,7 +366,7 @@ static void exhaust(const char *name, operation op)
       if (st != BN_ERR_OUT_OF_MEMORY)
         fail_msg("%s: failing call %zu of %zu (%s) returned %s, not BN_ERR_OUT_OF_MEMORY", name,
                  n, calls, failed == BNT_THREAD ? "thread" : "allocation", bn_status_string(st));
-      if (w.made_mlp || w.made_bn || w.made_dense)
+      if (w.made_mlp || w.made_bn || w.made_dense || w.made_std || made_attachment(&w))
         fail_msg("%s: failing call %zu returned a handle with its error", name, n);
       size_t len = existing_state(&w, after);
       if (len != before_len || memcmp(after, before, len) != 0)
@@ -313,54 +399,54 @@ static bn_status mlp_init(world *w)
 {
   bn_rng rng;
   bn_rng_seed(&rng, 11);
-  return bn_mlp_init(w->mlp, BN_INIT_GLOROT_NORMAL, &rng);
+  return bn_mlp_init(w->subject, BN_INIT_GLOROT_NORMAL, &rng);
 }
 
 static bn_status mlp_set_optimizer(world *w)
 {
-  return bn_mlp_set_parameter(w->mlp, BN_MLP_OPTIMIZER, BN_MLP_MOMENTUM);
+  return bn_mlp_set_parameter(w->subject, BN_MLP_OPTIMIZER, BN_MLP_MOMENTUM);
 }
 
 static bn_status mlp_train_step(world *w)
 {
-  return bn_mlp_train_step(w->mlp, N, in.x, F, in.labels, NULL, w->out);
+  return bn_mlp_train_step(w->subject, N, in.x, F, in.labels, NULL, w->out);
 }
 
 static bn_status mlp_fit(world *w)
 {
   bn_rng rng;
   bn_rng_seed(&rng, 3);
-  return bn_mlp_fit(w->mlp, N, in.x, F, in.labels, NULL, 5, 2, &rng, NULL, NULL);
+  return bn_mlp_fit(w->subject, N, in.x, F, in.labels, NULL, 5, 2, &rng, NULL, NULL);
 }
 
 static bn_status mlp_predict_inference(world *w)
 {
-  return bn_mlp_predict(w->mlp, BN_MODE_INFERENCE, BN_MLP_PROBABILITIES, N, in.x, F, w->out, C);
+  return bn_mlp_predict(w->subject, BN_MODE_INFERENCE, BN_MLP_PROBABILITIES, N, in.x, F, w->out, C);
 }
 
 static bn_status mlp_predict_training(world *w)
 {
-  return bn_mlp_predict(w->mlp, BN_MODE_TRAINING, BN_MLP_LOGITS, N, in.x, F, w->out, C);
+  return bn_mlp_predict(w->subject, BN_MODE_TRAINING, BN_MLP_LOGITS, N, in.x, F, w->out, C);
 }
 
 static bn_status mlp_evaluate(world *w)
 {
-  return bn_mlp_evaluate(w->mlp, N, in.x, F, in.labels, NULL, w->out, w->out + 1);
+  return bn_mlp_evaluate(w->subject, N, in.x, F, in.labels, NULL, w->out, w->out + 1);
 }
 
 static bn_status mlp_recompute_statistics(world *w)
 {
-  return bn_mlp_recompute_statistics(w->mlp, N, in.x, F);
+  return bn_mlp_recompute_statistics(w->subject, N, in.x, F);
 }
 
 static bn_status mlp_fold(world *w)
 {
-  return bn_mlp_fold_batchnorm(w->mlp, &w->made_mlp);
+  return bn_mlp_fold_batchnorm(w->subject, &w->made_mlp);
 }
 
 static bn_status mlp_serialize(world *w)
 {
-  return bn_mlp_serialize(w->mlp, BN_MLP_SAVE_OPTIMIZER, w->blob, sizeof w->blob, &w->written);
+  return bn_mlp_serialize(w->subject, BN_MLP_SAVE_OPTIMIZER, w->blob, sizeof w->blob, &w->written);
 }
 
 static bn_status mlp_deserialize(world *w)
@@ -477,12 +563,118 @@ static bn_status dense_fold(world *w)
   return st;
 }
 
-#define EXHAUST(op)                                                                        \
-  static void test_##op(void **state)                                                      \
+/* ---- standardizer ---------------------------------------------------------- */
+
+static bn_status std_create(world *w)
+{
+  return bn_standardizer_create(&w->made_std, F);
+}
+
+static bn_status std_create_from_bytes(world *w)
+{
+  return bn_standardizer_create_from_bytes(&w->made_std, in.std_bytes, in.std_size, NULL, 0);
+}
+
+static bn_status std_fit(world *w)
+{
+  return bn_standardizer_fit(w->std, N / 2, in.x, F);
+}
+
+static bn_status std_partial_fit(world *w)
+{
+  return bn_standardizer_partial_fit(w->std, N / 2, in.x + F * (N / 2), F);
+}
+
+static bn_status std_transform_inverse(world *w)
+{
+  bn_status st = bn_standardizer_transform(w->std, N, in.x, F, w->out, F);
+  return st != BN_OK ? st : bn_standardizer_inverse_transform(w->std, N, w->out, F, w->out2, F);
+}
+
+static bn_status std_set_parameter(world *w)
+{
+  return bn_standardizer_set_parameter(w->std, BN_STANDARDIZER_WITH_MEAN, 0.0);
+}
+
+static bn_status std_serialize(world *w)
+{
+  return bn_standardizer_serialize(w->std, w->blob, sizeof w->blob, &w->written);
+}
+
+static bn_status std_deserialize(world *w)
+{
+  /* another valid state: the MLP's stage not fitted yet (count 0) */
+  const bn_standardizer *stage;
+  bn_status st = bn_mlp_standardizer(w->umlp, &stage);
+  if (st == BN_OK)
+    st = bn_standardizer_serialize(stage, w->blob, sizeof w->blob, &w->written);
+  return st != BN_OK ? st : bn_standardizer_deserialize(w->std, w->blob, w->written);
+}
+
+/* ---- the MLP's standardizer stage ----------------------------------------- */
+
+static bn_status smlp_create(world *w)
+{
+  const size_t hidden[1] = {5};
+  return bn_mlp_create(&w->made_mlp, F, hidden, 1, C, BN_ACT_TANH, BN_MLP_BN_AFTER,
+                       BN_MLP_HEAD_SOFTMAX, BN_MLP_STANDARDIZE);
+}
+
+static bn_status smlp_fit_standardizer(world *w)
+{
+  return bn_mlp_fit_standardizer(w->umlp, N, in.x, F);
+}
+
+static bn_status smlp_partial_fit_standardizer(world *w)
+{
+  return bn_mlp_partial_fit_standardizer(w->smlp, N / 2, in.x, F);
+}
+
+static bn_status smlp_set_training_record(world *w)
+{
+  return bn_mlp_set_training_record(w->smlp, "lr=0.05 epochs=9 seed=3", 23);
+}
+
+static bn_status smlp_deserialize(world *w)
+{
+  return bn_mlp_deserialize(&w->made_mlp, in.smlp_bytes, in.smlp_size, NULL, 0);
+}
+
+static bn_status smlp_save_replace(world *w)
+{
+  return bn_mlp_save(w->smlp, in.old_std_path, 0);
+}
+
+static bn_status smlp_load(world *w)
+{
+  return bn_mlp_load(&w->made_mlp, in.old_std_path, NULL, 0);
+}
+
+/* ---- the reducer (data-parallel training) ---------------------------------- */
+
+static bn_status reducer_attach(world *w)
+{
+  return bn_mlp_set_reducer(w->mlp, mirror_reduce, NULL, 0, 2);
+}
+
+#ifdef BNT_WITH_MPI
+/* ---- libbn_mpi ------------------------------------------------------------- */
+
+static bn_status mpi_attach(world *w)
+{
+  char message[256];
+  return bn_mpi_attach(&w->made_attachment, w->mlp, MPI_COMM_WORLD, message, sizeof message);
+}
+#endif
+
+/* test_NAME runs op on the given subject. */
+#define EXHAUST_ON(name, op, on)                                                           \
+  static void test_##name(void **state)                                                    \
   {                                                                                        \
     (void)state;                                                                           \
-    exhaust(#op, op);                                                                      \
+    exhaust(#name, op, on);                                                                \
   }
+#define EXHAUST(op) EXHAUST_ON(op, op, ON_MLP)
 EXHAUST(mlp_create)
 EXHAUST(mlp_init)
 EXHAUST(mlp_set_optimizer)
@@ -509,9 +701,50 @@ EXHAUST(dense_init)
 EXHAUST(dense_forward_backward)
 EXHAUST(dense_load_state)
 EXHAUST(dense_fold)
+EXHAUST(std_create)
+EXHAUST(std_create_from_bytes)
+EXHAUST(std_fit)
+EXHAUST(std_partial_fit)
+EXHAUST(std_transform_inverse)
+EXHAUST(std_set_parameter)
+EXHAUST(std_serialize)
+EXHAUST(std_deserialize)
+EXHAUST(smlp_create)
+EXHAUST(smlp_fit_standardizer)
+EXHAUST(smlp_partial_fit_standardizer)
+EXHAUST_ON(smlp_fit_unfitted, mlp_fit, ON_UMLP)
+EXHAUST_ON(smlp_train_step, mlp_train_step, ON_SMLP)
+EXHAUST_ON(smlp_predict, mlp_predict_inference, ON_SMLP)
+EXHAUST_ON(smlp_evaluate, mlp_evaluate, ON_SMLP)
+EXHAUST_ON(smlp_recompute_statistics, mlp_recompute_statistics, ON_SMLP)
+EXHAUST_ON(smlp_fold, mlp_fold, ON_SMLP)
+EXHAUST(smlp_set_training_record)
+EXHAUST_ON(smlp_serialize, mlp_serialize, ON_SMLP)
+EXHAUST(smlp_deserialize)
+EXHAUST(smlp_save_replace)
+EXHAUST(smlp_load)
+EXHAUST(reducer_attach)
+EXHAUST_ON(reducer_train_step, mlp_train_step, ON_RMLP)
+EXHAUST_ON(reducer_fit, mlp_fit, ON_RMLP)
+EXHAUST_ON(reducer_evaluate, mlp_evaluate, ON_RMLP)
+EXHAUST_ON(reducer_recompute_statistics, mlp_recompute_statistics, ON_RMLP)
 
-int main(void)
+#ifdef BNT_WITH_MPI
+EXHAUST(mpi_attach)
+EXHAUST_ON(mpi_train_step, mlp_train_step, ON_MPI)
+EXHAUST_ON(mpi_fit, mlp_fit, ON_MPI)
+EXHAUST_ON(mpi_evaluate, mlp_evaluate, ON_MPI)
+#endif
+
+int main(int argc, char **argv)
 {
+#ifdef BNT_WITH_MPI
+  MPI_Init(&argc, &argv);
+  cmocka_set_test_filter("test_mpi_*"); /* the rest is ctest alloc_failure */
+#else
+  (void)argc;
+  (void)argv;
+#endif
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mlp_create),
     cmocka_unit_test(test_mlp_init),
@@ -539,6 +772,43 @@ int main(void)
     cmocka_unit_test(test_dense_forward_backward),
     cmocka_unit_test(test_dense_load_state),
     cmocka_unit_test(test_dense_fold),
+    cmocka_unit_test(test_std_create),
+    cmocka_unit_test(test_std_create_from_bytes),
+    cmocka_unit_test(test_std_fit),
+    cmocka_unit_test(test_std_partial_fit),
+    cmocka_unit_test(test_std_transform_inverse),
+    cmocka_unit_test(test_std_set_parameter),
+    cmocka_unit_test(test_std_serialize),
+    cmocka_unit_test(test_std_deserialize),
+    cmocka_unit_test(test_smlp_create),
+    cmocka_unit_test(test_smlp_fit_standardizer),
+    cmocka_unit_test(test_smlp_partial_fit_standardizer),
+    cmocka_unit_test(test_smlp_fit_unfitted),
+    cmocka_unit_test(test_smlp_train_step),
+    cmocka_unit_test(test_smlp_predict),
+    cmocka_unit_test(test_smlp_evaluate),
+    cmocka_unit_test(test_smlp_recompute_statistics),
+    cmocka_unit_test(test_smlp_fold),
+    cmocka_unit_test(test_smlp_set_training_record),
+    cmocka_unit_test(test_smlp_serialize),
+    cmocka_unit_test(test_smlp_deserialize),
+    cmocka_unit_test(test_smlp_save_replace),
+    cmocka_unit_test(test_smlp_load),
+    cmocka_unit_test(test_reducer_attach),
+    cmocka_unit_test(test_reducer_train_step),
+    cmocka_unit_test(test_reducer_fit),
+    cmocka_unit_test(test_reducer_evaluate),
+    cmocka_unit_test(test_reducer_recompute_statistics),
+#ifdef BNT_WITH_MPI
+    cmocka_unit_test(test_mpi_attach),
+    cmocka_unit_test(test_mpi_train_step),
+    cmocka_unit_test(test_mpi_fit),
+    cmocka_unit_test(test_mpi_evaluate),
+#endif
   };
-  return cmocka_run_group_tests(tests, make_fixtures, free_fixtures);
+  const int failed = cmocka_run_group_tests(tests, make_fixtures, free_fixtures);
+#ifdef BNT_WITH_MPI
+  MPI_Finalize();
+#endif
+  return failed;
 }

@@ -100,25 +100,11 @@ static unsigned char *serialized(const bn_mlp *m, size_t *size)
   return b;
 }
 
-static unsigned char *read_all(const char *path, size_t *size)
-{
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *size = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(*size + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, *size, f), *size);
-  fclose(f);
-  return b;
-}
-
 /* path holds exactly expected, and loads. */
 static void assert_file_holds(const char *path, const unsigned char *expected, size_t size)
 {
   size_t now;
-  unsigned char *b = read_all(path, &now);
+  unsigned char *b = test_read_file(path, &now);
   assert_int_equal(now, size);
   assert_memory_equal(b, expected, size);
   free(b);
@@ -205,7 +191,7 @@ static void test_kill_during_save_keeps_a_whole_file(void **state)
     int wstatus;
     assert_int_equal(waitpid(pid, &wstatus, 0), pid);
     size_t now;
-    unsigned char *b = read_all(path, &now);
+    unsigned char *b = test_read_file(path, &now);
     if (now == old_size && memcmp(b, old_bytes, old_size) == 0)
       saw_old++;
     else if (now == new_size && memcmp(b, new_bytes, new_size) == 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import operator
-from typing import Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -410,6 +410,25 @@ class BatchNorm(Handle):
 
     def __reduce__(self):
         return (_restore, (self.features, self.to_bytes()))
+
+    # ---- compatibility: Keras weights -------------------------------------------
+    # Kept for code written before these moved to bn.interop, whose functions
+    # are the API. Each only delegates; bn.interop imports this module, so it
+    # is imported when called (tests/python/test_structure.py allows exactly
+    # these delegations).
+
+    @classmethod
+    def from_keras(cls, weights: Union[Sequence[npt.ArrayLike], Mapping[str, npt.ArrayLike]],
+                   epsilon: float = 1e-3, momentum: float = 0.99,
+                   center: bool = True, scale: bool = True) -> "BatchNorm":
+        """Compatibility alias of :func:`bn.interop.batchnorm_from_keras`."""
+        from .interop import batchnorm_from_keras
+        return batchnorm_from_keras(weights, epsilon, momentum, center, scale)
+
+    def to_keras(self) -> Dict[str, Any]:
+        """Compatibility alias of :func:`bn.interop.batchnorm_to_keras`."""
+        from .interop import batchnorm_to_keras
+        return batchnorm_to_keras(self)
 
     def __repr__(self) -> str:
         if self.closed:

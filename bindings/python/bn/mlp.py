@@ -15,7 +15,8 @@ import re
 import sys
 import threading
 from fractions import Fraction
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence, TextIO, Tuple,
+                    Union)
 
 import numpy as np
 import numpy.typing as npt
@@ -873,6 +874,44 @@ class MLP(Handle):
 
     def __reduce__(self):
         return (MLP.from_bytes, (self.to_bytes(optimizer=True),))
+
+    # ---- compatibility: PyTorch and Keras weights ------------------------------
+    # Kept for code written before these moved to bn.interop, whose functions
+    # are the API. Each only delegates; bn.interop imports this module, so it
+    # is imported when called (tests/python/test_structure.py allows exactly
+    # these delegations).
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, npt.ArrayLike],
+                        activation: ActivationLike = "relu",
+                        head: Union[str, Head] = "softmax", **kwargs: Any) -> "MLP":
+        """Compatibility alias of :func:`bn.interop.mlp_from_state_dict`."""
+        from .interop import mlp_from_state_dict
+        return mlp_from_state_dict(state, activation, head, **kwargs)
+
+    def state_dict(self, prefix: str = "") -> Dict[str, np.ndarray]:
+        """Compatibility alias of :func:`bn.interop.mlp_to_state_dict`."""
+        from .interop import mlp_to_state_dict
+        return mlp_to_state_dict(self, prefix)
+
+    def torch_layers(self) -> List[Tuple[str, Dict[str, Any]]]:
+        """Compatibility alias of :func:`bn.interop.torch_layers`."""
+        from .interop import torch_layers
+        return torch_layers(self)
+
+    @classmethod
+    def from_keras(cls, layers: Sequence[Union[Sequence[npt.ArrayLike],
+                                               Mapping[str, npt.ArrayLike]]],
+                   activation: ActivationLike = "relu", head: Union[str, Head] = "softmax",
+                   batchnorm: str = "before", **kwargs: Any) -> "MLP":
+        """Compatibility alias of :func:`bn.interop.mlp_from_keras`."""
+        from .interop import mlp_from_keras
+        return mlp_from_keras(layers, activation, head, batchnorm, **kwargs)
+
+    def to_keras(self) -> List[List[Float32Array]]:
+        """Compatibility alias of :func:`bn.interop.mlp_to_keras`."""
+        from .interop import mlp_to_keras
+        return mlp_to_keras(self)
 
 
 _OUTSIDE = re.compile(r"parameter \d+: \S+ is outside ([\[(])([^,]+), ([^\])]+)([\])])"

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bn/bn.h>
@@ -407,6 +408,24 @@ static inline bn_batchnorm *test_layer_for(const test_problem *p, unsigned flags
   if (p->beta && !(flags & BN_BATCHNORM_NO_SHIFT))
     assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_BETA, p->beta, p->F));
   return l;
+}
+
+/* The whole file at path in a new buffer (one byte more than its size, so an
+ * empty file still gives a buffer); *size receives its length. */
+static inline unsigned char *test_read_file(const char *path, size_t *size)
+{
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  const long end = ftell(f);
+  assert_true(end >= 0);
+  *size = (size_t)end;
+  assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+  unsigned char *bytes = malloc(*size + 1);
+  assert_non_null(bytes);
+  assert_int_equal(fread(bytes, 1, *size, f), *size);
+  fclose(f);
+  return bytes;
 }
 
 #endif
