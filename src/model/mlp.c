@@ -44,6 +44,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free(mlp->seg);
   free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
+  free(mlp->sums);
   free(mlp->record);
   free(mlp->red.buf);
   free(mlp);
@@ -164,7 +165,10 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   st = BN_ERR_OUT_OF_MEMORY;
   m->seg = calloc(nparts * BNI_PART_MAX_TENSORS, sizeof *m->seg);
   m->moment1 = calloc(1, block ? block : 1);
-  if (!m->seg || !m->moment1)
+  size_t sums_bytes = 0; /* 3*widest doubles; widest <= trainable: no overflow then */
+  if (bni_mul_size(m->widest, 3 * sizeof(double), &sums_bytes))
+    m->sums = malloc(sums_bytes);
+  if (!m->seg || !m->moment1 || !m->sums)
     goto fail;
   m->moment2 = m->moment1 + m->nparams;
   m->nparts = nparts; /* from here on, destroy frees the parts' objects */

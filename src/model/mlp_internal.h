@@ -88,6 +88,7 @@ struct bn_mlp {
   float *xstd;          /* standardizer output (inputs x cap) */
   float *xbn;           /* input BatchNorm output (inputs x cap) */
   float *gbuf[2];       /* gradient ping-pong (widest x cap) */
+  double *sums;         /* 3*widest per-feature sums (input_batchnorm.c) */
   float *batch_x;       /* fit's gathered batch (inputs x cap) */
   float *batch_targets; /* fit's gathered targets (outputs x cap) */
   int32_t *batch_labels;
@@ -136,6 +137,14 @@ const float *bni_mlp_network_input(const bn_mlp *m, const float *x, size_t ldx, 
 bn_status bni_mlp_loss(bn_mlp *m, size_t n, const float *logits, const int32_t *labels,
                        const float *targets, float *loss, float *dlogits, size_t *correct);
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n);
+
+/* input_batchnorm.c */
+/* The input BatchNorm's dgamma and dbeta and the first dense layer's
+ * gradients from dz = d(loss)/d(its output) (out x n, ld lddz), for the
+ * network input x of the step's forward, without the input's gradient; xhat
+ * is scratch of inputs x n floats. */
+bn_status bni_mlp_input_batchnorm_backward(bn_mlp *m, size_t n, const float *x, size_t ldx,
+                                           const float *dz, size_t lddz, float *xhat);
 
 /* optimizer.c */
 void bni_optimizer_defaults(bni_optimizer *o);
