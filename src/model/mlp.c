@@ -185,18 +185,6 @@ fail:
   return st;
 }
 
-bn_status bni_mlp_check_params(bn_mlp *m)
-{
-  for (size_t k = 0; k < m->nseg; k++) {
-    const bni_segment *s = &m->seg[k];
-    for (size_t i = 0; i < s->count; i++)
-      if (!isfinite(s->param[i]))
-        return bni_fail(&m->err, BN_ERR_NON_FINITE,
-                        "layer %zu: the updated parameters are not finite (diverged?)", s->layer);
-  }
-  return BN_OK;
-}
-
 void bni_mlp_reset_optimizer(bn_mlp *m)
 {
   if (m->nparams) {
