@@ -16,9 +16,8 @@
 #include <time.h>
 
 /* The clock bench_time reads: wall time, unless a benchmark switches to
- * CLOCK_PROCESS_CPUTIME_ID (the CPU time of every thread of the process),
- * which on a loaded machine keeps other jobs' time slices out of
- * single-threaded figures. */
+ * CLOCK_THREAD_CPUTIME_ID (the calling thread's CPU time), which on a loaded
+ * machine keeps other jobs' time slices out of single-threaded figures. */
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 
 static inline double bench_now(void)
