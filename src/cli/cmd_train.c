@@ -68,7 +68,10 @@ static const char *const USAGE_TRAINING =
     "  --batch-size N        mini-batch size (default 256)\n"
     "  --epochs N            epochs (default 10)\n"
     "  --seed N              seed of initialization and shuffling (default 42)\n"
-    "  --threads N           OpenBLAS threads (default: OpenBLAS's own choice)\n"
+    "  --threads N           OpenBLAS threads (default: 1 for training steps on\n"
+    "                        batches below 256 samples, OpenBLAS's own choice\n"
+    "                        otherwise and for evaluation; OPENBLAS_NUM_THREADS\n"
+    "                        set: that)\n"
     "  --recompute-stats     after training, set BatchNorm statistics to the exact\n"
     "                        population statistics of the training set\n"
     "output:\n"
@@ -92,8 +95,34 @@ static const char *const USAGE_TRAINING =
     "optimizer state to --output and exits with status 128 + the signal number; a\n"
     "resume of it trains the interrupted epoch again (checkpoints resume exactly).\n";
 
+/* OpenBLAS threads for the training steps and for evaluation. OpenBLAS has
+ * one process-wide pool and no per-call thread count, so bn train switches
+ * the pool's size between the two phases. By default a step on a batch
+ * below 256 samples runs on one thread: its GEMMs are too small for a second
+ * thread to pay for waking it and splitting the work (docs/performance.md,
+ * "The MLP training step"); larger batches and evaluation (chunks of 1024
+ * samples) keep OpenBLAS's own choice. --threads N, or OPENBLAS_NUM_THREADS
+ * in the environment, fixes both. */
+typedef struct threading {
+  int steps, evaluation;
+} threading;
+
+#define SMALL_BATCH_THREADS_BELOW 256u
+
+static threading choose_threads(size_t threads, size_t batch_share)
+{
+  const int pool = openblas_get_num_threads();
+  threading t = {pool, pool};
+  if (threads)
+    t.steps = t.evaluation = (int)threads;
+  else if (!getenv("OPENBLAS_NUM_THREADS") && batch_share < SMALL_BATCH_THREADS_BELOW)
+    t.steps = 1;
+  return t;
+}
+
 typedef struct train_ctx {
   bn_mlp *m;
+  threading threads;
   const dataset *test; /* the held-out set: test, validation (held_name "val"), or NULL */
   progress prog;
   FILE *history;
@@ -146,7 +175,9 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
     char phase[64];
     snprintf(phase, sizeof phase, "%zu %s samples", t->n, c->held_label);
     progress_phase(&c->prog, epoch, "evaluating", phase);
+    openblas_set_num_threads(c->threads.evaluation);
     st = bn_mlp_evaluate(c->m, t->n, t->x, t->features, t->y, t->t, &c->test_loss, &c->test_acc);
+    openblas_set_num_threads(c->threads.steps);
   } else { /* no held-out set: its columns are NaN in the history, blank on screen */
     c->test_loss = c->test_acc = NAN;
   }
@@ -424,8 +455,6 @@ static int cli_train(train_opts *opts, bn_mlp *m, train_record *rec)
   if (cli_check_writable("--output", o.output) != CLI_OK ||
       (o.plot && cli_check_writable("--plot", o.plot) != CLI_OK))
     return CLI_FAIL;
-  if (threads)
-    openblas_set_num_threads((int)threads);
 
   dataset train, test = {0};
   int have_test = o.validation_split || !o.train || o.test;
@@ -533,6 +562,8 @@ built:
     cli_error(CLI_FAIL, "--batch-size %zu is smaller than the %d processes", batch, dist.size);
     goto out;
   }
+  /* This rank's share of a batch decides its threads. */
+  const threading threads_of = choose_threads(threads, batch / (size_t)dist.size);
   if (dist.rank != 0) { /* rank 0 alone writes files */
     o.quiet = 1;
     o.history = NULL;
@@ -564,9 +595,12 @@ built:
     printf("\n");
     double kind = 0;
     bn_mlp_get_parameter(m, BN_MLP_OPTIMIZER, &kind);
-    printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads\n",
+    printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads",
            cli_optimizer_name((int)kind), lr, schedules[sched], batch, epochs,
-           (unsigned long long)seed, openblas_get_num_threads());
+           (unsigned long long)seed, threads_of.steps);
+    if (threads_of.evaluation != threads_of.steps)
+      printf(" (%d evaluating)", threads_of.evaluation);
+    printf("\n");
     if (dist.size > 1)
       printf("across %d processes: each takes its share of every batch of %zu\n", dist.size,
              batch);
@@ -585,7 +619,7 @@ built:
   rec->epochs_done = first_epoch;
   rec->shuffle = shuffle;
   rec->partial_epoch = 0;
-  train_ctx ctx = {m,          have_test ? &test : NULL, {0},         history, o.quiet,
+  train_ctx ctx = {m,          threads_of, have_test ? &test : NULL, {0},         history, o.quiet,
                    sched == 1, lr,       epochs,    train.n,     BN_OK,   0,
                    0,          held_name, held_label, o.output,  checkpoint_every,
                    first_epoch, end_epoch, 0,         &shuffle,  rec,     &hist};
@@ -596,8 +630,10 @@ built:
   bn_mlp_set_batch_callback(m, on_batch);
   interrupt_install();
   double t0 = cli_now();
+  openblas_set_num_threads(threads_of.steps);
   st = bn_mlp_fit(m, train.n, train.x, train.features, train.y, train.t, batch,
                   end_epoch - first_epoch, &shuffle, on_epoch, &ctx);
+  openblas_set_num_threads(threads_of.evaluation);
   double seconds = cli_now() - t0;
   progress_clear(&ctx.prog);
   int signo = interrupt_received();

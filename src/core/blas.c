@@ -44,9 +44,8 @@ unsigned bni_blas_max_callers(void)
   return bound;
 }
 
-void bni_sgemm(enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRANSPOSE trans_b, int m, int n, int k,
-               float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-               float *c, int ldc)
+/* Take a turn inside OpenBLAS (at most bni_blas_max_callers() at once). */
+static void enter(void)
 {
   const unsigned most = bni_blas_max_callers();
   pthread_mutex_lock(&gate_lock);
@@ -54,11 +53,29 @@ void bni_sgemm(enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRANSPOSE trans_b, int m
     pthread_cond_wait(&gate_free, &gate_lock);
   gate_inside++;
   pthread_mutex_unlock(&gate_lock);
+}
 
-  cblas_sgemm(CblasColMajor, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-
+static void leave(void)
+{
   pthread_mutex_lock(&gate_lock);
   gate_inside--;
   pthread_cond_signal(&gate_free);
   pthread_mutex_unlock(&gate_lock);
+}
+
+void bni_sgemm(enum CBLAS_TRANSPOSE trans_a, enum CBLAS_TRANSPOSE trans_b, int m, int n, int k,
+               float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+               float *c, int ldc)
+{
+  enter();
+  cblas_sgemm(CblasColMajor, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  leave();
+}
+
+void bni_sgemv(enum CBLAS_TRANSPOSE trans, int m, int n, float alpha, const float *a, int lda,
+               const float *x, float beta, float *y)
+{
+  enter();
+  cblas_sgemv(CblasColMajor, trans, m, n, alpha, a, lda, x, 1, beta, y, 1);
+  leave();
 }

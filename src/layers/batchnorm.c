@@ -738,6 +738,33 @@ float *bni_batchnorm_dbeta(bn_batchnorm *layer)
   return layer->dbeta;
 }
 
+bn_status bni_batchnorm_normalized(bn_batchnorm *layer, size_t batch, const float *x, size_t ldx,
+                                   float *xhat, size_t ldxhat)
+{
+  bn_batchnorm *l = layer;
+  if (!saved_stats_pending(l) || batch != l->pending_batch)
+    return bni_fail(&l->err, BN_ERR_WRONG_STATE, "no batch-statistics forward of %zu samples",
+                    batch);
+  const size_t F = l->features;
+  float *scale = l->dgamma, *shift = l->dbeta; /* rows the caller overwrites next */
+  for (size_t f = 0; f < F; f++) {
+    /* xhat = xhat_B*r + d with xhat_B = (x - m - residual)*invstd */
+    const double r = l->pending_renorm ? (double)l->renorm_r[f] : 1.0;
+    const double d = l->pending_renorm ? (double)l->renorm_d[f] : 0.0;
+    const bni_bn_affine a = bni_bn_scale_shift(r, d, l->residual[f], (double)l->saved_invstd[f]);
+    scale[f] = (float)a.scale;
+    shift[f] = (float)a.shift;
+  }
+  for (size_t j = 0; j < batch; j++) {
+    const float *restrict xj = x + j * ldx, *restrict m = l->saved_mean;
+    float *restrict out = xhat + j * ldxhat;
+    for (size_t f = 0; f < F; f++)
+      out[f] = (xj[f] - m[f]) * scale[f] + shift[f];
+  }
+  l->have_grads = 1;
+  return BN_OK;
+}
+
 /* ---- a batch spread over shards ------------------------------------------ */
 
 bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t batch, const float *x,

@@ -275,9 +275,14 @@ bn_status bn_dense_forward(bn_dense *layer, size_t batch, const float *x, size_t
       memcpy(y + j * ldy, l->bias, l->out * sizeof *y);
     beta = 1.0f;
   }
-  /* y (out x N) = W (out x in, row-major = column-major in x out, transposed) x */
-  bni_sgemm(CblasTrans, CblasNoTrans, M, N, K, 1.0f, l->weight, K, x, (int)ldx, beta, y,
-            (int)ldy);
+  /* y (out x N) = W (out x in, row-major = column-major in x out, transposed) x.
+   * One sample is a matrix-vector product: GEMM would first copy (pack) all
+   * of W for a single column. */
+  if (batch == 1)
+    bni_sgemv(CblasTrans, K, M, 1.0f, l->weight, K, x, beta, y);
+  else
+    bni_sgemm(CblasTrans, CblasNoTrans, M, N, K, 1.0f, l->weight, K, x, (int)ldx, beta, y,
+              (int)ldy);
   return BN_OK;
 }
 

@@ -215,23 +215,19 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
     }
     size_t ldin;
     const float *in = bni_mlp_network_input(m, x, ldx, &ldin);
+    if (i == 0 && m->input_bn) { /* its dgamma and dbeta without dX (input_batchnorm.c) */
+      st = bni_mlp_input_batchnorm_backward(m, n, in, ldin, g, F, other);
+      if (st != BN_OK)
+        return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
+      break;
+    }
     if (i > 0)
       in = m->stage[i - 1].post, ldin = s->in;
-    else if (m->input_bn)
-      in = m->xbn, ldin = m->inputs;
-    float *dx = i > 0 || m->input_bn ? other : NULL;
-    st = bn_dense_backward(s->dense, n, in, ldin, g, F, dx, s->in);
+    st = bn_dense_backward(s->dense, n, in, ldin, g, F, i > 0 ? other : NULL, s->in);
     if (st != BN_OK)
       return layer_fail(m, st, i + 1, "dense backward", bn_dense_last_error(s->dense));
     float *t = g;
     g = other, other = t;
-  }
-  if (m->input_bn) {
-    size_t ld;
-    const float *in = bni_mlp_network_input(m, x, ldx, &ld);
-    st = bni_mlp_batchnorm_backward(m, m->input_bn, n, in, ld, g, m->inputs, NULL, 0);
-    if (st != BN_OK)
-      return layer_fail(m, st, 0, "BatchNorm backward", bn_batchnorm_last_error(m->input_bn));
   }
   return BN_OK;
 }

@@ -44,6 +44,7 @@ void bn_mlp_destroy(bn_mlp *mlp)
   free(mlp->seg);
   free(mlp->moment1); /* moment2 lives in the same block */
   free(mlp->scratch);
+  free(mlp->sums);
   free(mlp->record);
   free(mlp->red.buf);
   free(mlp);
@@ -164,7 +165,10 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
   st = BN_ERR_OUT_OF_MEMORY;
   m->seg = calloc(nparts * BNI_PART_MAX_TENSORS, sizeof *m->seg);
   m->moment1 = calloc(1, block ? block : 1);
-  if (!m->seg || !m->moment1)
+  size_t sums_bytes = 0; /* 3*widest doubles; widest <= trainable: no overflow then */
+  if (bni_mul_size(m->widest, 3 * sizeof(double), &sums_bytes))
+    m->sums = malloc(sums_bytes);
+  if (!m->seg || !m->moment1 || !m->sums)
     goto fail;
   m->moment2 = m->moment1 + m->nparams;
   m->nparts = nparts; /* from here on, destroy frees the parts' objects */
@@ -179,18 +183,6 @@ bn_status bn_mlp_create(bn_mlp **out, size_t inputs, const size_t *hidden, size_
 fail:
   bn_mlp_destroy(m);
   return st;
-}
-
-bn_status bni_mlp_check_params(bn_mlp *m)
-{
-  for (size_t k = 0; k < m->nseg; k++) {
-    const bni_segment *s = &m->seg[k];
-    for (size_t i = 0; i < s->count; i++)
-      if (!isfinite(s->param[i]))
-        return bni_fail(&m->err, BN_ERR_NON_FINITE,
-                        "layer %zu: the updated parameters are not finite (diverged?)", s->layer);
-  }
-  return BN_OK;
 }
 
 void bni_mlp_reset_optimizer(bn_mlp *m)

@@ -12,6 +12,7 @@
 #include <bn/mlp.h>
 #include "../core/error.h"
 #include "layout.h"
+#include "optimizer_loops.h"
 
 #define BNI_MLP_DEFAULT_CHUNK 1024u
 
@@ -24,6 +25,7 @@ typedef struct bni_segment {
   size_t layer; /* 0 = input BatchNorm, 1..L+1 dense layers */
   size_t offset, count;
   float *param, *grad; /* the layer's rows */
+  bni_opt_extent extent; /* of the current step's gradients (train.c) */
 } bni_segment;
 
 /* Hidden layer or head. */
@@ -88,6 +90,7 @@ struct bn_mlp {
   float *xstd;          /* standardizer output (inputs x cap) */
   float *xbn;           /* input BatchNorm output (inputs x cap) */
   float *gbuf[2];       /* gradient ping-pong (widest x cap) */
+  double *sums;         /* 3*widest per-feature sums (input_batchnorm.c) */
   float *batch_x;       /* fit's gathered batch (inputs x cap) */
   float *batch_targets; /* fit's gathered targets (outputs x cap) */
   int32_t *batch_labels;
@@ -105,9 +108,6 @@ struct bn_mlp {
 size_t bni_mlp_bn_count(const bn_mlp *m);
 /* The part of layer `layer` that holds tensor `role`, or NULL. */
 bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role);
-/* BN_ERR_NON_FINITE (with a message naming the layer) if a parameter is not
- * finite after an update: the training diverged. */
-bn_status bni_mlp_check_params(bn_mlp *m);
 void bni_mlp_reset_optimizer(bn_mlp *m);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
 /* Give every BatchNorm the network's renorm limits and schedule. */
@@ -137,14 +137,31 @@ bn_status bni_mlp_loss(bn_mlp *m, size_t n, const float *logits, const int32_t *
                        const float *targets, float *loss, float *dlogits, size_t *correct);
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n);
 
-/* optimizer.c */
+/* input_batchnorm.c */
+/* The input BatchNorm's dgamma and dbeta and the first dense layer's
+ * gradients from dz = d(loss)/d(its output) (out x n, ld lddz), for the
+ * network input x of the step's forward, without the input's gradient; xhat
+ * is scratch of inputs x n floats. */
+bn_status bni_mlp_input_batchnorm_backward(bn_mlp *m, size_t n, const float *x, size_t ldx,
+                                           const float *dz, size_t lddz, float *xhat);
+
+/* optimizer.c (its element loops: optimizer_loops.h) */
 void bni_optimizer_defaults(bni_optimizer *o);
 size_t bni_optimizer_moments(int kind);
+/* The largest magnitudes of n parameters, their gradients and the moments
+ * the rule keeps, and whether every gradient is finite: one pass. */
+void bni_optimizer_extent(const bni_optimizer *o, const float *param, const float *grad,
+                          const float *m1, const float *m2, size_t n, bni_opt_extent *out);
+/* Whether every value the update would write is finite: from the extent
+ * when its bound proves it, else by computing them (nothing is written). */
+int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const bni_opt_extent *e,
+                               const float *param, const float *grad, const float *m1,
+                               const float *m2, size_t n, double decay);
+/* One update of n parameters; `step` is the 1-based number of this update
+ * (Adam's bias correction) and `decay` the decoupled weight decay for this
+ * tensor (0 for tensors that are not decayed). */
 void bni_optimizer_update(const bni_optimizer *o, uint64_t step, float *param,
                           const float *grad, float *m1, float *m2, size_t n, double decay);
-int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const float *param,
-                               const float *grad, const float *m1, const float *m2, size_t n,
-                               double decay);
 
 /* train.c */
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,

@@ -8,15 +8,17 @@
 #include "mlp_internal.h"
 #include "../core/checks.h"
 
-/* The gradients the backward left in the layers, all finite, or why not. */
+/* The gradients the backward left in the layers, all finite, or why not;
+ * records each tensor's extent for the update's finiteness bound. */
 static bn_status check_grads(bn_mlp *m)
 {
   for (size_t k = 0; k < m->nseg; k++) {
-    const bni_segment *s = &m->seg[k];
-    for (size_t i = 0; i < s->count; i++)
-      if (!isfinite(s->grad[i]))
-        return bni_fail(&m->err, BN_ERR_NON_FINITE,
-                        "layer %zu: a gradient is not finite (diverged?)", s->layer);
+    bni_segment *s = &m->seg[k];
+    bni_optimizer_extent(&m->opt, s->param, s->grad, m->moment1 + s->offset,
+                         m->moment2 + s->offset, s->count, &s->extent);
+    if (!s->extent.grad_finite)
+      return bni_fail(&m->err, BN_ERR_NON_FINITE,
+                      "layer %zu: a gradient is not finite (diverged?)", s->layer);
   }
   return BN_OK;
 }
@@ -31,17 +33,19 @@ static double decay_of(const bn_mlp *m, const bni_segment *s)
   return bni_describe_role(s->role)->decayed || m->opt.decay_all ? m->opt.weight_decay : 0.0;
 }
 
-/* The optimizer's update of every parameter from the gradients in the layers.
- * Every new value is checked before any is written, so an update that
- * would overflow (a parameter, or a moment such as Adam's g*g) leaves the
- * parameters and the optimizer state as they were. */
+/* The optimizer's update of every parameter from the gradients in the layers
+ * (after check_grads). Every new value is proven finite before any is
+ * written, so an update that would overflow (a parameter, or a moment such
+ * as Adam's g*g) leaves the parameters and the optimizer state as they
+ * were, and one that passes needs no check afterwards. */
 static bn_status update(bn_mlp *m)
 {
   const uint64_t t = m->opt.step + 1;
   for (size_t k = 0; k < m->nseg; k++) {
     const bni_segment *s = &m->seg[k];
-    if (!bni_optimizer_stays_finite(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
-                                    m->moment2 + s->offset, s->count, decay_of(m, s)))
+    if (!bni_optimizer_stays_finite(&m->opt, t, &s->extent, s->param, s->grad,
+                                    m->moment1 + s->offset, m->moment2 + s->offset, s->count,
+                                    decay_of(m, s)))
       return bni_fail(&m->err, BN_ERR_NON_FINITE,
                       "layer %zu: the update would overflow float (diverged?); the parameters "
                       "and optimizer state are unchanged", s->layer);
@@ -52,7 +56,7 @@ static bn_status update(bn_mlp *m)
                          m->moment2 + s->offset, s->count, decay_of(m, s));
   }
   m->opt.step = t;
-  return bni_mlp_check_params(m);
+  return BN_OK;
 }
 
 /* One rank's part of a step over every rank's shard (reducer.c says which

@@ -11,12 +11,17 @@
  *   - allocations per steady-state step (this program interposes malloc and
  *     friends and counts every call made while a step runs, OpenBLAS's
  *     included);
- * then the one-sample latency of bn_mlp_predict as trained (inference mode)
- * and after bn_mlp_fold_batchnorm, with allocations per call.
+ * then bn_mlp_evaluate on a batch of 256 and the one-sample latency of
+ * bn_mlp_predict as trained (inference mode) and after
+ * bn_mlp_fold_batchnorm, with allocations per call.
  *
  * Lines: RESULT_MLP,<what>,<optimizer>,<threads>,<batch>,<ns>,<ratio>,<allocs>
  * Usage: bench_mlp [--batches 32,128,256] [--threads 1,2] [--reps 21]
- *                  [--budget seconds per measurement]
+ *                  [--budget seconds per measurement] [--clock wall|cpu]
+ * --clock cpu times with the calling thread's CPU time: on a machine loaded
+ * by other jobs it keeps their time slices out of the one-thread figures;
+ * it does not see OpenBLAS's worker threads, so it is for one-thread runs
+ * only.
  * Measurements, never a pass/fail test. */
 #define _GNU_SOURCE
 #include <bn/bn.h>
@@ -136,6 +141,14 @@ static void predict_one(void *p)
        "predict");
 }
 
+static void evaluate(void *p)
+{
+  bench_ctx *c = p;
+  float loss, accuracy;
+  must(c, bn_mlp_evaluate(c->mlp, c->batch, c->x, IN, c->labels, NULL, &loss, &accuracy),
+       "evaluate");
+}
+
 /* Allocations made by n calls of op after it has run once. */
 static long allocations_per_call(void (*op)(void *), void *ctx, int n)
 {
@@ -193,9 +206,13 @@ int main(int argc, char **argv)
       reps = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--budget"))
       budget = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "--clock") && !strcmp(argv[i + 1], "cpu"))
+      bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    else if (!strcmp(argv[i], "--clock") && !strcmp(argv[i + 1], "wall"))
+      bench_clock = CLOCK_MONOTONIC;
     else {
       fprintf(stderr, "usage: bench_mlp [--batches 32,128,256] [--threads 1,2] [--reps N] "
-                      "[--budget s]\n");
+                      "[--budget s] [--clock wall|cpu]\n");
       return 2;
     }
   }
@@ -228,7 +245,8 @@ int main(int argc, char **argv)
 
   static const int optimizers[2] = {BN_MLP_ADAM, BN_MLP_MOMENTUM};
   static const char *names[2] = {"adam", "momentum"};
-  printf("# bench_mlp: 784 -> input BN -> 256 -> 128 -> 10, BN before ReLU\n");
+  printf("# bench_mlp: 784 -> input BN -> 256 -> 128 -> 10, BN before ReLU; %s time\n",
+         bench_clock == CLOCK_MONOTONIC ? "wall" : "thread CPU");
   for (size_t t = 0; t < nt; t++) {
     openblas_set_num_threads((int)threads[t]);
     for (size_t b = 0; b < nb; b++) {
@@ -252,6 +270,9 @@ int main(int argc, char **argv)
     c.batch = MAXB;
     for (int i = 0; i < 20; i++)
       train_step(&c);
+    double eval = bench_time(evaluate, &c, reps, budget, NULL);
+    printf("RESULT_MLP,evaluate,as_trained,%zu,%zu,%.0f,-,%ld\n", threads[t], c.batch,
+           eval * 1e9, allocations_per_call(evaluate, &c, 5));
     double as_trained = bench_time(predict_one, &c, reps, budget, NULL);
     long allocs = allocations_per_call(predict_one, &c, 5);
     printf("RESULT_MLP,predict_1,as_trained,%zu,1,%.0f,-,%ld\n", threads[t], as_trained * 1e9,

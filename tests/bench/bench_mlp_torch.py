@@ -10,9 +10,11 @@ torch.inference_mode(). Thread counts are set with torch.set_num_threads.
 Prints lines in bench_mlp's format:
   RESULT_MLP,<what>,<optimizer>,<threads>,<batch>,<ns>,-,-
 Usage: /usr/bin/python3 bench_mlp_torch.py [--batches 32,128,256] [--threads 1,2]
-                                           [--reps 21] [--budget 2.0]
+                                           [--reps 21] [--budget 2.0] [--clock wall|cpu]
+(--clock cpu: the calling thread's CPU time, as bench_mlp --clock cpu; one-thread runs only)
 """
 import argparse
+import time
 
 import torch
 
@@ -34,7 +36,9 @@ def main():
     p.add_argument("--threads", default="1,2")
     p.add_argument("--reps", type=int, default=21)
     p.add_argument("--budget", type=float, default=2.0)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = p.parse_args()
+    clock = time.thread_time if a.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
     print(f"# bench_mlp_torch: torch {torch.__version__}")
     for threads in (int(t) for t in a.threads.split(",")):
@@ -53,7 +57,7 @@ def main():
                     loss_fn(net(x), y).backward()
                     opt.step()
 
-                t = measure(step, a.reps, a.budget)
+                t = measure(step, a.reps, a.budget, clock)
                 print(f"RESULT_MLP,train_step,{name},{threads},{batch},{t * 1e9:.0f},-,-",
                       flush=True)
         net = network()
@@ -71,7 +75,7 @@ def main():
             with torch.inference_mode():
                 torch.softmax(net(one), dim=1)
 
-        t = measure(predict, a.reps, a.budget)
+        t = measure(predict, a.reps, a.budget, clock)
         print(f"RESULT_MLP,predict_1,torch_eval,{threads},1,{t * 1e9:.0f},-,-", flush=True)
 
 

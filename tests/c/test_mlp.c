@@ -439,7 +439,8 @@ static void fit_standardizer(bn_mlp *m, test_rng *g, ref *r, size_t I)
   }
 }
 
-static void run_step_case(const step_case *c)
+/* tiny_input_gamma: the input BatchNorm's gamma at 0 and near it. */
+static void run_case(const step_case *c, int tiny_input_gamma)
 {
   const size_t I = 5, hidden[2] = {6, 4}, N = 8, LDX = 7;
   const size_t C = c->head == BN_MLP_HEAD_SOFTMAX ? 3 : 1;
@@ -451,6 +452,10 @@ static void run_step_case(const step_case *c)
   assert_int_equal(bn_mlp_init(m, BN_INIT_GLOROT_NORMAL, &rng), BN_OK);
   test_rng g = {42};
   randomize(m, &g);
+  if (tiny_input_gamma) {
+    const float tiny[5] = {0.0f, 1e-7f, 1.2f, -1e-30f, -0.8f};
+    assert_int_equal(bn_mlp_set(m, 0, BN_MLP_GAMMA, tiny, I), BN_OK);
+  }
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_OPTIMIZER, c->opt.kind), BN_OK);
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_LEARNING_RATE, c->opt.lr), BN_OK);
   assert_int_equal(bn_mlp_set_parameter(m, BN_MLP_MOMENTUM_COEF, c->opt.mu), BN_OK);
@@ -493,6 +498,11 @@ static void run_step_case(const step_case *c)
     assert_true(steps == s + 1);
   }
   bn_mlp_destroy(m);
+}
+
+static void run_step_case(const step_case *c)
+{
+  run_case(c, 0);
 }
 
 static void test_step_sgd(void **state)
@@ -543,6 +553,25 @@ static void test_step_sigmoid_head(void **state)
   step_case d = {BN_MLP_BN_AFTER, 0, BN_ACT_ELU, BN_MLP_HEAD_SIGMOID,
                  {BN_MLP_ADAM, 1e-3, 0, 0, 0, 0, 0}, 2};
   run_step_case(&d);
+}
+
+/* The input BatchNorm's gradients come from the first dense layer's weight
+ * gradient (docs/math.md section 8), not from a backward through it: with
+ * gamma at and near 0 they must still match the reference's direct
+ * backward, with the dense layer after it with and without a bias. */
+static void test_step_input_batchnorm_tiny_gamma(void **state)
+{
+  (void)state;
+  const step_case cases[] = {
+    {BN_MLP_BN_BEFORE, BN_MLP_INPUT_BATCHNORM, BN_ACT_RELU, BN_MLP_HEAD_SOFTMAX,
+     {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0}, 2},
+    {BN_MLP_BN_AFTER, BN_MLP_INPUT_BATCHNORM, BN_ACT_TANH, BN_MLP_HEAD_SOFTMAX,
+     {BN_MLP_MOMENTUM, 0.05, 0.9, 0, 0, 0, 0}, 2},
+    {BN_MLP_BN_NONE, BN_MLP_INPUT_BATCHNORM | BN_MLP_STANDARDIZE, BN_ACT_ELU,
+     BN_MLP_HEAD_SIGMOID, {BN_MLP_SGD, 0.1, 0, 0, 0, 0, 0}, 2},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    run_case(&cases[k], 1);
 }
 
 /* BatchNorm on the head: dense (no bias) -> BatchNorm -> softmax/sigmoid,
@@ -965,6 +994,7 @@ int main(void)
     cmocka_unit_test(test_step_sigmoid_head),
     cmocka_unit_test(test_step_head_batchnorm_and_standardizer),
     cmocka_unit_test(test_step_renorm),
+    cmocka_unit_test(test_step_input_batchnorm_tiny_gamma),
     cmocka_unit_test(test_converges_each_placement),
     cmocka_unit_test(test_fit_determinism_and_early_stop),
     cmocka_unit_test(test_fit_callback_reenters),

@@ -1,0 +1,47 @@
+#ifndef BNI_OPTIMIZER_LOOPS_H
+#define BNI_OPTIMIZER_LOOPS_H
+
+/* The optimizer's element loops, compiled once per instruction set like the
+ * BatchNorm kernels' (optimizer_loops.inc in optimizer_loops_generic.c,
+ * _avx2.c, _avx512.c) and chosen with them: bni_opt_loops_select() takes
+ * the path bni_bn_loops_select() takes, so BN_ISA caps both. Arithmetic in
+ * double, stored in float, no contraction (ISO C mode): every path gives
+ * the same bits. */
+
+#include <stddef.h>
+
+/* The coefficients of one update, shared by every element. */
+typedef struct bni_opt_rule {
+  int kind; /* bn_mlp_optimizer */
+  size_t moments;
+  double lr, shrink, mu, b1, b2, step_size, root_c2, eps;
+} bni_opt_rule;
+
+/* The largest magnitudes of one tensor's parameters, gradients and moments
+ * (the moments the rule has; 0 otherwise), and whether every gradient is
+ * finite: what the finiteness bound of an update needs. */
+typedef struct bni_opt_extent {
+  float param, grad, m1, m2;
+  int grad_finite;
+} bni_opt_extent;
+
+typedef struct bni_opt_loops {
+  /* One pass over the n values of each array the rule reads. */
+  void (*extent)(const float *param, const float *grad, const float *m1, const float *m2,
+                 size_t moments, size_t n, bni_opt_extent *out);
+  /* The rule over n elements: commit writes param, m1, m2; !commit only
+   * checks that every new value would be finite (0 when one is not). */
+  int (*apply)(const bni_opt_rule *r, float *param, const float *grad, float *m1, float *m2,
+               size_t n, int commit);
+  const char *name;
+} bni_opt_loops;
+
+extern const bni_opt_loops bni_opt_loops_generic;
+#if defined(__x86_64__) || defined(__i386__)
+extern const bni_opt_loops bni_opt_loops_avx2;
+extern const bni_opt_loops bni_opt_loops_avx512;
+#endif
+
+const bni_opt_loops *bni_opt_loops_select(void);
+
+#endif
