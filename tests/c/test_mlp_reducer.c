@@ -96,12 +96,19 @@ static void make_problem(problem *p)
   }
 }
 
-static bn_mlp *make_mlp(int optimizer, size_t width0)
+/* With renorm, every BatchNorm is a Batch Renormalization one with fixed
+ * limits that clip (the schedule would keep r = 1 and d = 0 this early). */
+static bn_mlp *make_mlp(int optimizer, size_t width0, int renorm)
 {
   size_t h[2] = {width0, hidden[1]};
   bn_mlp *m = NULL;
   assert_ok(bn_mlp_create(&m, I, h, 2, C, BN_ACT_RELU, BN_MLP_BN_BEFORE, BN_MLP_HEAD_SOFTMAX,
-                          BN_MLP_INPUT_BATCHNORM));
+                          BN_MLP_INPUT_BATCHNORM | (renorm ? (unsigned)BN_MLP_RENORM : 0u)));
+  if (renorm) {
+    assert_ok(bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, 0));
+    assert_ok(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, 1.5));
+    assert_ok(bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, 0.5));
+  }
   bn_rng rng;
   assert_ok(bn_rng_seed(&rng, 5));
   assert_ok(bn_mlp_init(m, BN_INIT_HE_NORMAL, &rng));
@@ -113,7 +120,7 @@ static bn_mlp *make_mlp(int optimizer, size_t width0)
 typedef struct job {
   world *w;
   size_t rank;
-  int optimizer;
+  int optimizer, renorm;
   const problem *p;
   size_t width0;        /* a rank may get another architecture */
   int corrupt;          /* this rank's labels are out of range */
@@ -126,7 +133,7 @@ static void *run_rank(void *arg)
 {
   job *jb = arg;
   rank_context rc = {jb->w, jb->rank};
-  jb->mlp = make_mlp(jb->optimizer, jb->width0);
+  jb->mlp = make_mlp(jb->optimizer, jb->width0, jb->renorm);
   jb->set = bn_mlp_set_reducer(jb->mlp, thread_reduce, &rc, jb->rank, jb->w->size);
   if (jb->set != BN_OK)
     return NULL;
@@ -144,7 +151,7 @@ static void *run_rank(void *arg)
 }
 
 /* Run `size` ranks; jobs[r] gets the results. */
-static void run_world(size_t size, int optimizer, const problem *p, job *jobs,
+static void run_world(size_t size, int optimizer, int renorm, const problem *p, job *jobs,
                       const size_t *width0, const int *corrupt)
 {
   world *w = calloc(1, sizeof *w);
@@ -153,7 +160,7 @@ static void run_world(size_t size, int optimizer, const problem *p, job *jobs,
   pthread_barrier_init(&w->barrier, NULL, (unsigned)size);
   pthread_t t[MAX_RANKS];
   for (size_t r = 0; r < size; r++) {
-    jobs[r] = (job){.w = w, .rank = r, .optimizer = optimizer, .p = p,
+    jobs[r] = (job){.w = w, .rank = r, .optimizer = optimizer, .renorm = renorm, .p = p,
                     .width0 = width0 ? width0[r] : hidden[0], .corrupt = corrupt && corrupt[r]};
     assert_int_equal(pthread_create(&t[r], NULL, run_rank, &jobs[r]), 0);
   }
@@ -192,9 +199,10 @@ static double model_difference(const bn_mlp *a, const bn_mlp *b)
   return worst;
 }
 
-static bn_mlp *train_alone(int optimizer, const problem *p, float *loss, float *accuracy)
+static bn_mlp *train_alone(int optimizer, int renorm, const problem *p, float *loss,
+                          float *accuracy)
 {
-  bn_mlp *m = make_mlp(optimizer, hidden[0]);
+  bn_mlp *m = make_mlp(optimizer, hidden[0], renorm);
   bn_rng rng;
   bn_rng_seed(&rng, 9);
   assert_ok(bn_mlp_fit(m, SAMPLES, p->x, I, p->labels, NULL, BATCH, EPOCHS, &rng, NULL, NULL));
@@ -202,14 +210,14 @@ static bn_mlp *train_alone(int optimizer, const problem *p, float *loss, float *
   return m;
 }
 
-static void check_ranks_match_one_process(size_t size, int optimizer)
+static void check_ranks_match_one_process(size_t size, int optimizer, int renorm)
 {
   static problem p;
   make_problem(&p);
   float loss, accuracy;
-  bn_mlp *alone = train_alone(optimizer, &p, &loss, &accuracy);
+  bn_mlp *alone = train_alone(optimizer, renorm, &p, &loss, &accuracy);
   job jobs[MAX_RANKS];
-  run_world(size, optimizer, &p, jobs, NULL, NULL);
+  run_world(size, optimizer, renorm, &p, jobs, NULL, NULL);
   for (size_t r = 0; r < size; r++) {
     assert_ok(jobs[r].set);
     assert_ok(jobs[r].fit);
@@ -227,19 +235,26 @@ static void check_ranks_match_one_process(size_t size, int optimizer)
 static void one_rank_is_bit_identical(void **state)
 {
   (void)state;
-  check_ranks_match_one_process(1, BN_MLP_MOMENTUM);
+  check_ranks_match_one_process(1, BN_MLP_MOMENTUM, 0);
 }
 
 static void two_ranks_sgd(void **state)
 {
   (void)state;
-  check_ranks_match_one_process(2, BN_MLP_SGD);
+  check_ranks_match_one_process(2, BN_MLP_SGD, 0);
 }
 
 static void three_ranks_momentum(void **state)
 {
   (void)state;
-  check_ranks_match_one_process(3, BN_MLP_MOMENTUM);
+  check_ranks_match_one_process(3, BN_MLP_MOMENTUM, 0);
+}
+
+static void renorm_ranks_match_one_process(void **state)
+{
+  (void)state;
+  check_ranks_match_one_process(2, BN_MLP_MOMENTUM, 1);
+  check_ranks_match_one_process(3, BN_MLP_SGD, 1);
 }
 
 static void a_failing_rank_fails_every_rank(void **state)
@@ -249,7 +264,7 @@ static void a_failing_rank_fails_every_rank(void **state)
   make_problem(&p);
   job jobs[MAX_RANKS];
   const int corrupt[3] = {0, 1, 0};
-  run_world(3, BN_MLP_SGD, &p, jobs, NULL, corrupt);
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, corrupt);
   for (size_t r = 0; r < 3; r++) {
     assert_ok(jobs[r].set);
     assert_int_equal(jobs[r].fit, BN_ERR_INVALID_ARGUMENT);
@@ -257,7 +272,7 @@ static void a_failing_rank_fails_every_rank(void **state)
     bn_mlp_destroy(jobs[r].mlp);
   }
   const size_t widths[2] = {8, 7};
-  run_world(2, BN_MLP_SGD, &p, jobs, widths, NULL);
+  run_world(2, BN_MLP_SGD, 0, &p, jobs, widths, NULL);
   for (size_t r = 0; r < 2; r++) {
     assert_int_equal(jobs[r].set, BN_ERR_SHAPE_MISMATCH);
     bn_mlp_destroy(jobs[r].mlp);
@@ -267,7 +282,7 @@ static void a_failing_rank_fails_every_rank(void **state)
 static void hostile_arguments(void **state)
 {
   (void)state;
-  bn_mlp *m = make_mlp(BN_MLP_SGD, 4);
+  bn_mlp *m = make_mlp(BN_MLP_SGD, 4, 0);
   rank_context rc = {NULL, 0};
   assert_status(bn_mlp_set_reducer(NULL, thread_reduce, &rc, 0, 1), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_mlp_set_reducer(m, thread_reduce, &rc, 0, 0), BN_ERR_INVALID_ARGUMENT);
@@ -282,6 +297,7 @@ int main(void)
     cmocka_unit_test(one_rank_is_bit_identical),
     cmocka_unit_test(two_ranks_sgd),
     cmocka_unit_test(three_ranks_momentum),
+    cmocka_unit_test(renorm_ranks_match_one_process),
     cmocka_unit_test(a_failing_rank_fails_every_rank),
     cmocka_unit_test(hostile_arguments),
   };

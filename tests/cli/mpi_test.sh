@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The contract of `bn train` across processes: `mpirun -np N bn train` writes
 # the same model as `bn train` (every parameter and running statistic within
-# 1e-5 of its tensor's largest value), for SGD and momentum, on a small
+# 1e-5 of its tensor's largest value), for SGD, momentum and Batch
+# Renormalization (fixed limits that clip: the schedule would keep r = 1 and
+# d = 0 for the first 5000 steps, plain BatchNorm), on a small
 # generated CSV whose last global batch (203 = 8*25 + 3) still has a sample
 # per process. Then a failing run: a rank's data file differs, and every
 # rank stops with an error instead of hanging, leaving no model file.
@@ -22,10 +24,13 @@ awk 'BEGIN { srand(11); print "x0,x1,x2,x3,x4,label";
 common=(train --train "$work/train.csv" --hidden 16,8 --epochs 3 --batch-size 25
         --schedule constant --quiet)
 
-for optimizer in sgd momentum; do
-  "$bn" "${common[@]}" --optimizer "$optimizer" --output "$work/one.bnm" > /dev/null \
+for options in "--optimizer sgd" "--optimizer momentum" \
+               "--optimizer momentum --renorm --rmax 1.5 --dmax 0.5"; do
+  read -r -a extra <<< "$options"
+  optimizer=${options#--optimizer }
+  "$bn" "${common[@]}" "${extra[@]}" --output "$work/one.bnm" > /dev/null \
     || { bad "bn train ($optimizer)"; continue; }
-  out=$("${mpirun[@]}" -np "$np" "$bn" "${common[@]}" --optimizer "$optimizer" \
+  out=$("${mpirun[@]}" -np "$np" "$bn" "${common[@]}" "${extra[@]}" \
         --output "$work/many.bnm" 2>&1) || { bad "mpirun -np $np bn train ($optimizer)";
                                              printf '%s\n' "$out" | head -20; continue; }
   lines=$(printf '%s\n' "$out" | grep -c "model saved")

@@ -23,9 +23,13 @@ def data(n=157, seed=3):
     return x, y
 
 
-def model(optimizer):
+def model(optimizer, renorm=False):
+    # Batch Renormalization with fixed limits that clip: the schedule would
+    # keep r = 1 and d = 0 (plain BatchNorm) for the first 5000 steps.
+    extra = dict(renorm=True, renorm_schedule=False, renorm_rmax=1.5,
+                 renorm_dmax=0.5) if renorm else {}
     return bn.MLP(5, [12, 6], 3, input_batchnorm=True, seed=4, optimizer=optimizer,
-                  learning_rate=0.05)
+                  learning_rate=0.05, **extra)
 
 
 def worst_difference(a, b):
@@ -37,13 +41,14 @@ def worst_difference(a, b):
     return worst
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
-def test_fit_across_ranks_equals_one_process(optimizer):
+@pytest.mark.parametrize("optimizer,renorm", [("sgd", False), ("momentum", False),
+                                              ("momentum", True)])
+def test_fit_across_ranks_equals_one_process(optimizer, renorm):
     x, y = data()
-    alone = model(optimizer)
+    alone = model(optimizer, renorm)
     alone.fit(x, y, epochs=3, batch_size=20, seed=8)
     loss, accuracy = alone.evaluate(x, y)
-    shared = model(optimizer)
+    shared = model(optimizer, renorm)
     with bn.distributed.attach(shared, COMM):
         shared.fit(x, y, epochs=3, batch_size=20, seed=8)
         shared_loss, shared_accuracy = shared.evaluate(x, y)
