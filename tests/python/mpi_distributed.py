@@ -71,3 +71,23 @@ def test_other_architectures_fail_every_rank():
     m = bn.MLP(5, [12 if COMM.Get_rank() == 0 else 7], 3, seed=1)
     with pytest.raises(bn.ShapeMismatchError):
         bn.distributed.attach(m, COMM)
+
+
+def test_attach_gives_every_rank_rank_0s_state():
+    """Rank 0 has trained (momentum velocities, step, running statistics);
+    the other ranks hold fresh models with other tunables. After attach every
+    rank continues rank 0's training, as one process would. (Not Adam: it
+    scales the rounding noise of gradients that are zero in exact arithmetic
+    to full steps, so its ranks agree only as well as their roundings.)"""
+    x, y = data()
+    first = model("momentum")
+    first.fit(x, y, epochs=1, batch_size=20, seed=8)
+    alone = bn.MLP.from_bytes(first.to_bytes(optimizer=True))
+    alone.fit(x, y, epochs=2, batch_size=20, seed=9)
+    m = first if COMM.Get_rank() == 0 else bn.MLP(5, [12, 6], 3, input_batchnorm=True,
+                                                    seed=COMM.Get_rank(), optimizer="sgd",
+                                                    learning_rate=0.5)
+    with bn.distributed.attach(m, COMM):
+        assert m.optimizer == bn.Optimizer.MOMENTUM and m.learning_rate == alone.learning_rate
+        m.fit(x, y, epochs=2, batch_size=20, seed=9)
+    assert worst_difference(alone, m) <= 1e-5
