@@ -6,7 +6,9 @@
 # d = 0 for the first 5000 steps, plain BatchNorm), on a small
 # generated CSV whose last global batch (203 = 8*25 + 3) still has a sample
 # per process. Then a failing run: a rank's data file differs, and every
-# rank stops with an error instead of hanging, leaving no model file.
+# rank stops with an error instead of hanging, leaving no model file. Then
+# Ctrl-C reaching one process only: every process stops after the same step
+# and rank 0 saves a resumable model.
 #   mpi_test.sh NPROCS BN PYTHON WORKDIR [MPIRUN ARGS...]
 set -u
 np=$1 bn=$2 python=$3 work=$4
@@ -73,4 +75,29 @@ else
 fi
 printf '%s\n' "$out" | grep -q "disagree on sample count" \
   && ok "the error names the disagreement" || { bad "no message about the data"; printf '%s\n' "$out" | head; }
+
+# SIGINT to the last process alone, once an epoch is done (the history file
+# has its row): the processes agree to stop, rank 0 saves, nobody hangs.
+awk 'BEGIN { srand(5); print "a,b,c,d,label";
+             for (i = 0; i < 3000; i++) { a = rand(); b = rand(); c = rand(); d = rand();
+               printf "%.4f,%.4f,%.4f,%.4f,%d\n", a, b, c, d, (a + b > c + d) } }' > "$work/long.csv"
+rm -f "$work/stopped.bnm" "$work"/pid.* "$work/history.csv"
+timeout 200 "${mpirun[@]}" -np "$np" bash -c 'echo $$ > "$1/pid.${OMPI_COMM_WORLD_RANK:-0}"
+  shift; exec "$@"' _ "$work" "$bn" train --train "$work/long.csv" --hidden 16,8 --epochs 100000 \
+  --batch-size 16 --history "$work/history.csv" --output "$work/stopped.bnm" \
+  > "$work/interrupt.out" 2>&1 &
+runner=$!
+for _ in $(seq 1500); do
+  [ "$(wc -l < "$work/history.csv" 2> /dev/null || echo 0)" -ge 2 ] && break
+  sleep 0.1
+done
+kill -INT "$(cat "$work/pid.$((np - 1))")"
+wait "$runner"
+status=$?
+if [ "$status" -ne 124 ] && grep -q "interrupted by signal 2" "$work/interrupt.out" \
+   && "$bn" info "$work/stopped.bnm" > /dev/null 2>&1; then
+  ok "Ctrl-C reaching one process: every process stops, rank 0 saves (exit $status)"
+else
+  bad "Ctrl-C reaching one process: exit $status (124 = hung)"; tail -5 "$work/interrupt.out"
+fi
 finish
