@@ -652,9 +652,12 @@ typedef bn_status (*bn_reduce_fn)(void *context, bn_reduce_op op, double *data, 
  *  - bn_mlp_fit(): every rank passes the whole data set and the same rng
  *    seed; the shuffling is the single process's; each rank trains on a
  *    contiguous share of every global batch of batch_size samples (shares
- *    differ by at most one). A batch with fewer samples than ranks (the
- *    end of an epoch) is skipped. Callbacks see the global loss/accuracy.
- *  - bn_mlp_evaluate(): every rank passes the whole set; each evaluates a
+ *    differ by at most one). batch_size must be at least the number of
+ *    ranks (BN_ERR_INVALID_ARGUMENT on every rank otherwise); a batch with
+ *    fewer samples than ranks (the end of an epoch) is skipped. Callbacks
+ *    see the global loss/accuracy and must decide alike on every rank.
+ *  - bn_mlp_evaluate(): every rank passes the whole set (the ranks' sample
+ *    counts are checked: BN_ERR_SHAPE_MISMATCH); each evaluates a
  *    contiguous share and the loss and accuracy are reduced.
  *
  *  predict and recompute_statistics stay local (no collectives). A failure

@@ -124,6 +124,8 @@ typedef struct job {
   const problem *p;
   size_t width0;        /* a rank may get another architecture */
   int corrupt;          /* this rank's labels are out of range */
+  size_t batch;         /* fit's batch size */
+  size_t eval_samples;  /* the samples this rank evaluates */
   bn_status set, fit, eval;
   float loss, accuracy;
   bn_mlp *mlp;
@@ -143,16 +145,17 @@ static void *run_rank(void *arg)
     labels[SAMPLES / 2] = C + 4;
   bn_rng rng;
   bn_rng_seed(&rng, 9);
-  jb->fit = bn_mlp_fit(jb->mlp, SAMPLES, jb->p->x, I, labels, NULL, BATCH, EPOCHS, &rng, NULL,
-                       NULL);
-  jb->eval = bn_mlp_evaluate(jb->mlp, SAMPLES, jb->p->x, I, jb->p->labels, NULL, &jb->loss,
-                             &jb->accuracy);
+  jb->fit = bn_mlp_fit(jb->mlp, SAMPLES, jb->p->x, I, labels, NULL, jb->batch, EPOCHS, &rng,
+                       NULL, NULL);
+  jb->eval = bn_mlp_evaluate(jb->mlp, jb->eval_samples, jb->p->x, I, jb->p->labels, NULL,
+                             &jb->loss, &jb->accuracy);
   return NULL;
 }
 
 /* Run `size` ranks; jobs[r] gets the results. */
 static void run_world(size_t size, int optimizer, int renorm, const problem *p, job *jobs,
-                      const size_t *width0, const int *corrupt)
+                      const size_t *width0, const int *corrupt, size_t batch,
+                      const int *eval_short)
 {
   world *w = calloc(1, sizeof *w);
   assert_non_null(w);
@@ -161,7 +164,9 @@ static void run_world(size_t size, int optimizer, int renorm, const problem *p, 
   pthread_t t[MAX_RANKS];
   for (size_t r = 0; r < size; r++) {
     jobs[r] = (job){.w = w, .rank = r, .optimizer = optimizer, .renorm = renorm, .p = p,
-                    .width0 = width0 ? width0[r] : hidden[0], .corrupt = corrupt && corrupt[r]};
+                    .width0 = width0 ? width0[r] : hidden[0], .corrupt = corrupt && corrupt[r],
+                    .batch = batch ? batch : BATCH,
+                    .eval_samples = SAMPLES - (eval_short && eval_short[r] ? 10 : 0)};
     assert_int_equal(pthread_create(&t[r], NULL, run_rank, &jobs[r]), 0);
   }
   for (size_t r = 0; r < size; r++)
@@ -217,7 +222,7 @@ static void check_ranks_match_one_process(size_t size, int optimizer, int renorm
   float loss, accuracy;
   bn_mlp *alone = train_alone(optimizer, renorm, &p, &loss, &accuracy);
   job jobs[MAX_RANKS];
-  run_world(size, optimizer, renorm, &p, jobs, NULL, NULL);
+  run_world(size, optimizer, renorm, &p, jobs, NULL, NULL, 0, NULL);
   for (size_t r = 0; r < size; r++) {
     assert_ok(jobs[r].set);
     assert_ok(jobs[r].fit);
@@ -264,7 +269,7 @@ static void a_failing_rank_fails_every_rank(void **state)
   make_problem(&p);
   job jobs[MAX_RANKS];
   const int corrupt[3] = {0, 1, 0};
-  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, corrupt);
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, corrupt, 0, NULL);
   for (size_t r = 0; r < 3; r++) {
     assert_ok(jobs[r].set);
     assert_int_equal(jobs[r].fit, BN_ERR_INVALID_ARGUMENT);
@@ -272,9 +277,33 @@ static void a_failing_rank_fails_every_rank(void **state)
     bn_mlp_destroy(jobs[r].mlp);
   }
   const size_t widths[2] = {8, 7};
-  run_world(2, BN_MLP_SGD, 0, &p, jobs, widths, NULL);
+  run_world(2, BN_MLP_SGD, 0, &p, jobs, widths, NULL, 0, NULL);
   for (size_t r = 0; r < 2; r++) {
     assert_int_equal(jobs[r].set, BN_ERR_SHAPE_MISMATCH);
+    bn_mlp_destroy(jobs[r].mlp);
+  }
+}
+
+/* A global batch with fewer samples than ranks is refused on every rank
+ * (not trained as nothing), and so is an evaluation whose sets differ. */
+static void small_batches_and_other_evaluation_sets_fail_every_rank(void **state)
+{
+  (void)state;
+  static problem p;
+  make_problem(&p);
+  job jobs[MAX_RANKS];
+  const int eval_short[3] = {0, 0, 1};
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, NULL, 2, NULL);
+  for (size_t r = 0; r < 3; r++) {
+    assert_int_equal(jobs[r].fit, BN_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(bn_mlp_last_error(jobs[r].mlp), "smaller than the 3 ranks"));
+    bn_mlp_destroy(jobs[r].mlp);
+  }
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, NULL, 3, eval_short);
+  for (size_t r = 0; r < 3; r++) {
+    assert_ok(jobs[r].fit); /* a batch of one sample per rank */
+    assert_int_equal(jobs[r].eval, BN_ERR_SHAPE_MISMATCH);
+    assert_non_null(strstr(bn_mlp_last_error(jobs[r].mlp), "evaluation's sample count"));
     bn_mlp_destroy(jobs[r].mlp);
   }
 }
@@ -299,6 +328,7 @@ int main(void)
     cmocka_unit_test(three_ranks_momentum),
     cmocka_unit_test(renorm_ranks_match_one_process),
     cmocka_unit_test(a_failing_rank_fails_every_rank),
+    cmocka_unit_test(small_batches_and_other_evaluation_sets_fail_every_rank),
     cmocka_unit_test(hostile_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
