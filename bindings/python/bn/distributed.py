@@ -91,13 +91,21 @@ class Attachment:
         with m._lock:
             m._live()
             m._call(lib.bn_mlp_set_reducer, self._callback, None, self.rank, self.size)
-        # rank 0's whole state everywhere; every rank learns whether all took it
+        # rank 0's whole state everywhere (None: rank 0 could not serialize
+        # it); every rank learns whether all took it, so none waits alone
         from mpi4py import MPI
-        blob: bytes = self.comm.bcast(m.to_bytes(optimizer=True) if self.rank == 0 else None,
-                                      root=0)
         failure: Optional[BaseException] = None
+        blob: Optional[bytes] = None
+        if self.rank == 0:
+            try:
+                blob = m.to_bytes(optimizer=True)
+            except BaseException as exc:  # noqa: B902 - re-raised after the vote
+                failure = exc
+        blob = self.comm.bcast(blob, root=0)
         if self.rank != 0:
             try:
+                if blob is None:
+                    raise error_for(_TRANSPORT_FAILED, "rank 0 could not send its model")
                 m.load_bytes(blob)
             except BaseException as exc:  # noqa: B902 - re-raised after the vote
                 failure = exc
