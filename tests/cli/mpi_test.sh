@@ -76,6 +76,20 @@ fi
 printf '%s\n' "$out" | grep -q "disagree on sample count" \
   && ok "the error names the disagreement" || { bad "no message about the data"; printf '%s\n' "$out" | head; }
 
+# A global batch smaller than the process count is refused before training.
+if [ "$np" -ge 3 ]; then
+  rm -f "$work/small.bnm"
+  out=$(timeout 120 "${mpirun[@]}" -np "$np" "$bn" train --train "$work/train.csv" --hidden 8 \
+        --epochs 1 --batch-size 2 --quiet --output "$work/small.bnm" 2>&1)
+  status=$?
+  if [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && [ ! -e "$work/small.bnm" ] \
+     && printf '%s\n' "$out" | grep -q "batch-size 2 is smaller than the $np processes"; then
+    ok "--batch-size below the process count is refused (exit $status)"
+  else
+    bad "--batch-size 2 on $np processes: exit $status"; printf '%s\n' "$out" | head -5
+  fi
+fi
+
 # SIGINT to the last process alone, once an epoch is done (the history file
 # has its row): the processes agree to stop, rank 0 saves, nobody hangs.
 awk 'BEGIN { srand(5); print "a,b,c,d,label";
