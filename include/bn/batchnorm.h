@@ -401,7 +401,11 @@ BN_API bn_status bn_batchnorm_load_state(bn_batchnorm *layer, const void *buffer
  *  invstd = 1/sqrt(M2/count + eps). The running statistics are updated as a
  *  training forward of count samples would (the unbiased variance uses
  *  count/(count-1)), so every shard's layer keeps the same running
- *  statistics. The backward of this forward is bn_batchnorm_backward_sums()
+ *  statistics. With BN_BATCHNORM_RENORM, r and d come from these statistics
+ *  and the running statistics before this update, exactly as in a training
+ *  forward of the whole batch (bn_batchnorm_get() reads them as
+ *  BN_BATCHNORM_RENORM_R and _D), so every shard uses the same r and d. The
+ *  backward of this forward is bn_batchnorm_backward_sums()
  *  then bn_batchnorm_backward_with_sums(); bn_batchnorm_backward() refuses it
  *  (BN_ERR_WRONG_STATE).
  *
@@ -435,8 +439,10 @@ BN_API bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t b
  *  over this shard's columns, xhat = (x - mean)*invstd with the forward's
  *  statistics (dy masked by the fused ReLU if the layer has one). Both are
  *  sums over columns, so summing them over shards gives the whole batch's.
- *  They are also this shard's share of dbeta and dgamma: the layer keeps
- *  them (rounded to float) for bn_batchnorm_get(BN_BATCHNORM_DBETA /
+ *  They also give this shard's share of dbeta (sum_dy) and dgamma
+ *  (sum_dy_xhat; with BN_BATCHNORM_RENORM r*sum_dy_xhat + d*sum_dy, r and d
+ *  of the forward, xhat being the batch-normalized x before them): the layer
+ *  keeps them (rounded to float) for bn_batchnorm_get(BN_BATCHNORM_DBETA /
  *  BN_BATCHNORM_DGAMMA), so the sum over shards of every parameter gradient
  *  is the whole batch's gradient.
  *
@@ -460,7 +466,8 @@ BN_API bn_status bn_batchnorm_backward_sums(bn_batchnorm *layer, size_t batch, c
  *  With count the whole batch's samples (given to the forward), sum_dy and
  *  sum_dy_xhat the sums over every shard of what bn_batchnorm_backward_sums()
  *  returned, writes dx = gamma*invstd/count * (count*dy - sum_dy -
- *  xhat*sum_dy_xhat) on this shard's columns: the single-process dx of the
+ *  xhat*sum_dy_xhat) (times r with BN_BATCHNORM_RENORM, r and d held
+ *  constant as in bn_batchnorm_backward()) on this shard's columns: the single-process dx of the
  *  whole batch, restricted to these columns, up to float rounding. dgamma
  *  and dbeta are left as bn_batchnorm_backward_sums() set them (this shard's
  *  share). After a plain training forward, count is the forward's batch.

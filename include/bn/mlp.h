@@ -445,6 +445,28 @@ BN_API bn_status bn_mlp_serialize(const bn_mlp *mlp, unsigned flags, void *buffe
 BN_API bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size,
                                     char *message, size_t capacity);
 
+/** @brief Replace a network's state by that of model-file bytes of the same architecture.
+ *
+ *  After it, mlp holds everything bn_mlp_deserialize() would create from the
+ *  bytes: parameters, running statistics and BatchNorm counters, the
+ *  standardizer's statistics, every tunable, the training record, and the
+ *  optimizer state (its moments and step; reset when the bytes were written
+ *  without BN_MLP_SAVE_OPTIMIZER). The handle keeps its reducer
+ *  (bn_mlp_set_reducer()) and batch callback. libbn_mpi uses it to give
+ *  every rank rank 0's state.
+ *
+ *  @param mlp     the network.
+ *  @param buffer  bytes written by bn_mlp_serialize() (or read from a model file).
+ *  @param size    their size.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (mlp or buffer NULL); the errors of
+ *          bn_mlp_deserialize() (the bytes are invalid); BN_ERR_SHAPE_MISMATCH
+ *          (the bytes hold another architecture: inputs, hidden sizes,
+ *          outputs, activation, placement, head or flags). On error mlp is
+ *          unchanged and bn_mlp_last_error() says why.
+ *  @par Thread-safety
+ *  One thread at a time per handle. */
+BN_API bn_status bn_mlp_deserialize_into(bn_mlp *mlp, const void *buffer, size_t size);
+
 /** @brief Save to a file atomically: the bytes go to a temporary file in the
  *         same directory, which is fsync'ed and renamed over path, then the
  *         directory is fsync'ed. On failure (or a crash) an existing file at
@@ -630,9 +652,12 @@ typedef bn_status (*bn_reduce_fn)(void *context, bn_reduce_op op, double *data, 
  *  - bn_mlp_fit(): every rank passes the whole data set and the same rng
  *    seed; the shuffling is the single process's; each rank trains on a
  *    contiguous share of every global batch of batch_size samples (shares
- *    differ by at most one). A batch with fewer samples than ranks (the
- *    end of an epoch) is skipped. Callbacks see the global loss/accuracy.
- *  - bn_mlp_evaluate(): every rank passes the whole set; each evaluates a
+ *    differ by at most one). batch_size must be at least the number of
+ *    ranks (BN_ERR_INVALID_ARGUMENT on every rank otherwise); a batch with
+ *    fewer samples than ranks (the end of an epoch) is skipped. Callbacks
+ *    see the global loss/accuracy and must decide alike on every rank.
+ *  - bn_mlp_evaluate(): every rank passes the whole set (the ranks' sample
+ *    counts are checked: BN_ERR_SHAPE_MISMATCH); each evaluates a
  *    contiguous share and the loss and accuracy are reduced.
  *
  *  predict and recompute_statistics stay local (no collectives). A failure

@@ -302,6 +302,9 @@ int cli_dist_start(cli_dist *d, bn_mlp *m);
 /* Leave: detach and MPI_Finalize; with rc != CLI_OK and other ranks, abort
  * the job instead, so no rank waits for one that gave up. */
 void cli_dist_stop(cli_dist *d, int rc);
+/* The largest of every process's value (>= 0): a collective under mpirun,
+ * value itself otherwise. */
+int cli_dist_max(const cli_dist *d, int value);
 
 /* ---- commands -------------------------------------------------------------- */
 

@@ -138,13 +138,23 @@ typedef struct train_ctx {
   const bn_rng *shuffle;
   train_record *rec;
   run_history *hist;
+  const cli_dist *dist;
 } train_ctx;
+
+/* The signal that stops training, as every process sees it: under mpirun
+ * the processes receive a Ctrl-C at different moments, and all must stop
+ * after the same step (the next one's collectives would wait for a process
+ * that left). 0: go on. */
+static int stop_signal(const train_ctx *c)
+{
+  return cli_dist_max(c->dist, interrupt_received());
+}
 
 static int on_batch(void *user, size_t epoch, size_t done, size_t total, float loss,
                     float accuracy)
 {
   train_ctx *c = user;
-  if (interrupt_received()) {
+  if (stop_signal(c)) {
     c->stopped_in_epoch = 1;
     return 1;
   }
@@ -167,7 +177,7 @@ static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double
    * epoch's end are exactly where the next epoch starts. */
   c->rec->epochs_done = epoch;
   c->rec->shuffle = *c->shuffle;
-  if (interrupt_received()) /* no metrics: the caller saves */
+  if (stop_signal(c)) /* no metrics: the caller saves */
     return 1;
   const dataset *t = c->test;
   bn_status st = BN_OK;
@@ -469,6 +479,7 @@ static int cli_train(train_opts *opts, bn_mlp *m, train_record *rec)
   const char *held_name = o.validation_split ? "val" : "test";
   const char *held_label = o.validation_split ? "validation" : "test";
   int rc = CLI_FAIL;
+  int everyone_knows = 0; /* every process has the same rc: leave MPI in order */
   cli_dist dist = {0, 1, 0, NULL};
   FILE *history = NULL;
   run_history hist = {NULL, 0, 0, ""};
@@ -622,7 +633,8 @@ built:
   train_ctx ctx = {m,          threads_of, have_test ? &test : NULL, {0},         history, o.quiet,
                    sched == 1, lr,       epochs,    train.n,     BN_OK,   0,
                    0,          held_name, held_label, o.output,  checkpoint_every,
-                   first_epoch, end_epoch, 0,         &shuffle,  rec,     &hist};
+                   first_epoch, end_epoch, 0,         &shuffle,  rec,     &hist,
+                   &dist};
   size_t per_epoch = train.n;
   progress_init(&ctx.prog, epochs, per_epoch);
   if (o.quiet)
@@ -636,14 +648,18 @@ built:
   openblas_set_num_threads(threads_of.evaluation);
   double seconds = cli_now() - t0;
   progress_clear(&ctx.prog);
-  int signo = interrupt_received();
+  int signo = stop_signal(&ctx);
   if (signo) {
     rec->partial_epoch = ctx.stopped_in_epoch;
-    if (dist.rank == 0 && checkpoint_save(m, rec, o.output) == CLI_OK) {
+    /* Rank 0 saves; every process learns whether it could, so all end alike
+     * and leave MPI in order rather than abort rank 0 while it saves. */
+    int failed = dist.rank == 0 && checkpoint_save(m, rec, o.output) != CLI_OK;
+    failed = cli_dist_max(&dist, failed);
+    if (!failed && dist.rank == 0)
       fprintf(stderr, "bn: interrupted by signal %d after %zu complete epochs; model and "
               "optimizer state saved to %s\n", signo, rec->epochs_done, o.output);
-      rc = 128 + signo;
-    }
+    rc = failed ? CLI_FAIL : 128 + signo;
+    everyone_knows = 1;
     goto out;
   }
   if (st == BN_OK && ctx.failed != BN_OK)
@@ -704,7 +720,7 @@ built:
 out:
   if (history && fclose(history) != 0 && rc == CLI_OK)
     rc = cli_error(CLI_FAIL, "cannot write the history %s", o.history);
-  cli_dist_stop(&dist, rc);
+  cli_dist_stop(&dist, everyone_knows ? CLI_OK : rc);
   if (!resumed)
     bn_mlp_destroy(m);
   dataset_free(&train);

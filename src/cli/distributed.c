@@ -37,6 +37,19 @@ int cli_dist_start(cli_dist *d, bn_mlp *m)
   return CLI_OK;
 }
 
+int cli_dist_max(const cli_dist *d, int value)
+{
+#ifdef BN_CLI_WITH_MPI
+  int most = value;
+  if (d->mpi && d->size > 1 &&
+      MPI_Allreduce(&value, &most, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) == MPI_SUCCESS)
+    return most;
+#else
+  (void)d;
+#endif
+  return value;
+}
+
 void cli_dist_stop(cli_dist *d, int rc)
 {
 #ifdef BN_CLI_WITH_MPI

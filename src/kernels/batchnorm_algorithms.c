@@ -58,6 +58,21 @@ static void inference_affine(size_t F, const float *mean, const float *var, cons
   }
 }
 
+/* Feature f's constants of the input gradient, dx = fma(a, g, fma(nk, d, c0))
+ * with d = x - m, from the whole batch's count and sums of g and g*xhat:
+ * dx = a*(g - sum_dy/count - xhat*sum_dy_xhat/count), xhat = (d - residual)*invstd,
+ * a = gamma*invstd (times Batch Renormalization's r when given). */
+static void grad_input_constants(scratch *s, size_t f, double is, const float *gamma,
+                                 const float *r, double residual, double count, double sum_dy,
+                                 double sum_dy_xhat)
+{
+  double a = (gamma ? (double)gamma[f] : 1.0) * (r ? (double)r[f] : 1.0) * is;
+  double k = a * is * sum_dy_xhat / count;
+  s->a[f] = (float)a;
+  s->nk[f] = (float)(-k);
+  s->c0[f] = (float)(k * residual - a * sum_dy / count);
+}
+
 bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      const float *x, size_t ldx, const float *gamma,
                                      const float *beta, float eps, int relu, float *y, size_t ldy,
@@ -66,6 +81,55 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
 {
   return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, y, ldy,
                                         saved_mean, saved_invstd, mean, var, residual, work);
+}
+
+/* The part of a training forward after the statistics, shared by the
+ * single-process forward and the sharded one: s->m holds the float mean,
+ * res the rest of the exact mean (mean = m + res), var the biased variance.
+ * Checks the statistics, then writes the requested outputs, Batch
+ * Renormalization's r and d, and y. */
+static bn_status normalize_with_statistics(const bni_bn_exec *ex, size_t F, size_t N,
+                                           const float *x, size_t ldx, const float *gamma,
+                                           const float *beta, float eps, int relu,
+                                           const bni_bn_renorm *renorm, float *y, size_t ldy,
+                                           scratch *s, const double *res, const double *var,
+                                           float *saved_mean, float *saved_invstd,
+                                           double *mean_out, double *var_out,
+                                           double *residual_out)
+{
+  for (size_t f = 0; f < F; f++) {
+    /* A variance beyond FLT_MAX (finite inputs near FLT_MAX) cannot be
+     * reported in float: treat it like a non-finite statistic. */
+    if (!isfinite((float)var[f]) || !isfinite(res[f]) || !isfinite(s->m[f]))
+      return BN_ERR_NON_FINITE;
+    s->invstd[f] = (float)bni_bn_invstd(var[f], (double)eps);
+  }
+  for (size_t f = 0; f < F; f++) {
+    if (saved_mean)
+      saved_mean[f] = s->m[f];
+    if (saved_invstd)
+      saved_invstd[f] = s->invstd[f];
+    if (mean_out)
+      mean_out[f] = (double)s->m[f] + res[f];
+    if (var_out)
+      var_out[f] = var[f];
+    if (residual_out)
+      residual_out[f] = res[f];
+  }
+  if (renorm)
+    for (size_t f = 0; f < F; f++) {
+      bni_bn_renorm_rd c = bni_bn_renorm_correction(
+          (double)s->m[f] + res[f], var[f], (double)renorm->running_mean[f],
+          (double)renorm->running_var[f], (double)eps, renorm->rmax, renorm->dmax);
+      renorm->r[f] = (float)c.r;
+      renorm->d[f] = (float)c.d;
+    }
+  training_affine(F, s->invstd, res, gamma, beta, renorm ? renorm->r : NULL,
+                  renorm ? renorm->d : NULL, s->scale, s->shift);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .m = s->m, .scale = s->scale, .shift = s->shift,
+                                .flag = relu, .out = y, .ldout = ldy});
+  return BN_OK;
 }
 
 bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
@@ -92,40 +156,11 @@ bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t
   for (size_t f = 0; f < F; f++) {
     double r = sum[f] / n;
     double v = sq[f] / n - r * r;
-    /* A variance beyond FLT_MAX (finite inputs near FLT_MAX) cannot be
-     * reported in float: treat it like a non-finite statistic. */
-    if (!isfinite((float)v) || !isfinite(r) || !isfinite(s.m[f]))
-      return BN_ERR_NON_FINITE;
-    sq[f] = v > 0.0 ? v : 0.0;
+    sq[f] = v < 0.0 ? 0.0 : v; /* NaN stays NaN, for the check */
     res[f] = r;
-    s.invstd[f] = (float)bni_bn_invstd(sq[f], (double)eps);
   }
-  for (size_t f = 0; f < F; f++) {
-    if (saved_mean)
-      saved_mean[f] = s.m[f];
-    if (saved_invstd)
-      saved_invstd[f] = s.invstd[f];
-    if (mean)
-      mean[f] = (double)s.m[f] + res[f];
-    if (var)
-      var[f] = sq[f];
-    if (residual)
-      residual[f] = res[f];
-  }
-  if (renorm)
-    for (size_t f = 0; f < F; f++) {
-      bni_bn_renorm_rd c = bni_bn_renorm_correction(
-          (double)s.m[f] + res[f], sq[f], (double)renorm->running_mean[f],
-          (double)renorm->running_var[f], (double)eps, renorm->rmax, renorm->dmax);
-      renorm->r[f] = (float)c.r;
-      renorm->d[f] = (float)c.d;
-    }
-  training_affine(F, s.invstd, res, gamma, beta, renorm ? renorm->r : NULL,
-                  renorm ? renorm->d : NULL, s.scale, s.shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = s.m, .scale = s.scale, .shift = s.shift,
-                                .flag = relu, .out = y, .ldout = ldy});
-  return BN_OK;
+  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
+                                   &s, res, sq, saved_mean, saved_invstd, mean, var, residual);
 }
 
 void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
@@ -196,16 +231,9 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
     double dg = is * (sgd[f] - r * db);
     if (!isfinite(db) || !isfinite(dg))
       return BN_ERR_NON_FINITE;
-    /* dx = a*(g - db/N - xhat*dg/N), xhat = (d - r)*is, folded into
-     * dx = a*g + nk*d + c0. Batch Renormalization scales a by its r and
-     * moves gamma's gradient: sum g*(xhat*r + d) = r*dg + d*db. */
-    double a = (gamma ? (double)gamma[f] : 1.0) * (rn_r ? (double)rn_r[f] : 1.0) * is;
-    double k = a * is * dg / n;
-    s.a[f] = (float)a;
-    s.nk[f] = (float)(-k);
-    s.c0[f] = (float)(k * r - a * db / n);
+    grad_input_constants(&s, f, is, gamma, rn_r, r, n, db, dg);
     sg[f] = db;
-    sgd[f] = rn_r ? (double)rn_r[f] * dg + (double)rn_d[f] * db : dg;
+    sgd[f] = rn_r ? bni_bn_renorm_dgamma(dg, db, (double)rn_r[f], (double)rn_d[f]) : dg;
   }
   if (dx)
     bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
@@ -256,7 +284,8 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 
 bn_status bni_bn_forward_given_moments(const bni_bn_exec *ex, size_t F, size_t N,
                                        const float *x, size_t ldx, const float *gamma,
-                                       const float *beta, float eps, int relu, double count,
+                                       const float *beta, float eps, int relu,
+                                       const bni_bn_renorm *renorm, double count,
                                        const double *mean, const double *m2, float *y,
                                        size_t ldy, float *saved_mean, float *saved_invstd,
                                        double *var, double *residual, double *work)
@@ -267,34 +296,20 @@ bn_status bni_bn_forward_given_moments(const bni_bn_exec *ex, size_t F, size_t N
     s.m[f] = (float)mean[f];
     res[f] = mean[f] - (double)s.m[f];
     v[f] = m2[f] > 0.0 ? m2[f] / count : 0.0;
-    if (!isfinite(s.m[f]) || !isfinite(res[f]) || !isfinite((float)v[f]))
-      return BN_ERR_NON_FINITE;
-    s.invstd[f] = (float)bni_bn_invstd(v[f], (double)eps);
   }
-  for (size_t f = 0; f < F; f++) {
-    if (saved_mean)
-      saved_mean[f] = s.m[f];
-    if (saved_invstd)
-      saved_invstd[f] = s.invstd[f];
-    if (var)
-      var[f] = v[f];
-    if (residual)
-      residual[f] = res[f];
-  }
-  training_affine(F, s.invstd, res, gamma, beta, NULL, NULL, s.scale, s.shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = s.m, .scale = s.scale, .shift = s.shift,
-                                .flag = relu, .out = y, .ldout = ldy});
-  return BN_OK;
+  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
+                                   &s, res, v, saved_mean, saved_invstd, NULL, var, residual);
 }
 
-/* The ReLU mask of a training forward rebuilt from its saved constants. */
+/* The ReLU mask of a training forward rebuilt from its saved constants (r
+ * and d NULL without Batch Renormalization). */
 static int training_mask(size_t F, int relu, const float *saved_invstd, const double *residual,
-                         const float *gamma, const float *beta, scratch *s)
+                         const float *gamma, const float *beta, const float *r,
+                         const float *d, scratch *s)
 {
   if (!relu)
     return BNI_MASK_NONE;
-  training_affine(F, saved_invstd, residual, gamma, beta, NULL, NULL, s->scale, s->shift);
+  training_affine(F, saved_invstd, residual, gamma, beta, r, d, s->scale, s->shift);
   return BNI_MASK_CENTERED;
 }
 
@@ -302,11 +317,12 @@ bn_status bni_bn_backward_sums(const bni_bn_exec *ex, size_t F, size_t N, const 
                                size_t ldx, const float *dy, size_t lddy,
                                const float *saved_mean, const float *saved_invstd,
                                const double *residual, const float *gamma, const float *beta,
-                               int relu, double *sum_dy, double *sum_dy_xhat, double *work)
+                               const float *r, const float *d, int relu, double *sum_dy,
+                               double *sum_dy_xhat, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sgd = s.d2;
-  int mask = training_mask(F, relu, saved_invstd, residual, gamma, beta, &s);
+  int mask = training_mask(F, relu, saved_invstd, residual, gamma, beta, r, d, &s);
   bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
                                 .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
                                 .flag = mask, .scale = s.scale, .shift = s.shift, .s1 = sg,
@@ -328,21 +344,15 @@ void bni_bn_backward_given_sums(const bni_bn_exec *ex, size_t F, size_t N, const
                                 size_t ldx, const float *dy, size_t lddy,
                                 const float *saved_mean, const float *saved_invstd,
                                 const double *residual, const float *gamma, const float *beta,
-                                int relu, double count, const double *sum_dy,
-                                const double *sum_dy_xhat, float *dx, size_t lddx,
-                                double *work)
+                                const float *r, const float *d, int relu, double count,
+                                const double *sum_dy, const double *sum_dy_xhat, float *dx,
+                                size_t lddx, double *work)
 {
   scratch s = carve(work, F);
-  int mask = training_mask(F, relu, saved_invstd, residual, gamma, beta, &s);
-  /* dx = a*(g - db/n - xhat*dg/n), xhat = (d - r)*is, as fma(a, g, fma(nk, d, c0)). */
-  for (size_t f = 0; f < F; f++) {
-    double is = (double)saved_invstd[f];
-    double a = (gamma ? (double)gamma[f] : 1.0) * is;
-    double k = a * is * sum_dy_xhat[f] / count;
-    s.a[f] = (float)a;
-    s.nk[f] = (float)(-k);
-    s.c0[f] = (float)(k * residual[f] - a * sum_dy[f] / count);
-  }
+  int mask = training_mask(F, relu, saved_invstd, residual, gamma, beta, r, d, &s);
+  for (size_t f = 0; f < F; f++)
+    grad_input_constants(&s, f, (double)saved_invstd[f], gamma, r, residual[f], count,
+                         sum_dy[f], sum_dy_xhat[f]);
   bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
                                 .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
                                 .flag = mask, .scale = s.scale, .shift = s.shift, .a = s.a,

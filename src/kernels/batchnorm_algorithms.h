@@ -99,35 +99,43 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 
 /* Training forward normalizing with given statistics of the whole batch
  * (count samples, per-feature mean and M2 in double), of which x is one
- * shard of N columns. saved_mean is the float-rounded mean, residual the
- * rounding left over, so the backward below measures deviations from the same
- * float mean on every shard; var (may be NULL) receives M2/count. Returns
- * BN_ERR_NON_FINITE before writing anything when a statistic is not finite. */
+ * shard of N columns: the training forward (with Batch Renormalization when
+ * renorm is given, r and d then from these statistics) after its statistics.
+ * saved_mean is the float-rounded mean, residual the rounding left over, so
+ * the backward below measures deviations from the same float mean on every
+ * shard; var (may be NULL) receives M2/count. Returns BN_ERR_NON_FINITE
+ * before writing anything when a statistic is not finite. */
 bn_status bni_bn_forward_given_moments(const bni_bn_exec *ex, size_t F, size_t N,
                                        const float *x, size_t ldx, const float *gamma,
-                                       const float *beta, float eps, int relu, double count,
+                                       const float *beta, float eps, int relu,
+                                       const bni_bn_renorm *renorm, double count,
                                        const double *mean, const double *m2, float *y,
                                        size_t ldy, float *saved_mean, float *saved_invstd,
                                        double *var, double *residual, double *work);
 
 /* This shard's per-feature gradient reductions after such a forward (or a
- * training forward): sum_dy = sum g and sum_dy_xhat = sum g*xhat, g being dy
- * masked by the fused ReLU. Both are linear in the columns, so summing them
- * over shards gives the whole batch's. Returns BN_ERR_NON_FINITE before
- * writing when a sum is not finite. */
+ * training forward): sum_dy = sum g and sum_dy_xhat = sum g*xhat (xhat the
+ * batch-normalized x, before Batch Renormalization's r and d), g being dy
+ * masked by the fused ReLU (whose output r and d, when given, shape). Both
+ * are linear in the columns, so summing them over shards gives the whole
+ * batch's. Returns BN_ERR_NON_FINITE before writing when a sum is not
+ * finite. */
 bn_status bni_bn_backward_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                size_t ldx, const float *dy, size_t lddy,
                                const float *saved_mean, const float *saved_invstd,
                                const double *residual, const float *gamma, const float *beta,
-                               int relu, double *sum_dy, double *sum_dy_xhat, double *work);
+                               const float *r, const float *d, int relu, double *sum_dy,
+                               double *sum_dy_xhat, double *work);
 
 /* dx of this shard from the whole batch's count and reductions:
- * dx = gamma*invstd/count * (count*g - sum_dy - xhat*sum_dy_xhat). */
+ * dx = gamma*r*invstd/count * (count*g - sum_dy - xhat*sum_dy_xhat), r = 1
+ * without Batch Renormalization (r and d NULL). */
 void bni_bn_backward_given_sums(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                 size_t ldx, const float *dy, size_t lddy,
                                 const float *saved_mean, const float *saved_invstd,
                                 const double *residual, const float *gamma, const float *beta,
-                                int relu, double count, const double *sum_dy,
+                                const float *r, const float *d, int relu, double count,
+                                const double *sum_dy,
                                 const double *sum_dy_xhat, float *dx, size_t lddx,
                                 double *work);
 

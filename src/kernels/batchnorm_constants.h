@@ -70,4 +70,11 @@ static inline void bni_bn_renorm_gamma_beta(double *gamma, double *beta, double 
   *gamma *= r;
 }
 
+/* gamma's gradient under Batch Renormalization, from the sums over the batch
+ * of dy*xhat_B and dy: sum dy*(xhat_B*r + d). */
+static inline double bni_bn_renorm_dgamma(double sum_dy_xhat, double sum_dy, double r, double d)
+{
+  return r * sum_dy_xhat + d * sum_dy;
+}
+
 #endif

@@ -333,6 +333,17 @@ static int saved_stats_pending(const bn_batchnorm *l)
   return l->pending == PENDING_BATCH_STATS || l->pending == PENDING_GLOBAL_STATS;
 }
 
+/* Batch Renormalization's r and d of the pending forward, or NULL (plain). */
+static const float *pending_r(const bn_batchnorm *l)
+{
+  return l->pending_renorm ? l->renorm_r : NULL;
+}
+
+static const float *pending_d(const bn_batchnorm *l)
+{
+  return l->pending_renorm ? l->renorm_d : NULL;
+}
+
 /* The row behind a tensor id, or the reason it is not readable now. */
 static bn_status tensor_row(bn_batchnorm *l, bn_batchnorm_tensor which, int writing,
                             float **row)
@@ -370,11 +381,11 @@ static bn_status tensor_row(bn_batchnorm *l, bn_batchnorm_tensor which, int writ
     break;
   case BN_BATCHNORM_RENORM_R:
     name = "renorm r", *row = l->renorm_r;
-    available = l->pending == PENDING_BATCH_STATS && l->pending_renorm;
+    available = saved_stats_pending(l) && l->pending_renorm;
     break;
   case BN_BATCHNORM_RENORM_D:
     name = "renorm d", *row = l->renorm_d;
-    available = l->pending == PENDING_BATCH_STATS && l->pending_renorm;
+    available = saved_stats_pending(l) && l->pending_renorm;
     break;
   default:
     return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "unknown tensor id %d", (int)which);
@@ -474,6 +485,20 @@ static void scheduled_limits(uint64_t t, double *rmax, double *dmax)
   *dmax = 5.0 * bni_bn_clip((step - 5000.0) / 20000.0, 0.0, 1.0);
 }
 
+/* Batch Renormalization's part of a training forward of this layer (its
+ * running statistics before this batch's update, its fixed or scheduled
+ * limits, its r and d rows), or NULL when the layer has none. */
+static const bni_bn_renorm *renorm_of(bn_batchnorm *l, bni_bn_renorm *rn)
+{
+  if (!has(l, BN_BATCHNORM_RENORM))
+    return NULL;
+  *rn = (bni_bn_renorm){l->running_mean, l->running_var, l->rmax, l->dmax, l->renorm_r,
+                        l->renorm_d};
+  if (l->renorm_schedule)
+    scheduled_limits(l->batches_tracked, &rn->rmax, &rn->dmax);
+  return rn;
+}
+
 bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, const float *x,
                                size_t ldx, float *y, size_t ldy)
 {
@@ -501,14 +526,10 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   if (batch < 2)
     return bni_fail(&l->err, BN_ERR_BATCH_TOO_SMALL,
                     "batch statistics need at least 2 samples (got %zu)", batch);
-  /* Renorm corrects towards the running statistics before this batch's update. */
-  const int renorm = mode == BN_MODE_TRAINING && has(l, BN_BATCHNORM_RENORM);
-  bni_bn_renorm rn = {l->running_mean, l->running_var, l->rmax, l->dmax, l->renorm_r,
-                      l->renorm_d};
-  if (renorm && l->renorm_schedule)
-    scheduled_limits(l->batches_tracked, &rn.rmax, &rn.dmax);
+  bni_bn_renorm rn;
+  const bni_bn_renorm *renorm = mode == BN_MODE_TRAINING ? renorm_of(l, &rn) : NULL;
   st = bni_bn_forward_training_renorm(&ex, l->features, batch, x, ldx, gamma, beta, l->eps,
-                                      relu, renorm ? &rn : NULL, y, ldy, l->saved_mean,
+                                      relu, renorm, y, ldy, l->saved_mean,
                                       l->saved_invstd, l->batch_mean, l->batch_var,
                                       l->residual, l->work);
   if (st != BN_OK)
@@ -517,7 +538,7 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
     update_running_stats(l, batch);
   l->pending = PENDING_BATCH_STATS;
   l->pending_batch = batch;
-  l->pending_renorm = renorm;
+  l->pending_renorm = renorm != NULL;
   return BN_OK;
 }
 
@@ -550,10 +571,10 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
                                  l->running_var, gamma, beta, l->eps, relu, dx, lddx,
                                  l->dgamma, l->dbeta, l->work);
   } else {
-    st = bni_bn_backward_training_renorm(
-        &ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean, l->saved_invstd, l->residual,
-        gamma, beta, l->pending_renorm ? l->renorm_r : NULL,
-        l->pending_renorm ? l->renorm_d : NULL, relu, dx, lddx, l->dgamma, l->dbeta, l->work);
+    st = bni_bn_backward_training_renorm(&ex, l->features, batch, x, ldx, dy, lddy,
+                                         l->saved_mean, l->saved_invstd, l->residual, gamma,
+                                         beta, pending_r(l), pending_d(l), relu, dx, lddx,
+                                         l->dgamma, l->dbeta, l->work);
     if (st != BN_OK)
       return bni_fail(&l->err, st, "the reduced gradients are not finite (dy or x holds NaN or infinity)");
   }
@@ -779,11 +800,6 @@ bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t batch, c
     st = bni_check_moments(&l->err, l->features, count, 2.0, mean, m2);
   if (st != BN_OK)
     return st;
-  /* Batch Renormalization's r and d from merged statistics are not written yet:
-   * refuse rather than train without them. */
-  if (has(l, BN_BATCHNORM_RENORM))
-    return bni_fail(&l->err, BN_ERR_UNSUPPORTED,
-                    "a Batch Renormalization layer cannot take a sharded batch's statistics yet");
   /* The running variance's N/(N-1) needs a whole count; 2^53 keeps it exact. */
   if (count < (double)batch || count != floor(count) || count > 9007199254740992.0)
     return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT,
@@ -792,8 +808,11 @@ bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t batch, c
   const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
   const float *beta = has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta;
   const bni_bn_exec ex = exec_of(l);
+  bni_bn_renorm rn;
+  const bni_bn_renorm *renorm = renorm_of(l, &rn);
   st = bni_bn_forward_given_moments(&ex, l->features, batch, x, ldx, gamma, beta, l->eps,
-                                    has(l, BN_BATCHNORM_FUSE_RELU), count, mean, m2, y, ldy,
+                                    has(l, BN_BATCHNORM_FUSE_RELU), renorm, count, mean, m2,
+                                    y, ldy,
                                     l->saved_mean, l->saved_invstd, l->batch_var, l->residual,
                                     l->work);
   if (st != BN_OK)
@@ -803,7 +822,7 @@ bn_status bn_batchnorm_forward_with_moments(bn_batchnorm *layer, size_t batch, c
     update_running_stats(l, (size_t)count);
   }
   l->pending = PENDING_GLOBAL_STATS;
-  l->pending_renorm = 0;
+  l->pending_renorm = renorm != NULL;
   l->pending_batch = batch;
   l->pending_count = count;
   return BN_OK;
@@ -843,13 +862,18 @@ bn_status bn_batchnorm_backward_sums(bn_batchnorm *layer, size_t batch, const fl
                             l->saved_invstd, l->residual,
                             has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma,
                             has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta,
-                            has(l, BN_BATCHNORM_FUSE_RELU), sum_dy, sum_dy_xhat, l->work);
+                            pending_r(l), pending_d(l), has(l, BN_BATCHNORM_FUSE_RELU), sum_dy,
+                            sum_dy_xhat, l->work);
   if (st != BN_OK)
     return bni_fail(&l->err, st,
                     "the reduced gradients are not finite (dy or x holds NaN or infinity)");
   for (size_t f = 0; f < l->features; f++) {
     l->dbeta[f] = (float)sum_dy[f];
-    l->dgamma[f] = (float)sum_dy_xhat[f];
+    l->dgamma[f] = (float)(l->pending_renorm
+                               ? bni_bn_renorm_dgamma(sum_dy_xhat[f], sum_dy[f],
+                                                      (double)l->renorm_r[f],
+                                                      (double)l->renorm_d[f])
+                               : sum_dy_xhat[f]);
   }
   l->have_grads = 1;
   return BN_OK;
@@ -877,8 +901,8 @@ bn_status bn_batchnorm_backward_with_sums(bn_batchnorm *layer, size_t batch, con
   bni_bn_backward_given_sums(&ex, l->features, batch, x, ldx, dy, lddy, l->saved_mean,
                              l->saved_invstd, l->residual,
                              has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma,
-                             has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta,
-                             has(l, BN_BATCHNORM_FUSE_RELU), count, sum_dy, sum_dy_xhat, dx,
-                             lddx, l->work);
+                             has(l, BN_BATCHNORM_NO_SHIFT) ? NULL : l->beta, pending_r(l),
+                             pending_d(l), has(l, BN_BATCHNORM_FUSE_RELU), count, sum_dy,
+                             sum_dy_xhat, dx, lddx, l->work);
   return BN_OK;
 }

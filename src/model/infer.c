@@ -61,6 +61,12 @@ bn_status bn_mlp_evaluate(bn_mlp *mlp, size_t samples, const float *x, size_t ld
   const int sharded = bni_mlp_sharded(m);
   if (st != BN_OK && !sharded)
     return st;
+  if (sharded) { /* the shares below split the same set on every rank */
+    const double n = (double)samples;
+    st = bni_mlp_agree_on(m, st, &n, 1, "the evaluation's sample count");
+    if (st != BN_OK)
+      return st;
+  }
   /* One rank of several evaluates its contiguous share, then the sums are reduced. */
   size_t first = 0, share = samples;
   if (sharded)

@@ -232,6 +232,30 @@ bn_status bn_mlp_hidden_sizes(const bn_mlp *mlp, size_t *sizes, size_t count)
   return BN_OK;
 }
 
+int bni_mlp_same_architecture(const bn_mlp *a, const bn_mlp *b)
+{
+  if (a->inputs != b->inputs || a->outputs != b->outputs || a->layers != b->layers ||
+      a->act != b->act || a->placement != b->placement || a->head != b->head ||
+      a->flags != b->flags)
+    return 0;
+  for (size_t i = 0; i < a->layers; i++)
+    if (a->stage[i].out != b->stage[i].out)
+      return 0;
+  return 1;
+}
+
+void bni_mlp_take_model(bn_mlp *to, bn_mlp *from)
+{
+  const bn_mlp old = *to;
+  *to = *from;
+  *from = old;
+  /* The handle's own settings stay: they are not part of the model. */
+  to->red = old.red;
+  to->batch_cb = old.batch_cb;
+  from->red = (bni_reducer){0};
+  from->batch_cb = NULL;
+}
+
 bn_status bn_mlp_parameter_count(const bn_mlp *mlp, size_t *count)
 {
   if (!mlp || !count)

@@ -110,6 +110,13 @@ size_t bni_mlp_bn_count(const bn_mlp *m);
 bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role);
 void bni_mlp_reset_optimizer(bn_mlp *m);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
+/* Do a and b have the same architecture (what bn_mlp_create was given)? */
+int bni_mlp_same_architecture(const bn_mlp *a, const bn_mlp *b);
+/* to takes from's network and state (parameters, statistics, tunables,
+ * optimizer state, training record, scratch); from gets to's old ones, to
+ * be destroyed. The handle's own settings (reducer, batch callback) stay
+ * with to. Both must have the same architecture. */
+void bni_mlp_take_model(bn_mlp *to, bn_mlp *from);
 /* Give every BatchNorm the network's renorm limits and schedule. */
 bn_status bni_mlp_apply_renorm(bn_mlp *m);
 bn_status bni_mlp_check_data(bn_mlp *m, size_t n, const float *x, size_t ldx,

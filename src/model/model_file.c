@@ -586,6 +586,27 @@ bn_status bn_mlp_deserialize(bn_mlp **out, const void *buffer, size_t size, char
   return st;
 }
 
+bn_status bn_mlp_deserialize_into(bn_mlp *mlp, const void *buffer, size_t size)
+{
+  if (!mlp)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (!buffer)
+    return bni_fail(&mlp->err, BN_ERR_INVALID_ARGUMENT, "buffer is NULL");
+  bn_mlp *loaded = NULL;
+  char why[BNI_ERROR_CAPACITY] = "";
+  bn_status st = bn_mlp_deserialize(&loaded, buffer, size, why, sizeof why);
+  if (st != BN_OK)
+    return bni_fail(&mlp->err, st, "%s", why);
+  if (!bni_mlp_same_architecture(mlp, loaded)) {
+    bn_mlp_destroy(loaded);
+    return bni_fail(&mlp->err, BN_ERR_SHAPE_MISMATCH,
+                    "the bytes hold a network of another architecture");
+  }
+  bni_mlp_take_model(mlp, loaded);
+  bn_mlp_destroy(loaded); /* the network mlp held before */
+  return BN_OK;
+}
+
 /* ---- header queries -------------------------------------------------------- */
 
 bn_status bn_mlp_format_version(unsigned *version)

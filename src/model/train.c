@@ -59,6 +59,18 @@ static bn_status update(bn_mlp *m)
   return BN_OK;
 }
 
+/* A model file holds at most the BN_MLP_STEP bound: stop before passing it. */
+static bn_status check_step_bound(bn_mlp *m)
+{
+  double lowest, most;
+  bn_mlp_parameter_bounds(BN_MLP_STEP, &lowest, &most);
+  if ((double)m->opt.step >= most)
+    return bni_fail(&m->err, BN_ERR_WRONG_STATE,
+                    "the optimizer has taken %.0f steps, the most a model keeps; set BN_MLP_STEP "
+                    "(e.g. to 0) to continue", most);
+  return BN_OK;
+}
+
 /* One rank's part of a step over every rank's shard (reducer.c says which
  * collectives run). The loss is the mean over all ranks' samples, so dlogits
  * is scaled by n/total, and each rank's gradients are its share of the sum. */
@@ -66,6 +78,8 @@ static bn_status sharded_step(bn_mlp *m, bn_status st, size_t n, const float *x,
                               const int32_t *labels, const float *targets, float *loss,
                               size_t *correct)
 {
+  if (st == BN_OK)
+    st = check_step_bound(m);
   if (st == BN_OK)
     st = bni_mlp_reserve(m, n);
   st = bni_mlp_agree(m, st, n);
@@ -118,14 +132,9 @@ bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const in
   if (n < 2 && has_batchnorm(m))
     return bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
                     "training a network with BatchNorm needs batches of at least 2 samples");
-  /* A model file holds at most the BN_MLP_STEP bound: stop before passing it. */
-  double lowest, most;
-  bn_mlp_parameter_bounds(BN_MLP_STEP, &lowest, &most);
-  if ((double)m->opt.step >= most)
-    return bni_fail(&m->err, BN_ERR_WRONG_STATE,
-                    "the optimizer has taken %.0f steps, the most a model keeps; set BN_MLP_STEP "
-                    "(e.g. to 0) to continue", most);
-  bn_status st = bni_mlp_reserve(m, n);
+  bn_status st = check_step_bound(m);
+  if (st == BN_OK)
+    st = bni_mlp_reserve(m, n);
   if (st == BN_OK)
     st = bni_mlp_forward(m, BN_MODE_TRAINING, n, x, ldx, -1, NULL, NULL);
   if (st == BN_OK)
@@ -211,6 +220,10 @@ bn_status bn_mlp_fit(bn_mlp *mlp, size_t samples, const float *x, size_t ldx,
     st = bni_fail(&m->err, BN_ERR_BATCH_TOO_SMALL,
                   "training a network with BatchNorm needs batches of at least 2 samples");
   const int sharded = bni_mlp_sharded(m);
+  if (st == BN_OK && sharded && batch_size < m->red.size)
+    st = bni_fail(&m->err, BN_ERR_INVALID_ARGUMENT,
+                  "batch size %zu is smaller than the %zu ranks (every rank takes a share of "
+                  "every batch)", batch_size, m->red.size);
   if (sharded) { /* every rank must walk the same batches */
     const double same[3] = {(double)samples, (double)batch_size, (double)epochs};
     st = bni_mlp_agree_on(m, st, same, 3, "sample count, batch size or epochs");

@@ -79,40 +79,70 @@ static bn_status say(char *message, size_t capacity, bn_status st, const char *f
   return st;
 }
 
-/* Rank 0's parameters and running statistics to every rank. */
+/* Does every rank pass ok != 0? (An MPI failure counts as no.) */
+static int all_ranks(bn_mpi *h, int ok)
+{
+  int all = 0;
+  return MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, h->comm) == MPI_SUCCESS && all;
+}
+
+/* Rank 0's model bytes, with the optimizer state (NULL and *size 0 on failure). */
+static unsigned char *rank0_bytes(bn_mpi *h, uint64_t *size, char *message, size_t capacity)
+{
+  size_t n = 0;
+  unsigned char *bytes = NULL;
+  bn_status st = bn_mlp_serialized_size(h->mlp, BN_MLP_SAVE_OPTIMIZER, &n);
+  if (st == BN_OK && n > (size_t)INT32_MAX)
+    st = BN_ERR_SIZE_OVERFLOW;
+  if (st == BN_OK && !(bytes = malloc(n)))
+    st = BN_ERR_OUT_OF_MEMORY;
+  if (st == BN_OK)
+    st = bn_mlp_serialize(h->mlp, BN_MLP_SAVE_OPTIMIZER, bytes, n, NULL);
+  if (st != BN_OK) {
+    say(message, capacity, st, "rank 0 cannot serialize its model: %s (%s)",
+        bn_status_string(st), bn_mlp_last_error(h->mlp));
+    free(bytes);
+    *size = 0;
+    return NULL;
+  }
+  *size = n;
+  return bytes;
+}
+
+/* Rank 0's whole state to every rank: parameters, running statistics and
+ * BatchNorm counters, tunables and optimizer state (its model bytes with
+ * the optimizer, bn_mlp_deserialize_into), so the ranks start identical
+ * whatever each was given. Every rank learns whether every rank succeeded. */
 static bn_status broadcast_model(bn_mpi *h, char *message, size_t capacity)
 {
-  static const bn_mlp_tensor kinds[] = {BN_MLP_WEIGHT, BN_MLP_BIAS, BN_MLP_GAMMA,
-                                        BN_MLP_BETA, BN_MLP_RUNNING_MEAN, BN_MLP_RUNNING_VAR};
-  size_t inputs, layers, outputs;
-  bn_activation act;
-  bn_mlp_placement placement;
-  bn_mlp_head head;
-  unsigned flags;
-  bn_status st = bn_mlp_architecture(h->mlp, &inputs, &layers, &outputs, &act, &placement,
-                                     &head, &flags);
-  for (size_t layer = 0; st == BN_OK && layer <= layers + 1; layer++)
-    for (size_t k = 0; st == BN_OK && k < sizeof kinds / sizeof *kinds; k++) {
-      size_t n = 0;
-      st = bn_mlp_tensor_size(h->mlp, layer, kinds[k], &n);
-      if (st != BN_OK || n == 0)
-        continue;
-      if (n > (size_t)INT32_MAX)
-        return say(message, capacity, BN_ERR_SIZE_OVERFLOW, "a tensor of %zu values", n);
-      float *values = malloc(n * sizeof *values);
-      if (!values)
-        return say(message, capacity, BN_ERR_OUT_OF_MEMORY, "no memory for a tensor");
-      st = bn_mlp_get(h->mlp, layer, kinds[k], values, n);
-      if (st == BN_OK && MPI_Bcast(values, (int)n, MPI_FLOAT, 0, h->comm) != MPI_SUCCESS)
-        st = BN_ERR_IO;
-      if (st == BN_OK && h->rank != 0)
-        st = bn_mlp_set(h->mlp, layer, kinds[k], values, n);
-      free(values);
-    }
+  uint64_t size = 0;
+  unsigned char *bytes = h->rank == 0 ? rank0_bytes(h, &size, message, capacity) : NULL;
+  if (MPI_Bcast(&size, 1, MPI_UINT64_T, 0, h->comm) != MPI_SUCCESS)
+    size = 0;
+  if (size == 0) {
+    free(bytes);
+    return h->rank == 0 ? BN_ERR_IO : say(message, capacity, BN_ERR_IO,
+                                          "rank 0 could not send its model");
+  }
+  if (h->rank != 0)
+    bytes = malloc((size_t)size);
+  if (!all_ranks(h, bytes != NULL)) {
+    free(bytes);
+    return say(message, capacity, BN_ERR_OUT_OF_MEMORY,
+               "no memory for rank 0's model of %llu bytes on %s", (unsigned long long)size,
+               bytes ? "another rank" : "this rank");
+  }
+  bn_status st = MPI_Bcast(bytes, (int)size, MPI_BYTE, 0, h->comm) == MPI_SUCCESS ? BN_OK
+                                                                                   : BN_ERR_IO;
+  if (st == BN_OK && h->rank != 0)
+    st = bn_mlp_deserialize_into(h->mlp, bytes, (size_t)size);
+  free(bytes);
   if (st != BN_OK)
-    return say(message, capacity, st, "broadcasting the parameters: %s (%s)",
-               bn_status_string(st), bn_mlp_last_error(h->mlp));
-  return BN_OK;
+    say(message, capacity, st, "taking rank 0's model: %s (%s)", bn_status_string(st),
+        bn_mlp_last_error(h->mlp));
+  if (!all_ranks(h, st == BN_OK) && st == BN_OK)
+    st = say(message, capacity, BN_ERR_IO, "another rank could not take rank 0's model");
+  return st;
 }
 
 bn_status bn_mpi_attach(bn_mpi **out, bn_mlp *mlp, MPI_Comm comm, char *message,

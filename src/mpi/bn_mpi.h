@@ -44,10 +44,14 @@ typedef struct bn_mpi bn_mpi;
  *
  *  Collective: every rank of comm calls it with an MLP of the same
  *  architecture. It checks the architectures agree (BN_ERR_SHAPE_MISMATCH
- *  on every rank otherwise), then broadcasts rank 0's parameters and
- *  running statistics to every rank, and installs the reducer. The
- *  optimizer state and the tunables are not sent: set the same tunables on
- *  every rank and attach before training (or after identical training).
+ *  on every rank otherwise), installs the reducer, then gives every rank
+ *  rank 0's whole state: parameters, running statistics and BatchNorm
+ *  counters, tunables (learning rate, optimizer, BatchNorm eps and update
+ *  factor, renorm limits...), the optimizer's moments and step (rank 0's
+ *  model bytes with the optimizer, taken with bn_mlp_deserialize_into()).
+ *  So the ranks start identical whatever each was given; a resumed or
+ *  retuned run needs the right model on rank 0 only. When any rank fails,
+ *  every rank returns an error.
  *
  *  @param out       receives the attachment; NULL on error.
  *  @param mlp       the network; it must outlive the attachment.
@@ -56,8 +60,8 @@ typedef struct bn_mpi bn_mpi;
  *  @param capacity  its size in bytes.
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL out or mlp, MPI not
  *          initialized); BN_ERR_OUT_OF_MEMORY; BN_ERR_SHAPE_MISMATCH (the
- *          ranks' networks differ); BN_ERR_IO (an MPI call failed). On
- *          error the MLP trains alone as before.
+ *          ranks' networks differ); BN_ERR_IO (an MPI call failed, or
+ *          another rank failed). On error the MLP trains alone as before.
  *  @par Thread-safety
  *  One thread at a time per MLP. */
 BN_MPI_API bn_status bn_mpi_attach(bn_mpi **out, bn_mlp *mlp, MPI_Comm comm, char *message,

@@ -96,12 +96,19 @@ static void make_problem(problem *p)
   }
 }
 
-static bn_mlp *make_mlp(int optimizer, size_t width0)
+/* With renorm, every BatchNorm is a Batch Renormalization one with fixed
+ * limits that clip (the schedule would keep r = 1 and d = 0 this early). */
+static bn_mlp *make_mlp(int optimizer, size_t width0, int renorm)
 {
   size_t h[2] = {width0, hidden[1]};
   bn_mlp *m = NULL;
   assert_ok(bn_mlp_create(&m, I, h, 2, C, BN_ACT_RELU, BN_MLP_BN_BEFORE, BN_MLP_HEAD_SOFTMAX,
-                          BN_MLP_INPUT_BATCHNORM));
+                          BN_MLP_INPUT_BATCHNORM | (renorm ? (unsigned)BN_MLP_RENORM : 0u)));
+  if (renorm) {
+    assert_ok(bn_mlp_set_parameter(m, BN_MLP_RENORM_SCHEDULE, 0));
+    assert_ok(bn_mlp_set_parameter(m, BN_MLP_RENORM_RMAX, 1.5));
+    assert_ok(bn_mlp_set_parameter(m, BN_MLP_RENORM_DMAX, 0.5));
+  }
   bn_rng rng;
   assert_ok(bn_rng_seed(&rng, 5));
   assert_ok(bn_mlp_init(m, BN_INIT_HE_NORMAL, &rng));
@@ -113,10 +120,12 @@ static bn_mlp *make_mlp(int optimizer, size_t width0)
 typedef struct job {
   world *w;
   size_t rank;
-  int optimizer;
+  int optimizer, renorm;
   const problem *p;
   size_t width0;        /* a rank may get another architecture */
   int corrupt;          /* this rank's labels are out of range */
+  size_t batch;         /* fit's batch size */
+  size_t eval_samples;  /* the samples this rank evaluates */
   bn_status set, fit, eval;
   float loss, accuracy;
   bn_mlp *mlp;
@@ -126,7 +135,7 @@ static void *run_rank(void *arg)
 {
   job *jb = arg;
   rank_context rc = {jb->w, jb->rank};
-  jb->mlp = make_mlp(jb->optimizer, jb->width0);
+  jb->mlp = make_mlp(jb->optimizer, jb->width0, jb->renorm);
   jb->set = bn_mlp_set_reducer(jb->mlp, thread_reduce, &rc, jb->rank, jb->w->size);
   if (jb->set != BN_OK)
     return NULL;
@@ -136,16 +145,17 @@ static void *run_rank(void *arg)
     labels[SAMPLES / 2] = C + 4;
   bn_rng rng;
   bn_rng_seed(&rng, 9);
-  jb->fit = bn_mlp_fit(jb->mlp, SAMPLES, jb->p->x, I, labels, NULL, BATCH, EPOCHS, &rng, NULL,
-                       NULL);
-  jb->eval = bn_mlp_evaluate(jb->mlp, SAMPLES, jb->p->x, I, jb->p->labels, NULL, &jb->loss,
-                             &jb->accuracy);
+  jb->fit = bn_mlp_fit(jb->mlp, SAMPLES, jb->p->x, I, labels, NULL, jb->batch, EPOCHS, &rng,
+                       NULL, NULL);
+  jb->eval = bn_mlp_evaluate(jb->mlp, jb->eval_samples, jb->p->x, I, jb->p->labels, NULL,
+                             &jb->loss, &jb->accuracy);
   return NULL;
 }
 
 /* Run `size` ranks; jobs[r] gets the results. */
-static void run_world(size_t size, int optimizer, const problem *p, job *jobs,
-                      const size_t *width0, const int *corrupt)
+static void run_world(size_t size, int optimizer, int renorm, const problem *p, job *jobs,
+                      const size_t *width0, const int *corrupt, size_t batch,
+                      const int *eval_short)
 {
   world *w = calloc(1, sizeof *w);
   assert_non_null(w);
@@ -153,8 +163,10 @@ static void run_world(size_t size, int optimizer, const problem *p, job *jobs,
   pthread_barrier_init(&w->barrier, NULL, (unsigned)size);
   pthread_t t[MAX_RANKS];
   for (size_t r = 0; r < size; r++) {
-    jobs[r] = (job){.w = w, .rank = r, .optimizer = optimizer, .p = p,
-                    .width0 = width0 ? width0[r] : hidden[0], .corrupt = corrupt && corrupt[r]};
+    jobs[r] = (job){.w = w, .rank = r, .optimizer = optimizer, .renorm = renorm, .p = p,
+                    .width0 = width0 ? width0[r] : hidden[0], .corrupt = corrupt && corrupt[r],
+                    .batch = batch ? batch : BATCH,
+                    .eval_samples = SAMPLES - (eval_short && eval_short[r] ? 10 : 0)};
     assert_int_equal(pthread_create(&t[r], NULL, run_rank, &jobs[r]), 0);
   }
   for (size_t r = 0; r < size; r++)
@@ -192,9 +204,10 @@ static double model_difference(const bn_mlp *a, const bn_mlp *b)
   return worst;
 }
 
-static bn_mlp *train_alone(int optimizer, const problem *p, float *loss, float *accuracy)
+static bn_mlp *train_alone(int optimizer, int renorm, const problem *p, float *loss,
+                          float *accuracy)
 {
-  bn_mlp *m = make_mlp(optimizer, hidden[0]);
+  bn_mlp *m = make_mlp(optimizer, hidden[0], renorm);
   bn_rng rng;
   bn_rng_seed(&rng, 9);
   assert_ok(bn_mlp_fit(m, SAMPLES, p->x, I, p->labels, NULL, BATCH, EPOCHS, &rng, NULL, NULL));
@@ -202,14 +215,14 @@ static bn_mlp *train_alone(int optimizer, const problem *p, float *loss, float *
   return m;
 }
 
-static void check_ranks_match_one_process(size_t size, int optimizer)
+static void check_ranks_match_one_process(size_t size, int optimizer, int renorm)
 {
   static problem p;
   make_problem(&p);
   float loss, accuracy;
-  bn_mlp *alone = train_alone(optimizer, &p, &loss, &accuracy);
+  bn_mlp *alone = train_alone(optimizer, renorm, &p, &loss, &accuracy);
   job jobs[MAX_RANKS];
-  run_world(size, optimizer, &p, jobs, NULL, NULL);
+  run_world(size, optimizer, renorm, &p, jobs, NULL, NULL, 0, NULL);
   for (size_t r = 0; r < size; r++) {
     assert_ok(jobs[r].set);
     assert_ok(jobs[r].fit);
@@ -227,19 +240,26 @@ static void check_ranks_match_one_process(size_t size, int optimizer)
 static void one_rank_is_bit_identical(void **state)
 {
   (void)state;
-  check_ranks_match_one_process(1, BN_MLP_MOMENTUM);
+  check_ranks_match_one_process(1, BN_MLP_MOMENTUM, 0);
 }
 
 static void two_ranks_sgd(void **state)
 {
   (void)state;
-  check_ranks_match_one_process(2, BN_MLP_SGD);
+  check_ranks_match_one_process(2, BN_MLP_SGD, 0);
 }
 
 static void three_ranks_momentum(void **state)
 {
   (void)state;
-  check_ranks_match_one_process(3, BN_MLP_MOMENTUM);
+  check_ranks_match_one_process(3, BN_MLP_MOMENTUM, 0);
+}
+
+static void renorm_ranks_match_one_process(void **state)
+{
+  (void)state;
+  check_ranks_match_one_process(2, BN_MLP_MOMENTUM, 1);
+  check_ranks_match_one_process(3, BN_MLP_SGD, 1);
 }
 
 static void a_failing_rank_fails_every_rank(void **state)
@@ -249,7 +269,7 @@ static void a_failing_rank_fails_every_rank(void **state)
   make_problem(&p);
   job jobs[MAX_RANKS];
   const int corrupt[3] = {0, 1, 0};
-  run_world(3, BN_MLP_SGD, &p, jobs, NULL, corrupt);
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, corrupt, 0, NULL);
   for (size_t r = 0; r < 3; r++) {
     assert_ok(jobs[r].set);
     assert_int_equal(jobs[r].fit, BN_ERR_INVALID_ARGUMENT);
@@ -257,9 +277,33 @@ static void a_failing_rank_fails_every_rank(void **state)
     bn_mlp_destroy(jobs[r].mlp);
   }
   const size_t widths[2] = {8, 7};
-  run_world(2, BN_MLP_SGD, &p, jobs, widths, NULL);
+  run_world(2, BN_MLP_SGD, 0, &p, jobs, widths, NULL, 0, NULL);
   for (size_t r = 0; r < 2; r++) {
     assert_int_equal(jobs[r].set, BN_ERR_SHAPE_MISMATCH);
+    bn_mlp_destroy(jobs[r].mlp);
+  }
+}
+
+/* A global batch with fewer samples than ranks is refused on every rank
+ * (not trained as nothing), and so is an evaluation whose sets differ. */
+static void small_batches_and_other_evaluation_sets_fail_every_rank(void **state)
+{
+  (void)state;
+  static problem p;
+  make_problem(&p);
+  job jobs[MAX_RANKS];
+  const int eval_short[3] = {0, 0, 1};
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, NULL, 2, NULL);
+  for (size_t r = 0; r < 3; r++) {
+    assert_int_equal(jobs[r].fit, BN_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(bn_mlp_last_error(jobs[r].mlp), "smaller than the 3 ranks"));
+    bn_mlp_destroy(jobs[r].mlp);
+  }
+  run_world(3, BN_MLP_SGD, 0, &p, jobs, NULL, NULL, 3, eval_short);
+  for (size_t r = 0; r < 3; r++) {
+    assert_ok(jobs[r].fit); /* a batch of one sample per rank */
+    assert_int_equal(jobs[r].eval, BN_ERR_SHAPE_MISMATCH);
+    assert_non_null(strstr(bn_mlp_last_error(jobs[r].mlp), "evaluation's sample count"));
     bn_mlp_destroy(jobs[r].mlp);
   }
 }
@@ -267,7 +311,7 @@ static void a_failing_rank_fails_every_rank(void **state)
 static void hostile_arguments(void **state)
 {
   (void)state;
-  bn_mlp *m = make_mlp(BN_MLP_SGD, 4);
+  bn_mlp *m = make_mlp(BN_MLP_SGD, 4, 0);
   rank_context rc = {NULL, 0};
   assert_status(bn_mlp_set_reducer(NULL, thread_reduce, &rc, 0, 1), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_mlp_set_reducer(m, thread_reduce, &rc, 0, 0), BN_ERR_INVALID_ARGUMENT);
@@ -282,7 +326,9 @@ int main(void)
     cmocka_unit_test(one_rank_is_bit_identical),
     cmocka_unit_test(two_ranks_sgd),
     cmocka_unit_test(three_ranks_momentum),
+    cmocka_unit_test(renorm_ranks_match_one_process),
     cmocka_unit_test(a_failing_rank_fails_every_rank),
+    cmocka_unit_test(small_batches_and_other_evaluation_sets_fail_every_rank),
     cmocka_unit_test(hostile_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

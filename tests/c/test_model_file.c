@@ -209,6 +209,69 @@ static void test_resume_is_exact(void **state)
   }
 }
 
+/* bn_mlp_deserialize_into: a fresh network with other tunables takes a
+ * trained one's whole state (the same bytes back, with the optimizer) and
+ * then trains exactly as the original; another architecture or damaged bytes
+ * leave it unchanged. */
+static void test_deserialize_into(void **state)
+{
+  (void)state;
+  bn_mlp *trained = make_net(BN_MLP_BN_BEFORE, BN_MLP_INPUT_BATCHNORM | BN_MLP_RENORM,
+                             BN_MLP_ADAM);
+  assert_int_equal(bn_mlp_set_parameter(trained, BN_MLP_RENORM_SCHEDULE, 0), BN_OK);
+  assert_int_equal(bn_mlp_set_parameter(trained, BN_MLP_BN_UPDATE_FACTOR, 0.3), BN_OK);
+  bn_rng r1;
+  bn_rng_seed(&r1, 5);
+  assert_int_equal(bn_mlp_fit(trained, N, x, I, labels, NULL, 16, 1, &r1, NULL, NULL), BN_OK);
+  size_t size;
+  unsigned char *bytes = serialize(trained, BN_MLP_SAVE_OPTIMIZER, &size);
+
+  bn_mlp *other = make_net(BN_MLP_BN_BEFORE, BN_MLP_INPUT_BATCHNORM | BN_MLP_RENORM,
+                           BN_MLP_SGD);
+  assert_int_equal(bn_mlp_set_parameter(other, BN_MLP_LEARNING_RATE, 0.5), BN_OK);
+  assert_int_equal(bn_mlp_deserialize_into(other, bytes, size), BN_OK);
+  size_t size2;
+  unsigned char *back = serialize(other, BN_MLP_SAVE_OPTIMIZER, &size2);
+  assert_int_equal(size2, size);
+  assert_memory_equal(back, bytes, size); /* tunables, counters, moments, step */
+  free(back);
+  bn_rng r2 = r1;
+  assert_int_equal(bn_mlp_fit(trained, N, x, I, labels, NULL, 16, 1, &r1, NULL, NULL), BN_OK);
+  assert_int_equal(bn_mlp_fit(other, N, x, I, labels, NULL, 16, 1, &r2, NULL, NULL), BN_OK);
+  unsigned char *a = serialize(trained, BN_MLP_SAVE_OPTIMIZER, &size);
+  unsigned char *b = serialize(other, BN_MLP_SAVE_OPTIMIZER, &size2);
+  assert_int_equal(size2, size);
+  assert_memory_equal(a, b, size);
+  free(b);
+
+  /* refused: the handle keeps its state */
+  const size_t hidden[2] = {9, 4};
+  bn_mlp *narrow = NULL;
+  assert_int_equal(bn_mlp_create(&narrow, I, hidden, 2, C, BN_ACT_ELU, BN_MLP_BN_BEFORE,
+                                 BN_MLP_HEAD_SOFTMAX, BN_MLP_INPUT_BATCHNORM | BN_MLP_RENORM),
+                   BN_OK);
+  assert_int_equal(bn_mlp_deserialize_into(narrow, a, size), BN_ERR_SHAPE_MISMATCH);
+  assert_non_null(strstr(bn_mlp_last_error(narrow), "architecture"));
+  bn_mlp_destroy(narrow);
+  bn_mlp *plain = make_net(BN_MLP_BN_BEFORE, BN_MLP_INPUT_BATCHNORM, BN_MLP_ADAM);
+  assert_int_equal(bn_mlp_deserialize_into(plain, a, size), BN_ERR_SHAPE_MISMATCH); /* flags */
+  bn_mlp_destroy(plain);
+  a[size / 2] ^= 0x40;
+  assert_int_equal(bn_mlp_deserialize_into(other, a, size), BN_ERR_CHECKSUM);
+  assert_true(bn_mlp_last_error(other)[0] != '\0');
+  assert_int_equal(bn_mlp_deserialize_into(other, a, 10), BN_ERR_BAD_SIZE);
+  b = serialize(other, BN_MLP_SAVE_OPTIMIZER, &size2);
+  a[size / 2] ^= 0x40;
+  assert_memory_equal(a, b, size); /* unchanged */
+  assert_int_equal(bn_mlp_deserialize_into(NULL, a, size), BN_ERR_INVALID_ARGUMENT);
+  assert_int_equal(bn_mlp_deserialize_into(other, NULL, size), BN_ERR_INVALID_ARGUMENT);
+  free(a);
+  free(b);
+  free(bytes);
+  bn_mlp_destroy(other);
+  bn_mlp_destroy(trained);
+}
+
 static bn_status load_bytes(const unsigned char *buf, size_t size)
 {
   bn_mlp *r = (bn_mlp *)(uintptr_t)1; /* must be reset to NULL on failure */
@@ -627,6 +690,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_round_trip),
     cmocka_unit_test(test_resume_is_exact),
+    cmocka_unit_test(test_deserialize_into),
     cmocka_unit_test(test_every_truncation),
     cmocka_unit_test(test_damage_kinds),
     cmocka_unit_test(test_random_corruptions),

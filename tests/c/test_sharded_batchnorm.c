@@ -74,6 +74,43 @@ static void moments_of_shards_merge_to_the_whole(void **state)
   test_problem_free(&p);
 }
 
+/* The sharded training step of p, shard s on layer[s]: forward with the
+ * merged moments, the backward's sums (sum_dy, sum_dy_xhat) and every
+ * layer's dgamma and dbeta added over the shards, then every shard's dx.
+ * y and dx are F x N with leading dimension LDY. */
+static void run_shards(const test_problem *p, bn_batchnorm **layer, float *y, float *dx,
+                       double *sum_dy, double *sum_dy_xhat, double *dgamma, double *dbeta)
+{
+  static const size_t order[SHARDS] = {0, 1, 2, 3};
+  double count, mean[F], m2[F];
+  merged_moments(p, order, &count, mean, m2);
+  for (size_t f = 0; f < F; f++)
+    sum_dy[f] = sum_dy_xhat[f] = dgamma[f] = dbeta[f] = 0.0;
+  for (size_t s = 0; s < SHARDS; s++) {
+    const size_t j0 = shard_start(s), n = shard_size[s];
+    assert_ok(bn_batchnorm_forward_with_moments(layer[s], n, p->x + j0 * LDX, LDX,
+                                                y + j0 * LDY, LDY, count, mean, m2));
+    double sd[F], sdx[F];
+    assert_ok(bn_batchnorm_backward_sums(layer[s], n, p->x + j0 * LDX, LDX, p->dy + j0 * LDY,
+                                         LDY, sd, sdx));
+    float g[F], b[F];
+    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_DGAMMA, g, F));
+    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_DBETA, b, F));
+    for (size_t f = 0; f < F; f++) {
+      sum_dy[f] += sd[f];
+      sum_dy_xhat[f] += sdx[f];
+      dgamma[f] += g[f];
+      dbeta[f] += b[f];
+    }
+  }
+  for (size_t s = 0; s < SHARDS; s++) {
+    const size_t j0 = shard_start(s), n = shard_size[s];
+    assert_ok(bn_batchnorm_backward_with_sums(layer[s], n, p->x + j0 * LDX, LDX,
+                                              p->dy + j0 * LDY, LDY, dx + j0 * LDY, LDY,
+                                              sum_dy, sum_dy_xhat));
+  }
+}
+
 /* One layer per shard, all with p's gamma and beta: forward with the merged
  * moments, backward through the summed reductions; compared with the
  * reference of the whole batch. */
@@ -96,36 +133,12 @@ static void check_sharded_layers(unsigned flags)
   }
   ref_bn_backward_training(&r, p.xd, F, dy_masked, F, p.gd);
 
-  static const size_t order[SHARDS] = {0, 1, 2, 3};
-  double count, mean[F], m2[F];
-  merged_moments(&p, order, &count, mean, m2);
   bn_batchnorm *layer[SHARDS];
-  float *y = test_floats(LDY * N), *dx = test_floats(LDY * N);
-  double sum_dy[F] = {0}, sum_dy_xhat[F] = {0}, dgamma[F] = {0}, dbeta[F] = {0};
-  for (size_t s = 0; s < SHARDS; s++) {
-    const size_t j0 = shard_start(s), n = shard_size[s];
+  for (size_t s = 0; s < SHARDS; s++)
     layer[s] = test_layer_for(&p, flags);
-    assert_ok(bn_batchnorm_forward_with_moments(layer[s], n, p.x + j0 * LDX, LDX,
-                                                y + j0 * LDY, LDY, count, mean, m2));
-    double sd[F], sdx[F];
-    assert_ok(bn_batchnorm_backward_sums(layer[s], n, p.x + j0 * LDX, LDX, p.dy + j0 * LDY,
-                                         LDY, sd, sdx));
-    float g[F], b[F];
-    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_DGAMMA, g, F));
-    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_DBETA, b, F));
-    for (size_t f = 0; f < F; f++) {
-      sum_dy[f] += sd[f];
-      sum_dy_xhat[f] += sdx[f];
-      dgamma[f] += g[f];
-      dbeta[f] += b[f];
-    }
-  }
-  for (size_t s = 0; s < SHARDS; s++) {
-    const size_t j0 = shard_start(s), n = shard_size[s];
-    assert_ok(bn_batchnorm_backward_with_sums(layer[s], n, p.x + j0 * LDX, LDX,
-                                              p.dy + j0 * LDY, LDY, dx + j0 * LDY, LDY,
-                                              sum_dy, sum_dy_xhat));
-  }
+  float *y = test_floats(LDY * N), *dx = test_floats(LDY * N);
+  double sum_dy[F], sum_dy_xhat[F], dgamma[F], dbeta[F];
+  run_shards(&p, layer, y, dx, sum_dy, sum_dy_xhat, dgamma, dbeta);
   assert_within(test_err_mag(y, LDY, r.y, r.ymag, F, N), TOL);
   assert_within(test_err_mag(dx, LDY, r.dx, r.dxmag, F, N), TOL);
   for (size_t f = 0; f < F; f++) {
@@ -164,6 +177,122 @@ static void sharded_layers_with_fused_relu(void **state)
 {
   (void)state;
   check_sharded_layers(BN_BATCHNORM_FUSE_RELU);
+}
+
+/* max over features f of max_j |a - b| / max_j |b| (F x N, leading
+ * dimensions lda and ldb): the largest difference in units of its feature's
+ * scale. */
+static double worst_by_feature(const float *a, size_t lda, const float *b, size_t ldb)
+{
+  double worst = 0.0;
+  for (size_t f = 0; f < F; f++) {
+    double diff = 0.0, scale = 1e-30;
+    for (size_t j = 0; j < N; j++) {
+      diff = fmax(diff, fabs((double)a[f + j * lda] - (double)b[f + j * ldb]));
+      scale = fmax(scale, fabs((double)b[f + j * ldb]));
+    }
+    worst = fmax(worst, diff / scale);
+  }
+  return worst;
+}
+
+/* |a - b| / |b| over F values. */
+static double worst_of_vector(const float *a, const float *b)
+{
+  double worst = 0.0;
+  for (size_t f = 0; f < F; f++)
+    worst = fmax(worst, fabs((double)a[f] - (double)b[f]) / fmax(fabs((double)b[f]), 1e-30));
+  return worst;
+}
+
+/* A Batch Renormalization layer of p (running statistics p's mean and var,
+ * limits rmax 1.1 and dmax 0.2, so some features' r and d are clipped and
+ * some are not). */
+static bn_batchnorm *renorm_layer_for(const test_problem *p, unsigned flags)
+{
+  bn_batchnorm *l = test_layer_for(p, flags | BN_BATCHNORM_RENORM);
+  assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_RUNNING_MEAN, p->mean, F));
+  assert_ok(bn_batchnorm_set(l, BN_BATCHNORM_RUNNING_VAR, p->var, F));
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_RENORM_RMAX, 1.1));
+  assert_ok(bn_batchnorm_set_parameter(l, BN_BATCHNORM_RENORM_DMAX, 0.2));
+  return l;
+}
+
+/* Batch Renormalization over shards: r and d from the merged statistics and
+ * the running statistics, the same on every shard; y, dx, the summed dgamma
+ * and dbeta and the running statistics those of the single-process layer
+ * (itself checked against float64 in test_batchnorm_renorm) on the whole
+ * batch, to float rounding: 1e-6 of each feature's scale. */
+static void check_sharded_renorm(unsigned flags)
+{
+  test_rng rng = {41 + flags};
+  test_problem p;
+  test_problem_make(&p, &rng, F, N, LDX, LDY, 1, 1);
+  bn_batchnorm *whole = renorm_layer_for(&p, flags);
+  float *wy = test_floats(LDY * N), *wdx = test_floats(LDY * N);
+  float wr[F], wd[F], wg[F], wb[F], wrm[F], wrv[F];
+  assert_ok(bn_batchnorm_forward(whole, BN_MODE_TRAINING, N, p.x, LDX, wy, LDY));
+  assert_ok(bn_batchnorm_get(whole, BN_BATCHNORM_RENORM_R, wr, F));
+  assert_ok(bn_batchnorm_get(whole, BN_BATCHNORM_RENORM_D, wd, F));
+  assert_ok(bn_batchnorm_backward(whole, N, p.x, LDX, p.dy, LDY, wdx, LDY));
+  assert_ok(bn_batchnorm_get(whole, BN_BATCHNORM_DGAMMA, wg, F));
+  assert_ok(bn_batchnorm_get(whole, BN_BATCHNORM_DBETA, wb, F));
+  assert_ok(bn_batchnorm_get(whole, BN_BATCHNORM_RUNNING_MEAN, wrm, F));
+  assert_ok(bn_batchnorm_get(whole, BN_BATCHNORM_RUNNING_VAR, wrv, F));
+  int clipped = 0, free_r = 0;
+  for (size_t f = 0; f < F; f++) {
+    clipped += wr[f] == 1.1f || wr[f] == 1.0f / 1.1f || wd[f] == 0.2f || wd[f] == -0.2f;
+    free_r += wr[f] != 1.1f && wr[f] != (float)(1.0 / 1.1);
+  }
+  assert_true(clipped > 0 && free_r > 0); /* both regimes are exercised */
+
+  bn_batchnorm *layer[SHARDS];
+  for (size_t s = 0; s < SHARDS; s++)
+    layer[s] = renorm_layer_for(&p, flags);
+  float *y = test_floats(LDY * N), *dx = test_floats(LDY * N);
+  double sum_dy[F], sum_dy_xhat[F], dgamma[F], dbeta[F];
+  run_shards(&p, layer, y, dx, sum_dy, sum_dy_xhat, dgamma, dbeta);
+  for (size_t s = 0; s < SHARDS; s++) { /* every shard used the whole batch's r and d */
+    float r[F], d[F];
+    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_RENORM_R, r, F));
+    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_RENORM_D, d, F));
+    assert_within(worst_of_vector(r, wr), 1e-6);
+    assert_within(worst_of_vector(d, wd), 1e-6);
+  }
+  assert_within(worst_by_feature(y, LDY, wy, LDY), 1e-6);
+  assert_within(worst_by_feature(dx, LDY, wdx, LDY), 1e-6);
+  /* The shards' dgamma and dbeta are each rounded to float: a few roundings
+   * of the largest share. */
+  for (size_t f = 0; f < F; f++) {
+    assert_within(fabs(dgamma[f] - wg[f]) / fmax(fabs((double)wg[f]), 1e-30), 1e-5);
+    assert_within(fabs(dbeta[f] - wb[f]) / fmax(fabs((double)wb[f]), 1e-30), 1e-5);
+  }
+  for (size_t s = 0; s < SHARDS; s++) {
+    float rm[F], rv[F];
+    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_RUNNING_MEAN, rm, F));
+    assert_ok(bn_batchnorm_get(layer[s], BN_BATCHNORM_RUNNING_VAR, rv, F));
+    assert_within(worst_of_vector(rm, wrm), 1e-6);
+    assert_within(worst_of_vector(rv, wrv), 1e-6);
+    bn_batchnorm_destroy(layer[s]);
+  }
+  bn_batchnorm_destroy(whole);
+  free(y);
+  free(dx);
+  free(wy);
+  free(wdx);
+  test_problem_free(&p);
+}
+
+static void sharded_renorm_matches_the_whole_batch(void **state)
+{
+  (void)state;
+  check_sharded_renorm(0);
+}
+
+static void sharded_renorm_with_fused_relu(void **state)
+{
+  (void)state;
+  check_sharded_renorm(BN_BATCHNORM_FUSE_RELU);
 }
 
 /* The backward halves also follow a plain training forward: together they
@@ -303,6 +432,8 @@ int main(void)
     cmocka_unit_test(moments_of_shards_merge_to_the_whole),
     cmocka_unit_test(sharded_layers_match_the_whole_batch),
     cmocka_unit_test(sharded_layers_with_fused_relu),
+    cmocka_unit_test(sharded_renorm_matches_the_whole_batch),
+    cmocka_unit_test(sharded_renorm_with_fused_relu),
     cmocka_unit_test(sums_after_a_plain_forward_give_its_backward),
     cmocka_unit_test(hostile_arguments),
   };

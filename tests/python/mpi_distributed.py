@@ -23,9 +23,13 @@ def data(n=157, seed=3):
     return x, y
 
 
-def model(optimizer):
+def model(optimizer, renorm=False):
+    # Batch Renormalization with fixed limits that clip: the schedule would
+    # keep r = 1 and d = 0 (plain BatchNorm) for the first 5000 steps.
+    extra = dict(renorm=True, renorm_schedule=False, renorm_rmax=1.5,
+                 renorm_dmax=0.5) if renorm else {}
     return bn.MLP(5, [12, 6], 3, input_batchnorm=True, seed=4, optimizer=optimizer,
-                  learning_rate=0.05)
+                  learning_rate=0.05, **extra)
 
 
 def worst_difference(a, b):
@@ -37,13 +41,14 @@ def worst_difference(a, b):
     return worst
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
-def test_fit_across_ranks_equals_one_process(optimizer):
+@pytest.mark.parametrize("optimizer,renorm", [("sgd", False), ("momentum", False),
+                                              ("momentum", True)])
+def test_fit_across_ranks_equals_one_process(optimizer, renorm):
     x, y = data()
-    alone = model(optimizer)
+    alone = model(optimizer, renorm)
     alone.fit(x, y, epochs=3, batch_size=20, seed=8)
     loss, accuracy = alone.evaluate(x, y)
-    shared = model(optimizer)
+    shared = model(optimizer, renorm)
     with bn.distributed.attach(shared, COMM):
         shared.fit(x, y, epochs=3, batch_size=20, seed=8)
         shared_loss, shared_accuracy = shared.evaluate(x, y)
@@ -66,3 +71,23 @@ def test_other_architectures_fail_every_rank():
     m = bn.MLP(5, [12 if COMM.Get_rank() == 0 else 7], 3, seed=1)
     with pytest.raises(bn.ShapeMismatchError):
         bn.distributed.attach(m, COMM)
+
+
+def test_attach_gives_every_rank_rank_0s_state():
+    """Rank 0 has trained (momentum velocities, step, running statistics);
+    the other ranks hold fresh models with other tunables. After attach every
+    rank continues rank 0's training, as one process would. (Not Adam: it
+    scales the rounding noise of gradients that are zero in exact arithmetic
+    to full steps, so its ranks agree only as well as their roundings.)"""
+    x, y = data()
+    first = model("momentum")
+    first.fit(x, y, epochs=1, batch_size=20, seed=8)
+    alone = bn.MLP.from_bytes(first.to_bytes(optimizer=True))
+    alone.fit(x, y, epochs=2, batch_size=20, seed=9)
+    m = first if COMM.Get_rank() == 0 else bn.MLP(5, [12, 6], 3, input_batchnorm=True,
+                                                    seed=COMM.Get_rank(), optimizer="sgd",
+                                                    learning_rate=0.5)
+    with bn.distributed.attach(m, COMM):
+        assert m.optimizer == bn.Optimizer.MOMENTUM and m.learning_rate == alone.learning_rate
+        m.fit(x, y, epochs=2, batch_size=20, seed=9)
+    assert worst_difference(alone, m) <= 1e-5

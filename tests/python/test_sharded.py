@@ -64,6 +64,51 @@ def test_shards_give_the_whole_batch():
                                    rtol=1e-6)
 
 
+def test_renorm_shards_give_the_whole_batch_layer():
+    """Batch Renormalization: every shard's r and d come from the merged
+    moments and the running statistics, so y, dx, the summed dgamma and
+    dbeta and the running statistics are the whole-batch layer's (the
+    single-process layer, itself tested against float64)."""
+    rng = np.random.default_rng(5)
+    n, f = sum(SIZES), 6
+    x = (rng.normal(size=(n, f)) * rng.uniform(0.1, 3, f) + rng.uniform(-5, 5, f)).astype(np.float32)
+    dy = rng.normal(size=(n, f)).astype(np.float32)
+
+    def layer():
+        b = bn.BatchNorm(f, renorm=True, rmax=1.5, dmax=0.5)
+        b.gamma = np.linspace(0.5, 2, f, dtype=np.float32)
+        b.running_mean = x.mean(0) + 0.5
+        b.running_var = x.var(0) * np.linspace(0.3, 3, f).astype(np.float32)
+        return b
+
+    whole = layer()
+    y_ref = whole.forward(x, training=True)
+    dx_ref = whole.backward(dy)
+    bounds = np.cumsum((0,) + SIZES)
+    shards = [slice(bounds[i], bounds[i + 1]) for i in range(len(SIZES))]
+    total = sharded.Moments(0.0, np.zeros(f), np.zeros(f))
+    for s in shards:
+        total = sharded.moments_merge(total, sharded.batchnorm_moments(x[s]))
+    layers = [layer() for _ in shards]
+    y, sums = np.empty_like(x), []
+    for b, s in zip(layers, shards):
+        y[s] = sharded.forward_with_moments(b, x[s], total)
+        sums.append(sharded.backward_sums(b, dy[s]))
+    sum_dy, sum_dy_xhat = sum(a for a, _ in sums), sum(c for _, c in sums)
+    dx = np.empty_like(x)
+    for b, s in zip(layers, shards):
+        dx[s] = sharded.backward_with_sums(b, dy[s], sum_dy, sum_dy_xhat)
+    np.testing.assert_allclose(y, y_ref, atol=1e-6 * np.abs(y_ref).max())
+    np.testing.assert_allclose(dx, dx_ref, atol=1e-6 * np.abs(dx_ref).max())
+    for name in ("dgamma", "dbeta"):
+        want = getattr(whole, name)
+        np.testing.assert_allclose(sum(getattr(b, name).astype(np.float64) for b in layers),
+                                   want, atol=1e-5 * np.abs(want).max())
+    for b in layers:
+        np.testing.assert_allclose(b.running_mean, whole.running_mean, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(b.running_var, whole.running_var, rtol=1e-6)
+
+
 def test_errors():
     layer = bn.BatchNorm(3)
     x = np.ones((4, 3), np.float32)

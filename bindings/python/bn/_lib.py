@@ -357,6 +357,7 @@ _SIGNATURES = {
     "bn_mlp_serialized_size": (_status, [_ML, c_uint, _szp]),
     "bn_mlp_serialize": (_status, [_ML, c_uint, c_void_p, c_size_t, _szp]),
     "bn_mlp_deserialize": (_status, [POINTER(_ML), c_void_p, c_size_t, c_char_p, c_size_t]),
+    "bn_mlp_deserialize_into": (_status, [_ML, c_void_p, c_size_t]),
     "bn_mlp_save": (_status, [_ML, c_char_p, c_uint]),
     "bn_mlp_load": (_status, [POINTER(_ML), c_char_p, c_char_p, c_size_t]),
     # batchnorm.h / dense.h: one API style (docs/architecture.md, Conventions)

@@ -1,9 +1,11 @@
 """Data-parallel training of a :class:`bn.MLP` over MPI, through mpi4py.
 
 Every process of a communicator holds a model of the same architecture;
-:func:`attach` (collective) checks that, copies rank 0's parameters and
-running statistics to every rank, and makes the model one rank of a
-data-parallel training (``bn_mlp_set_reducer``). Then, on every rank::
+:func:`attach` (collective) checks that, copies rank 0's whole state to
+every rank (parameters, statistics, tunables and optimizer state: its model
+bytes with the optimizer, :meth:`MLP.load_bytes`), and makes the model one
+rank of a data-parallel training (``bn_mlp_set_reducer``). Then, on every
+rank::
 
     model.fit(x, y, epochs=..., batch_size=..., seed=...)   # the whole data set
 
@@ -37,6 +39,7 @@ import numpy as np
 
 from . import _lib
 from ._lib import lib
+from ._errors import error_for
 from .mlp import MLP
 from .sharded import Moments, moments_merge
 
@@ -88,11 +91,28 @@ class Attachment:
         with m._lock:
             m._live()
             m._call(lib.bn_mlp_set_reducer, self._callback, None, self.rank, self.size)
-        # rank 0's parameters and running statistics everywhere
-        for (layer, name), values in m.parameters().items():
-            self.comm.Bcast(values, root=0)
-            if self.rank != 0:
-                m.set(layer, name, values)
+        # rank 0's whole state everywhere (None: rank 0 could not serialize
+        # it); every rank learns whether all took it, so none waits alone
+        from mpi4py import MPI
+        failure: Optional[BaseException] = None
+        blob: Optional[bytes] = None
+        if self.rank == 0:
+            try:
+                blob = m.to_bytes(optimizer=True)
+            except BaseException as exc:  # noqa: B902 - re-raised after the vote
+                failure = exc
+        blob = self.comm.bcast(blob, root=0)
+        if self.rank != 0:
+            try:
+                if blob is None:
+                    raise error_for(_TRANSPORT_FAILED, "rank 0 could not send its model")
+                m.load_bytes(blob)
+            except BaseException as exc:  # noqa: B902 - re-raised after the vote
+                failure = exc
+        if not self.comm.allreduce(failure is None, op=MPI.LAND):
+            if failure is not None:
+                raise failure
+            raise error_for(_TRANSPORT_FAILED, "another rank could not take rank 0's model")
 
     def detach(self) -> None:
         """Train alone again; frees the duplicated communicator (collective)."""

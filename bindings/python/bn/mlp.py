@@ -856,6 +856,16 @@ class MLP(Handle):
             raise error_for(status, _load_message(status, message, "model bytes"))
         return cls._from_pointer(ptr)
 
+    def load_bytes(self, blob: BytesLike) -> None:
+        """Replace this network's state by model-file bytes of the same
+        architecture, in place (bn_mlp_deserialize_into): parameters,
+        statistics, tunables, training record and optimizer state, as
+        :meth:`from_bytes` would create them. Raises ShapeMismatchError for
+        another architecture, a FormatError subclass for invalid bytes; the
+        network is then unchanged."""
+        data = bytes(memoryview(blob))
+        self._call(lib.bn_mlp_deserialize_into, data, len(data))
+
     def save(self, path: Union[str, os.PathLike], optimizer: bool = False) -> None:
         """Save to a file atomically (bn_mlp_save): an existing file is replaced only
         once the new one is complete. InputOutputError says which call failed."""
