@@ -86,8 +86,10 @@ static int all_ranks(bn_mpi *h, int ok)
   return MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, h->comm) == MPI_SUCCESS && all;
 }
 
-/* Rank 0's model bytes, with the optimizer state (NULL and *size 0 on failure). */
-static unsigned char *rank0_bytes(bn_mpi *h, uint64_t *size, char *message, size_t capacity)
+/* Rank 0's model bytes, with the optimizer state (NULL and *size 0 on failure,
+ * the reason in *status). */
+static unsigned char *rank0_bytes(bn_mpi *h, uint64_t *size, bn_status *status, char *message,
+                                  size_t capacity)
 {
   size_t n = 0;
   unsigned char *bytes = NULL;
@@ -98,6 +100,7 @@ static unsigned char *rank0_bytes(bn_mpi *h, uint64_t *size, char *message, size
     st = BN_ERR_OUT_OF_MEMORY;
   if (st == BN_OK)
     st = bn_mlp_serialize(h->mlp, BN_MLP_SAVE_OPTIMIZER, bytes, n, NULL);
+  *status = st;
   if (st != BN_OK) {
     say(message, capacity, st, "rank 0 cannot serialize its model: %s (%s)",
         bn_status_string(st), bn_mlp_last_error(h->mlp));
@@ -115,14 +118,19 @@ static unsigned char *rank0_bytes(bn_mpi *h, uint64_t *size, char *message, size
  * whatever each was given. Every rank learns whether every rank succeeded. */
 static bn_status broadcast_model(bn_mpi *h, char *message, size_t capacity)
 {
-  uint64_t size = 0;
-  unsigned char *bytes = h->rank == 0 ? rank0_bytes(h, &size, message, capacity) : NULL;
-  if (MPI_Bcast(&size, 1, MPI_UINT64_T, 0, h->comm) != MPI_SUCCESS)
-    size = 0;
+  /* [size, status]: every rank fails with rank 0's reason when it has no bytes */
+  uint64_t head[2] = {0, BN_ERR_IO};
+  bn_status st0 = BN_ERR_IO;
+  unsigned char *bytes = h->rank == 0 ? rank0_bytes(h, &head[0], &st0, message, capacity) : NULL;
+  head[1] = (uint64_t)st0;
+  if (MPI_Bcast(head, 2, MPI_UINT64_T, 0, h->comm) != MPI_SUCCESS)
+    head[0] = 0;
+  const uint64_t size = head[0];
   if (size == 0) {
     free(bytes);
-    return h->rank == 0 ? BN_ERR_IO : say(message, capacity, BN_ERR_IO,
-                                          "rank 0 could not send its model");
+    const bn_status reason = (bn_status)head[1] == BN_OK ? BN_ERR_IO : (bn_status)head[1];
+    return h->rank == 0 ? reason : say(message, capacity, reason, "rank 0 could not send its model: %s",
+                                       bn_status_string(reason));
   }
   if (h->rank != 0)
     bytes = malloc((size_t)size);
