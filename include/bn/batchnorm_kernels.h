@@ -285,7 +285,7 @@ BN_API bn_status bn_batchnorm_moments(size_t features, size_t batch, const float
  *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (NULL pointer, zero features,
  *          negative count, negative M2); BN_ERR_NON_FINITE (a count, mean or
  *          M2 that is not finite, or a union whose moments overflow).
- *          On error mean_a and m2_a are unchanged.
+ *          On error mean_a and m2_a are unchanged. Allocates nothing.
  *  @par Thread-safety
  *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,

@@ -1,6 +1,16 @@
 #include <math.h>
 #include "moments.h"
 
+/* One feature of the merge of b into a with a non-empty: wb = count_b / n is
+ * b's weight in the mean, cross = count_a * wb the cross term's na*nb/n. */
+static inline void merge_feature(double wb, double cross, double mean_a, double m2_a,
+                                 double mean_b, double m2_b, double *mean, double *m2)
+{
+  const double delta = mean_b - mean_a;
+  *mean = mean_a + delta * wb;
+  *m2 = m2_a + m2_b + delta * delta * cross;
+}
+
 void bni_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,
                        double count_b, const double *mean_b, const double *m2_b)
 {
@@ -13,14 +23,27 @@ void bni_moments_merge(size_t features, double count_a, double *mean_a, double *
     }
     return;
   }
-  const double total = count_a + count_b;
-  /* weight of b in the mean, and the cross term's factor na*nb/n */
-  const double wb = count_b / total, cross = count_a * wb;
+  const double wb = count_b / (count_a + count_b), cross = count_a * wb;
+  for (size_t f = 0; f < features; f++)
+    merge_feature(wb, cross, mean_a[f], m2_a[f], mean_b[f], m2_b[f], &mean_a[f], &m2_a[f]);
+}
+
+int bni_moments_merge_is_finite(size_t features, double count_a, const double *mean_a,
+                                const double *m2_a, double count_b, const double *mean_b,
+                                const double *m2_b)
+{
+  if (!isfinite(count_a + count_b))
+    return 0;
+  if (count_a == 0.0 || count_b == 0.0)
+    return 1; /* the union is one of the two sets, finite when checked */
+  const double wb = count_b / (count_a + count_b), cross = count_a * wb;
   for (size_t f = 0; f < features; f++) {
-    const double delta = mean_b[f] - mean_a[f];
-    mean_a[f] += delta * wb;
-    m2_a[f] += m2_b[f] + delta * delta * cross;
+    double mean, m2;
+    merge_feature(wb, cross, mean_a[f], m2_a[f], mean_b[f], m2_b[f], &mean, &m2);
+    if (!isfinite(mean) || !isfinite(m2))
+      return 0;
   }
+  return 1;
 }
 
 void bni_moments_of_columns(size_t features, size_t n, const float *x, size_t ld, double *mean,

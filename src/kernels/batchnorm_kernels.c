@@ -294,28 +294,11 @@ bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, doub
   bn_status st = bni_check_moments(NULL, features, count_a, 0.0, mean_a, m2_a);
   if (st == BN_OK)
     st = bni_check_moments(NULL, features, count_b, 0.0, mean_b, m2_b);
-  size_t bytes;
-  if (st == BN_OK && !bni_mul_size(features, 2 * sizeof(double), &bytes))
-    st = BN_ERR_SIZE_OVERFLOW;
-  if (st != BN_OK || count_b == 0.0)
+  if (st != BN_OK)
     return st;
-  if (count_a == 0.0) { /* b was checked above; a's values are never read */
-    memcpy(mean_a, mean_b, features * sizeof *mean_a);
-    memcpy(m2_a, m2_b, features * sizeof *m2_a);
-    return BN_OK;
-  }
-  double *merged = malloc(bytes);
-  if (!merged)
-    return BN_ERR_OUT_OF_MEMORY;
-  memcpy(merged, mean_a, features * sizeof *merged);
-  memcpy(merged + features, m2_a, features * sizeof *merged);
-  bni_moments_merge(features, count_a, merged, merged + features, count_b, mean_b, m2_b);
-  st = isfinite(count_a + count_b) ? bni_check_finite_doubles(NULL, "merged", merged, 2 * features)
-                                   : BN_ERR_NON_FINITE;
-  if (st == BN_OK) {
-    memcpy(mean_a, merged, features * sizeof *mean_a);
-    memcpy(m2_a, merged + features, features * sizeof *m2_a);
-  }
-  free(merged);
-  return st;
+  /* checked first, so that on error a is unchanged without a scratch copy */
+  if (!bni_moments_merge_is_finite(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b))
+    return BN_ERR_NON_FINITE;
+  bni_moments_merge(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b);
+  return BN_OK;
 }

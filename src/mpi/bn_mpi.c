@@ -16,29 +16,28 @@ struct bn_mpi {
 };
 
 /* inout = in (lower ranks) merged with inout (higher ranks), each a block
- * [count, mean[F], m2[F]] of the contiguous type `type`. A failed merge
- * (non-finite values from a failing rank) leaves NaN, which every rank then
- * reports. MPI_Op functions cannot return an error. */
+ * [count, mean[F], m2[F]] of the contiguous type `type`. Feature by feature
+ * through stack copies of in's values, so nothing is allocated and in is
+ * left alone. A failed merge (non-finite values from a failing rank) leaves
+ * NaN, which every rank then reports. MPI_Op functions cannot return an
+ * error. */
 static void merge_blocks(void *in, void *inout, int *len, MPI_Datatype *type)
 {
   int bytes = 0;
   MPI_Type_size(*type, &bytes);
   const size_t n = (size_t)bytes / sizeof(double), F = (n - 1) / 2;
-  double *a = in, *b = inout, *merged = malloc(n * sizeof *merged);
+  const double *a = in;
+  double *b = inout;
   for (int k = 0; k < *len; k++, a += n, b += n) {
-    int ok = merged != NULL;
-    if (ok) {
-      memcpy(merged, a, n * sizeof *merged);
-      ok = bn_moments_merge(F, a[0], merged + 1, merged + 1 + F, b[0], b + 1, b + 1 + F) == BN_OK;
+    int ok = 1;
+    for (size_t f = 0; ok && f < F; f++) {
+      double mean = a[1 + f], m2 = a[1 + F + f];
+      ok = bn_moments_merge(1, a[0], &mean, &m2, b[0], b + 1 + f, b + 1 + F + f) == BN_OK;
+      b[1 + f] = mean;
+      b[1 + F + f] = m2;
     }
-    if (ok) {
-      merged[0] = a[0] + b[0];
-      memcpy(b, merged, n * sizeof *b);
-    } else {
-      b[0] = NAN;
-    }
+    b[0] = ok ? a[0] + b[0] : NAN;
   }
-  free(merged);
 }
 
 /* Reduce to rank 0, then broadcast: every rank gets the same bits. */
