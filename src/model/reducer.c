@@ -10,8 +10,9 @@
 #include "../core/moments.h"
 #include "mlp_internal.h"
 
-/* The architecture's numbers every rank must share. */
-enum { FINGERPRINT = 9 };
+/* The architecture's numbers every rank must share, and the reduce slots
+ * agreeing on them takes ([failed, code], the values, their squares). */
+enum { FINGERPRINT = 9, FINGERPRINT_SLOTS = 2 * FINGERPRINT + 2 };
 
 static void fingerprint(const bn_mlp *m, double *v)
 {
@@ -80,17 +81,23 @@ bn_status bn_mlp_set_reducer(bn_mlp *mlp, bn_reduce_fn fn, void *context, size_t
   size_t cap = 2 * m->widest + 2;
   if (m->nparams + 4 > cap)
     cap = m->nparams + 4;
-  if (cap < 2 * FINGERPRINT + 2)
-    cap = 2 * FINGERPRINT + 2;
+  if (cap < FINGERPRINT_SLOTS)
+    cap = FINGERPRINT_SLOTS;
   double *buf = malloc(cap * sizeof *buf);
-  if (!buf)
-    return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "no memory for a reduce buffer");
+  const bn_status mine =
+    buf ? BN_OK : bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "no memory for a reduce buffer");
+  if (!buf && size == 1)
+    return mine;
   if (size > 1) {
+    /* a rank without its buffer still takes part, through this one, so the
+     * others learn of the failure instead of waiting for it */
+    double fallback[FINGERPRINT_SLOTS];
     double v[FINGERPRINT];
     fingerprint(m, v);
     bni_reducer saved = m->red;
-    m->red = (bni_reducer){fn, context, rank, size, buf, cap, 0.0, 0};
-    bn_status st = bni_mlp_agree_on(m, BN_OK, v, FINGERPRINT,
+    m->red = (bni_reducer){fn,  context, rank, size, buf ? buf : fallback,
+                           buf ? cap : FINGERPRINT_SLOTS, 0.0, 0};
+    bn_status st = bni_mlp_agree_on(m, mine, v, FINGERPRINT,
                                     "the ranks' networks (architecture or parameter count)");
     m->red = saved;
     if (st != BN_OK) {

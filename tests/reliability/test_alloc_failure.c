@@ -103,9 +103,12 @@ BLOB_SNAPSHOT_FN(std_state, bn_standardizer, bn_standardizer_serialized_size,
  * doubles, and merging a block of moments with an identical one doubles the
  * count and M2 and keeps the mean. Deterministic, in-process, and every
  * sharded path of the MLP runs (reducer.c). */
+static size_t mirror_calls; /* collectives made, for test_reducer_attach_takes_part */
+
 static bn_status mirror_reduce(void *context, bn_reduce_op op, double *data, size_t count)
 {
   (void)context;
+  mirror_calls++;
   const size_t features = (count - 1) / 2;
   for (size_t i = 0; i < count; i++)
     if (op == BN_REDUCE_SUM || i == 0 || i > features)
@@ -729,6 +732,24 @@ EXHAUST_ON(reducer_fit, mlp_fit, ON_RMLP)
 EXHAUST_ON(reducer_evaluate, mlp_evaluate, ON_RMLP)
 EXHAUST_ON(reducer_recompute_statistics, mlp_recompute_statistics, ON_RMLP)
 
+/* A rank that cannot allocate its reduce buffer still makes the attach's
+ * collective (reporting the failure), so the other ranks are not left
+ * waiting in it. */
+static void test_reducer_attach_takes_part(void **state)
+{
+  (void)state;
+  world w;
+  setup_world(&w, ON_MLP);
+  mirror_calls = 0;
+  bnt_arm(1);
+  const bn_status st = reducer_attach(&w);
+  bnt_disarm();
+  assert_int_equal(bnt_failed_call(), BNT_ALLOCATION);
+  assert_int_equal(st, BN_ERR_OUT_OF_MEMORY);
+  assert_int_equal(mirror_calls, 1);
+  teardown_world(&w);
+}
+
 #ifdef BNT_WITH_MPI
 EXHAUST(mpi_attach)
 EXHAUST_ON(mpi_train_step, mlp_train_step, ON_MPI)
@@ -795,6 +816,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_smlp_save_replace),
     cmocka_unit_test(test_smlp_load),
     cmocka_unit_test(test_reducer_attach),
+    cmocka_unit_test(test_reducer_attach_takes_part),
     cmocka_unit_test(test_reducer_train_step),
     cmocka_unit_test(test_reducer_fit),
     cmocka_unit_test(test_reducer_evaluate),
