@@ -44,14 +44,17 @@ static void training_affine(size_t F, const float *invstd, const double *residua
   }
 }
 
-/* Per-feature constants of the inference forward, y = fma(x, scale, shift),
- * computed in double and rounded once. */
-static void inference_affine(size_t F, const float *mean, const float *var, const float *gamma,
-                             const float *beta, float eps, float *scale, float *shift)
+/* Per-feature constants of the inference forward, y = fma(x - mean, scale,
+ * shift), computed in double and rounded once. The running mean is
+ * subtracted from x before scaling (exactly, in float, for x within a factor
+ * of two of it): folding it into the shift instead would cancel when the
+ * mean dwarfs the spread. */
+static void inference_affine(size_t F, const float *var, const float *gamma, const float *beta,
+                             float eps, float *scale, float *shift)
 {
   for (size_t f = 0; f < F; f++) {
     bni_bn_affine t = bni_bn_scale_shift(gamma ? (double)gamma[f] : 1.0,
-                                         beta ? (double)beta[f] : 0.0, (double)mean[f],
+                                         beta ? (double)beta[f] : 0.0, 0.0,
                                          bni_bn_invstd((double)var[f], (double)eps));
     scale[f] = (float)t.scale;
     shift[f] = (float)t.shift;
@@ -134,10 +137,10 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
                                  float *y, size_t ldy, double *work)
 {
   scratch s = carve(work, F);
-  inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_AFFINE, .F = F, .N = N, .x = x, .ldx = ldx,
-                                .scale = s.scale, .shift = s.shift, .flag = relu, .out = y,
-                                .ldout = ldy});
+  inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .m = mean, .scale = s.scale, .shift = s.shift,
+                                .flag = relu, .out = y, .ldout = ldy});
 }
 
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
@@ -229,9 +232,9 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sgd = s.d2;
-  int mask = relu ? BNI_MASK_AFFINE : BNI_MASK_NONE;
+  int mask = relu ? BNI_MASK_CENTERED : BNI_MASK_NONE;
 
-  inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
+  inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
   if (dgamma || dbeta) {
     bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
                                   .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,

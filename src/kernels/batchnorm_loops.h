@@ -20,8 +20,7 @@
  * mask (dy is zeroed where y <= 0). */
 enum bni_relu_mask {
   BNI_MASK_NONE = 0,
-  BNI_MASK_CENTERED = 1, /* y = fma(x - m, scale, shift): the training forward */
-  BNI_MASK_AFFINE = 2    /* y = fma(x, scale, shift): the inference forward */
+  BNI_MASK_CENTERED = 1 /* y = fma(x - m, scale, shift): both forwards */
 };
 
 /* The passes of the algorithms, each one loop over the batch. The
@@ -32,7 +31,6 @@ typedef enum bni_bn_pass_kind {
   BNI_PASS_GRAD_SUMS,     /* with g = dy masked as `flag` says (using m, scale, shift):
                              s1 = sum g, s2 = sum d (skipped when NULL), s3 = sum g*d */
   BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag */
-  BNI_PASS_AFFINE,        /* out = fma(x, scale, shift), then max(0, .) if flag */
   BNI_PASS_GRAD_INPUT,    /* out = fma(a, g, fma(nk, x - m, c0)) with g = dy masked as
                              `flag` says; with nk == NULL (constant statistics),
                              out = a*g and c0 is not read */
@@ -47,7 +45,7 @@ static inline int bni_bn_pass_reduces(bni_bn_pass_kind kind)
 
 /* One loop call over F features and N sample columns: its kind and its
  * arguments; members its kind does not use are ignored. flag is the ReLU
- * switch of normalize and affine and the bni_relu_mask of the gradients. */
+ * switch of normalize and the bni_relu_mask of the gradients. */
 typedef struct bni_bn_pass {
   bni_bn_pass_kind kind;
   size_t F, N;

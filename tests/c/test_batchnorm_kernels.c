@@ -552,6 +552,45 @@ static void large_mean_small_spread(void **state)
  * variance exactly 0, invstd = 1/sqrt(eps), nothing is NaN, and the
  * gradients are finite and match the reference (dx = gamma/sqrt(eps) *
  * (dy - mean dy), dgamma exactly 0). Mixed with a normal feature. */
+/* Inference with a running mean that dwarfs the spread (mean 1e4, std 1e-2):
+ * y must be within 1e-5 of the float64 value relative to its own terms,
+ * gamma*invstd*(x - mean) and beta, not to gamma*invstd*mean (the magnitude
+ * at which a shift folded into one multiply-add cancels). */
+static void inference_large_running_mean(void **state)
+{
+  (void)state;
+  enum { F = 4, N = 500 };
+  static const double mu[F] = {1e4, -1e4, 3e3, 1e4};
+  static const double sd[F] = {1e-2, 1e-2, 1e-3, 1e-1};
+  test_rng rng = {21};
+  float *x = test_floats(F * N), *y = test_floats(F * N), mean[F], var[F];
+  const float gamma[F] = {1.5f, -0.75f, 2.0f, 1.0f}, beta[F] = {0.25f, 0.0f, -1.0f, 0.5f};
+  test_fill_rows(&rng, x, F, N, F, mu, sd);
+  for (int f = 0; f < F; f++) {
+    mean[f] = (float)mu[f];
+    var[f] = (float)(sd[f] * sd[f]);
+  }
+  for (unsigned relu = 0; relu <= 1; relu++) {
+    assert_ok(bn_batchnorm_forward_inference(F, N, x, F, mean, var, gamma, beta, EPS,
+                                             relu ? BN_BATCHNORM_FUSE_RELU : 0u, y, F));
+    double worst = 0.0;
+    for (int f = 0; f < F; f++) {
+      const double s = (double)gamma[f] / sqrt((double)var[f] + (double)EPS);
+      for (int j = 0; j < N; j++) {
+        const double t = s * ((double)x[f + j * F] - (double)mean[f]);
+        double want = t + (double)beta[f];
+        if (relu && want < 0.0)
+          want = 0.0;
+        const double err = fabs((double)y[f + j * F] - want) / (fabs(t) + fabs((double)beta[f]));
+        worst = err > worst ? err : worst;
+      }
+    }
+    assert_within(worst, 1e-5);
+  }
+  free(x);
+  free(y);
+}
+
 static void constant_features(void **state)
 {
   (void)state;
@@ -729,6 +768,7 @@ int main(void)
       cmocka_unit_test(backward_matches_finite_differences),
       cmocka_unit_test(textbook_example),
       cmocka_unit_test(large_mean_small_spread),
+      cmocka_unit_test(inference_large_running_mean),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),
