@@ -61,6 +61,21 @@ static void inference_affine(size_t F, const float *var, const float *gamma, con
   }
 }
 
+/* The batch's moments in double (the moments pass): M2 into m2, and its
+ * mean split into the float-rounded mean m and the rounding residual
+ * (written over `origin`, which the pass fills first). */
+static void batch_moments(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
+                          double *offset, double *m2, double *origin, float *m)
+{
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_MOMENTS, .F = F, .N = N, .x = x, .ldx = ldx,
+                                .s1 = offset, .s2 = m2, .s3 = origin,
+                                .cache = bni_bn_block_cache_bytes()});
+  for (size_t f = 0; f < F; f++) {
+    m[f] = (float)(origin[f] + offset[f]);
+    origin[f] = (origin[f] - (double)m[f]) + offset[f]; /* the first difference is exact */
+  }
+}
+
 bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      const float *x, size_t ldx, const float *gamma,
                                      const float *beta, float eps, int relu, float *y, size_t ldy,
@@ -79,28 +94,18 @@ bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t
                                          double *var, double *residual, double *work)
 {
   scratch s = carve(work, F);
-  double *sum = s.d0, *sq = s.d1, *res = s.d2;
-  const double n = (double)N;
+  double *sq = s.d1, *res = s.d2;
 
-  /* Pass 1: the mean, rounded to float (m). Pass 2: sums of d = x - m in
-   * double. Their mean r is m's rounding residual, so the exact mean is
-   * m + r and sum(d^2)/N - r^2 is the variance without cancellation (r is at
-   * most half an ulp of m, far below the spread unless the spread is 0). */
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_SUM, .F = F, .N = N, .x = x, .ldx = ldx,
-                                .s1 = sum});
-  for (size_t f = 0; f < F; f++)
-    s.m[f] = (float)(sum[f] / n);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = s.m, .s1 = sum, .s2 = sq});
+  /* One pass for the exact moments (x read from memory once): the mean as
+   * the float m plus the residual res, and M2. */
+  batch_moments(ex, F, N, x, ldx, s.d0, sq, res, s.m);
   for (size_t f = 0; f < F; f++) {
-    double r = sum[f] / n;
-    double v = sq[f] / n - r * r;
+    double v = sq[f] / (double)N;
     /* A variance beyond FLT_MAX (finite inputs near FLT_MAX) cannot be
      * reported in float: treat it like a non-finite statistic. */
-    if (!isfinite((float)v) || !isfinite(r) || !isfinite(s.m[f]))
+    if (!isfinite((float)v) || !isfinite(res[f]) || !isfinite(s.m[f]))
       return BN_ERR_NON_FINITE;
-    sq[f] = v > 0.0 ? v : 0.0;
-    res[f] = r;
+    sq[f] = v;
     s.invstd[f] = (float)bni_bn_invstd(sq[f], (double)eps);
   }
   for (size_t f = 0; f < F; f++) {
@@ -172,13 +177,12 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
 
   if (relu) {
     /* The ReLU mask needs the forward's output, hence its residual; when the
-     * caller did not keep it, measure it with the forward's own loop, which
-     * reproduces it bit for bit. */
+     * caller did not keep it, measure it with the forward's own pass, which
+     * reproduces it bit for bit (on one thread, as the kernels run). */
     if (!residual) {
-      bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x,
-                                    .ldx = ldx, .m = saved_mean, .s1 = sd, .s2 = sgd});
+      batch_moments(ex, F, N, x, ldx, sg, sgd, sd, s.a);
       for (size_t f = 0; f < F; f++)
-        sd[f] /= n;
+        sd[f] += (double)s.a[f] - (double)saved_mean[f];
       residual = sd;
     }
     training_affine(F, saved_invstd, residual, gamma, beta, rn_r, rn_d, s.scale, s.shift);

@@ -11,9 +11,10 @@
  * threads created for this pass and joined before it returns (a thread that
  * cannot be created runs its chunk on the calling thread). Element passes
  * just split the columns. A reduction's chunk t writes its own rows of
- * partial sums, which are then added up in the order t = 0..C-1 on the
- * calling thread: the result is deterministic for a given C, and differs from
- * the one-chunk sum only by the grouping of the additions. */
+ * partial sums, which are then added up (the moments pass: merged with the
+ * count/mean/M2 rule) in the order t = 0..C-1 on the calling thread: the
+ * result is deterministic for a given C, and differs from the one-chunk
+ * result only by the grouping of the additions. */
 
 #include <stddef.h>
 #include "batchnorm_loops.h"
