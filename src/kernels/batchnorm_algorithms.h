@@ -23,7 +23,7 @@
 /* A one-thread exec over these loops (what the public kernels use). */
 static inline bni_bn_exec bni_bn_exec_serial(const bni_bn_loops *loops)
 {
-  bni_bn_exec ex = {loops, 1, NULL};
+  bni_bn_exec ex = {loops, 1, NULL, NULL};
   return ex;
 }
 

@@ -1,5 +1,6 @@
-/* Chunked, threaded passes (batchnorm_parallel.h). No state outlives a call:
- * threads are created for one pass and joined before it returns. */
+/* Chunked, threaded passes (batchnorm_parallel.h): on the exec's pool when it
+ * has one, else on threads created for one pass and joined before it
+ * returns. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -122,6 +123,28 @@ static void merge_moments(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned 
   }
 }
 
+static void run_chunk_job(void *arg, unsigned i)
+{
+  run_chunk((chunk *)arg + i);
+}
+
+/* Chunks 1..C-1 on threads created for them (a chunk whose thread cannot be
+ * created runs here), chunk 0 here; returns when all are done. */
+static void run_on_new_threads(chunk *chunks, unsigned C)
+{
+  pthread_t tid[BNI_BN_MAX_THREADS];
+  int started[BNI_BN_MAX_THREADS] = {0};
+  for (unsigned t = 1; t < C; t++) {
+    started[t] = pthread_create(&tid[t], NULL, run_chunk, &chunks[t]) == 0;
+    if (!started[t])
+      run_chunk(&chunks[t]);
+  }
+  run_chunk(&chunks[0]);
+  for (unsigned t = 1; t < C; t++)
+    if (started[t])
+      pthread_join(tid[t], NULL);
+}
+
 void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
 {
   unsigned C = ex->partials ? bni_bn_chunks(p->F, p->N, ex->threads) : 1;
@@ -130,19 +153,12 @@ void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
     return;
   }
   chunk chunks[BNI_BN_MAX_THREADS];
-  pthread_t tid[BNI_BN_MAX_THREADS];
-  int started[BNI_BN_MAX_THREADS] = {0};
   for (unsigned t = 0; t < C; t++)
     plan_chunk(ex, p, C, t, &chunks[t]);
-  for (unsigned t = 1; t < C; t++) {
-    started[t] = pthread_create(&tid[t], NULL, run_chunk, &chunks[t]) == 0;
-    if (!started[t])
-      run_chunk(&chunks[t]); /* no thread: this chunk runs here instead */
-  }
-  run_chunk(&chunks[0]);
-  for (unsigned t = 1; t < C; t++)
-    if (started[t])
-      pthread_join(tid[t], NULL);
+  if (ex->pool && C - 1 <= bni_pool_workers(ex->pool))
+    bni_pool_run(ex->pool, C, run_chunk_job, chunks);
+  else
+    run_on_new_threads(chunks, C);
   if (p->kind == BNI_PASS_MOMENTS) {
     merge_moments(ex, p, C);
   } else if (bni_bn_pass_reduces(p->kind)) {

@@ -53,6 +53,7 @@ struct bn_batchnorm {
   double *work;                              /* kernel scratch */
   unsigned threads;                          /* most threads per pass, >= 1 */
   double *partials; /* threads*BNI_BN_PARTIAL_ROWS*F doubles when threads > 1, else NULL */
+  bni_pool *pool;   /* threads - 1 workers once a call used them, else NULL */
   bni_error err;
 };
 
@@ -132,6 +133,7 @@ void bn_batchnorm_destroy(bn_batchnorm *layer)
     return;
   free(layer->residual); /* the start of the one block */
   free(layer->partials);
+  bni_pool_destroy(layer->pool);
   free(layer);
 }
 
@@ -195,6 +197,10 @@ static bn_status set_threads(bn_batchnorm *layer, unsigned threads)
   }
   free(layer->partials);
   layer->partials = partials;
+  if (threads != layer->threads) { /* the next call makes a pool of the new size */
+    bni_pool_destroy(layer->pool);
+    layer->pool = NULL;
+  }
   layer->threads = threads;
   return BN_OK;
 }
@@ -320,10 +326,14 @@ bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count)
   return BN_OK;
 }
 
-/* How this layer's passes run: its loops for this CPU, over its threads. */
-static bni_bn_exec exec_of(const bn_batchnorm *l)
+/* How this layer's passes run: its loops for this CPU, over its threads, on
+ * its worker pool, created at the first call that may use it. Without a
+ * pool (no memory or threads for one), passes create their threads. */
+static bni_bn_exec exec_of(bn_batchnorm *l)
 {
-  bni_bn_exec ex = {bni_bn_loops_select(), l->threads, l->partials};
+  if (l->threads > 1 && !l->pool)
+    l->pool = bni_pool_create(l->threads - 1);
+  bni_bn_exec ex = {bni_bn_loops_select(), l->threads, l->partials, l->pool};
   return ex;
 }
 
