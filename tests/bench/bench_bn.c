@@ -85,6 +85,11 @@ static void layer_fwd_train(void *p)
   args_t *a = p;
   check(a, bn_batchnorm_forward(a->layer, BN_MODE_TRAINING, a->N, a->x, a->F, a->y, a->F));
 }
+static void layer_fwd_inf(void *p)
+{
+  args_t *a = p;
+  check(a, bn_batchnorm_forward(a->layer, BN_MODE_INFERENCE, a->N, a->x, a->F, a->y, a->F));
+}
 static void layer_bwd(void *p)
 {
   args_t *a = p;
@@ -112,13 +117,15 @@ static const op_t all_ops[] = {
   {"bwd_train_relu", bwd_train_relu, 12, 0},
   {"layer_bwd_relu", layer_bwd_relu, 12, 0},
   {"layer_fwd_train", layer_fwd_train, 8, 1},
+  {"layer_fwd_inf", layer_fwd_inf, 8, 1},
   {"layer_bwd", layer_bwd, 12, 1},
 };
 #define N_OPS (sizeof all_ops / sizeof all_ops[0])
 
 static int is_layer_op(const op_t *op)
 {
-  return op->fn == layer_fwd_train || op->fn == layer_bwd || op->fn == layer_bwd_relu;
+  return op->fn == layer_fwd_train || op->fn == layer_fwd_inf || op->fn == layer_bwd ||
+         op->fn == layer_bwd_relu;
 }
 
 /* A layer (fused ReLU for layer_bwd_relu) on `threads` threads, with this
