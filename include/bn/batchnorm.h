@@ -215,11 +215,11 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
  *  floats; the environment variable BN_PARALLEL_MIN_ELEMENTS overrides the
  *  threshold) is split into up to `threads` contiguous chunks of at least 2
  *  samples each. Chunk 0 runs on the calling thread, the others on the
- *  layer's own threads-1 worker threads, created at the first call that
- *  uses them and ended by bn_batchnorm_destroy() or a change of this
- *  setting; between calls they wait briefly, then sleep, so an idle layer
- *  takes no CPU from other threads (OpenBLAS's included). If the workers
- *  cannot be created, each pass creates and joins its threads instead, and
+ *  layer's own threads-1 worker threads, started by this call and ended by
+ *  bn_batchnorm_destroy() or the next change of this setting; between calls
+ *  they wait briefly, then sleep, so an idle layer takes no CPU from other
+ *  threads (OpenBLAS's included). If the workers cannot be started, each
+ *  pass creates and joins its threads instead, and
  *  a chunk whose thread cannot be created runs on the calling thread: never
  *  an error. Reductions (dgamma, dbeta) are summed per chunk and the chunks'
  *  sums added in chunk order; the batch statistics are merged per chunk with

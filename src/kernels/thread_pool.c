@@ -86,16 +86,17 @@ static void *work(void *arg)
   }
 }
 
-bni_pool *bni_pool_create(unsigned workers)
+bn_status bni_pool_create(unsigned workers, bni_pool **out)
 {
+  *out = NULL;
   if (workers == 0)
-    return NULL;
+    return BN_OK;
   bni_pool *p = calloc(1, sizeof *p);
   worker *w = calloc(workers, sizeof *w);
   if (!p || !w) {
     free(p);
     free(w);
-    return NULL;
+    return BN_ERR_OUT_OF_MEMORY;
   }
   p->w = w;
   atomic_init(&p->generation, 0);
@@ -104,13 +105,13 @@ bni_pool *bni_pool_create(unsigned workers)
   if (pthread_mutex_init(&p->lock, NULL) != 0) {
     free(w);
     free(p);
-    return NULL;
+    return BN_OK; /* no pool, like a thread that cannot start */
   }
   if (pthread_cond_init(&p->wake, NULL) != 0 || pthread_cond_init(&p->done, NULL) != 0) {
     pthread_mutex_destroy(&p->lock);
     free(w);
     free(p);
-    return NULL;
+    return BN_OK;
   }
   for (unsigned i = 0; i < workers; i++) {
     w[i].pool = p;
@@ -118,11 +119,12 @@ bni_pool *bni_pool_create(unsigned workers)
     if (pthread_create(&w[i].thread, NULL, work, &w[i]) != 0) {
       p->workers = i; /* destroy joins the ones that started */
       bni_pool_destroy(p);
-      return NULL;
+      return BN_OK;
     }
   }
   p->workers = workers;
-  return p;
+  *out = p;
+  return BN_OK;
 }
 
 void bni_pool_destroy(bni_pool *p)

@@ -12,14 +12,17 @@
  * takes no CPU from OpenBLAS's threads or anyone else. No global state: the
  * pool lives from bni_pool_create to bni_pool_destroy. */
 
+#include <bn/status.h>
+
 /* Job i of a run: fn(arg, i). */
 typedef void (*bni_pool_job)(void *arg, unsigned i);
 
 typedef struct bni_pool bni_pool;
 
-/* A pool of `workers` threads (>= 1), or NULL when memory or a thread
- * cannot be had (the caller then runs without one). */
-bni_pool *bni_pool_create(unsigned workers);
+/* A pool of `workers` threads (>= 1) in *out: BN_OK, with *out NULL when a
+ * thread could not be started (the caller then runs without a pool, as
+ * when threads are refused anywhere else), or BN_ERR_OUT_OF_MEMORY. */
+bn_status bni_pool_create(unsigned workers, bni_pool **out);
 
 /* Stops and joins the workers; NULL is a no-op. */
 void bni_pool_destroy(bni_pool *pool);
