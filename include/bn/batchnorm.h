@@ -211,14 +211,19 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
 
 /** @brief Set the most threads each forward and backward of this layer may use.
  *
- *  A pass over a large batch (features*batch >= 2^22 elements, 16 MiB of
- *  floats, where a second thread starts to pay for itself; the environment
- *  variable BN_PARALLEL_MIN_ELEMENTS overrides the threshold) is split into
- *  up to `threads` contiguous chunks of at least 2 samples each; the chunks
- *  run on POSIX threads created for that pass and joined before the call
- *  returns (a thread that cannot be created runs its chunk on the calling
- *  thread instead: never an error). Reductions (the batch statistics, dgamma,
- *  dbeta) are summed per chunk and the chunks' sums added in chunk order.
+ *  A pass over a batch of features*batch >= 2^16 elements (256 KiB of
+ *  floats; the environment variable BN_PARALLEL_MIN_ELEMENTS overrides the
+ *  threshold) is split into up to `threads` contiguous chunks of at least 2
+ *  samples each. Chunk 0 runs on the calling thread, the others on the
+ *  layer's own threads-1 worker threads, started by this call and ended by
+ *  bn_batchnorm_destroy() or the next change of this setting; between calls
+ *  they wait briefly, then sleep, so an idle layer takes no CPU from other
+ *  threads (OpenBLAS's included). If the workers cannot be started, each
+ *  pass creates and joins its threads instead, and
+ *  a chunk whose thread cannot be created runs on the calling thread: never
+ *  an error. Reductions (dgamma, dbeta) are summed per chunk and the chunks'
+ *  sums added in chunk order; the batch statistics are merged per chunk with
+ *  the exact count/mean/M2 rule.
  *  The split depends only on (features, batch, threads), so results are
  *  deterministic for a given thread count, and a forward and its backward
  *  split alike. With threads > 1 the statistics, and so every output, may

@@ -21,9 +21,10 @@
  *  Thread-safety: the kernels keep no state; concurrent calls are safe as long
  *  as their output buffers do not overlap. Each kernel runs on the calling
  *  thread only (the BatchNorm layer can split its passes over threads, see
- *  bn_batchnorm_set_threads() in bn/batchnorm.h). Each call may allocate a small
- *  scratch buffer of 7*features doubles, 8*features with batch_var
- *  (BN_ERR_OUT_OF_MEMORY if that fails).
+ *  bn_batchnorm_set_threads() in bn/batchnorm.h). Each call allocates a small
+ *  scratch buffer of 8*features doubles (BN_ERR_OUT_OF_MEMORY if that
+ *  fails), except the *_ws variants, which take that scratch from the caller
+ *  (bn_batchnorm_workspace_size()) and allocate nothing.
  *
  *  Errors: the kernels have no handle, so they report the status only (no
  *  message; see docs/errors.md). BN_ERR_INVALID_ARGUMENT for a NULL required pointer, zero
@@ -84,9 +85,10 @@ BN_API bn_status bn_batchnorm_forward_training(
 
 /** @brief Inference-mode forward with given statistics.
  *
- *  Precomputes per feature scale = gamma/sqrt(var+eps) and
- *  shift = beta - mean*scale (in double, rounded once), then does one
- *  multiply-add per element. Any batch >= 1 is accepted. Non-finite inputs
+ *  Precomputes per feature scale = gamma/sqrt(var+eps) (in double, rounded
+ *  once), then computes y = (x - mean)*scale + beta per element: the
+ *  centered value keeps full accuracy when the mean dwarfs the spread
+ *  (mean 1e4, std 1e-2: within 1e-5). Any batch >= 1 is accepted. Non-finite inputs
  *  propagate to the outputs by IEEE arithmetic (no check, no error).
  *
  *  @param features, batch, x, ldx  input as in bn_batchnorm_forward_training (batch >= 1).
@@ -172,6 +174,127 @@ BN_API bn_status bn_batchnorm_backward_inference(
     const float *gamma, const float *beta, float eps, unsigned flags,
     float *dx, size_t lddx,
     float *dgamma, float *dbeta);
+
+/** @brief Bytes of workspace the *_ws kernels need for this feature count.
+ *
+ *  The *_ws variants of the kernels take their scratch from the caller
+ *  instead of allocating it on every call (like oneDNN's user scratchpad).
+ *  The size depends on the feature count only (8*features doubles), so one
+ *  buffer serves every call on that many features, whatever the batch.
+ *
+ *  @param features  F (> 0).
+ *  @param bytes     out: the size in bytes.
+ *  @return BN_OK; BN_ERR_INVALID_ARGUMENT (zero features, NULL bytes);
+ *          BN_ERR_SIZE_OVERFLOW (the size does not fit in size_t).
+ *  @par Thread-safety
+ *  Keeps no state. */
+BN_API bn_status bn_batchnorm_workspace_size(size_t features, size_t *bytes);
+
+/** @brief bn_batchnorm_forward_training() on caller workspace, returning the residual.
+ *
+ *  Computes exactly what bn_batchnorm_forward_training() computes, with the
+ *  same arguments and statuses, and allocates nothing. Additionally returns
+ *  the mean's rounding residual (exact batch mean minus saved_mean, in
+ *  double), which bn_batchnorm_backward_training_ws() takes so that a
+ *  fused-ReLU backward does not read x once more to measure it.
+ *
+ *  @param features, batch, x, ldx, gamma, beta, eps, flags, y, ldy,
+ *         saved_mean, saved_invstd, batch_var
+ *                          as in bn_batchnorm_forward_training().
+ *  @param residual         out: F doubles, or NULL.
+ *  @param workspace        scratch of at least bn_batchnorm_workspace_size()
+ *                          bytes, aligned for double; its contents are not
+ *                          kept (required).
+ *  @param workspace_bytes  the workspace's size.
+ *  @return as bn_batchnorm_forward_training(); also BN_ERR_INVALID_ARGUMENT
+ *          for a NULL or misaligned workspace and BN_ERR_SHAPE_MISMATCH for
+ *          one that is too small; never BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_forward_training_ws(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    float *y, size_t ldy,
+    float *saved_mean, float *saved_invstd, float *batch_var, double *residual,
+    void *workspace, size_t workspace_bytes);
+
+/** @brief bn_batchnorm_forward_inference() on caller workspace.
+ *
+ *  Same arguments, results and statuses as bn_batchnorm_forward_inference();
+ *  allocates nothing.
+ *
+ *  @param features, batch, x, ldx, mean, var, gamma, beta, eps, flags, y, ldy
+ *                          as in bn_batchnorm_forward_inference().
+ *  @param workspace, workspace_bytes  as in bn_batchnorm_forward_training_ws().
+ *  @return as bn_batchnorm_forward_inference(); the workspace statuses of
+ *          bn_batchnorm_forward_training_ws().
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_forward_inference_ws(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *mean, const float *var,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    float *y, size_t ldy,
+    void *workspace, size_t workspace_bytes);
+
+/** @brief bn_batchnorm_backward_training() on caller workspace, with the forward's residual.
+ *
+ *  Same results and statuses as bn_batchnorm_backward_training(); allocates
+ *  nothing. With the residual that bn_batchnorm_forward_training_ws()
+ *  returned for this x, the fused-ReLU backward rebuilds the forward's
+ *  output from it instead of measuring it with an extra pass over x (the
+ *  backward then reads x and dy twice each, as without the ReLU). With
+ *  residual NULL it is measured, as bn_batchnorm_backward_training() does.
+ *
+ *  @param features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd, gamma,
+ *         beta, flags, dx, lddx, dgamma, dbeta
+ *                          as in bn_batchnorm_backward_training().
+ *  @param residual         F doubles from bn_batchnorm_forward_training_ws()
+ *                          on this x (finite), or NULL.
+ *  @param workspace, workspace_bytes  as in bn_batchnorm_forward_training_ws().
+ *  @return as bn_batchnorm_backward_training(); BN_ERR_NON_FINITE also for a
+ *          non-finite residual; the workspace statuses of
+ *          bn_batchnorm_forward_training_ws().
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_backward_training_ws(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *dy, size_t lddy,
+    const float *saved_mean, const float *saved_invstd, const double *residual,
+    const float *gamma, const float *beta, unsigned flags,
+    float *dx, size_t lddx,
+    float *dgamma, float *dbeta,
+    void *workspace, size_t workspace_bytes);
+
+/** @brief bn_batchnorm_backward_inference() on caller workspace.
+ *
+ *  Same arguments, results and statuses as bn_batchnorm_backward_inference();
+ *  allocates nothing.
+ *
+ *  @param features, batch, x, ldx, dy, lddy, mean, var, gamma, beta, eps,
+ *         flags, dx, lddx, dgamma, dbeta
+ *                          as in bn_batchnorm_backward_inference().
+ *  @param workspace, workspace_bytes  as in bn_batchnorm_forward_training_ws().
+ *  @return as bn_batchnorm_backward_inference(); the workspace statuses of
+ *          bn_batchnorm_forward_training_ws().
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_backward_inference_ws(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *dy, size_t lddy,
+    const float *mean, const float *var,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    float *dx, size_t lddx,
+    float *dgamma, float *dbeta,
+    void *workspace, size_t workspace_bytes);
 
 /** @brief Training-mode forward with Batch Renormalization (Ioffe 2017).
  *

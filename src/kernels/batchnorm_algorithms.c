@@ -44,14 +44,17 @@ static void training_affine(size_t F, const float *invstd, const double *residua
   }
 }
 
-/* Per-feature constants of the inference forward, y = fma(x, scale, shift),
- * computed in double and rounded once. */
-static void inference_affine(size_t F, const float *mean, const float *var, const float *gamma,
-                             const float *beta, float eps, float *scale, float *shift)
+/* Per-feature constants of the inference forward, y = fma(x - mean, scale,
+ * shift), computed in double and rounded once. The running mean is
+ * subtracted from x before scaling (exactly, in float, for x within a factor
+ * of two of it): folding it into the shift instead would cancel when the
+ * mean dwarfs the spread. */
+static void inference_affine(size_t F, const float *var, const float *gamma, const float *beta,
+                             float eps, float *scale, float *shift)
 {
   for (size_t f = 0; f < F; f++) {
     bni_bn_affine t = bni_bn_scale_shift(gamma ? (double)gamma[f] : 1.0,
-                                         beta ? (double)beta[f] : 0.0, (double)mean[f],
+                                         beta ? (double)beta[f] : 0.0, 0.0,
                                          bni_bn_invstd((double)var[f], (double)eps));
     scale[f] = (float)t.scale;
     shift[f] = (float)t.shift;
@@ -71,6 +74,21 @@ static void grad_input_constants(scratch *s, size_t f, double is, const float *g
   s->a[f] = (float)a;
   s->nk[f] = (float)(-k);
   s->c0[f] = (float)(k * residual - a * sum_dy / count);
+}
+
+/* The batch's moments in double (the moments pass): M2 into m2, and its
+ * mean split into the float-rounded mean m and the rounding residual
+ * (written over `origin`, which the pass fills first). */
+static void batch_moments(const bni_bn_exec *ex, size_t F, size_t N, const float *x, size_t ldx,
+                          double *offset, double *m2, double *origin, float *m)
+{
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_MOMENTS, .F = F, .N = N, .x = x, .ldx = ldx,
+                                .s1 = offset, .s2 = m2, .s3 = origin,
+                                .cache = bni_bn_block_cache_bytes()});
+  for (size_t f = 0; f < F; f++) {
+    m[f] = (float)(origin[f] + offset[f]);
+    origin[f] = (origin[f] - (double)m[f]) + offset[f]; /* the first difference is exact */
+  }
 }
 
 bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
@@ -140,24 +158,13 @@ bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t
                                          double *var, double *residual, double *work)
 {
   scratch s = carve(work, F);
-  double *sum = s.d0, *sq = s.d1, *res = s.d2;
-  const double n = (double)N;
+  double *sq = s.d1, *res = s.d2;
 
-  /* Pass 1: the mean, rounded to float (m). Pass 2: sums of d = x - m in
-   * double. Their mean r is m's rounding residual, so the exact mean is
-   * m + r and sum(d^2)/N - r^2 is the variance without cancellation (r is at
-   * most half an ulp of m, far below the spread unless the spread is 0). */
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_SUM, .F = F, .N = N, .x = x, .ldx = ldx,
-                                .s1 = sum});
-  for (size_t f = 0; f < F; f++)
-    s.m[f] = (float)(sum[f] / n);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = s.m, .s1 = sum, .s2 = sq});
+  /* One pass for the exact moments (x read from memory once): the mean as
+   * the float m plus the residual res, and M2. */
+  batch_moments(ex, F, N, x, ldx, s.d0, sq, res, s.m);
   for (size_t f = 0; f < F; f++) {
-    double r = sum[f] / n;
-    double v = sq[f] / n - r * r;
-    sq[f] = v < 0.0 ? 0.0 : v; /* NaN stays NaN, for the check */
-    res[f] = r;
+    sq[f] /= (double)N; /* the biased variance; checked with the rest */
   }
   return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
                                    &s, res, sq, saved_mean, saved_invstd, mean, var, residual);
@@ -169,10 +176,10 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
                                  float *y, size_t ldy, double *work)
 {
   scratch s = carve(work, F);
-  inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_AFFINE, .F = F, .N = N, .x = x, .ldx = ldx,
-                                .scale = s.scale, .shift = s.shift, .flag = relu, .out = y,
-                                .ldout = ldy});
+  inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
+  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                .ldx = ldx, .m = mean, .scale = s.scale, .shift = s.shift,
+                                .flag = relu, .out = y, .ldout = ldy});
 }
 
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
@@ -204,13 +211,12 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
 
   if (relu) {
     /* The ReLU mask needs the forward's output, hence its residual; when the
-     * caller did not keep it, measure it with the forward's own loop, which
-     * reproduces it bit for bit. */
+     * caller did not keep it, measure it with the forward's own pass, which
+     * reproduces it bit for bit (on one thread, as the kernels run). */
     if (!residual) {
-      bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_CENTERED_SUMS, .F = F, .N = N, .x = x,
-                                    .ldx = ldx, .m = saved_mean, .s1 = sd, .s2 = sgd});
+      batch_moments(ex, F, N, x, ldx, sg, sgd, sd, s.a);
       for (size_t f = 0; f < F; f++)
-        sd[f] /= n;
+        sd[f] += (double)s.a[f] - (double)saved_mean[f];
       residual = sd;
     }
     training_affine(F, saved_invstd, residual, gamma, beta, rn_r, rn_d, s.scale, s.shift);
@@ -257,9 +263,9 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sgd = s.d2;
-  int mask = relu ? BNI_MASK_AFFINE : BNI_MASK_NONE;
+  int mask = relu ? BNI_MASK_CENTERED : BNI_MASK_NONE;
 
-  inference_affine(F, mean, var, gamma, beta, eps, s.scale, s.shift);
+  inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
   if (dgamma || dbeta) {
     bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
                                   .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,

@@ -23,7 +23,7 @@
 /* A one-thread exec over these loops (what the public kernels use). */
 static inline bni_bn_exec bni_bn_exec_serial(const bni_bn_loops *loops)
 {
-  bni_bn_exec ex = {loops, 1, NULL};
+  bni_bn_exec ex = {loops, 1, NULL, NULL};
   return ex;
 }
 
@@ -57,7 +57,8 @@ bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t
                                          float *saved_mean, float *saved_invstd, double *mean,
                                          double *var, double *residual, double *work);
 
-/* Inference forward: y = fma(x, scale, shift) with per-feature constants. */
+/* Inference forward: y = fma(x - mean, scale, shift) with per-feature
+ * constants (the centered value, so a large mean does not cancel). */
 void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                               size_t ldx, const float *mean, const float *var,
                               const float *gamma, const float *beta, float eps, int relu,

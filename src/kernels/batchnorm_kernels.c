@@ -1,7 +1,8 @@
 /* Public stateless kernels: validate, borrow scratch, run the algorithm. */
+#include <stdint.h>
 #include <stdlib.h>
-#include <bn/batchnorm_kernels.h>
 #include <string.h>
+#include <bn/batchnorm_kernels.h>
 #include "../core/checks.h"
 #include "../core/params.h"
 #include "../core/moments.h"
@@ -36,46 +37,88 @@ static bn_status check_gradients(const float *dy, size_t lddy, const float *dx, 
   return dx ? check_pair(dy, lddy, dx, lddx, F, N) : bni_check_matrix(NULL, "dy", dy, F, N, lddy);
 }
 
+/* The scratch of every kernel: the algorithms' rows and a row of F doubles
+ * for the batch variance. */
+#define WORK_DOUBLES_PER_FEATURE (BNI_BN_WORK_PER_FEATURE + 1)
+
+static int work_bytes(size_t F, size_t *bytes)
+{
+  return bni_mul_size(F, WORK_DOUBLES_PER_FEATURE * sizeof(double), bytes);
+}
+
 static double *alloc_work(size_t F)
 {
   size_t n;
-  if (!bni_mul_size(F, BNI_BN_WORK_PER_FEATURE * sizeof(double), &n))
-    return NULL;
-  return malloc(n);
+  return work_bytes(F, &n) ? malloc(n) : NULL;
 }
 
-/* Both training forwards, plain (renorm NULL) and renormalized; the
- * renorm-only arguments are checked by the caller. */
-static bn_status forward_training(size_t features, size_t batch, const float *x, size_t ldx,
-                                  const float *gamma, const float *beta, float eps,
-                                  unsigned flags, const bni_bn_renorm *renorm, float *y,
-                                  size_t ldy, float *saved_mean, float *saved_invstd,
-                                  float *batch_var)
+bn_status bn_batchnorm_workspace_size(size_t features, size_t *bytes)
+{
+  if (features == 0 || !bytes)
+    return BN_ERR_INVALID_ARGUMENT;
+  return work_bytes(features, bytes) ? BN_OK : BN_ERR_SIZE_OVERFLOW;
+}
+
+/* A caller's workspace: present, aligned for doubles, large enough. */
+static bn_status check_workspace(size_t F, const void *workspace, size_t workspace_bytes)
+{
+  size_t need;
+  if (!workspace || (uintptr_t)workspace % _Alignof(double) != 0)
+    return BN_ERR_INVALID_ARGUMENT;
+  if (!work_bytes(F, &need))
+    return BN_ERR_SIZE_OVERFLOW;
+  return workspace_bytes < need ? BN_ERR_SHAPE_MISMATCH : BN_OK;
+}
+
+/* ---- training forward -------------------------------------------------------- */
+
+static bn_status check_forward_training(size_t features, size_t batch, const float *x,
+                                        size_t ldx, float eps, unsigned flags, const float *y,
+                                        size_t ldy)
 {
   bn_status st = check_pair(x, ldx, y, ldy, features, batch);
   if (st == BN_OK)
     st = check_flags(flags);
   if (st == BN_OK)
     st = bni_check_eps(NULL, eps);
-  if (st != BN_OK)
-    return st;
-  if (batch < 2)
-    return BN_ERR_BATCH_TOO_SMALL;
-  double *work = alloc_work(features);
-  double *var = batch_var ? malloc(features * sizeof *var) : NULL;
-  if (!work || (batch_var && !var)) {
-    free(work);
-    free(var);
-    return BN_ERR_OUT_OF_MEMORY;
-  }
+  if (st == BN_OK && batch < 2)
+    st = BN_ERR_BATCH_TOO_SMALL;
+  return st;
+}
+
+/* Both training forwards, plain (renorm NULL) and renormalized, on checked
+ * arguments. */
+static bn_status run_forward_training(size_t features, size_t batch, const float *x, size_t ldx,
+                                      const float *gamma, const float *beta, float eps,
+                                      unsigned flags, const bni_bn_renorm *renorm, float *y,
+                                      size_t ldy, float *saved_mean, float *saved_invstd,
+                                      float *batch_var, double *residual, double *work)
+{
+  double *var = work + BNI_BN_WORK_PER_FEATURE * features;
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
-  st = bni_bn_forward_training_renorm(&serial, features, batch, x, ldx, gamma, beta, eps,
-                                      (flags & FUSE_RELU_BITS) != 0, renorm, y, ldy,
-                                      saved_mean, saved_invstd, NULL, var, NULL, work);
+  bn_status st = bni_bn_forward_training_renorm(
+      &serial, features, batch, x, ldx, gamma, beta, eps, (flags & FUSE_RELU_BITS) != 0, renorm,
+      y, ldy, saved_mean, saved_invstd, NULL, batch_var ? var : NULL, residual, work);
   if (st == BN_OK && batch_var)
     for (size_t f = 0; f < features; f++)
       batch_var[f] = (float)var[f];
-  free(var);
+  return st;
+}
+
+static bn_status forward_training(size_t features, size_t batch, const float *x, size_t ldx,
+                                  const float *gamma, const float *beta, float eps,
+                                  unsigned flags, const bni_bn_renorm *renorm, float *y,
+                                  size_t ldy, float *saved_mean, float *saved_invstd,
+                                  float *batch_var)
+{
+  bn_status st = check_forward_training(features, batch, x, ldx, eps, flags, y, ldy);
+  if (st != BN_OK)
+    return st;
+  double *work = alloc_work(features);
+  if (!work)
+    return BN_ERR_OUT_OF_MEMORY;
+  st = run_forward_training(features, batch, x, ldx, gamma, beta, eps, flags, renorm, y, ldy,
+                            saved_mean, saved_invstd, batch_var, NULL, work);
   free(work);
   return st;
 }
@@ -89,6 +132,24 @@ bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const flo
   return forward_training(features, batch, x, ldx, gamma, beta, eps, flags, NULL, y, ldy,
                           saved_mean, saved_invstd, batch_var);
 }
+
+bn_status bn_batchnorm_forward_training_ws(size_t features, size_t batch, const float *x,
+                                           size_t ldx, const float *gamma, const float *beta,
+                                           float eps, unsigned flags, float *y, size_t ldy,
+                                           float *saved_mean, float *saved_invstd,
+                                           float *batch_var, double *residual, void *workspace,
+                                           size_t workspace_bytes)
+{
+  bn_status st = check_forward_training(features, batch, x, ldx, eps, flags, y, ldy);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  return run_forward_training(features, batch, x, ldx, gamma, beta, eps, flags, NULL, y, ldy,
+                              saved_mean, saved_invstd, batch_var, residual, workspace);
+}
+
+/* ---- inference forward ------------------------------------------------------- */
 
 static bn_status check_statistics(size_t F, const float *mean, const float *var,
                                   const float *gamma, const float *beta)
@@ -121,25 +182,63 @@ static bn_status check_constant_statistics(size_t F, unsigned flags, float eps,
   return st;
 }
 
+static bn_status check_forward_inference(size_t features, size_t batch, const float *x,
+                                         size_t ldx, const float *mean, const float *var,
+                                         const float *gamma, const float *beta, float eps,
+                                         unsigned flags, const float *y, size_t ldy)
+{
+  bn_status st = check_pair(x, ldx, y, ldy, features, batch);
+  if (st == BN_OK)
+    st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
+  return st;
+}
+
+static void run_forward_inference(size_t features, size_t batch, const float *x, size_t ldx,
+                                  const float *mean, const float *var, const float *gamma,
+                                  const float *beta, float eps, unsigned flags, float *y,
+                                  size_t ldy, double *work)
+{
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  bni_bn_forward_inference(&serial, features, batch, x, ldx, mean, var, gamma, beta, eps,
+                           (flags & FUSE_RELU_BITS) != 0, y, ldy, work);
+}
+
 bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const float *x,
                                          size_t ldx, const float *mean, const float *var,
                                          const float *gamma, const float *beta, float eps,
                                          unsigned flags, float *y, size_t ldy)
 {
-  bn_status st = check_pair(x, ldx, y, ldy, features, batch);
-  if (st == BN_OK)
-    st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
+  bn_status st = check_forward_inference(features, batch, x, ldx, mean, var, gamma, beta, eps,
+                                         flags, y, ldy);
   if (st != BN_OK)
     return st;
   double *work = alloc_work(features);
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
-  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
-  bni_bn_forward_inference(&serial, features, batch, x, ldx, mean, var, gamma,
-                           beta, eps, (flags & FUSE_RELU_BITS) != 0, y, ldy, work);
+  run_forward_inference(features, batch, x, ldx, mean, var, gamma, beta, eps, flags, y, ldy,
+                        work);
   free(work);
   return BN_OK;
 }
+
+bn_status bn_batchnorm_forward_inference_ws(size_t features, size_t batch, const float *x,
+                                            size_t ldx, const float *mean, const float *var,
+                                            const float *gamma, const float *beta, float eps,
+                                            unsigned flags, float *y, size_t ldy,
+                                            void *workspace, size_t workspace_bytes)
+{
+  bn_status st = check_forward_inference(features, batch, x, ldx, mean, var, gamma, beta, eps,
+                                         flags, y, ldy);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  run_forward_inference(features, batch, x, ldx, mean, var, gamma, beta, eps, flags, y, ldy,
+                        workspace);
+  return BN_OK;
+}
+
+/* ---- backwards ----------------------------------------------------------------- */
 
 /* Batch Renormalization's r and d from a forward: finite, r > 0. */
 static bn_status check_corrections(size_t F, const float *r, const float *d)
@@ -153,13 +252,13 @@ static bn_status check_corrections(size_t F, const float *r, const float *d)
   return st;
 }
 
-/* Both training backwards, plain (r and d NULL) and renormalized (both
- * given). */
-static bn_status backward_training(size_t features, size_t batch, const float *x, size_t ldx,
-                                   const float *dy, size_t lddy, const float *saved_mean,
-                                   const float *saved_invstd, const float *r, const float *d,
-                                   const float *gamma, const float *beta, unsigned flags,
-                                   float *dx, size_t lddx, float *dgamma, float *dbeta)
+/* Both training backwards' arguments, plain (r and d NULL) and renormalized
+ * (both given). */
+static bn_status check_backward_training(size_t features, size_t batch, const float *x,
+                                         size_t ldx, const float *dy, size_t lddy,
+                                         const float *saved_mean, const float *saved_invstd,
+                                         const float *r, const float *d, unsigned flags,
+                                         const float *dx, size_t lddx)
 {
   bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
   if (st == BN_OK)
@@ -170,18 +269,41 @@ static bn_status backward_training(size_t features, size_t batch, const float *x
     st = BN_ERR_INVALID_ARGUMENT;
   if (st == BN_OK && r)
     st = check_corrections(features, r, d);
+  if (st == BN_OK && batch < 2)
+    st = BN_ERR_BATCH_TOO_SMALL;
+  return st;
+}
+
+static bn_status run_backward_training(size_t features, size_t batch, const float *x,
+                                       size_t ldx, const float *dy, size_t lddy,
+                                       const float *saved_mean, const float *saved_invstd,
+                                       const double *residual, const float *r, const float *d,
+                                       const float *gamma, const float *beta, unsigned flags,
+                                       float *dx, size_t lddx, float *dgamma, float *dbeta,
+                                       double *work)
+{
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  return bni_bn_backward_training_renorm(&serial, features, batch, x, ldx, dy, lddy, saved_mean,
+                                         saved_invstd, residual, gamma, beta, r, d,
+                                         (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
+                                         work);
+}
+
+static bn_status backward_training(size_t features, size_t batch, const float *x, size_t ldx,
+                                   const float *dy, size_t lddy, const float *saved_mean,
+                                   const float *saved_invstd, const float *r, const float *d,
+                                   const float *gamma, const float *beta, unsigned flags,
+                                   float *dx, size_t lddx, float *dgamma, float *dbeta)
+{
+  bn_status st = check_backward_training(features, batch, x, ldx, dy, lddy, saved_mean,
+                                         saved_invstd, r, d, flags, dx, lddx);
   if (st != BN_OK)
     return st;
-  if (batch < 2)
-    return BN_ERR_BATCH_TOO_SMALL;
   double *work = alloc_work(features);
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
-  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
-  st = bni_bn_backward_training_renorm(&serial, features, batch, x, ldx, dy, lddy, saved_mean,
-                                       saved_invstd, NULL, gamma, beta, r, d,
-                                       (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
-                                       work);
+  st = run_backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd, NULL,
+                             r, d, gamma, beta, flags, dx, lddx, dgamma, dbeta, work);
   free(work);
   return st;
 }
@@ -196,6 +318,52 @@ bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const fl
                            NULL, gamma, beta, flags, dx, lddx, dgamma, dbeta);
 }
 
+bn_status bn_batchnorm_backward_training_ws(size_t features, size_t batch, const float *x,
+                                            size_t ldx, const float *dy, size_t lddy,
+                                            const float *saved_mean, const float *saved_invstd,
+                                            const double *residual, const float *gamma,
+                                            const float *beta, unsigned flags, float *dx,
+                                            size_t lddx, float *dgamma, float *dbeta,
+                                            void *workspace, size_t workspace_bytes)
+{
+  bn_status st = check_backward_training(features, batch, x, ldx, dy, lddy, saved_mean,
+                                         saved_invstd, NULL, NULL, flags, dx, lddx);
+  if (st == BN_OK && residual)
+    st = bni_check_finite_doubles(NULL, "residual", residual, features);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  return run_backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
+                               residual, NULL, NULL, gamma, beta, flags, dx, lddx, dgamma,
+                               dbeta, workspace);
+}
+
+static bn_status check_backward_inference(size_t features, size_t batch, const float *x,
+                                          size_t ldx, const float *dy, size_t lddy,
+                                          const float *mean, const float *var,
+                                          const float *gamma, const float *beta, float eps,
+                                          unsigned flags, const float *dx, size_t lddx)
+{
+  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  if (st == BN_OK)
+    st = check_gradients(dy, lddy, dx, lddx, features, batch);
+  if (st == BN_OK)
+    st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
+  return st;
+}
+
+static void run_backward_inference(size_t features, size_t batch, const float *x, size_t ldx,
+                                   const float *dy, size_t lddy, const float *mean,
+                                   const float *var, const float *gamma, const float *beta,
+                                   float eps, unsigned flags, float *dx, size_t lddx,
+                                   float *dgamma, float *dbeta, double *work)
+{
+  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
+  bni_bn_backward_inference(&serial, features, batch, x, ldx, dy, lddy, mean, var, gamma, beta,
+                            eps, (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta, work);
+}
+
 bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const float *x,
                                           size_t ldx, const float *dy, size_t lddy,
                                           const float *mean, const float *var,
@@ -203,21 +371,35 @@ bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const f
                                           unsigned flags, float *dx, size_t lddx,
                                           float *dgamma, float *dbeta)
 {
-  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
-  if (st == BN_OK)
-    st = check_gradients(dy, lddy, dx, lddx, features, batch);
-  if (st == BN_OK)
-    st = check_constant_statistics(features, flags, eps, mean, var, gamma, beta);
+  bn_status st = check_backward_inference(features, batch, x, ldx, dy, lddy, mean, var, gamma,
+                                          beta, eps, flags, dx, lddx);
   if (st != BN_OK)
     return st;
   double *work = alloc_work(features);
   if (!work)
     return BN_ERR_OUT_OF_MEMORY;
-  const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
-  bni_bn_backward_inference(&serial, features, batch, x, ldx, dy, lddy, mean, var,
-                            gamma, beta, eps, (flags & FUSE_RELU_BITS) != 0, dx, lddx,
-                            dgamma, dbeta, work);
+  run_backward_inference(features, batch, x, ldx, dy, lddy, mean, var, gamma, beta, eps, flags,
+                         dx, lddx, dgamma, dbeta, work);
   free(work);
+  return BN_OK;
+}
+
+bn_status bn_batchnorm_backward_inference_ws(size_t features, size_t batch, const float *x,
+                                             size_t ldx, const float *dy, size_t lddy,
+                                             const float *mean, const float *var,
+                                             const float *gamma, const float *beta, float eps,
+                                             unsigned flags, float *dx, size_t lddx,
+                                             float *dgamma, float *dbeta, void *workspace,
+                                             size_t workspace_bytes)
+{
+  bn_status st = check_backward_inference(features, batch, x, ldx, dy, lddy, mean, var, gamma,
+                                          beta, eps, flags, dx, lddx);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  run_backward_inference(features, batch, x, ldx, dy, lddy, mean, var, gamma, beta, eps, flags,
+                         dx, lddx, dgamma, dbeta, workspace);
   return BN_OK;
 }
 

@@ -1,11 +1,13 @@
-/* Chunked, threaded passes (batchnorm_parallel.h). No state outlives a call:
- * threads are created for one pass and joined before it returns. */
+/* Chunked, threaded passes (batchnorm_parallel.h): on the exec's pool when it
+ * has one, else on threads created for one pass and joined before it
+ * returns. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "batchnorm_parallel.h"
+#include "../core/moments.h"
 
 /* The split threshold: BN_PARALLEL_MIN_ELEMENTS if it holds a positive
  * number, else the default. Read on every call, like BN_ISA, so there is no
@@ -102,6 +104,47 @@ static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, d
       out[f] += part[t * stride + f];
 }
 
+/* The chunks' moments (mean offset, M2 and the offset's origin in rows 0-2)
+ * merged in the order t = 0..C-1 with the count/mean/M2 rule, every offset
+ * first moved to chunk 0's origin (the origins' difference is exact). */
+static void merge_moments(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C)
+{
+  const size_t F = p->F, stride = BNI_BN_PARTIAL_ROWS * F;
+  double *part = ex->partials;
+  memcpy(p->s1, part, F * sizeof *p->s1);
+  memcpy(p->s2, part + F, F * sizeof *p->s2);
+  memcpy(p->s3, part + 2 * F, F * sizeof *p->s3);
+  for (unsigned t = 1; t < C; t++) {
+    double *offset = part + t * stride, *origin = offset + 2 * F;
+    for (size_t f = 0; f < F; f++)
+      offset[f] += origin[f] - p->s3[f];
+    const size_t j0 = bni_bn_chunk_begin(p->N, C, t), j1 = bni_bn_chunk_begin(p->N, C, t + 1);
+    bni_moments_merge(F, (double)j0, p->s1, p->s2, (double)(j1 - j0), offset, offset + F);
+  }
+}
+
+static void run_chunk_job(void *arg, unsigned i)
+{
+  run_chunk((chunk *)arg + i);
+}
+
+/* Chunks 1..C-1 on threads created for them (a chunk whose thread cannot be
+ * created runs here), chunk 0 here; returns when all are done. */
+static void run_on_new_threads(chunk *chunks, unsigned C)
+{
+  pthread_t tid[BNI_BN_MAX_THREADS];
+  int started[BNI_BN_MAX_THREADS] = {0};
+  for (unsigned t = 1; t < C; t++) {
+    started[t] = pthread_create(&tid[t], NULL, run_chunk, &chunks[t]) == 0;
+    if (!started[t])
+      run_chunk(&chunks[t]);
+  }
+  run_chunk(&chunks[0]);
+  for (unsigned t = 1; t < C; t++)
+    if (started[t])
+      pthread_join(tid[t], NULL);
+}
+
 void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
 {
   unsigned C = ex->partials ? bni_bn_chunks(p->F, p->N, ex->threads) : 1;
@@ -110,20 +153,15 @@ void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
     return;
   }
   chunk chunks[BNI_BN_MAX_THREADS];
-  pthread_t tid[BNI_BN_MAX_THREADS];
-  int started[BNI_BN_MAX_THREADS] = {0};
   for (unsigned t = 0; t < C; t++)
     plan_chunk(ex, p, C, t, &chunks[t]);
-  for (unsigned t = 1; t < C; t++) {
-    started[t] = pthread_create(&tid[t], NULL, run_chunk, &chunks[t]) == 0;
-    if (!started[t])
-      run_chunk(&chunks[t]); /* no thread: this chunk runs here instead */
-  }
-  run_chunk(&chunks[0]);
-  for (unsigned t = 1; t < C; t++)
-    if (started[t])
-      pthread_join(tid[t], NULL);
-  if (bni_bn_pass_reduces(p->kind)) {
+  if (ex->pool && C - 1 <= bni_pool_workers(ex->pool))
+    bni_pool_run(ex->pool, C, run_chunk_job, chunks);
+  else
+    run_on_new_threads(chunks, C);
+  if (p->kind == BNI_PASS_MOMENTS) {
+    merge_moments(ex, p, C);
+  } else if (bni_bn_pass_reduces(p->kind)) {
     merge_row(ex, p->F, C, 0, p->s1);
     merge_row(ex, p->F, C, 1, p->s2);
     merge_row(ex, p->F, C, 2, p->s3);

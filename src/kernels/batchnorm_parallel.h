@@ -11,32 +11,38 @@
  * threads created for this pass and joined before it returns (a thread that
  * cannot be created runs its chunk on the calling thread). Element passes
  * just split the columns. A reduction's chunk t writes its own rows of
- * partial sums, which are then added up in the order t = 0..C-1 on the
- * calling thread: the result is deterministic for a given C, and differs from
- * the one-chunk sum only by the grouping of the additions. */
+ * partial sums, which are then added up (the moments pass: merged with the
+ * count/mean/M2 rule) in the order t = 0..C-1 on the calling thread: the
+ * result is deterministic for a given C, and differs from the one-chunk
+ * result only by the grouping of the additions. */
 
 #include <stddef.h>
 #include "batchnorm_loops.h"
+#include "thread_pool.h"
 
 /* Most chunks (threads) a pass may use. */
 #define BNI_BN_MAX_THREADS 64u
 /* Rows of F doubles of partial sums per chunk (grad_sums has three outputs). */
 #define BNI_BN_PARTIAL_ROWS 3u
-/* Batches smaller than this many elements (F*N) run as one chunk: 2^22
- * (16 MiB of floats), where a second thread starts paying for the threads a
- * pass creates (docs/performance.md, "Threads"). The environment variable
- * BN_PARALLEL_MIN_ELEMENTS overrides it (a diagnostic knob, like BN_ISA:
- * the tests use it to exercise the split on small batches). */
-#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 22)
+/* Batches smaller than this many elements (F*N) run as one chunk: 2^16
+ * (256 KiB of floats), from where a second thread is expected to pay when
+ * the passes run on the layer's persistent pool (a wake-up, not a thread
+ * creation, per pass; docs/performance.md, "Threads"). The environment
+ * variable BN_PARALLEL_MIN_ELEMENTS overrides it (a diagnostic knob, like
+ * BN_ISA: the tests use it to exercise the split on small batches). */
+#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 16)
 /* Fewest columns of a chunk. */
 #define BNI_BN_MIN_CHUNK_COLUMNS 2u
 
 /* How the passes of one call run: the loops, the most chunks to use and, when
- * threads > 1, threads*BNI_BN_PARTIAL_ROWS*F doubles of partial sums. */
+ * threads > 1, threads*BNI_BN_PARTIAL_ROWS*F doubles of partial sums and
+ * optionally a pool of at least threads - 1 workers that runs chunks
+ * 1..C-1 (without one, each pass creates and joins its threads). */
 typedef struct bni_bn_exec {
   const bni_bn_loops *loops;
   unsigned threads;
   double *partials;
+  bni_pool *pool;
 } bni_bn_exec;
 
 /* Number of chunks for an F x N batch and at most T threads: 1 when T <= 1 or

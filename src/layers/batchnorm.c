@@ -53,6 +53,7 @@ struct bn_batchnorm {
   double *work;                              /* kernel scratch */
   unsigned threads;                          /* most threads per pass, >= 1 */
   double *partials; /* threads*BNI_BN_PARTIAL_ROWS*F doubles when threads > 1, else NULL */
+  bni_pool *pool;   /* threads - 1 workers when threads > 1 and they started, else NULL */
   bni_error err;
 };
 
@@ -132,6 +133,7 @@ void bn_batchnorm_destroy(bn_batchnorm *layer)
     return;
   free(layer->residual); /* the start of the one block */
   free(layer->partials);
+  bni_pool_destroy(layer->pool);
   free(layer);
 }
 
@@ -178,10 +180,12 @@ static const bni_param_range *param_range(bn_batchnorm_param param)
   return (int)param > 0 && i < sizeof table / sizeof *table && table[i].name ? &table[i] : NULL;
 }
 
-/* threads is in [1, BNI_BN_MAX_THREADS]. */
+/* threads is in [1, BNI_BN_MAX_THREADS]. The new scratch and workers are
+ * made before the old ones go, so a failure leaves the layer as it was. */
 static bn_status set_threads(bn_batchnorm *layer, unsigned threads)
 {
   double *partials = NULL;
+  bni_pool *pool = NULL;
   if (threads > 1) {
     size_t bytes;
     if (!bni_mul_size(layer->features, (size_t)threads * BNI_BN_PARTIAL_ROWS * sizeof(double),
@@ -189,12 +193,16 @@ static bn_status set_threads(bn_batchnorm *layer, unsigned threads)
       return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY, "scratch for %u threads overflows",
                       threads);
     partials = malloc(bytes);
-    if (!partials)
+    if (!partials || bni_pool_create(threads - 1, &pool) != BN_OK) {
+      free(partials);
       return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY,
                       "cannot allocate the scratch for %u threads", threads);
+    }
   }
   free(layer->partials);
+  bni_pool_destroy(layer->pool);
   layer->partials = partials;
+  layer->pool = pool;
   layer->threads = threads;
   return BN_OK;
 }
@@ -320,10 +328,12 @@ bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t count)
   return BN_OK;
 }
 
-/* How this layer's passes run: its loops for this CPU, over its threads. */
+/* How this layer's passes run: its loops for this CPU, over its threads, on
+ * its worker pool (without one, when its threads could not start, passes
+ * create their threads). */
 static bni_bn_exec exec_of(const bn_batchnorm *l)
 {
-  bni_bn_exec ex = {bni_bn_loops_select(), l->threads, l->partials};
+  bni_bn_exec ex = {bni_bn_loops_select(), l->threads, l->partials, l->pool};
   return ex;
 }
 

@@ -18,7 +18,10 @@
  *
  * Usage: bench_bn [--isa default,generic] [--features 64,256,1024,4096]
  *                 [--mib 1,8,256] [--ops fwd_train,...] [--reps 11]
- *                 [--budget seconds per measurement] [--threads 1] */
+ *                 [--budget seconds per measurement] [--threads 1]
+ *                 [--shapes FxN,...]
+ * --shapes (F features x N samples each, e.g. 256x65536,1024x1024,300x128)
+ * replaces the grid of --features x --mib. */
 #include <bn/bn.h>
 #include "bench_common.h"
 
@@ -82,6 +85,11 @@ static void layer_fwd_train(void *p)
   args_t *a = p;
   check(a, bn_batchnorm_forward(a->layer, BN_MODE_TRAINING, a->N, a->x, a->F, a->y, a->F));
 }
+static void layer_fwd_inf(void *p)
+{
+  args_t *a = p;
+  check(a, bn_batchnorm_forward(a->layer, BN_MODE_INFERENCE, a->N, a->x, a->F, a->y, a->F));
+}
 static void layer_bwd(void *p)
 {
   args_t *a = p;
@@ -109,13 +117,15 @@ static const op_t all_ops[] = {
   {"bwd_train_relu", bwd_train_relu, 12, 0},
   {"layer_bwd_relu", layer_bwd_relu, 12, 0},
   {"layer_fwd_train", layer_fwd_train, 8, 1},
+  {"layer_fwd_inf", layer_fwd_inf, 8, 1},
   {"layer_bwd", layer_bwd, 12, 1},
 };
 #define N_OPS (sizeof all_ops / sizeof all_ops[0])
 
 static int is_layer_op(const op_t *op)
 {
-  return op->fn == layer_fwd_train || op->fn == layer_bwd || op->fn == layer_bwd_relu;
+  return op->fn == layer_fwd_train || op->fn == layer_fwd_inf || op->fn == layer_bwd ||
+         op->fn == layer_bwd_relu;
 }
 
 /* A layer (fused ReLU for layer_bwd_relu) on `threads` threads, with this
@@ -144,7 +154,7 @@ static int split(char *s, char **out, int max)
 int main(int argc, char **argv)
 {
   char isa_buf[256] = "default,generic", f_buf[256] = "64,256,1024,4096";
-  char mib_buf[256] = "1,8,256", ops_buf[512] = "";
+  char mib_buf[256] = "1,8,256", ops_buf[512] = "", shape_buf[256] = "";
   int reps = 11;
   unsigned threads = 1;
   double budget = 1.0;
@@ -158,6 +168,8 @@ int main(int argc, char **argv)
       dst = mib_buf;
     else if (!strcmp(argv[i], "--ops"))
       dst = ops_buf;
+    else if (!strcmp(argv[i], "--shapes"))
+      dst = shape_buf;
     else if (!strcmp(argv[i], "--reps"))
       reps = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--threads"))
@@ -184,14 +196,12 @@ int main(int argc, char **argv)
       ops[n_ops++] = &all_ops[k];
   }
 
+  bench_shape shapes[BENCH_MAX_SHAPES];
+  size_t n_shapes = bench_shapes(shape_buf, fs, n_f, mibs, n_mib, shapes);
   size_t max_elems = 0, max_f = 0;
-  for (int i = 0; i < n_mib; i++) {
-    size_t e = (size_t)atol(mibs[i]) * 1024 * 1024 / sizeof(float);
-    max_elems = e > max_elems ? e : max_elems;
-  }
-  for (int i = 0; i < n_f; i++) {
-    size_t f = (size_t)atol(fs[i]);
-    max_f = f > max_f ? f : max_f;
+  for (size_t i = 0; i < n_shapes; i++) {
+    max_elems = shapes[i].F * shapes[i].N > max_elems ? shapes[i].F * shapes[i].N : max_elems;
+    max_f = shapes[i].F > max_f ? shapes[i].F : max_f;
   }
   args_t a = {0};
   a.x = bench_alloc(max_elems * 4);
@@ -217,12 +227,10 @@ int main(int argc, char **argv)
   printf("# libbn %s: minimal bytes (fwd 8 B/elem, bwd 12 B/elem), median of up to %d "
          "samples, kernels on 1 thread, layer_* ops on %u\n", bn_version_string(), reps,
          threads);
-  for (int im = 0; im < n_mib; im++)
-    for (int jf = 0; jf < n_f; jf++) {
-      a.F = (size_t)atol(fs[jf]);
-      a.N = (size_t)atol(mibs[im]) * 1024 * 1024 / sizeof(float) / a.F;
-      if (a.F == 0 || a.N < 2)
-        continue;
+  for (size_t is_ = 0; is_ < n_shapes; is_++) {
+    {
+      a.F = shapes[is_].F;
+      a.N = shapes[is_].N;
       for (int k = 0; k < n_ops; k++)
         for (int is = 0; is < n_isa; is++) {
           if (!strcmp(isas[is], "default"))
@@ -246,6 +254,7 @@ int main(int argc, char **argv)
                        ops[k]->bytes_per_element * (double)(a.F * a.N), t);
         }
     }
+  }
   unsetenv("BN_ISA");
   free(a.x);
   free(a.y);

@@ -107,4 +107,38 @@ static inline void bench_result(const char *bench, const char *impl, int threads
   fflush(stdout);
 }
 
+/* One benchmark shape: F features x N samples. */
+typedef struct bench_shape {
+  size_t F, N;
+} bench_shape;
+#define BENCH_MAX_SHAPES 64
+
+/* The shapes to run: those of `list` ("FxN,FxN,..."; parsed in place) when
+ * it is not empty, else every (size in MiB, F) of the grid, N = bytes/4/F.
+ * Shapes with F == 0 or N < 2 are left out. Returns the count. */
+static inline size_t bench_shapes(char *list, char **fs, int n_f, char **mibs, int n_mib,
+                                  bench_shape *out)
+{
+  size_t n = 0;
+  if (list[0]) {
+    for (char *tok = strtok(list, ","); tok && n < BENCH_MAX_SHAPES; tok = strtok(NULL, ",")) {
+      bench_shape s = {0, 0};
+      if (sscanf(tok, "%zux%zu", &s.F, &s.N) == 2 && s.F > 0 && s.N >= 2)
+        out[n++] = s;
+    }
+    return n;
+  }
+  for (int im = 0; im < n_mib; im++)
+    for (int jf = 0; jf < n_f && n < BENCH_MAX_SHAPES; jf++) {
+      bench_shape s;
+      s.F = (size_t)atol(fs[jf]);
+      if (s.F == 0)
+        continue;
+      s.N = (size_t)(atof(mibs[im]) * 1024 * 1024) / sizeof(float) / s.F;
+      if (s.N >= 2)
+        out[n++] = s;
+    }
+  return n;
+}
+
 #endif

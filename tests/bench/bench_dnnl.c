@@ -13,7 +13,8 @@
  * RESULT lines carry that value. Minimal bytes as in bench_bn.
  *
  * Usage: OMP_NUM_THREADS=1 bench_dnnl [--features 64,...] [--mib 1,8,256]
- *                                     [--ops ...] [--reps 11] [--budget s] */
+ *                                     [--ops ...] [--reps 11] [--budget s]
+ *                                     [--shapes FxN,...] (as in bench_bn) */
 #include <oneapi/dnnl/dnnl.h>
 #include "bench_common.h"
 
@@ -73,6 +74,7 @@ static int split(char *s, char **out, int max)
 int main(int argc, char **argv)
 {
   char f_buf[256] = "64,256,1024,4096", mib_buf[256] = "1,8,256", ops_buf[256] = "";
+  char shape_buf[256] = "";
   int reps = 11;
   double budget = 1.0;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -82,6 +84,8 @@ int main(int argc, char **argv)
       snprintf(mib_buf, sizeof mib_buf, "%s", argv[i + 1]);
     else if (!strcmp(argv[i], "--ops"))
       snprintf(ops_buf, sizeof ops_buf, "%s", argv[i + 1]);
+    else if (!strcmp(argv[i], "--shapes"))
+      snprintf(shape_buf, sizeof shape_buf, "%s", argv[i + 1]);
     else if (!strcmp(argv[i], "--reps"))
       reps = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--budget"))
@@ -106,14 +110,12 @@ int main(int argc, char **argv)
                                               : "other",
          env_threads ? env_threads : "(unset)");
 
+  bench_shape shapes[BENCH_MAX_SHAPES];
+  size_t n_shapes = bench_shapes(shape_buf, fs, n_f, mibs, n_mib, shapes);
   size_t max_elems = 0, max_f = 0;
-  for (int i = 0; i < n_mib; i++) {
-    size_t e = (size_t)atol(mibs[i]) * 1024 * 1024 / sizeof(float);
-    max_elems = e > max_elems ? e : max_elems;
-  }
-  for (int i = 0; i < n_f; i++) {
-    size_t f = (size_t)atol(fs[i]);
-    max_f = f > max_f ? f : max_f;
+  for (size_t i = 0; i < n_shapes; i++) {
+    max_elems = shapes[i].F * shapes[i].N > max_elems ? shapes[i].F * shapes[i].N : max_elems;
+    max_f = shapes[i].F > max_f ? shapes[i].F : max_f;
   }
   float *x = bench_alloc(max_elems * 4), *y = bench_alloc(max_elems * 4);
   float *dy = bench_alloc(max_elems * 4), *dx = y;
@@ -131,12 +133,9 @@ int main(int argc, char **argv)
   CHECK(dnnl_engine_create(&eng, dnnl_cpu, 0));
   CHECK(dnnl_stream_create(&stream, eng, dnnl_stream_default_flags));
 
-  for (int im = 0; im < n_mib; im++)
-    for (int jf = 0; jf < n_f; jf++) {
-      size_t F = (size_t)atol(fs[jf]);
-      size_t N = (size_t)atol(mibs[im]) * 1024 * 1024 / sizeof(float) / F;
-      if (F == 0 || N < 2)
-        continue;
+  for (size_t is_ = 0; is_ < n_shapes; is_++) {
+    {
+      size_t F = shapes[is_].F, N = shapes[is_].N;
       dnnl_dims_t dims = {(dnnl_dim_t)N, (dnnl_dim_t)F, 1, 1}, cdims = {(dnnl_dim_t)F};
       dnnl_memory_desc_t md, cmd;
       CHECK(dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, dnnl_nhwc));
@@ -227,6 +226,7 @@ int main(int argc, char **argv)
       for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         CHECK(dnnl_memory_destroy(all[i]));
     }
+  }
   CHECK(dnnl_stream_destroy(stream));
   CHECK(dnnl_engine_destroy(eng));
   free(x);

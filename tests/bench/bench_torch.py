@@ -18,6 +18,7 @@ Minimal bytes as in bench_bn: forward 8 F N, backward 12 F N. Prints RESULT
 lines (see bench_common.h). Usage:
   /usr/bin/python3 bench_torch.py [--threads 1,2] [--features 64,256,1024,4096]
                                   [--mib 1,8,256] [--reps 11] [--budget 1.0]
+                                 [--shapes FxN,...]  (instead of the features x MiB grid)
 """
 import argparse
 import statistics
@@ -58,13 +59,18 @@ def main():
     ap.add_argument("--mib", default="1,8,256")
     ap.add_argument("--reps", type=int, default=11)
     ap.add_argument("--budget", type=float, default=1.0)
+    ap.add_argument("--shapes", default="")
     a = ap.parse_args()
     eps, mom = 1e-5, 0.1
     print(f"# torch {torch.__version__}, {torch.__config__.parallel_info().splitlines()[-1].strip()}")
     torch.manual_seed(0)
-    for mib in (int(v) for v in a.mib.split(",")):
-        for F in (int(v) for v in a.features.split(",")):
-            N = mib * 1024 * 1024 // 4 // F
+    if a.shapes:
+        shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
+    else:
+        shapes = [(F, int(mib * 1024 * 1024) // 4 // F) for mib in (float(v) for v in a.mib.split(","))
+                  for F in (int(v) for v in a.features.split(","))]
+    for F, N in shapes:
+        if True:
             x = torch.empty(N, F).uniform_(-1, 3)
             dy = torch.empty(N, F).uniform_(-1, 1)
             w = torch.empty(F).uniform_(0.5, 1.5)

@@ -552,6 +552,165 @@ static void large_mean_small_spread(void **state)
  * variance exactly 0, invstd = 1/sqrt(eps), nothing is NaN, and the
  * gradients are finite and match the reference (dx = gamma/sqrt(eps) *
  * (dy - mean dy), dgamma exactly 0). Mixed with a normal feature. */
+/* The training forward's statistics come from blocks of columns that fit in
+ * the cache, merged exactly: a batch of many blocks (any L2 up to 8 MiB
+ * gives several, the last one partial) with means that dwarf the spread
+ * must match the float64 two-pass reference to 1e-6. */
+static void blocked_statistics(void **state)
+{
+  (void)state;
+  enum { F = 6, N = 400003 };
+  static const double mu[F] = {1e4, -1e4, 3e3, 0.5, 0.0, 1e4};
+  static const double sd[F] = {1e-2, 1e-2, 1e-3, 1.0, 1e3, 1.0};
+  test_rng rng = {33};
+  float *x = test_floats((size_t)F * N), *y = test_floats((size_t)F * N), sm[F], si[F], bv[F];
+  const float gamma[F] = {1.5f, -0.75f, 1.0f, 2.0f, 0.5f, 1.0f};
+  const float beta[F] = {0.25f, -1.0f, 0.0f, 3.0f, -0.5f, 0.0f};
+  test_fill_rows(&rng, x, F, N, F, mu, sd);
+  assert_ok(bn_batchnorm_forward_training(F, N, x, F, gamma, beta, EPS, 0, y, F, sm, si, bv));
+  double *xd = test_to_double(x, F, N, F), *gd = test_to_double(gamma, F, 1, F),
+         *bd = test_to_double(beta, F, 1, F);
+  ref_bn r;
+  ref_bn_init(&r, F, N);
+  ref_bn_forward_training(&r, xd, F, gd, bd, (double)EPS);
+  assert_within(test_err_mag(y, F, r.y, r.ymag, F, N), TOL);
+  check_saved_stats(&r, sm, si, bv);
+  ref_bn_free(&r);
+  free(xd);
+  free(gd);
+  free(bd);
+  free(x);
+  free(y);
+}
+
+/* The *_ws kernels on caller workspace give the allocating kernels' bits;
+ * the fused-ReLU backward given the forward's residual gives the same bits
+ * as the one that measures it; a missing, misaligned or short workspace is
+ * refused before anything is written. */
+static void workspace_variants_match(void **state)
+{
+  (void)state;
+  enum { F = 37, N = 300 };
+  test_rng rng = {44};
+  size_t bytes = 0;
+  assert_ok(bn_batchnorm_workspace_size(F, &bytes));
+  assert_int_equal(bytes, 8 * F * sizeof(double));
+  assert_status(bn_batchnorm_workspace_size(0, &bytes), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_workspace_size(F, NULL), BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_workspace_size((size_t)-1, &bytes), BN_ERR_SIZE_OVERFLOW);
+  double *ws = test_doubles(8 * F + 1);
+  float *x = test_floats(F * N), *dy = test_floats(F * N), *y1 = test_floats(F * N),
+        *y2 = test_floats(F * N), *dx1 = test_floats(F * N), *dx2 = test_floats(F * N);
+  float sm1[F], si1[F], bv1[F], sm2[F], si2[F], bv2[F], dg1[F], db1[F], dg2[F], db2[F];
+  float gamma[F], beta[F], mean[F], var[F];
+  double residual[F];
+  test_fill(&rng, x, F, N, F, 3.0, 2.0);
+  test_fill(&rng, dy, F, N, F, 0.0, 1.0);
+  test_fill(&rng, gamma, F, 1, F, 1.0, 0.5);
+  test_fill(&rng, beta, F, 1, F, 0.0, 0.5);
+  test_fill(&rng, mean, F, 1, F, 3.0, 0.5);
+  for (int f = 0; f < F; f++)
+    var[f] = 1.0f + 0.01f * (float)f;
+  for (unsigned relu = 0; relu <= 1; relu++) {
+    const unsigned fl = relu ? BN_BATCHNORM_FUSE_RELU : 0u;
+    assert_ok(bn_batchnorm_forward_training(F, N, x, F, gamma, beta, EPS, fl, y1, F, sm1, si1,
+                                            bv1));
+    assert_ok(bn_batchnorm_forward_training_ws(F, N, x, F, gamma, beta, EPS, fl, y2, F, sm2,
+                                               si2, bv2, residual, ws, bytes));
+    assert_memory_equal(y1, y2, sizeof(float) * F * N);
+    assert_memory_equal(sm1, sm2, sizeof sm1);
+    assert_memory_equal(si1, si2, sizeof si1);
+    assert_memory_equal(bv1, bv2, sizeof bv1);
+    for (int f = 0; f < F; f++) /* the residual is the exact mean's part below sm */
+      assert_true(fabs(residual[f]) <= fabs((double)sm1[f]) * 0x1p-23);
+    assert_ok(bn_batchnorm_backward_training(F, N, x, F, dy, F, sm1, si1, gamma, beta, fl, dx1, F,
+                                             dg1, db1));
+    for (int given = 0; given <= 1; given++) {
+      assert_ok(bn_batchnorm_backward_training_ws(F, N, x, F, dy, F, sm1, si1,
+                                                  given ? residual : NULL, gamma, beta, fl, dx2,
+                                                  F, dg2, db2, ws, bytes));
+      assert_memory_equal(dx1, dx2, sizeof(float) * F * N);
+      assert_memory_equal(dg1, dg2, sizeof dg1);
+      assert_memory_equal(db1, db2, sizeof db1);
+    }
+    assert_ok(bn_batchnorm_forward_inference(F, N, x, F, mean, var, gamma, beta, EPS, fl, y1, F));
+    assert_ok(bn_batchnorm_forward_inference_ws(F, N, x, F, mean, var, gamma, beta, EPS, fl, y2,
+                                                F, ws, bytes));
+    assert_memory_equal(y1, y2, sizeof(float) * F * N);
+    assert_ok(bn_batchnorm_backward_inference(F, N, x, F, dy, F, mean, var, gamma, beta, EPS, fl,
+                                              dx1, F, dg1, db1));
+    assert_ok(bn_batchnorm_backward_inference_ws(F, N, x, F, dy, F, mean, var, gamma, beta, EPS,
+                                                 fl, dx2, F, dg2, db2, ws, bytes));
+    assert_memory_equal(dx1, dx2, sizeof(float) * F * N);
+    assert_memory_equal(dg1, dg2, sizeof dg1);
+    assert_memory_equal(db1, db2, sizeof db1);
+  }
+  /* bad workspaces: y2 keeps its sentinel */
+  test_set(y2, F * N, SENTINEL);
+  assert_status(bn_batchnorm_forward_inference_ws(F, N, x, F, mean, var, gamma, beta, EPS, 0, y2,
+                                                  F, NULL, bytes),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_forward_inference_ws(F, N, x, F, mean, var, gamma, beta, EPS, 0, y2,
+                                                  F, (char *)ws + 4, bytes),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_forward_training_ws(F, N, x, F, gamma, beta, EPS, 0, y2, F, sm2,
+                                                 si2, bv2, residual, ws, bytes - 1),
+                BN_ERR_SHAPE_MISMATCH);
+  residual[3] = NAN;
+  assert_status(bn_batchnorm_backward_training_ws(F, N, x, F, dy, F, sm1, si1, residual, gamma,
+                                                  beta, 0, y2, F, dg2, db2, ws, bytes),
+                BN_ERR_NON_FINITE);
+  for (size_t i = 0; i < (size_t)F * N; i++)
+    assert_true(y2[i] == SENTINEL);
+  free(ws);
+  free(x);
+  free(dy);
+  free(y1);
+  free(y2);
+  free(dx1);
+  free(dx2);
+}
+
+/* Inference with a running mean that dwarfs the spread (mean 1e4, std 1e-2):
+ * y must be within 1e-5 of the float64 value relative to its own terms,
+ * gamma*invstd*(x - mean) and beta, not to gamma*invstd*mean (the magnitude
+ * at which a shift folded into one multiply-add cancels). */
+static void inference_large_running_mean(void **state)
+{
+  (void)state;
+  enum { F = 4, N = 500 };
+  static const double mu[F] = {1e4, -1e4, 3e3, 1e4};
+  static const double sd[F] = {1e-2, 1e-2, 1e-3, 1e-1};
+  test_rng rng = {21};
+  float *x = test_floats(F * N), *y = test_floats(F * N), mean[F], var[F];
+  const float gamma[F] = {1.5f, -0.75f, 2.0f, 1.0f}, beta[F] = {0.25f, 0.0f, -1.0f, 0.5f};
+  test_fill_rows(&rng, x, F, N, F, mu, sd);
+  for (int f = 0; f < F; f++) {
+    mean[f] = (float)mu[f];
+    var[f] = (float)(sd[f] * sd[f]);
+  }
+  for (unsigned relu = 0; relu <= 1; relu++) {
+    assert_ok(bn_batchnorm_forward_inference(F, N, x, F, mean, var, gamma, beta, EPS,
+                                             relu ? BN_BATCHNORM_FUSE_RELU : 0u, y, F));
+    double worst = 0.0;
+    for (int f = 0; f < F; f++) {
+      const double s = (double)gamma[f] / sqrt((double)var[f] + (double)EPS);
+      for (int j = 0; j < N; j++) {
+        const double t = s * ((double)x[f + j * F] - (double)mean[f]);
+        double want = t + (double)beta[f];
+        if (relu && want < 0.0)
+          want = 0.0;
+        const double err =
+            fabs((double)y[f + j * F] - want) / (fabs(t) + fabs((double)beta[f]) + 1e-30);
+        worst = err > worst ? err : worst;
+      }
+    }
+    assert_within(worst, 1e-5);
+  }
+  free(x);
+  free(y);
+}
+
 static void constant_features(void **state)
 {
   (void)state;
@@ -729,6 +888,9 @@ int main(void)
       cmocka_unit_test(backward_matches_finite_differences),
       cmocka_unit_test(textbook_example),
       cmocka_unit_test(large_mean_small_spread),
+      cmocka_unit_test(inference_large_running_mean),
+      cmocka_unit_test(blocked_statistics),
+      cmocka_unit_test(workspace_variants_match),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),

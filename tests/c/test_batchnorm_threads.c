@@ -350,9 +350,9 @@ static void hostile_thread_arguments(void **state)
 
 int main(void)
 {
-  /* The library splits passes only from 2^22 elements by default (where a
-   * second thread pays off); these tests keep their batches small and lower
-   * the threshold to 2^18 through the documented knob. */
+  /* The library splits passes only from 2^16 elements by default; these
+   * tests pin the threshold to 2^18 through the documented knob, so the
+   * batches they mean to keep whole stay whole. */
   setenv("BN_PARALLEL_MIN_ELEMENTS", "262144", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(threaded_layer_matches_reference),

@@ -56,7 +56,7 @@ static void run_case(int relu, unsigned threads)
     gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
     beta[f] = (float)(test_rng_uniform(&rng) - 0.5);
   }
-  const bni_bn_exec ex = {bni_bn_loops_select(), threads, threads > 1 ? partials : NULL};
+  const bni_bn_exec ex = {bni_bn_loops_select(), threads, threads > 1 ? partials : NULL, NULL};
   assert_int_equal(bni_bn_forward_training(&ex, F, N, x, F, gamma, beta, 1e-3f, relu, y, F, sm,
                                            si, NULL, NULL, residual, work),
                    BN_OK);

@@ -1,5 +1,5 @@
 /* How a layer's passes are split over threads (src/kernels/batchnorm_parallel.h):
- * one chunk below the threshold (2^22 elements, or BN_PARALLEL_MIN_ELEMENTS),
+ * one chunk below the threshold (2^16 elements, or BN_PARALLEL_MIN_ELEMENTS),
  * never more chunks than threads or than N/2, and chunks that tile [0, N) in
  * contiguous, nearly equal blocks. Linked against the library's objects,
  * since these functions are internal. */
@@ -12,14 +12,14 @@
 #include <cmocka.h>
 #include "../../src/kernels/batchnorm_parallel.h"
 
-static void default_threshold_is_two_to_the_22(void **state)
+static void default_threshold_is_two_to_the_16(void **state)
 {
   (void)state;
   unsetenv("BN_PARALLEL_MIN_ELEMENTS");
-  assert_int_equal(bni_bn_chunks(1024, 4095, 2), 1);    /* 2^22 - 1024 elements */
-  assert_int_equal(bni_bn_chunks(1024, 4096, 2), 2);    /* exactly 2^22 */
-  assert_int_equal(bni_bn_chunks(3, 1398102, 4), 4);    /* ceil(2^22 / 3) columns */
-  assert_int_equal(bni_bn_chunks(3, 1398101, 4), 1);
+  assert_int_equal(bni_bn_chunks(1024, 63, 2), 1);      /* 2^16 - 1024 elements */
+  assert_int_equal(bni_bn_chunks(1024, 64, 2), 2);      /* exactly 2^16 */
+  assert_int_equal(bni_bn_chunks(3, 21846, 4), 4);      /* ceil(2^16 / 3) columns */
+  assert_int_equal(bni_bn_chunks(3, 21845, 4), 1);
   assert_int_equal(bni_bn_chunks(1024, 1 << 20, 1), 1); /* one thread: one chunk */
   assert_int_equal(bni_bn_chunks(1024, 1 << 20, 0), 1);
 }
@@ -37,8 +37,8 @@ static void override_and_its_bad_values(void **state)
   static const char *bad[] = {"", "0", "-5", "12abc", "99999999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     setenv("BN_PARALLEL_MIN_ELEMENTS", bad[i], 1);
-    assert_int_equal(bni_bn_chunks(1024, 4095, 2), 1); /* default threshold */
-    assert_int_equal(bni_bn_chunks(1024, 4096, 2), 2);
+    assert_int_equal(bni_bn_chunks(1024, 63, 2), 1); /* default threshold */
+    assert_int_equal(bni_bn_chunks(1024, 64, 2), 2);
   }
   unsetenv("BN_PARALLEL_MIN_ELEMENTS");
 }
@@ -60,7 +60,7 @@ static void chunks_tile_the_batch(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(default_threshold_is_two_to_the_22),
+    cmocka_unit_test(default_threshold_is_two_to_the_16),
     cmocka_unit_test(override_and_its_bad_values),
     cmocka_unit_test(chunks_tile_the_batch),
   };

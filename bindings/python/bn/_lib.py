@@ -273,6 +273,19 @@ _SIGNATURES = {
     "bn_batchnorm_backward_inference": (_status, [
         c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
         c_float, c_uint, _f32p, c_size_t, _f32p, _f32p]),
+    "bn_batchnorm_workspace_size": (_status, [c_size_t, POINTER(c_size_t)]),
+    "bn_batchnorm_forward_training_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, c_float, c_uint,
+        _f32p, c_size_t, _f32p, _f32p, _f32p, POINTER(c_double), c_void_p, c_size_t]),
+    "bn_batchnorm_forward_inference_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p, c_float, c_uint,
+        _f32p, c_size_t, c_void_p, c_size_t]),
+    "bn_batchnorm_backward_training_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, POINTER(c_double),
+        _f32p, _f32p, c_uint, _f32p, c_size_t, _f32p, _f32p, c_void_p, c_size_t]),
+    "bn_batchnorm_backward_inference_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
+        c_float, c_uint, _f32p, c_size_t, _f32p, _f32p, c_void_p, c_size_t]),
     # batchnorm.h
     "bn_batchnorm_create": (_status, [POINTER(_BN), c_size_t, c_uint]),
     "bn_batchnorm_destroy": (None, [_BN]),

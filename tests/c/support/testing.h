@@ -255,8 +255,8 @@ static inline void ref_bn_forward_training(ref_bn *r, const double *x, size_t ld
   ref_bn_normalize(r, x, ldx, gamma, beta, eps);
 }
 
-/* Inference forward with given statistics. ymag bounds the error of the
- * documented one-multiply-add evaluation y = x*scale + (beta - mean*scale). */
+/* Inference forward with given statistics; ymag is the training forward's,
+ * |gamma*xhat| + |beta|: the kernel computes with the centered value. */
 static inline void ref_bn_forward_inference(ref_bn *r, const double *x, size_t ldx,
                                             const double *mean, const double *var,
                                             const double *gamma, const double *beta, double eps)
@@ -264,12 +264,6 @@ static inline void ref_bn_forward_inference(ref_bn *r, const double *x, size_t l
   memcpy(r->mean, mean, r->F * sizeof *mean);
   memcpy(r->var, var, r->F * sizeof *var);
   ref_bn_normalize(r, x, ldx, gamma, beta, eps);
-  for (size_t f = 0; f < r->F; f++) {
-    double s = fabs((gamma ? gamma[f] : 1.0) * r->invstd[f]);
-    for (size_t j = 0; j < r->N; j++)
-      r->ymag[f + j * r->F] =
-          s * (fabs(x[f + j * ldx]) + fabs(mean[f])) + fabs(beta ? beta[f] : 0.0);
-  }
 }
 
 /* Full backward of the training forward (run ref_bn_forward_training first):
