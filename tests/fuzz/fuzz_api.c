@@ -78,7 +78,8 @@ static void op_batchnorm(world *w, uint8_t op)
 
 static void op_dense(world *w, uint8_t op)
 {
-  size_t batch = fuzz_batch(&w->in, MAX_B), ldx = fuzz_ld(&w->in, w->d_in), ldy = fuzz_ld(&w->in, w->d_out), count;
+  size_t batch = fuzz_batch(&w->in, MAX_B), ldx = fuzz_ld(&w->in, w->d_in),
+         ldy = fuzz_ld(&w->in, w->d_out), count;
   switch (op % 6) {
   case 0:
     fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
