@@ -7,7 +7,7 @@
  * Any status is acceptable; a crash, a sanitizer report or a broken promise
  * (a blob or model the library wrote that it then refuses) is a finding. */
 #include <bn/bn.h>
-#include "fuzz_input.h"
+#include "fuzz_handles.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,42 +30,16 @@ typedef struct world {
   float targets[MAX_F * MAX_B];
 } world;
 
-static void fill(world *w, float *a, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    a[i] = fuzz_float(&w->in);
-}
-
-/* A batch size (0 sometimes) and a leading dimension near features. */
-static size_t pick_batch(world *w)
-{
-  return fuzz_below(&w->in, MAX_B + 1);
-}
-
-static size_t pick_ld(world *w, size_t features)
-{
-  size_t d = fuzz_below(&w->in, 4);
-  return d == 3 ? features - (features > 0) : features + d; /* 1 in 4: too small */
-}
-
-static unsigned char *blob_copy(size_t need)
-{
-  unsigned char *b = malloc(need ? need : 1);
-  if (!b)
-    abort();
-  return b;
-}
-
 static void op_batchnorm(world *w, uint8_t op)
 {
-  size_t f = w->bn_f, batch = pick_batch(w), ld = pick_ld(w, f), count;
+  size_t f = w->bn_f, batch = fuzz_batch(&w->in, MAX_B), ld = fuzz_ld(&w->in, f), count;
   switch (op % 8) {
   case 0:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_batchnorm_forward(w->bn, (bn_mode)fuzz_below(&w->in, 4), batch, w->x, ld, w->y, ld);
     break;
   case 1:
-    fill(w, w->dy, sizeof w->dy / sizeof w->dy[0]);
+    fuzz_floats(&w->in, w->dy, sizeof w->dy / sizeof w->dy[0]);
     (void)bn_batchnorm_backward(w->bn, batch, w->x, ld, w->dy, ld,
                                 fuzz_u8(&w->in) & 1 ? w->dx : NULL, ld);
     break;
@@ -75,7 +49,7 @@ static void op_batchnorm(world *w, uint8_t op)
     break;
   case 3:
     count = f + (fuzz_below(&w->in, 4) == 0);
-    fill(w, w->vec, count);
+    fuzz_floats(&w->in, w->vec, count);
     (void)bn_batchnorm_set(w->bn, (bn_batchnorm_tensor)fuzz_below(&w->in, 10), w->vec, count);
     break;
   case 4:
@@ -83,19 +57,9 @@ static void op_batchnorm(world *w, uint8_t op)
                                      fuzz_double(&w->in));
     break;
   case 5: {
-    size_t need = 0, written = 0;
-    if (bn_batchnorm_serialized_size(w->bn, &need) != BN_OK)
-      abort();
-    unsigned char *b = blob_copy(need);
-    if (bn_batchnorm_serialize(w->bn, b, need, &written) != BN_OK)
-      abort();
-    bn_batchnorm *other = NULL;
-    if (bn_batchnorm_create(&other, f, w->bn_flags) != BN_OK ||
-        bn_batchnorm_deserialize(other, b, written) != BN_OK)
-      abort(); /* written by the library, refused by it */
+    bn_batchnorm *other = fuzz_batchnorm_reloaded(w->bn, f, w->bn_flags);
     bn_batchnorm_destroy(w->bn);
     w->bn = other;
-    free(b);
     break;
   }
   case 6: {
@@ -114,14 +78,15 @@ static void op_batchnorm(world *w, uint8_t op)
 
 static void op_dense(world *w, uint8_t op)
 {
-  size_t batch = pick_batch(w), ldx = pick_ld(w, w->d_in), ldy = pick_ld(w, w->d_out), count;
+  size_t batch = fuzz_batch(&w->in, MAX_B), ldx = fuzz_ld(&w->in, w->d_in),
+         ldy = fuzz_ld(&w->in, w->d_out), count;
   switch (op % 6) {
   case 0:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_dense_forward(w->dense, batch, w->x, ldx, w->y, ldy);
     break;
   case 1:
-    fill(w, w->dy, sizeof w->dy / sizeof w->dy[0]);
+    fuzz_floats(&w->in, w->dy, sizeof w->dy / sizeof w->dy[0]);
     (void)bn_dense_backward(w->dense, batch, w->x, ldx, w->dy, ldy,
                             fuzz_u8(&w->in) & 1 ? w->dx : NULL, ldx);
     break;
@@ -131,26 +96,16 @@ static void op_dense(world *w, uint8_t op)
     break;
   case 3:
     count = fuzz_u8(&w->in) & 1 ? w->d_in * w->d_out : w->d_out;
-    fill(w, w->vec, count);
+    fuzz_floats(&w->in, w->vec, count);
     (void)bn_dense_set(w->dense, (bn_dense_tensor)fuzz_below(&w->in, 6), w->vec, count);
     break;
   case 4:
     (void)bn_dense_init(w->dense, (bn_init)fuzz_below(&w->in, 5), &w->rng);
     break;
   default: {
-    size_t need = 0, written = 0;
-    if (bn_dense_serialized_size(w->dense, &need) != BN_OK)
-      abort();
-    unsigned char *b = blob_copy(need);
-    if (bn_dense_serialize(w->dense, b, need, &written) != BN_OK)
-      abort();
-    bn_dense *other = NULL;
-    if (bn_dense_create(&other, w->d_in, w->d_out, w->d_flags) != BN_OK ||
-        bn_dense_deserialize(other, b, written) != BN_OK)
-      abort();
+    bn_dense *other = fuzz_dense_reloaded(w->dense, w->d_in, w->d_out, w->d_flags);
     bn_dense_destroy(w->dense);
     w->dense = other;
-    free(b);
     break;
   }
   }
@@ -158,22 +113,22 @@ static void op_dense(world *w, uint8_t op)
 
 static void op_standardizer(world *w, uint8_t op)
 {
-  size_t f = w->s_f, n = pick_batch(w), ld = pick_ld(w, f), count;
+  size_t f = w->s_f, n = fuzz_batch(&w->in, MAX_B), ld = fuzz_ld(&w->in, f), count;
   switch (op % 7) {
   case 0:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_standardizer_fit(w->std, n, w->x, ld);
     break;
   case 1:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_standardizer_partial_fit(w->std, n, w->x, ld);
     break;
   case 2:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_standardizer_transform(w->std, n, w->x, ld, w->y, ld);
     break;
   case 3:
-    fill(w, w->y, sizeof w->y / sizeof w->y[0]);
+    fuzz_floats(&w->in, w->y, sizeof w->y / sizeof w->y[0]);
     (void)bn_standardizer_inverse_transform(w->std, n, w->y, ld, w->x, ld);
     break;
   case 4:
@@ -186,17 +141,9 @@ static void op_standardizer(world *w, uint8_t op)
                               count);
     break;
   default: {
-    size_t need = 0, written = 0;
-    if (bn_standardizer_serialized_size(w->std, &need) != BN_OK)
-      abort();
-    unsigned char *b = blob_copy(need);
-    bn_standardizer *other = NULL;
-    if (bn_standardizer_serialize(w->std, b, need, &written) != BN_OK ||
-        bn_standardizer_create_from_bytes(&other, b, written, NULL, 0) != BN_OK)
-      abort();
+    bn_standardizer *other = fuzz_standardizer_reloaded(w->std);
     bn_standardizer_destroy(w->std);
     w->std = other;
-    free(b);
     break;
   }
   }
@@ -204,7 +151,7 @@ static void op_standardizer(world *w, uint8_t op)
 
 static void op_mlp(world *w, uint8_t op)
 {
-  size_t batch = pick_batch(w), ld = pick_ld(w, w->m_in);
+  size_t batch = fuzz_batch(&w->in, MAX_B), ld = fuzz_ld(&w->in, w->m_in);
   for (size_t i = 0; i < MAX_B; i++)
     w->labels[i] = (int32_t)fuzz_below(&w->in, w->m_out + 1);
   /* the head's kind of truth, and 1 in 8 times both kinds (refused) */
@@ -213,7 +160,7 @@ static void op_mlp(world *w, uint8_t op)
   const float *targets = !softmax || both ? w->targets : NULL;
   switch (op % 10) {
   case 0: {
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     for (size_t i = 0; i < w->m_out * batch; i++)
       w->targets[i] = fuzz_u8(&w->in) & 1 ? 1.0f : fuzz_float(&w->in);
     float loss;
@@ -221,13 +168,13 @@ static void op_mlp(world *w, uint8_t op)
     break;
   }
   case 1:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_mlp_predict(w->mlp, (bn_mode)fuzz_below(&w->in, 4),
                          (bn_mlp_output)fuzz_below(&w->in, 4), batch, w->x, ld, w->y,
                          w->m_out + fuzz_below(&w->in, 2));
     break;
   case 2: {
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     float loss, accuracy;
     (void)bn_mlp_evaluate(w->mlp, batch, w->x, ld, labels, targets, &loss,
                           fuzz_u8(&w->in) & 1 ? &accuracy : NULL);
@@ -247,7 +194,7 @@ static void op_mlp(world *w, uint8_t op)
     if (fuzz_u8(&w->in) & 1) {
       (void)bn_mlp_get(w->mlp, layer, which, w->vec, count);
     } else {
-      fill(w, w->vec, count);
+      fuzz_floats(&w->in, w->vec, count);
       (void)bn_mlp_set(w->mlp, layer, which, w->vec, count);
     }
     break;
@@ -259,29 +206,16 @@ static void op_mlp(world *w, uint8_t op)
     break;
   }
   case 6:
-    fill(w, w->x, sizeof w->x / sizeof w->x[0]);
+    fuzz_floats(&w->in, w->x, sizeof w->x / sizeof w->x[0]);
     (void)bn_mlp_recompute_statistics(w->mlp, batch, w->x, ld);
     break;
   case 7:
     (void)bn_mlp_init(w->mlp, (bn_init)fuzz_below(&w->in, 5), &w->rng);
     break;
   default: {
-    unsigned flags = fuzz_u8(&w->in) & 1 ? BN_MLP_SAVE_OPTIMIZER : 0;
-    size_t need = 0, written = 0;
-    if (bn_mlp_serialized_size(w->mlp, flags, &need) != BN_OK)
-      abort();
-    unsigned char *b = blob_copy(need);
-    if (bn_mlp_serialize(w->mlp, flags, b, need, &written) != BN_OK)
-      abort();
-    char message[256];
-    bn_mlp *other = NULL;
-    if (bn_mlp_deserialize(&other, b, written, message, sizeof message) != BN_OK) {
-      fprintf(stderr, "a model the library wrote is refused: %s\n", message);
-      abort();
-    }
+    bn_mlp *other = fuzz_mlp_reloaded(w->mlp, fuzz_u8(&w->in) & 1 ? BN_MLP_SAVE_OPTIMIZER : 0);
     bn_mlp_destroy(w->mlp);
     w->mlp = other;
-    free(b);
     break;
   }
   }
@@ -296,20 +230,16 @@ static int create_all(world *w)
   w->d_out = w->bn_f; /* so that fold_batchnorm may succeed */
   w->d_flags = fuzz_u8(in) & 1u;
   w->s_f = fuzz_below(in, MAX_F) + 1;
-  w->m_in = fuzz_below(in, MAX_F) + 1;
-  size_t hidden[2] = {fuzz_below(in, MAX_F) + 1, fuzz_below(in, MAX_F) + 1};
-  size_t layers = fuzz_below(in, 3);
-  w->head = fuzz_u8(in) & 1 ? BN_MLP_HEAD_SIGMOID : BN_MLP_HEAD_SOFTMAX;
-  w->m_out = fuzz_below(in, 4) + (w->head == BN_MLP_HEAD_SOFTMAX ? 2 : 1);
-  bn_activation act = (bn_activation)fuzz_below(in, 5);
-  bn_mlp_placement placement = (bn_mlp_placement)fuzz_below(in, 3);
+  const fuzz_mlp_shape shape = fuzz_mlp_shape_read(in, MAX_F);
+  w->m_in = shape.inputs;
+  w->m_out = shape.outputs;
+  w->head = shape.head;
   unsigned mflags = fuzz_u8(in) & 3u;
   if (bn_rng_seed(&w->rng, fuzz_u32(in)) != BN_OK ||
       bn_batchnorm_create(&w->bn, w->bn_f, w->bn_flags) != BN_OK ||
       bn_dense_create(&w->dense, w->d_in, w->d_out, w->d_flags) != BN_OK ||
       bn_standardizer_create(&w->std, w->s_f) != BN_OK ||
-      bn_mlp_create(&w->mlp, w->m_in, hidden, layers, w->m_out, act, placement, w->head,
-                    mflags) != BN_OK)
+      fuzz_mlp_create(&w->mlp, &shape, mflags) != BN_OK)
     return 0;
   if (bn_mlp_init(w->mlp, BN_INIT_HE_NORMAL, &w->rng) != BN_OK ||
       bn_dense_init(w->dense, BN_INIT_GLOROT_UNIFORM, &w->rng) != BN_OK)

@@ -69,6 +69,36 @@ static inline double fuzz_double(fuzz_input *in)
   return special[fuzz_below(in, sizeof special / sizeof special[0])];
 }
 
+/* n values of fuzz_float into a. */
+static inline void fuzz_floats(fuzz_input *in, float *a, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    a[i] = fuzz_float(in);
+}
+
+/* A batch size in [0, max]. */
+static inline size_t fuzz_batch(fuzz_input *in, size_t max)
+{
+  return fuzz_below(in, max + 1);
+}
+
+/* A leading dimension near features: features + 0, 1 or 2, or 1 in 4
+ * times one too small. */
+static inline size_t fuzz_ld(fuzz_input *in, size_t features)
+{
+  size_t d = fuzz_below(in, 4);
+  return d == 3 ? features - (features > 0) : features + d;
+}
+
+/* need bytes (at least 1) of the heap; a harness has no use for a failure. */
+static inline unsigned char *fuzz_buffer(size_t need)
+{
+  unsigned char *b = malloc(need ? need : 1);
+  if (!b)
+    abort();
+  return b;
+}
+
 /* A path naming an in-memory file holding bytes, for readers that open a
  * path themselves; fd receives the descriptor (close it). NULL on failure. */
 static inline const char *fuzz_memfile(const uint8_t *data, size_t size, char *path, size_t cap,

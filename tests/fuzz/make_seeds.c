@@ -242,27 +242,48 @@ static void npy_seed(const char *name, unsigned char choice, const char *descr,
 
 /* ---- the API sequences ------------------------------------------------------- */
 
-static void api_seeds(void)
+/* harness: api or api_features; both read choice bytes only, so the same
+ * random and every-op sequences start both. */
+static void api_seeds(const char *harness)
 {
   bn_rng rng;
-  check(bn_rng_seed(&rng, 2026), "api");
+  check(bn_rng_seed(&rng, 2026), harness);
   for (int k = 0; k < 8; k++) {
     unsigned char b[256];
     for (size_t i = 0; i < sizeof b; i += 8) {
       uint64_t v;
-      check(bn_rng_next_u64(&rng, &v), "api");
+      check(bn_rng_next_u64(&rng, &v), harness);
       memcpy(b + i, &v, 8);
     }
     char name[32];
     snprintf(name, sizeof name, "random_%d", k);
-    put("api", name, b, sizeof b);
+    put(harness, name, b, sizeof b);
   }
   /* every handle, then each call in turn: a sequence that touches all ops */
   unsigned char all[16 + 256];
   memset(all, 3, 16);
   for (size_t i = 0; i < 256; i++)
     all[16 + i] = (unsigned char)i;
-  put("api", "every_op", all, sizeof all);
+  put(harness, "every_op", all, sizeof all);
+}
+
+/* fuzz_api_features with every feature on: a renorm layer (fused ReLU, no
+ * affine, cumulative biased statistics) and an MLP with two hidden
+ * BatchNorm layers and every flag (standardizer stage, head BatchNorm,
+ * renorm), softmax then sigmoid head, then each call in turn. The first 16
+ * bytes are create_all's choices, in its order. */
+static void api_features_seeds(void)
+{
+  static const unsigned char every_flag[2][16] = {
+      {3, 0x7b, 3, 3, 3, 3, 2, 0, 1, 1, 1, 0x1f, 1, 2, 3, 4},
+      {4, 0x40, 2, 4, 2, 5, 1, 1, 0, 4, 2, 0x1c, 5, 6, 7, 8}};
+  for (int k = 0; k < 2; k++) {
+    unsigned char b[16 + 256];
+    memcpy(b, every_flag[k], 16);
+    for (size_t i = 0; i < 256; i++)
+      b[16 + i] = (unsigned char)i;
+    put("api_features", k ? "every_flag_sigmoid" : "every_flag_softmax", b, sizeof b);
+  }
 }
 
 int main(int argc, char **argv)
@@ -313,6 +334,8 @@ int main(int argc, char **argv)
   npy_seed("i4_2d_labels", 2, "<i4", "(2, 3)", 4, 6);
   npy_seed("u1_1d", 0, "|u1", "(5,)", 1, 5);
 
-  api_seeds();
+  api_seeds("api");
+  api_seeds("api_features");
+  api_features_seeds();
   return 0;
 }
