@@ -133,9 +133,11 @@ bn_status bn_activation_backward(bn_activation act, float alpha, size_t features
       if (dxj != dyj)
         memcpy(dxj, dyj, F * sizeof *dxj);
       break;
-    case BN_ACT_RELU:
-      for (size_t f = 0; f < F; f++)
-        dxj[f] = yj[f] > 0.0f ? dyj[f] : yj[f] != yj[f] ? yj[f] : 0.0f;
+    case BN_ACT_RELU: /* both loaded first: a select, not a branch, so it vectorizes */
+      for (size_t f = 0; f < F; f++) {
+        const float yv = yj[f], dyv = dyj[f];
+        dxj[f] = yv > 0.0f ? dyv : yv != yv ? yv : 0.0f;
+      }
       break;
     case BN_ACT_ELU: /* d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha */
       for (size_t f = 0; f < F; f++)

@@ -10,9 +10,23 @@
  * docs/math.md section 8 derives it. */
 #include <string.h>
 #include "mlp_internal.h"
+#include "input_batchnorm_loops.h"
 #include "../core/blas.h"
+#include "../kernels/batchnorm_loops.h"
 #include "../layers/batchnorm_rows.h"
 #include "../layers/dense_internal.h"
+
+const bni_ibn_loops *bni_ibn_loops_select(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  const bni_bn_loops *kernels = bni_bn_loops_select();
+  if (kernels == &bni_bn_loops_avx512)
+    return &bni_ibn_loops_avx512;
+  if (kernels == &bni_bn_loops_avx2)
+    return &bni_ibn_loops_avx2;
+#endif
+  return &bni_ibn_loops_generic;
+}
 
 bn_status bni_mlp_input_batchnorm_backward(bn_mlp *m, size_t n, const float *x, size_t ldx,
                                            const float *dz, size_t lddz, float *xhat)
@@ -35,18 +49,8 @@ bn_status bni_mlp_input_batchnorm_backward(bn_mlp *m, size_t n, const float *x, 
     for (size_t k = 0; k < H; k++)
       s[k] += (double)dzj[k];
   }
-  const float *restrict gamma = bni_batchnorm_gamma(bn), *restrict beta = bni_batchnorm_beta(bn);
-  for (size_t k = 0; k < H; k++) {
-    const float *restrict wk = w + k * F;
-    float *restrict gk = dw + k * F;
-    const float sk = (float)s[k];
-    const double skd = s[k];
-    for (size_t f = 0; f < F; f++) {
-      dgamma[f] += (double)wk[f] * (double)gk[f];
-      dbeta[f] += (double)wk[f] * skd;
-      gk[f] = gk[f] * gamma[f] + sk * beta[f];
-    }
-  }
+  bni_ibn_loops_select()->weight_pass(H, F, w, dw, s, bni_batchnorm_gamma(bn),
+                                      bni_batchnorm_beta(bn), dgamma, dbeta);
   float *dg = bni_batchnorm_dgamma(bn), *db = bni_batchnorm_dbeta(bn);
   for (size_t f = 0; f < F; f++) {
     dg[f] = (float)dgamma[f];

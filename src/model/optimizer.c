@@ -49,11 +49,13 @@ size_t bni_optimizer_moments(int kind)
 static bni_opt_rule make_rule(const bni_optimizer *o, uint64_t step, double decay)
 {
   bni_opt_rule r = {o->kind, bni_optimizer_moments(o->kind), o->lr, 1.0 - o->lr * decay,
-                    o->momentum, o->beta1, o->beta2, 0.0, 0.0, o->eps};
+                    o->momentum, o->beta1, o->beta2, 0.0, o->eps, 0.0, 0.0};
   if (o->kind == BN_MLP_ADAM) {
     const double t = (double)step;
     r.step_size = o->lr / (1.0 - pow(o->beta1, t));
-    r.root_c2 = sqrt(1.0 - pow(o->beta2, t));
+    const double root_c2 = sqrt(1.0 - pow(o->beta2, t));
+    r.scaled_step = r.step_size * root_c2;
+    r.scaled_eps = o->eps * root_c2;
   }
   return r;
 }

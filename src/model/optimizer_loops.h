@@ -14,7 +14,12 @@
 typedef struct bni_opt_rule {
   int kind; /* bn_mlp_optimizer */
   size_t moments;
-  double lr, shrink, mu, b1, b2, step_size, root_c2, eps;
+  double lr, shrink, mu, b1, b2, step_size, eps;
+  /* Adam's step as lr/(1-b1^t) * m1 / (sqrt(m2)/sqrt(1-b2^t) + eps), both
+   * sides multiplied by sqrt(1-b2^t): one square root and one division an
+   * element, the root in float (m2 is a float; correctly rounded on every
+   * path). */
+  double scaled_step, scaled_eps;
 } bni_opt_rule;
 
 /* The largest magnitudes of one tensor's parameters, gradients and moments
