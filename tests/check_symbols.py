@@ -13,7 +13,11 @@
     names exactly those functions (two independent parsers of the headers
     must agree).
 
+With --api-macro BN_MPI_API --include src/mpi it checks libbn_mpi.so the same
+way (its one header, its own export macro; no version script).
+
 Usage: check_symbols.py --nm NM --library libbn.so --include include/bn [--map libbn.map]
+                        [--api-macro BN_API]
 Exit status 0 when both hold, 1 otherwise (with the offending names).
 """
 import argparse
@@ -44,8 +48,8 @@ def exported_symbols(nm, library):
     return symbols
 
 
-def declared_functions(include_dir):
-    """{name: header} of every function declared with BN_API."""
+def declared_functions(include_dir, macro):
+    """{name: header} of every function declared with the export macro."""
     declared = {}
     headers = sorted(pathlib.Path(include_dir).rglob("*.h"))
     for header in headers:
@@ -53,11 +57,11 @@ def declared_functions(include_dir):
         text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)         # block comments
         text = re.sub(r"//[^\n]*", " ", text)                      # line comments
         text = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", " ", text, flags=re.M)  # directives
-        for match in re.finditer(r"\bBN_API\b", text):
+        for match in re.finditer(rf"\b{macro}\b", text):
             decl = re.split(r"[;{]", text[match.end():], maxsplit=1)[0]
             name = re.search(r"([A-Za-z_]\w*)\s*\(", decl)
             if not name:
-                raise SystemExit(f"{header}: cannot parse the BN_API declaration: {decl.strip()!r}")
+                raise SystemExit(f"{header}: cannot parse the {macro} declaration: {decl.strip()!r}")
             declared[name.group(1)] = header.name
     return declared, headers
 
@@ -77,13 +81,14 @@ def main():
     parser.add_argument("--library", required=True)
     parser.add_argument("--include", required=True)
     parser.add_argument("--map", help="the generated linker version script")
+    parser.add_argument("--api-macro", default="BN_API", help="the headers' export macro")
     args = parser.parse_args()
 
     exported = exported_symbols(args.nm, args.library)
-    declared, headers = declared_functions(args.include)
+    declared, headers = declared_functions(args.include, args.api_macro)
     problems = []
     if not headers or not declared:
-        problems.append(f"no BN_API declaration found under {args.include}")
+        problems.append(f"no {args.api_macro} declaration found under {args.include}")
     for name, kind in sorted(exported.items()):
         if name in LINKER_SYMBOLS or name.startswith(SANITIZER_PREFIXES):
             continue
@@ -95,7 +100,7 @@ def main():
             problems.append(f"exported but declared in no public header: {name}")
     for name, header in sorted(declared.items()):
         if name not in exported:
-            problems.append(f"declared with BN_API in {header} but not exported: {name}")
+            problems.append(f"declared with {args.api_macro} in {header} but not exported: {name}")
         elif exported[name] not in FUNCTION_TYPES:
             problems.append(f"declared in {header} but exported as type {exported[name]}: {name}")
     if args.map:
@@ -107,7 +112,7 @@ def main():
 
     for p in problems:
         print("symbols:", p, file=sys.stderr)
-    print(f"symbols: {len(declared)} BN_API functions in {len(headers)} headers, "
+    print(f"symbols: {len(declared)} {args.api_macro} functions in {len(headers)} headers, "
           f"{sum(n.startswith('bn_') for n in exported)} bn_* exports, "
           f"{len(problems)} problem(s)")
     return 1 if problems else 0

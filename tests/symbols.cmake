@@ -17,3 +17,14 @@ add_test(NAME symbols
           --include ${PROJECT_SOURCE_DIR}/include/bn
           --map ${PROJECT_BINARY_DIR}/libbn.map)
 set_tests_properties(symbols PROPERTIES LABELS abi)
+
+# libbn_mpi, when built: only its bn_mpi_* functions, each declared with BN_MPI_API.
+if(TARGET bn_mpi)
+  add_test(NAME symbols_mpi
+    COMMAND ${BN_SYMBOLS_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/check_symbols.py
+            --nm ${BN_SYMBOLS_NM}
+            --library $<TARGET_FILE:bn_mpi>
+            --include ${PROJECT_SOURCE_DIR}/src/mpi
+            --api-macro BN_MPI_API)
+  set_tests_properties(symbols_mpi PROPERTIES LABELS "abi;mpi")
+endif()
