@@ -1,3 +1,4 @@
+#include <math.h>
 #include "checks.h"
 
 bn_status bni_check_matrix(bni_error *err, const char *name, const void *data,
@@ -19,6 +20,16 @@ bn_status bni_check_matrix(bni_error *err, const char *name, const void *data,
 }
 
 bn_status bni_check_finite_vector(bni_error *err, const char *name, const float *v, size_t n)
+{
+  if (!v)
+    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(v[i]))
+      return bni_fail(err, BN_ERR_NON_FINITE, "%s[%zu] is not finite", name, i);
+  return BN_OK;
+}
+
+bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n)
 {
   if (!v)
     return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);

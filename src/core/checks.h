@@ -17,6 +17,9 @@ bn_status bni_check_matrix(bni_error *err, const char *name, const void *data,
 /* A vector of n floats that must be non-NULL and all finite. */
 bn_status bni_check_finite_vector(bni_error *err, const char *name, const float *v, size_t n);
 
+/* The same for n doubles. */
+bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n);
+
 /* eps for the square root: finite and > 0. */
 bn_status bni_check_eps(bni_error *err, float eps);
 

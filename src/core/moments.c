@@ -1,4 +1,5 @@
 #include <math.h>
+#include "checks.h"
 #include "moments.h"
 
 /* One feature of the merge of b into a with a non-empty: wb = count_b / n is
@@ -63,16 +64,6 @@ void bni_moments_of_columns(size_t features, size_t n, const float *x, size_t ld
       const double d = (double)x[f + j * ld] - mean[f];
       m2[f] += d * d;
     }
-}
-
-bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n)
-{
-  if (!v)
-    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(v[i]))
-      return bni_fail(err, BN_ERR_NON_FINITE, "%s[%zu] is not finite", name, i);
-  return BN_OK;
 }
 
 bn_status bni_check_moments(bni_error *err, size_t features, double count, double min_count,

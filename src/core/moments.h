@@ -37,7 +37,4 @@ void bni_moments_of_columns(size_t features, size_t n, const float *x, size_t ld
 bn_status bni_check_moments(bni_error *err, size_t features, double count, double min_count,
                             const double *mean, const double *m2);
 
-/* A vector of n doubles that must be non-NULL and all finite. */
-bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n);
-
 #endif

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../core/checks.h"
 #include "../core/moments.h"
 #include "mlp_internal.h"
 
