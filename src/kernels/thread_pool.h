@@ -6,13 +6,18 @@
  * thread creation: two threads then pay from about 256 KiB of data instead
  * of 16 MiB (docs/performance.md, "Threads").
  *
- * The owner calls bni_pool_run from one thread at a time. Workers spin
- * briefly after a job (the next pass of a training step follows within
- * microseconds) and then sleep on a condition variable, so an idle pool
- * takes no CPU from OpenBLAS's threads or anyone else. No global state: the
- * pool lives from bni_pool_create to bni_pool_destroy. */
+ * The owner calls bni_pool_run from one thread at a time and takes part in
+ * the run: a job that no worker has started by the time the owner is free is
+ * done by the owner, so a run never waits for a worker that is not
+ * scheduled. Workers spin briefly after a run (the next pass of a training
+ * step follows within microseconds) and then sleep on a condition variable,
+ * so an idle pool takes no CPU from OpenBLAS's threads or anyone else. No
+ * global state: the pool lives from bni_pool_create to bni_pool_destroy. */
 
 #include <bn/status.h>
+
+/* Most jobs of one run. */
+#define BNI_POOL_MAX_JOBS 4096u
 
 /* Job i of a run: fn(arg, i). */
 typedef void (*bni_pool_job)(void *arg, unsigned i);
@@ -30,8 +35,10 @@ void bni_pool_destroy(bni_pool *pool);
 /* Number of workers. */
 unsigned bni_pool_workers(const bni_pool *pool);
 
-/* Runs fn(arg, 0) on the calling thread and fn(arg, i) for i = 1..jobs-1 on
- * workers i-1 (jobs - 1 <= workers), and returns when all are done. */
+/* Runs fn(arg, i) for i = 0..jobs-1 and returns when all are done. The
+ * calling thread and the workers take the jobs in order as they come free,
+ * so which thread runs a job is not fixed: jobs must not depend on it. With
+ * jobs <= 1 or above BNI_POOL_MAX_JOBS they all run on the calling thread. */
 void bni_pool_run(bni_pool *pool, unsigned jobs, bni_pool_job fn, void *arg);
 
 #endif

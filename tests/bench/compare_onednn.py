@@ -50,6 +50,11 @@ def main():
             for t in (int(v) for v in a.threads.split(",")):
                 env = dict(os.environ)
                 env.pop("BN_ISA", None)
+                # bench_bn calls no BLAS, but libbn loads OpenBLAS, whose
+                # idle server thread spins for its first ~0.1 s and takes a
+                # core from the layer's two threads; bench_dnnl has no such
+                # thread. One OpenBLAS thread starts none.
+                env["OPENBLAS_NUM_THREADS"] = "1"
                 bn = [os.path.join(a.bench_dir, "bench_bn"), "--isa", "default", "--shapes", shape,
                       "--threads", str(t), "--ops", ",".join(OPS)] + common
                 runs = [("libbn", bn, env)]
