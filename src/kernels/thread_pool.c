@@ -21,7 +21,11 @@
  * variable, so an idle pool takes no CPU from anyone. The owner waits only
  * for jobs a worker has claimed and is running, the same way. */
 /* clock_gettime and CLOCK_MONOTONIC are POSIX, beyond C11. */
+#if defined(__linux__)
+#define _GNU_SOURCE /* sched_getcpu and the CPU_* affinity macros */
+#else
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -77,6 +81,7 @@ struct bni_pool {
   atomic_uint sleepers;    /* workers asleep (or about to be) on `wake` */
   atomic_int owner_asleep; /* the owner is asleep (or about to be) on `done` */
   atomic_int stop;
+  atomic_int owner_cpu;    /* the CPU the owner published the current run from */
   /* The current run's job; written before its run word is published and
    * not again until all its jobs are finished, so a thread that claimed one
    * of its jobs reads it safely. */
@@ -163,6 +168,31 @@ static int new_run_or_stop(bni_pool *p, const void *gen)
          atomic_load_explicit(&p->stop, memory_order_relaxed);
 }
 
+/* A worker that finds itself on the CPU its owner published the run from
+ * shares that core with the owner (which is then waiting to run), most often
+ * because a wake-up put it there. The scheduler would separate them in a few
+ * milliseconds; this moves the worker at once: affinity to every allowed CPU
+ * but this one, then back to the mask it had, which leaves it where it is.
+ * Nothing happens when that mask has no other CPU or a call fails. */
+static void leave_owner_cpu(bni_pool *p)
+{
+#if defined(__linux__)
+  int cpu = sched_getcpu();
+  if (cpu < 0 || cpu != atomic_load_explicit(&p->owner_cpu, memory_order_relaxed))
+    return;
+  cpu_set_t mask, others;
+  if (sched_getaffinity(0, sizeof mask, &mask) != 0 || cpu >= CPU_SETSIZE)
+    return;
+  others = mask;
+  CPU_CLR(cpu, &others);
+  if (CPU_COUNT(&others) == 0 || sched_setaffinity(0, sizeof others, &others) != 0)
+    return;
+  sched_setaffinity(0, sizeof mask, &mask);
+#else
+  (void)p;
+#endif
+}
+
 static void *work(void *arg)
 {
   bni_pool *p = ((worker *)arg)->pool;
@@ -178,6 +208,7 @@ static void *work(void *arg)
     }
     if (atomic_load_explicit(&p->stop, memory_order_acquire))
       return NULL;
+    leave_owner_cpu(p);
     uint64_t w = atomic_load_explicit(&p->run, memory_order_acquire);
     gen = run_generation(w);
     run_jobs_of(p, gen, w);
@@ -204,6 +235,7 @@ bn_status bni_pool_create(unsigned workers, bni_pool **out)
   atomic_init(&p->sleepers, 0);
   atomic_init(&p->owner_asleep, 0);
   atomic_init(&p->stop, 0);
+  atomic_init(&p->owner_cpu, -1);
   if (pthread_mutex_init(&p->lock, NULL) != 0) {
     free(w);
     free(p);
@@ -265,6 +297,9 @@ void bni_pool_run(bni_pool *p, unsigned jobs, bni_pool_job fn, void *arg)
   p->fn = fn;
   p->arg = arg;
   atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+#if defined(__linux__)
+  atomic_store_explicit(&p->owner_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
   uint32_t gen = run_generation(atomic_load_explicit(&p->run, memory_order_relaxed)) + 1;
   uint64_t w = (uint64_t)gen << 32 | (uint64_t)jobs << JOB_BITS;
   /* seq_cst store, then seq_cst load of sleepers: either this sees a worker
