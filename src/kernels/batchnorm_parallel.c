@@ -9,10 +9,10 @@
 #include "batchnorm_parallel.h"
 #include "../core/moments.h"
 
-/* The split threshold: BN_PARALLEL_MIN_ELEMENTS if it holds a positive
- * number, else the default. Read on every call, like BN_ISA, so there is no
- * cached global to initialize or race on. */
-static size_t parallel_min_elements(void)
+/* The split threshold of a pass kind: BN_PARALLEL_MIN_ELEMENTS if it holds
+ * a positive number, else the kind's default. Read on every call, like
+ * BN_ISA, so there is no cached global to initialize or race on. */
+static size_t parallel_min_elements(bni_bn_pass_kind kind)
 {
   const char *text = getenv("BN_PARALLEL_MIN_ELEMENTS");
   if (text && *text) {
@@ -22,15 +22,17 @@ static size_t parallel_min_elements(void)
     if (*end == '\0' && errno == 0 && text[0] != '-' && v > 0 && v <= SIZE_MAX)
       return (size_t)v;
   }
-  return BNI_BN_PARALLEL_MIN_ELEMENTS;
+  return kind == BNI_PASS_GRAD_SUMS || kind == BNI_PASS_GRAD_INPUT
+             ? BNI_BN_PARALLEL_MIN_ELEMENTS_BACKWARD
+             : BNI_BN_PARALLEL_MIN_ELEMENTS;
 }
 
-unsigned bni_bn_chunks(size_t F, size_t N, unsigned T)
+unsigned bni_bn_chunks(bni_bn_pass_kind kind, size_t F, size_t N, unsigned T)
 {
   if (T <= 1 || F == 0)
     return 1;
   /* F*N >= MIN without forming F*N: N >= ceil(MIN / F). */
-  const size_t min = parallel_min_elements();
+  const size_t min = parallel_min_elements(kind);
   if (N < min / F + (min % F != 0))
     return 1;
   size_t most = N / BNI_BN_MIN_CHUNK_COLUMNS;
@@ -147,7 +149,7 @@ static void run_on_new_threads(chunk *chunks, unsigned C)
 
 void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
 {
-  unsigned C = ex->partials ? bni_bn_chunks(p->F, p->N, ex->threads) : 1;
+  unsigned C = ex->partials ? bni_bn_chunks(p->kind, p->F, p->N, ex->threads) : 1;
   if (C <= 1) {
     run_columns(ex->loops, p, 0, p->N, p->s1, p->s2, p->s3);
     return;

@@ -24,13 +24,15 @@
 #define BNI_BN_MAX_THREADS 64u
 /* Rows of F doubles of partial sums per chunk (grad_sums has three outputs). */
 #define BNI_BN_PARTIAL_ROWS 3u
-/* Batches smaller than this many elements (F*N) run as one chunk: 2^16
- * (256 KiB of floats), from where a second thread is expected to pay when
- * the passes run on the layer's persistent pool (a wake-up, not a thread
- * creation, per pass; docs/performance.md, "Threads"). The environment
- * variable BN_PARALLEL_MIN_ELEMENTS overrides it (a diagnostic knob, like
- * BN_ISA: the tests use it to exercise the split on small batches). */
+/* Passes over fewer elements (F*N) than these run as one chunk, from where a
+ * second thread paid on the layer's persistent pool in the break-even
+ * measurement (docs/performance.md, "Threads"): the forward's passes from
+ * 2^16 (256 KiB of floats), the backward's, which read two inputs, from
+ * 2^18. The environment variable BN_PARALLEL_MIN_ELEMENTS overrides both (a
+ * diagnostic knob, like BN_ISA: the tests use it to exercise the split on
+ * small batches). */
 #define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 16)
+#define BNI_BN_PARALLEL_MIN_ELEMENTS_BACKWARD ((size_t)1 << 18)
 /* Fewest columns of a chunk. */
 #define BNI_BN_MIN_CHUNK_COLUMNS 2u
 
@@ -45,16 +47,16 @@ typedef struct bni_bn_exec {
   bni_pool *pool;
 } bni_bn_exec;
 
-/* Number of chunks for an F x N batch and at most T threads: 1 when T <= 1 or
- * F*N is below the threshold, else min(T, N / BNI_BN_MIN_CHUNK_COLUMNS).
- * A pure function of (F, N, T) for a given environment, so every pass of a
- * layer chunks alike. */
-unsigned bni_bn_chunks(size_t F, size_t N, unsigned T);
+/* Number of chunks for a pass of this kind over an F x N batch and at most T
+ * threads: 1 when T <= 1 or F*N is below the kind's threshold, else
+ * min(T, N / BNI_BN_MIN_CHUNK_COLUMNS). A pure function of its arguments
+ * for a given environment, so a reduction's result is deterministic. */
+unsigned bni_bn_chunks(bni_bn_pass_kind kind, size_t F, size_t N, unsigned T);
 
 /* First column of chunk c of C over N columns (c == C gives N). */
 size_t bni_bn_chunk_begin(size_t N, unsigned C, unsigned c);
 
-/* Run the pass over bni_bn_chunks(F, N, ex->threads) chunks. */
+/* Run the pass over bni_bn_chunks(kind, F, N, ex->threads) chunks. */
 void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p);
 
 #endif
