@@ -211,22 +211,24 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
 
 /** @brief Set the most threads each forward and backward of this layer may use.
  *
- *  A pass over a batch of features*batch >= 2^16 elements (256 KiB of
- *  floats; the environment variable BN_PARALLEL_MIN_ELEMENTS overrides the
- *  threshold) is split into up to `threads` contiguous chunks of at least 2
- *  samples each. Chunk 0 runs on the calling thread, the others on the
- *  layer's own threads-1 worker threads, started by this call and ended by
- *  bn_batchnorm_destroy() or the next change of this setting; between calls
- *  they wait briefly, then sleep, so an idle layer takes no CPU from other
- *  threads (OpenBLAS's included). If the workers cannot be started, each
+ *  A forward over a batch of features*batch >= 2^16 elements (256 KiB of
+ *  floats), and a backward over >= 2^18, has each pass split into up to
+ *  `threads` contiguous chunks of at least 2 samples each (the environment
+ *  variable BN_PARALLEL_MIN_ELEMENTS overrides both thresholds). The
+ *  calling thread and the layer's own threads-1 worker threads take the
+ *  chunks as they come free; the workers are started by this call and ended
+ *  by bn_batchnorm_destroy() or the next change of this setting. After a
+ *  pass they wait for the next one for up to 2 ms (spinning, and yielding
+ *  their core now and then), then sleep, so an idle layer takes no CPU from
+ *  other threads (OpenBLAS's included). If the workers cannot be started, each
  *  pass creates and joins its threads instead, and
  *  a chunk whose thread cannot be created runs on the calling thread: never
  *  an error. Reductions (dgamma, dbeta) are summed per chunk and the chunks'
  *  sums added in chunk order; the batch statistics are merged per chunk with
  *  the exact count/mean/M2 rule.
- *  The split depends only on (features, batch, threads), so results are
- *  deterministic for a given thread count, and a forward and its backward
- *  split alike. With threads > 1 the statistics, and so every output, may
+ *  The split depends only on (features, batch, threads) and the pass, not on
+ *  which thread runs a chunk, so results are deterministic for a given
+ *  thread count. With threads > 1 the statistics, and so every output, may
  *  differ from the one-thread results in the last bits (another grouping of
  *  the same sums); threads = 1 runs on the calling thread only. Nothing of
  *  the layer's state or serialized state depends on this setting.
