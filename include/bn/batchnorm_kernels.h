@@ -178,9 +178,11 @@ BN_API bn_status bn_batchnorm_backward_inference(
 /** @brief Bytes of workspace the *_ws kernels need for this feature count.
  *
  *  The *_ws variants of the kernels take their scratch from the caller
- *  instead of allocating it on every call (like oneDNN's user scratchpad).
- *  The size depends on the feature count only (8*features doubles), so one
- *  buffer serves every call on that many features, whatever the batch.
+ *  instead of allocating it on every call (like oneDNN's user scratchpad):
+ *  the four plain kernels, the two Batch Renormalization kernels and
+ *  bn_batchnorm_moments(). The size depends on the feature count only
+ *  (8*features doubles), so one buffer serves every one of them on that
+ *  many features, whatever the batch.
  *
  *  @param features  F (> 0).
  *  @param bytes     out: the size in bytes.
@@ -337,6 +339,35 @@ BN_API bn_status bn_batchnorm_renorm_forward_training(
     float *y, size_t ldy,
     float *saved_mean, float *saved_invstd, float *batch_var, float *r, float *d);
 
+/** @brief bn_batchnorm_renorm_forward_training() on caller workspace, returning the residual.
+ *
+ *  Computes exactly what bn_batchnorm_renorm_forward_training() computes,
+ *  with the same arguments and statuses, and allocates nothing. Like
+ *  bn_batchnorm_forward_training_ws(), it also returns the mean's rounding
+ *  residual, which bn_batchnorm_renorm_backward_training_ws() takes.
+ *
+ *  @param features, batch, x, ldx, gamma, beta, eps, flags, running_mean,
+ *         running_var, rmax, dmax, y, ldy, saved_mean, saved_invstd,
+ *         batch_var, r, d
+ *                          as in bn_batchnorm_renorm_forward_training().
+ *  @param residual         out: F doubles, or NULL (as in bn_batchnorm_forward_training_ws()).
+ *  @param workspace, workspace_bytes  as in bn_batchnorm_forward_training_ws().
+ *  @return as bn_batchnorm_renorm_forward_training(); the workspace
+ *          statuses of bn_batchnorm_forward_training_ws(); never
+ *          BN_ERR_OUT_OF_MEMORY.
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_renorm_forward_training_ws(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *gamma, const float *beta, float eps, unsigned flags,
+    const float *running_mean, const float *running_var, float rmax, float dmax,
+    float *y, size_t ldy,
+    float *saved_mean, float *saved_invstd, float *batch_var, float *r, float *d,
+    double *residual,
+    void *workspace, size_t workspace_bytes);
+
 /** @brief Backward of bn_batchnorm_renorm_forward_training(), r and d held constant.
  *
  *  With xhat_B = (x - mean)*invstd and g = gamma (1 when NULL):
@@ -363,6 +394,38 @@ BN_API bn_status bn_batchnorm_renorm_backward_training(
     float *dx, size_t lddx,
     float *dgamma, float *dbeta);
 
+/** @brief bn_batchnorm_renorm_backward_training() on caller workspace, with the forward's residual.
+ *
+ *  Same results and statuses as bn_batchnorm_renorm_backward_training();
+ *  allocates nothing. The residual plays the part it plays in
+ *  bn_batchnorm_backward_training_ws(): with the one
+ *  bn_batchnorm_renorm_forward_training_ws() returned for this x, the
+ *  fused-ReLU backward does not read x to measure it; with NULL it is
+ *  measured.
+ *
+ *  @param features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd, r, d,
+ *         gamma, beta, flags, dx, lddx, dgamma, dbeta
+ *                          as in bn_batchnorm_renorm_backward_training().
+ *  @param residual         F doubles from bn_batchnorm_renorm_forward_training_ws()
+ *                          on this x (finite), or NULL.
+ *  @param workspace, workspace_bytes  as in bn_batchnorm_forward_training_ws().
+ *  @return as bn_batchnorm_renorm_backward_training(); BN_ERR_NON_FINITE
+ *          also for a non-finite residual; the workspace statuses of
+ *          bn_batchnorm_forward_training_ws().
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_renorm_backward_training_ws(
+    size_t features, size_t batch,
+    const float *x, size_t ldx,
+    const float *dy, size_t lddy,
+    const float *saved_mean, const float *saved_invstd, const float *r, const float *d,
+    const double *residual,
+    const float *gamma, const float *beta, unsigned flags,
+    float *dx, size_t lddx,
+    float *dgamma, float *dbeta,
+    void *workspace, size_t workspace_bytes);
+
 /** @brief A batch shard's per-feature moments: mean and M2 in double.
  *
  *  M2[f] = sum_j (x[f,j] - mean[f])^2, the sum of squared deviations; with
@@ -385,6 +448,23 @@ BN_API bn_status bn_batchnorm_renorm_backward_training(
  *  Keeps no state; concurrent calls are safe when their outputs do not overlap. */
 BN_API bn_status bn_batchnorm_moments(size_t features, size_t batch, const float *x, size_t ldx,
                                       double *mean, double *m2);
+
+/** @brief bn_batchnorm_moments() on caller workspace.
+ *
+ *  Same arguments, results and statuses as bn_batchnorm_moments(), except
+ *  that it allocates nothing (never BN_ERR_OUT_OF_MEMORY).
+ *
+ *  @param features, batch, x, ldx, mean, m2  as in bn_batchnorm_moments().
+ *  @param workspace, workspace_bytes  as in bn_batchnorm_forward_training_ws()
+ *                          (bn_batchnorm_workspace_size() bytes).
+ *  @return as bn_batchnorm_moments(); the workspace statuses of
+ *          bn_batchnorm_forward_training_ws().
+ *  @par Thread-safety
+ *  Keeps no state; concurrent calls are safe when their outputs and
+ *  workspaces do not overlap. */
+BN_API bn_status bn_batchnorm_moments_ws(size_t features, size_t batch, const float *x,
+                                         size_t ldx, double *mean, double *m2, void *workspace,
+                                         size_t workspace_bytes);
 
 /** @brief Merge the moments of set b into those of set a, exactly.
  *

@@ -133,6 +133,24 @@ bn_status bn_batchnorm_forward_training(size_t features, size_t batch, const flo
                           saved_mean, saved_invstd, batch_var);
 }
 
+/* Both training forwards on caller workspace, plain (renorm NULL) and
+ * renormalized. */
+static bn_status forward_training_ws(size_t features, size_t batch, const float *x, size_t ldx,
+                                     const float *gamma, const float *beta, float eps,
+                                     unsigned flags, const bni_bn_renorm *renorm, float *y,
+                                     size_t ldy, float *saved_mean, float *saved_invstd,
+                                     float *batch_var, double *residual, void *workspace,
+                                     size_t workspace_bytes)
+{
+  bn_status st = check_forward_training(features, batch, x, ldx, eps, flags, y, ldy);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  return run_forward_training(features, batch, x, ldx, gamma, beta, eps, flags, renorm, y, ldy,
+                              saved_mean, saved_invstd, batch_var, residual, workspace);
+}
+
 bn_status bn_batchnorm_forward_training_ws(size_t features, size_t batch, const float *x,
                                            size_t ldx, const float *gamma, const float *beta,
                                            float eps, unsigned flags, float *y, size_t ldy,
@@ -140,13 +158,9 @@ bn_status bn_batchnorm_forward_training_ws(size_t features, size_t batch, const 
                                            float *batch_var, double *residual, void *workspace,
                                            size_t workspace_bytes)
 {
-  bn_status st = check_forward_training(features, batch, x, ldx, eps, flags, y, ldy);
-  if (st == BN_OK)
-    st = check_workspace(features, workspace, workspace_bytes);
-  if (st != BN_OK)
-    return st;
-  return run_forward_training(features, batch, x, ldx, gamma, beta, eps, flags, NULL, y, ldy,
-                              saved_mean, saved_invstd, batch_var, residual, workspace);
+  return forward_training_ws(features, batch, x, ldx, gamma, beta, eps, flags, NULL, y, ldy,
+                             saved_mean, saved_invstd, batch_var, residual, workspace,
+                             workspace_bytes);
 }
 
 /* ---- inference forward ------------------------------------------------------- */
@@ -318,6 +332,29 @@ bn_status bn_batchnorm_backward_training(size_t features, size_t batch, const fl
                            NULL, gamma, beta, flags, dx, lddx, dgamma, dbeta);
 }
 
+/* Both training backwards on caller workspace, plain (r and d NULL) and
+ * renormalized. */
+static bn_status backward_training_ws(size_t features, size_t batch, const float *x, size_t ldx,
+                                      const float *dy, size_t lddy, const float *saved_mean,
+                                      const float *saved_invstd, const double *residual,
+                                      const float *r, const float *d, const float *gamma,
+                                      const float *beta, unsigned flags, float *dx, size_t lddx,
+                                      float *dgamma, float *dbeta, void *workspace,
+                                      size_t workspace_bytes)
+{
+  bn_status st = check_backward_training(features, batch, x, ldx, dy, lddy, saved_mean,
+                                         saved_invstd, r, d, flags, dx, lddx);
+  if (st == BN_OK && residual)
+    st = bni_check_finite_doubles(NULL, "residual", residual, features);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  return run_backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
+                               residual, r, d, gamma, beta, flags, dx, lddx, dgamma, dbeta,
+                               workspace);
+}
+
 bn_status bn_batchnorm_backward_training_ws(size_t features, size_t batch, const float *x,
                                             size_t ldx, const float *dy, size_t lddy,
                                             const float *saved_mean, const float *saved_invstd,
@@ -326,17 +363,9 @@ bn_status bn_batchnorm_backward_training_ws(size_t features, size_t batch, const
                                             size_t lddx, float *dgamma, float *dbeta,
                                             void *workspace, size_t workspace_bytes)
 {
-  bn_status st = check_backward_training(features, batch, x, ldx, dy, lddy, saved_mean,
-                                         saved_invstd, NULL, NULL, flags, dx, lddx);
-  if (st == BN_OK && residual)
-    st = bni_check_finite_doubles(NULL, "residual", residual, features);
-  if (st == BN_OK)
-    st = check_workspace(features, workspace, workspace_bytes);
-  if (st != BN_OK)
-    return st;
-  return run_backward_training(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
-                               residual, NULL, NULL, gamma, beta, flags, dx, lddx, dgamma,
-                               dbeta, workspace);
+  return backward_training_ws(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
+                              residual, NULL, NULL, gamma, beta, flags, dx, lddx, dgamma, dbeta,
+                              workspace, workspace_bytes);
 }
 
 static bn_status check_backward_inference(size_t features, size_t batch, const float *x,
@@ -405,13 +434,13 @@ bn_status bn_batchnorm_backward_inference_ws(size_t features, size_t batch, cons
 
 /* ---- Batch Renormalization ------------------------------------------------- */
 
-bn_status bn_batchnorm_renorm_forward_training(
-    size_t features, size_t batch, const float *x, size_t ldx, const float *gamma,
-    const float *beta, float eps, unsigned flags, const float *running_mean,
-    const float *running_var, float rmax, float dmax, float *y, size_t ldy, float *saved_mean,
-    float *saved_invstd, float *batch_var, float *r, float *d)
+/* Batch Renormalization's own forward arguments, checked after the plain
+ * forward's shapes, flags and eps (and before its batch size). */
+static bn_status check_renorm_forward(size_t features, size_t batch, const float *x, size_t ldx,
+                                      float eps, unsigned flags, const float *running_mean,
+                                      const float *running_var, float rmax, float dmax,
+                                      const float *y, size_t ldy, const float *r, const float *d)
 {
-  /* The arguments of the plain forward are checked first, in its order. */
   bn_status st = check_pair(x, ldx, y, ldy, features, batch);
   if (st == BN_OK)
     st = check_flags(flags);
@@ -423,11 +452,39 @@ bn_status bn_batchnorm_renorm_forward_training(
     st = bni_check_renorm_limits(NULL, rmax, dmax);
   if (st == BN_OK && (!r || !d))
     st = BN_ERR_INVALID_ARGUMENT;
+  return st;
+}
+
+bn_status bn_batchnorm_renorm_forward_training(
+    size_t features, size_t batch, const float *x, size_t ldx, const float *gamma,
+    const float *beta, float eps, unsigned flags, const float *running_mean,
+    const float *running_var, float rmax, float dmax, float *y, size_t ldy, float *saved_mean,
+    float *saved_invstd, float *batch_var, float *r, float *d)
+{
+  bn_status st = check_renorm_forward(features, batch, x, ldx, eps, flags, running_mean,
+                                      running_var, rmax, dmax, y, ldy, r, d);
   if (st != BN_OK)
     return st;
   const bni_bn_renorm renorm = {running_mean, running_var, rmax, dmax, r, d};
   return forward_training(features, batch, x, ldx, gamma, beta, eps, flags, &renorm, y, ldy,
                           saved_mean, saved_invstd, batch_var);
+}
+
+bn_status bn_batchnorm_renorm_forward_training_ws(
+    size_t features, size_t batch, const float *x, size_t ldx, const float *gamma,
+    const float *beta, float eps, unsigned flags, const float *running_mean,
+    const float *running_var, float rmax, float dmax, float *y, size_t ldy, float *saved_mean,
+    float *saved_invstd, float *batch_var, float *r, float *d, double *residual,
+    void *workspace, size_t workspace_bytes)
+{
+  bn_status st = check_renorm_forward(features, batch, x, ldx, eps, flags, running_mean,
+                                      running_var, rmax, dmax, y, ldy, r, d);
+  if (st != BN_OK)
+    return st;
+  const bni_bn_renorm renorm = {running_mean, running_var, rmax, dmax, r, d};
+  return forward_training_ws(features, batch, x, ldx, gamma, beta, eps, flags, &renorm, y, ldy,
+                             saved_mean, saved_invstd, batch_var, residual, workspace,
+                             workspace_bytes);
 }
 
 bn_status bn_batchnorm_renorm_backward_training(
@@ -442,30 +499,71 @@ bn_status bn_batchnorm_renorm_backward_training(
                            gamma, beta, flags, dx, lddx, dgamma, dbeta);
 }
 
+bn_status bn_batchnorm_renorm_backward_training_ws(
+    size_t features, size_t batch, const float *x, size_t ldx, const float *dy, size_t lddy,
+    const float *saved_mean, const float *saved_invstd, const float *r, const float *d,
+    const double *residual, const float *gamma, const float *beta, unsigned flags, float *dx,
+    size_t lddx, float *dgamma, float *dbeta, void *workspace, size_t workspace_bytes)
+{
+  if (!r || !d)
+    return BN_ERR_INVALID_ARGUMENT;
+  return backward_training_ws(features, batch, x, ldx, dy, lddy, saved_mean, saved_invstd,
+                              residual, r, d, gamma, beta, flags, dx, lddx, dgamma, dbeta,
+                              workspace, workspace_bytes);
+}
+
 /* ---- moments of shards ----------------------------------------------------- */
+
+static bn_status check_moments(size_t features, size_t batch, const float *x, size_t ldx,
+                               const double *mean, const double *m2)
+{
+  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  if (st == BN_OK && (!mean || !m2))
+    st = BN_ERR_INVALID_ARGUMENT;
+  return st;
+}
+
+/* The moments into scratch (2F doubles), copied out only when all are
+ * finite, so that on error mean and m2 are untouched. */
+static bn_status run_moments(size_t features, size_t batch, const float *x, size_t ldx,
+                             double *mean, double *m2, double *scratch)
+{
+  bni_moments_of_columns(features, batch, x, ldx, scratch, scratch + features);
+  bn_status st = bni_check_finite_doubles(NULL, "moments", scratch, 2 * features);
+  if (st == BN_OK) {
+    memcpy(mean, scratch, features * sizeof *mean);
+    memcpy(m2, scratch + features, features * sizeof *m2);
+  }
+  return st;
+}
 
 bn_status bn_batchnorm_moments(size_t features, size_t batch, const float *x, size_t ldx,
                                double *mean, double *m2)
 {
-  bn_status st = bni_check_matrix(NULL, "x", x, features, batch, ldx);
+  bn_status st = check_moments(features, batch, x, ldx, mean, m2);
   if (st != BN_OK)
     return st;
-  if (!mean || !m2)
-    return BN_ERR_INVALID_ARGUMENT;
   size_t bytes;
   if (!bni_mul_size(features, 2 * sizeof(double), &bytes))
     return BN_ERR_SIZE_OVERFLOW;
   double *scratch = malloc(bytes);
   if (!scratch)
     return BN_ERR_OUT_OF_MEMORY;
-  bni_moments_of_columns(features, batch, x, ldx, scratch, scratch + features);
-  st = bni_check_finite_doubles(NULL, "moments", scratch, 2 * features);
-  if (st == BN_OK) {
-    memcpy(mean, scratch, features * sizeof *mean);
-    memcpy(m2, scratch + features, features * sizeof *m2);
-  }
+  st = run_moments(features, batch, x, ldx, mean, m2, scratch);
   free(scratch);
   return st;
+}
+
+bn_status bn_batchnorm_moments_ws(size_t features, size_t batch, const float *x, size_t ldx,
+                                  double *mean, double *m2, void *workspace,
+                                  size_t workspace_bytes)
+{
+  bn_status st = check_moments(features, batch, x, ldx, mean, m2);
+  if (st == BN_OK)
+    st = check_workspace(features, workspace, workspace_bytes);
+  if (st != BN_OK)
+    return st;
+  return run_moments(features, batch, x, ldx, mean, m2, workspace);
 }
 
 bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,

@@ -583,6 +583,47 @@ static void blocked_statistics(void **state)
   free(y);
 }
 
+/* What the _ws comparisons share: x (mean 3, sd 2) and dy, gamma and beta,
+ * two of each output to compare, and a workspace of the queried size plus
+ * one double (so that it can also be passed misaligned). */
+enum { WS_F = 37, WS_N = 300 };
+typedef struct ws_case {
+  test_rng rng;
+  size_t bytes;
+  double *ws;
+  float *x, *dy, *y1, *y2, *dx1, *dx2;
+  float gamma[WS_F], beta[WS_F];
+} ws_case;
+
+static void ws_case_make(ws_case *c, uint64_t seed)
+{
+  const size_t n = (size_t)WS_F * WS_N;
+  c->rng.state = seed;
+  assert_ok(bn_batchnorm_workspace_size(WS_F, &c->bytes));
+  c->ws = test_doubles(c->bytes / sizeof(double) + 1);
+  c->x = test_floats(n);
+  c->dy = test_floats(n);
+  c->y1 = test_floats(n);
+  c->y2 = test_floats(n);
+  c->dx1 = test_floats(n);
+  c->dx2 = test_floats(n);
+  test_fill(&c->rng, c->x, WS_F, WS_N, WS_F, 3.0, 2.0);
+  test_fill(&c->rng, c->dy, WS_F, WS_N, WS_F, 0.0, 1.0);
+  test_fill(&c->rng, c->gamma, WS_F, 1, WS_F, 1.0, 0.5);
+  test_fill(&c->rng, c->beta, WS_F, 1, WS_F, 0.0, 0.5);
+}
+
+static void ws_case_free(ws_case *c)
+{
+  free(c->ws);
+  free(c->x);
+  free(c->dy);
+  free(c->y1);
+  free(c->y2);
+  free(c->dx1);
+  free(c->dx2);
+}
+
 /* The *_ws kernels on caller workspace give the allocating kernels' bits;
  * the fused-ReLU backward given the forward's residual gives the same bits
  * as the one that measures it; a missing, misaligned or short workspace is
@@ -590,25 +631,21 @@ static void blocked_statistics(void **state)
 static void workspace_variants_match(void **state)
 {
   (void)state;
-  enum { F = 37, N = 300 };
-  test_rng rng = {44};
-  size_t bytes = 0;
-  assert_ok(bn_batchnorm_workspace_size(F, &bytes));
+  enum { F = WS_F, N = WS_N };
+  ws_case c;
+  ws_case_make(&c, 44);
+  float *x = c.x, *dy = c.dy, *y1 = c.y1, *y2 = c.y2, *dx1 = c.dx1, *dx2 = c.dx2;
+  const float *gamma = c.gamma, *beta = c.beta;
+  double *ws = c.ws;
+  size_t bytes = c.bytes;
   assert_int_equal(bytes, 8 * F * sizeof(double));
   assert_status(bn_batchnorm_workspace_size(0, &bytes), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_batchnorm_workspace_size(F, NULL), BN_ERR_INVALID_ARGUMENT);
   assert_status(bn_batchnorm_workspace_size((size_t)-1, &bytes), BN_ERR_SIZE_OVERFLOW);
-  double *ws = test_doubles(8 * F + 1);
-  float *x = test_floats(F * N), *dy = test_floats(F * N), *y1 = test_floats(F * N),
-        *y2 = test_floats(F * N), *dx1 = test_floats(F * N), *dx2 = test_floats(F * N);
   float sm1[F], si1[F], bv1[F], sm2[F], si2[F], bv2[F], dg1[F], db1[F], dg2[F], db2[F];
-  float gamma[F], beta[F], mean[F], var[F];
+  float mean[F], var[F];
   double residual[F];
-  test_fill(&rng, x, F, N, F, 3.0, 2.0);
-  test_fill(&rng, dy, F, N, F, 0.0, 1.0);
-  test_fill(&rng, gamma, F, 1, F, 1.0, 0.5);
-  test_fill(&rng, beta, F, 1, F, 0.0, 0.5);
-  test_fill(&rng, mean, F, 1, F, 3.0, 0.5);
+  test_fill(&c.rng, mean, F, 1, F, 3.0, 0.5);
   for (int f = 0; f < F; f++)
     var[f] = 1.0f + 0.01f * (float)f;
   for (unsigned relu = 0; relu <= 1; relu++) {
@@ -662,13 +699,116 @@ static void workspace_variants_match(void **state)
                 BN_ERR_NON_FINITE);
   for (size_t i = 0; i < (size_t)F * N; i++)
     assert_true(y2[i] == SENTINEL);
-  free(ws);
-  free(x);
-  free(dy);
-  free(y1);
-  free(y2);
-  free(dx1);
-  free(dx2);
+  ws_case_free(&c);
+}
+
+/* The Batch Renormalization and moments kernels on caller workspace give
+ * the allocating kernels' bits (the renormalized backward with the forward's
+ * residual and without it, with and without the fused ReLU); their
+ * workspace is checked like the plain kernels', after the allocating
+ * kernel's own arguments, and nothing is written on error. */
+static void renorm_and_moments_workspace_variants_match(void **state)
+{
+  (void)state;
+  enum { F = WS_F, N = WS_N };
+  ws_case c;
+  ws_case_make(&c, 45);
+  float *x = c.x, *dy = c.dy, *y1 = c.y1, *y2 = c.y2, *dx1 = c.dx1, *dx2 = c.dx2;
+  const float *gamma = c.gamma, *beta = c.beta;
+  double *ws = c.ws;
+  size_t bytes = c.bytes;
+  float sm1[F], si1[F], bv1[F], r1[F], d1[F], sm2[F], si2[F], bv2[F], r2[F], d2[F];
+  float dg1[F], db1[F], dg2[F], db2[F], rmean[F], rvar[F];
+  double residual[F], mean1[F], m21[F], mean2[F], m22[F];
+  test_fill(&c.rng, rmean, F, 1, F, 3.0, 1.0);
+  for (int f = 0; f < F; f++) /* batch variance about 4: r clipped above, inside and below */
+    rvar[f] = 4.0f * (0.3f + 0.08f * (float)f);
+  const float rmax = 1.5f, dmax = 0.5f;
+  for (unsigned relu = 0; relu <= 1; relu++) {
+    const unsigned fl = relu ? BN_BATCHNORM_FUSE_RELU : 0u;
+    assert_ok(bn_batchnorm_renorm_forward_training(F, N, x, F, gamma, beta, EPS, fl, rmean, rvar,
+                                                   rmax, dmax, y1, F, sm1, si1, bv1, r1, d1));
+    assert_ok(bn_batchnorm_renorm_forward_training_ws(F, N, x, F, gamma, beta, EPS, fl, rmean,
+                                                      rvar, rmax, dmax, y2, F, sm2, si2, bv2, r2,
+                                                      d2, residual, ws, bytes));
+    assert_memory_equal(y1, y2, sizeof(float) * F * N);
+    assert_memory_equal(sm1, sm2, sizeof sm1);
+    assert_memory_equal(si1, si2, sizeof si1);
+    assert_memory_equal(bv1, bv2, sizeof bv1);
+    assert_memory_equal(r1, r2, sizeof r1);
+    assert_memory_equal(d1, d2, sizeof d1);
+    int clipped_r = 0, clipped_d = 0;
+    for (int f = 0; f < F; f++) {
+      clipped_r += r1[f] == rmax || r1[f] == 1.0f / rmax;
+      clipped_d += fabsf(d1[f]) == dmax;
+      assert_true(fabs(residual[f]) <= fabs((double)sm1[f]) * 0x1p-23);
+    }
+    assert_true(clipped_r > 0 && clipped_r < F && clipped_d > 0 && clipped_d < F);
+    assert_ok(bn_batchnorm_renorm_backward_training(F, N, x, F, dy, F, sm1, si1, r1, d1, gamma,
+                                                    beta, fl, dx1, F, dg1, db1));
+    for (int given = 0; given <= 1; given++) {
+      assert_ok(bn_batchnorm_renorm_backward_training_ws(F, N, x, F, dy, F, sm1, si1, r1, d1,
+                                                         given ? residual : NULL, gamma, beta,
+                                                         fl, dx2, F, dg2, db2, ws, bytes));
+      assert_memory_equal(dx1, dx2, sizeof(float) * F * N);
+      assert_memory_equal(dg1, dg2, sizeof dg1);
+      assert_memory_equal(db1, db2, sizeof db1);
+    }
+  }
+  assert_ok(bn_batchnorm_moments(F, N, x, F, mean1, m21));
+  assert_ok(bn_batchnorm_moments_ws(F, N, x, F, mean2, m22, ws, bytes));
+  assert_memory_equal(mean1, mean2, sizeof mean1);
+  assert_memory_equal(m21, m22, sizeof m21);
+
+  /* bad workspaces: NULL or misaligned, too small; y2 and mean2 keep their sentinels */
+  test_set(y2, F * N, SENTINEL);
+  for (int f = 0; f < F; f++)
+    mean2[f] = SENTINEL;
+  void *const bad[3] = {NULL, (char *)ws + 4, ws};
+  const size_t bad_bytes[3] = {bytes, bytes, bytes - 1};
+  const bn_status want[3] = {BN_ERR_INVALID_ARGUMENT, BN_ERR_INVALID_ARGUMENT,
+                             BN_ERR_SHAPE_MISMATCH};
+  for (int k = 0; k < 3; k++) {
+    assert_status(bn_batchnorm_renorm_forward_training_ws(F, N, x, F, gamma, beta, EPS, 0, rmean,
+                                                          rvar, rmax, dmax, y2, F, sm2, si2, bv2,
+                                                          r2, d2, residual, bad[k],
+                                                          bad_bytes[k]),
+                  want[k]);
+    assert_status(bn_batchnorm_renorm_backward_training_ws(F, N, x, F, dy, F, sm1, si1, r1, d1,
+                                                           residual, gamma, beta, 0, y2, F, dg2,
+                                                           db2, bad[k], bad_bytes[k]),
+                  want[k]);
+    assert_status(bn_batchnorm_moments_ws(F, N, x, F, mean2, m22, bad[k], bad_bytes[k]), want[k]);
+  }
+  /* the allocating kernel's own statuses come first */
+  assert_status(bn_batchnorm_renorm_forward_training_ws(F, 1, x, F, gamma, beta, EPS, 0, rmean,
+                                                        rvar, rmax, dmax, y2, F, sm2, si2, bv2,
+                                                        r2, d2, residual, NULL, 0),
+                BN_ERR_BATCH_TOO_SMALL);
+  assert_status(bn_batchnorm_renorm_backward_training_ws(F, N, x, F, dy, F, sm1, si1, NULL, d1,
+                                                         residual, gamma, beta, 0, y2, F, dg2,
+                                                         db2, NULL, 0),
+                BN_ERR_INVALID_ARGUMENT);
+  assert_status(bn_batchnorm_moments_ws(F, N, x, F, NULL, m22, ws, bytes),
+                BN_ERR_INVALID_ARGUMENT);
+  residual[3] = NAN;
+  assert_status(bn_batchnorm_renorm_backward_training_ws(F, N, x, F, dy, F, sm1, si1, r1, d1,
+                                                         residual, gamma, beta, 0, y2, F, dg2,
+                                                         db2, ws, bytes),
+                BN_ERR_NON_FINITE);
+  /* A feature count whose workspace size overflows size_t while its x does
+   * not (x is never read: the size is checked first). The renormalized
+   * kernels read F running statistics or corrections before that, so for
+   * them this needs more than the address space. */
+  const size_t huge = SIZE_MAX / 16;
+  assert_status(bn_batchnorm_workspace_size(huge, &bytes), BN_ERR_SIZE_OVERFLOW);
+  assert_status(bn_batchnorm_moments_ws(huge, 1, x, huge, mean2, m22, ws, SIZE_MAX),
+                BN_ERR_SIZE_OVERFLOW);
+  for (size_t i = 0; i < (size_t)F * N; i++)
+    assert_true(y2[i] == SENTINEL);
+  for (int f = 0; f < F; f++)
+    assert_true(mean2[f] == SENTINEL);
+  ws_case_free(&c);
 }
 
 /* Inference with a running mean that dwarfs the spread (mean 1e4, std 1e-2):
@@ -891,6 +1031,7 @@ int main(void)
       cmocka_unit_test(inference_large_running_mean),
       cmocka_unit_test(blocked_statistics),
       cmocka_unit_test(workspace_variants_match),
+      cmocka_unit_test(renorm_and_moments_workspace_variants_match),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),

@@ -504,13 +504,22 @@ static bn_status bn_load_state(world *w)
   return bn_batchnorm_load_state(w->bn, in.bn_bytes, in.bn_size);
 }
 
-static bn_status bn_kernels(world *w)
+/* The stateless kernels' parameters: scale, shift, and the running
+ * statistics Batch Renormalization corrects towards. */
+static void kernel_parameters(float *gamma, float *beta, float *running_mean, float *running_var)
 {
-  float gamma[BF], beta[BF], mean[BF], invstd[BF], var[BF];
   for (int f = 0; f < BF; f++) {
     gamma[f] = 1.0f + 0.1f * (float)f;
     beta[f] = 0.2f * (float)f;
+    running_mean[f] = 0.1f * (float)f;
+    running_var[f] = 0.5f + 0.3f * (float)f;
   }
+}
+
+static bn_status bn_kernels(world *w)
+{
+  float gamma[BF], beta[BF], mean[BF], invstd[BF], var[BF], rmean[BF], rvar[BF], r[BF], d[BF];
+  kernel_parameters(gamma, beta, rmean, rvar);
   float *y = w->out, *dx = w->out2, *dg = w->out + BF * BN_N, *db = dg + BF;
   bn_status st = bn_batchnorm_forward_training(BF, BN_N, in.bx, BF, gamma, beta, 1e-5f, 0, y, BF,
                                                mean, invstd, var);
@@ -523,7 +532,63 @@ static bn_status bn_kernels(world *w)
   if (st == BN_OK)
     st = bn_batchnorm_backward_inference(BF, BN_N, in.bx, BF, in.bdy, BF, mean, var, gamma, beta,
                                          1e-5f, 0, dx, BF, dg, db);
+  if (st == BN_OK)
+    st = bn_batchnorm_renorm_forward_training(BF, BN_N, in.bx, BF, gamma, beta, 1e-5f, 0, rmean,
+                                              rvar, 1.5f, 0.5f, y, BF, mean, invstd, var, r, d);
+  if (st == BN_OK)
+    st = bn_batchnorm_renorm_backward_training(BF, BN_N, in.bx, BF, in.bdy, BF, mean, invstd, r,
+                                               d, gamma, beta, 0, dx, BF, dg, db);
+  double moments[2 * BF];
+  if (st == BN_OK)
+    st = bn_batchnorm_moments(BF, BN_N, in.bx, BF, moments, moments + BF);
+  if (st == BN_OK) /* into the results */
+    memcpy(db + BF, moments, sizeof moments);
   return st;
+}
+
+/* The _ws kernels, on caller workspace, make no allocation at all (counted
+ * by the wrappers), with and without the fused ReLU: armed to fail the
+ * first one, they succeed and no call is counted. */
+static void test_workspace_kernels_allocate_nothing(void **state)
+{
+  (void)state;
+  float gamma[BF], beta[BF], mean[BF], invstd[BF], var[BF], rmean[BF], rvar[BF], r[BF], d[BF];
+  float dg[BF], db[BF], y[BF * BN_N], dx[BF * BN_N];
+  double residual[BF], moment_mean[BF], m2[BF], ws[8 * BF];
+  kernel_parameters(gamma, beta, rmean, rvar);
+  size_t bytes = 0;
+  bnt_arm(1);
+  assert_int_equal(bn_batchnorm_workspace_size(BF, &bytes), BN_OK);
+  assert_true(bytes <= sizeof ws);
+  for (unsigned flags = 0; flags <= BN_BATCHNORM_FUSE_RELU; flags += BN_BATCHNORM_FUSE_RELU) {
+    assert_int_equal(bn_batchnorm_forward_training_ws(BF, BN_N, in.bx, BF, gamma, beta, 1e-5f,
+                                                      flags, y, BF, mean, invstd, var, residual,
+                                                      ws, bytes),
+                     BN_OK);
+    assert_int_equal(bn_batchnorm_backward_training_ws(BF, BN_N, in.bx, BF, in.bdy, BF, mean,
+                                                       invstd, residual, gamma, beta, flags, dx,
+                                                       BF, dg, db, ws, bytes),
+                     BN_OK);
+    assert_int_equal(bn_batchnorm_forward_inference_ws(BF, BN_N, in.bx, BF, mean, var, gamma,
+                                                       beta, 1e-5f, flags, y, BF, ws, bytes),
+                     BN_OK);
+    assert_int_equal(bn_batchnorm_backward_inference_ws(BF, BN_N, in.bx, BF, in.bdy, BF, mean,
+                                                        var, gamma, beta, 1e-5f, flags, dx, BF,
+                                                        dg, db, ws, bytes),
+                     BN_OK);
+    assert_int_equal(bn_batchnorm_renorm_forward_training_ws(
+                         BF, BN_N, in.bx, BF, gamma, beta, 1e-5f, flags, rmean, rvar, 1.5f, 0.5f,
+                         y, BF, mean, invstd, var, r, d, residual, ws, bytes),
+                     BN_OK);
+    assert_int_equal(bn_batchnorm_renorm_backward_training_ws(
+                         BF, BN_N, in.bx, BF, in.bdy, BF, mean, invstd, r, d, residual, gamma,
+                         beta, flags, dx, BF, dg, db, ws, bytes),
+                     BN_OK);
+  }
+  assert_int_equal(bn_batchnorm_moments_ws(BF, BN_N, in.bx, BF, moment_mean, m2, ws, bytes),
+                   BN_OK);
+  assert_int_equal(bnt_disarm(), 0);
+  assert_int_equal(bnt_failed_call(), BNT_NONE);
 }
 
 static bn_status dense_create(world *w)
@@ -788,6 +853,7 @@ int main(int argc, char **argv)
     cmocka_unit_test(test_bn_inference_forward_backward),
     cmocka_unit_test(test_bn_load_state),
     cmocka_unit_test(test_bn_kernels),
+    cmocka_unit_test(test_workspace_kernels_allocate_nothing),
     cmocka_unit_test(test_dense_create),
     cmocka_unit_test(test_dense_init),
     cmocka_unit_test(test_dense_forward_backward),

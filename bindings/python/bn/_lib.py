@@ -390,6 +390,14 @@ _SIGNATURES = {
     "bn_batchnorm_renorm_backward_training": (_status, [
         c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
         _f32p, _f32p, c_uint, _f32p, c_size_t, _f32p, _f32p]),
+    "bn_batchnorm_renorm_forward_training_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, _f32p, c_float, c_uint, _f32p, _f32p,
+        c_float, c_float, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p, _f32p,
+        POINTER(c_double), c_void_p, c_size_t]),
+    "bn_batchnorm_renorm_backward_training_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f32p, c_size_t, _f32p, _f32p, _f32p, _f32p,
+        POINTER(c_double), _f32p, _f32p, c_uint, _f32p, c_size_t, _f32p, _f32p, c_void_p,
+        c_size_t]),
 }
 
 
@@ -500,6 +508,8 @@ _declare()
 
 _SIGNATURES.update({
     "bn_batchnorm_moments": (_status, [c_size_t, c_size_t, _f32p, c_size_t, _f64p, _f64p]),
+    "bn_batchnorm_moments_ws": (_status, [
+        c_size_t, c_size_t, _f32p, c_size_t, _f64p, _f64p, c_void_p, c_size_t]),
     "bn_moments_merge": (_status, [c_size_t, c_double, _f64p, _f64p, c_double, _f64p, _f64p]),
     "bn_batchnorm_forward_with_moments": (_status, [
         _BN, c_size_t, _f32p, c_size_t, _f32p, c_size_t, c_double, _f64p, _f64p]),
