@@ -22,8 +22,8 @@
  *  as their output buffers do not overlap. Each kernel runs on the calling
  *  thread only (the BatchNorm layer can split its passes over threads, see
  *  bn_batchnorm_set_threads() in bn/batchnorm.h). Each call allocates a small
- *  scratch buffer of 8*features doubles (BN_ERR_OUT_OF_MEMORY if that
- *  fails), except the *_ws variants, which take that scratch from the caller
+ *  scratch buffer of at most 8*features doubles (BN_ERR_OUT_OF_MEMORY if
+ *  that fails), except the *_ws variants, which take that scratch from the caller
  *  (bn_batchnorm_workspace_size()) and allocate nothing.
  *
  *  Errors: the kernels have no handle, so they report the status only (no
