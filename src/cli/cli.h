@@ -65,6 +65,11 @@ typedef struct idx_file {
  * writes a message to err and returns CLI_FAIL. */
 int idx_read(const char *path, int ndims_min, int ndims_max, idx_file *out, char *err,
              size_t errcap);
+/* The same file's first `limit` samples (0: all) as floats in [0, 1]
+ * (pixels_to_floats), decompressed and converted a chunk at a time:
+ * *pixels from cli_float_array, out without data. */
+int idx_read_pixels(const char *path, int ndims_min, int ndims_max, size_t limit, idx_file *out,
+                    float **pixels, char *err, size_t errcap);
 void idx_free(idx_file *f);
 
 /* ---- tables: csv.c, npy.c ------------------------------------------------- */
@@ -143,8 +148,11 @@ int dataset_load(const char *dir, const char *prefix, size_t limit, dataset *out
 int dataset_open(const data_source *src, const char *idx_prefix, size_t limit, bn_mlp_head head,
                  dataset *out);
 void dataset_free(dataset *d);
-/* Scale bytes to [0, 1] floats. */
-float *pixels_to_floats(const unsigned char *data, size_t count);
+/* Scale count bytes to [0, 1] floats. */
+void pixels_to_floats(const unsigned char *data, size_t count, float *out);
+/* An array of count floats for a whole dataset, released with free(); NULL
+ * when out of memory. */
+float *cli_float_array(size_t count);
 
 /* The help text of --label in train and eval. */
 #define CLI_HELP_LABEL                                                                      \

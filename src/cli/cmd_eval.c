@@ -226,17 +226,16 @@ static int read_input(const char *path, const input_opts *in, size_t inputs, flo
   if (in->label || in->header || in->no_header)
     return cli_error(CLI_USAGE, "--label and --header apply to CSV input");
   idx_file img;
-  if (idx_read(path, 1, 3, &img, err, sizeof err) != CLI_OK)
+  if (idx_read_pixels(path, 1, 3, 0, &img, x, err, sizeof err) != CLI_OK)
     return cli_error(CLI_FAIL, "%s", err);
   if (img.item != inputs) {
-    idx_free(&img);
+    free(*x);
+    *x = NULL;
     return cli_error(CLI_FAIL, "%s: samples of %zu values, the model takes %zu", path, img.item,
                      inputs);
   }
   *n = img.count;
-  *x = pixels_to_floats(img.data, img.count * inputs);
-  idx_free(&img);
-  return *x ? CLI_OK : cli_error(CLI_FAIL, "out of memory");
+  return CLI_OK;
 }
 
 int cmd_predict(int argc, char **argv)

@@ -4,11 +4,13 @@
  * (values as they are). Labels are checked against the head: class indices
  * for softmax, targets in [0, 1] for sigmoid units. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE (Linux) */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include "cli.h"
 
@@ -183,12 +185,34 @@ int dataset_open(const data_source *src, const char *idx_prefix, size_t limit, b
   return rc;
 }
 
-float *pixels_to_floats(const unsigned char *data, size_t count)
+void pixels_to_floats(const unsigned char *data, size_t count, float *out)
 {
-  float *x = malloc((count ? count : 1) * sizeof *x);
-  for (size_t i = 0; x && i < count; i++)
-    x[i] = (float)data[i] * (1.0f / 255.0f);
-  return x;
+  for (size_t i = 0; i < count; i++)
+    out[i] = (float)data[i] * (1.0f / 255.0f);
+}
+
+/* Huge pages for arrays of 2 MiB and more: the first write to each 4 KiB
+ * page is a page fault, and Fashion-MNIST's 188 MB of floats took 0.5-1 s
+ * of faults on the benchmark machine (a virtual one) against 0.02-0.05 s
+ * with huge pages (docs/performance.md, "End to end"). The advice is only
+ * a hint: without transparent huge pages it changes nothing. */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+float *cli_float_array(size_t count)
+{
+  if (count > SIZE_MAX / sizeof(float))
+    return NULL;
+  size_t bytes = count ? count * sizeof(float) : sizeof(float);
+#ifdef MADV_HUGEPAGE
+  if (bytes >= HUGE_PAGE) {
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE_PAGE, bytes) != 0)
+      return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+  }
+#endif
+  return malloc(bytes);
 }
 
 /* DIR/NAME.gz if it exists, else DIR/NAME; 0 if neither. */
@@ -226,10 +250,10 @@ int dataset_load(const char *dir, const char *prefix, size_t limit, dataset *out
                      missing, dir, prefix, prefix);
   }
   idx_file img, lab;
-  if (idx_read(images, 2, 3, &img, err, sizeof err) != CLI_OK)
+  if (idx_read_pixels(images, 2, 3, limit, &img, &out->x, err, sizeof err) != CLI_OK)
     return cli_error(CLI_FAIL, "%s", err);
   if (idx_read(labels, 1, 1, &lab, err, sizeof err) != CLI_OK) {
-    idx_free(&img);
+    dataset_free(out);
     return cli_error(CLI_FAIL, "%s", err);
   }
   int rc = CLI_OK;
@@ -241,9 +265,8 @@ int dataset_load(const char *dir, const char *prefix, size_t limit, dataset *out
   size_t n = limit && limit < img.count ? limit : img.count;
   out->n = n;
   out->features = img.item;
-  out->x = pixels_to_floats(img.data, n * img.item);
   out->y = malloc(n * sizeof *out->y);
-  if (!out->x || !out->y) {
+  if (!out->y) {
     rc = cli_error(CLI_FAIL, "out of memory for %zu samples", n);
     goto out;
   }

@@ -270,7 +270,7 @@ int npy_table(const char *xpath, const char *ypath, table *out, char *err, size_
     goto out;
   }
   size_t total = xa.count * xa.cols;
-  out->x = malloc(total * sizeof *out->x);
+  out->x = cli_float_array(total);
   out->labels = ypath ? malloc(ya.count * ya.cols * sizeof *out->labels) : NULL;
   if (!out->x || (ypath && !out->labels)) {
     snprintf(err, errcap, "%s: out of memory for %zu values", xpath, total);

@@ -19,7 +19,7 @@ int dataset_split(dataset *train, double fraction, uint64_t seed, dataset *held_
                      fraction, n, count, n - count);
   size_t *order = malloc(n * sizeof *order);
   unsigned char *chosen = calloc(n, 1);
-  held_out->x = malloc(count * f * sizeof *held_out->x);
+  held_out->x = cli_float_array(count * f);
   if (train->y)
     held_out->y = malloc(count * sizeof *held_out->y);
   if (u)

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <bn/losses.h>
 #include "../core/checks.h"
+#include "losses_internal.h"
 
 /* dlogits (when given) must be a valid matrix that is exactly `in` (same ld)
  * or disjoint from it. */
@@ -27,9 +28,9 @@ static bn_status check_finite(const float *m, size_t rows, size_t cols, size_t l
   return BN_OK;
 }
 
-bn_status bn_softmax_cross_entropy(size_t classes, size_t batch, const float *logits, size_t ld,
-                                   const int32_t *labels, float *loss, float *dlogits,
-                                   size_t ldd)
+bn_status bni_softmax_cross_entropy_hits(size_t classes, size_t batch, const float *logits,
+                                         size_t ld, const int32_t *labels, float *loss,
+                                         float *dlogits, size_t ldd, size_t *hits)
 {
   if (!labels || !loss)
     return BN_ERR_INVALID_ARGUMENT;
@@ -47,18 +48,21 @@ bn_status bn_softmax_cross_entropy(size_t classes, size_t batch, const float *lo
 
   const double inv_n = 1.0 / (double)batch;
   double total = 0.0;
+  size_t right = 0;
   for (size_t j = 0; j < batch; j++) {
     const float *z = logits + j * ld;
     double m = (double)z[0];
+    size_t best = 0;
     for (size_t c = 1; c < classes; c++)
       if ((double)z[c] > m)
-        m = (double)z[c];
+        m = (double)z[c], best = c;
     double sum = 0.0;
     for (size_t c = 0; c < classes; c++)
       sum += exp((double)z[c] - m);
     const double lse = m + log(sum);
     const size_t label = (size_t)labels[j];
     total += lse - (double)z[label];
+    right += best == label;
     if (dlogits) { /* z may be this column: each element is read before it is written */
       float *d = dlogits + j * ldd;
       for (size_t c = 0; c < classes; c++) {
@@ -68,12 +72,23 @@ bn_status bn_softmax_cross_entropy(size_t classes, size_t batch, const float *lo
     }
   }
   *loss = (float)(total * inv_n);
+  if (hits)
+    *hits = right;
   return BN_OK;
 }
 
-bn_status bn_sigmoid_binary_cross_entropy(size_t outputs, size_t batch, const float *logits,
-                                          size_t ld, const float *targets, float *loss,
-                                          float *dlogits, size_t ldd)
+bn_status bn_softmax_cross_entropy(size_t classes, size_t batch, const float *logits, size_t ld,
+                                   const int32_t *labels, float *loss, float *dlogits,
+                                   size_t ldd)
+{
+  return bni_softmax_cross_entropy_hits(classes, batch, logits, ld, labels, loss, dlogits, ldd,
+                                        NULL);
+}
+
+bn_status bni_sigmoid_binary_cross_entropy_hits(size_t outputs, size_t batch,
+                                                const float *logits, size_t ld,
+                                                const float *targets, float *loss,
+                                                float *dlogits, size_t ldd, size_t *hits)
 {
   if (!loss)
     return BN_ERR_INVALID_ARGUMENT;
@@ -98,16 +113,28 @@ bn_status bn_sigmoid_binary_cross_entropy(size_t outputs, size_t batch, const fl
 
   const double inv_n = 1.0 / ((double)outputs * (double)batch);
   double total = 0.0;
+  size_t right = 0;
   for (size_t j = 0; j < batch; j++)
     for (size_t i = 0; i < outputs; i++) {
       const double z = (double)logits[i + j * ld], t = (double)targets[i + j * ld];
       const double e = exp(-fabs(z)); /* in (0, 1]: no overflow */
       total += fmax(z, 0.0) - z * t + log1p(e);
+      right += (z >= 0.0) == (t >= 0.5);
       if (dlogits) {
         const double p = z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
         dlogits[i + j * ldd] = (float)((p - t) * inv_n);
       }
     }
   *loss = (float)(total * inv_n);
+  if (hits)
+    *hits = right;
   return BN_OK;
+}
+
+bn_status bn_sigmoid_binary_cross_entropy(size_t outputs, size_t batch, const float *logits,
+                                          size_t ld, const float *targets, float *loss,
+                                          float *dlogits, size_t ldd)
+{
+  return bni_sigmoid_binary_cross_entropy_hits(outputs, batch, logits, ld, targets, loss,
+                                               dlogits, ldd, NULL);
 }

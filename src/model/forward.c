@@ -12,8 +12,8 @@
  * The backward goes through two gradient buffers in turn. */
 #include <stdlib.h>
 #include <string.h>
-#include <bn/losses.h>
 #include "mlp_internal.h"
+#include "../kernels/losses_internal.h"
 #include "../core/checks.h"
 
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n)
@@ -163,22 +163,10 @@ bn_status bni_mlp_loss(bn_mlp *m, size_t n, const float *logits, const int32_t *
 {
   const size_t C = m->outputs;
   size_t hits = 0;
-  bn_status st;
-  if (m->head == BN_MLP_HEAD_SOFTMAX) {
-    for (size_t j = 0; j < n; j++) {
-      const float *z = logits + j * C;
-      size_t best = 0;
-      for (size_t c = 1; c < C; c++)
-        if (z[c] > z[best])
-          best = c;
-      hits += (int64_t)best == (int64_t)labels[j];
-    }
-    st = bn_softmax_cross_entropy(C, n, logits, C, labels, loss, dlogits, C);
-  } else {
-    for (size_t k = 0; k < n * C; k++)
-      hits += (logits[k] >= 0.0f) == (targets[k] >= 0.5f);
-    st = bn_sigmoid_binary_cross_entropy(C, n, logits, C, targets, loss, dlogits, C);
-  }
+  bn_status st =
+    m->head == BN_MLP_HEAD_SOFTMAX
+      ? bni_softmax_cross_entropy_hits(C, n, logits, C, labels, loss, dlogits, C, &hits)
+      : bni_sigmoid_binary_cross_entropy_hits(C, n, logits, C, targets, loss, dlogits, C, &hits);
   if (st != BN_OK)
     return bni_fail(&m->err, st, "loss: %s (%s)", bn_status_string(st),
                     st == BN_ERR_NON_FINITE ? "the logits are not finite: diverged?"

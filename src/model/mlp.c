@@ -185,8 +185,14 @@ fail:
   return st;
 }
 
+void bni_mlp_forget_extents(bn_mlp *m)
+{
+  m->extent_kept = 0;
+}
+
 void bni_mlp_reset_optimizer(bn_mlp *m)
 {
+  bni_mlp_forget_extents(m);
   if (m->nparams) {
     memset(m->moment1, 0, m->nparams * sizeof *m->moment1);
     memset(m->moment2, 0, m->nparams * sizeof *m->moment2);
@@ -252,6 +258,8 @@ void bni_mlp_take_model(bn_mlp *to, bn_mlp *from)
   /* The handle's own settings stay: they are not part of the model. */
   to->red = old.red;
   to->batch_cb = old.batch_cb;
+  bni_mlp_forget_extents(to);
+  bni_mlp_forget_extents(from);
   from->red = (bni_reducer){0};
   from->batch_cb = NULL;
 }
@@ -295,6 +303,7 @@ bn_status bn_mlp_init(bn_mlp *mlp, bn_init scheme, bn_rng *rng)
   if (!tmp)
     return bni_fail(&m->err, BN_ERR_OUT_OF_MEMORY, "out of memory");
   bn_status st = BN_OK;
+  bni_mlp_forget_extents(m); /* even when a layer fails half-way */
   /* The standardizer keeps its statistics: they come from data, not from
    * an initialization. */
   for (size_t k = 0; k < m->nparts && st == BN_OK; k++) {
@@ -418,6 +427,7 @@ bn_status bn_mlp_set_parameter(bn_mlp *mlp, bn_mlp_param param, double value)
   bn_status st = bni_mlp_check_param(&m->err, param, value);
   if (st != BN_OK)
     return st;
+  bni_mlp_forget_extents(m);
   switch (param) {
   case BN_MLP_OPTIMIZER:
     if ((int)value != m->opt.kind) {
@@ -583,6 +593,7 @@ bn_status bn_mlp_set(bn_mlp *mlp, size_t layer, bn_mlp_tensor which, const float
   st = bni_check_finite_vector(&m->err, "values", values, count);
   if (st != BN_OK)
     return st;
+  bni_mlp_forget_extents(m);
   st = bni_describe_kind(p->kind)->write(p, role, values);
   if (st != BN_OK)
     return bni_fail(&m->err, st, "%s", p->bn ? bn_batchnorm_last_error(p->bn)

@@ -26,6 +26,7 @@ typedef struct bni_segment {
   size_t offset, count;
   float *param, *grad; /* the layer's rows */
   bni_opt_extent extent; /* of the current step's gradients (train.c) */
+  bni_opt_extent kept;   /* param, m1, m2 maxima the last update left (bn_mlp.extent_kept) */
 } bni_segment;
 
 /* Hidden layer or head. */
@@ -83,6 +84,11 @@ struct bn_mlp {
   float *moment1, *moment2;
   int have_grads;
   bni_optimizer opt;
+  /* Whether every segment's `kept` still bounds its parameters and moments:
+   * set by the update that wrote them (train.c), cleared by everything else
+   * that writes either (bni_mlp_forget_extents), so that a step then reads
+   * only the gradients before it updates. */
+  int extent_kept;
 
   /* scratch, sized for cap samples */
   size_t cap;
@@ -109,6 +115,9 @@ size_t bni_mlp_bn_count(const bn_mlp *m);
 /* The part of layer `layer` that holds tensor `role`, or NULL. */
 bni_part *bni_mlp_find_part(const bn_mlp *m, size_t layer, bni_role role);
 void bni_mlp_reset_optimizer(bn_mlp *m);
+/* Parameters or moments were written outside an update: the next step
+ * measures them again. */
+void bni_mlp_forget_extents(bn_mlp *m);
 bn_status bni_mlp_check_param(bni_error *err, bn_mlp_param param, double value);
 /* Do a and b have the same architecture (what bn_mlp_create was given)? */
 int bni_mlp_same_architecture(const bn_mlp *a, const bn_mlp *b);
@@ -159,6 +168,10 @@ size_t bni_optimizer_moments(int kind);
  * the rule keeps, and whether every gradient is finite: one pass. */
 void bni_optimizer_extent(const bni_optimizer *o, const float *param, const float *grad,
                           const float *m1, const float *m2, size_t n, bni_opt_extent *out);
+/* The same extent when kept (param, m1, m2) still bounds the parameters
+ * and moments: one pass over the gradients only. */
+void bni_optimizer_grad_extent(const float *grad, size_t n, const bni_opt_extent *kept,
+                               bni_opt_extent *out);
 /* Whether every value the update would write is finite: from the extent
  * when its bound proves it, else by computing them (nothing is written). */
 int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const bni_opt_extent *e,
@@ -166,9 +179,11 @@ int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const bni_
                                const float *m2, size_t n, double decay);
 /* One update of n parameters; `step` is the 1-based number of this update
  * (Adam's bias correction) and `decay` the decoupled weight decay for this
- * tensor (0 for tensors that are not decayed). */
+ * tensor (0 for tensors that are not decayed). The largest magnitudes of
+ * the new parameters and moments go to *after (param, m1, m2). */
 void bni_optimizer_update(const bni_optimizer *o, uint64_t step, float *param,
-                          const float *grad, float *m1, float *m2, size_t n, double decay);
+                          const float *grad, float *m1, float *m2, size_t n, double decay,
+                          bni_opt_extent *after);
 
 /* train.c */
 bn_status bni_mlp_step(bn_mlp *m, size_t n, const float *x, size_t ldx, const int32_t *labels,

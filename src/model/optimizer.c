@@ -94,6 +94,15 @@ void bni_optimizer_extent(const bni_optimizer *o, const float *param, const floa
   bni_opt_loops_select()->extent(param, grad, m1, m2, bni_optimizer_moments(o->kind), n, out);
 }
 
+void bni_optimizer_grad_extent(const float *grad, size_t n, const bni_opt_extent *kept,
+                               bni_opt_extent *out)
+{
+  bni_opt_loops_select()->grad_extent(grad, n, out);
+  out->param = kept->param;
+  out->m1 = kept->m1;
+  out->m2 = kept->m2;
+}
+
 int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const bni_opt_extent *e,
                                const float *param, const float *grad, const float *m1,
                                const float *m2, size_t n, double decay)
@@ -102,12 +111,13 @@ int bni_optimizer_stays_finite(const bni_optimizer *o, uint64_t step, const bni_
   /* apply() does not write when !commit: the casts only share its signature. */
   return bounded(&r, e) || bni_opt_loops_select()->apply(&r, (float *)(uintptr_t)param, grad,
                                                          (float *)(uintptr_t)m1,
-                                                         (float *)(uintptr_t)m2, n, 0);
+                                                         (float *)(uintptr_t)m2, n, 0, NULL);
 }
 
 void bni_optimizer_update(const bni_optimizer *o, uint64_t step, float *param,
-                          const float *grad, float *m1, float *m2, size_t n, double decay)
+                          const float *grad, float *m1, float *m2, size_t n, double decay,
+                          bni_opt_extent *after)
 {
   const bni_opt_rule r = make_rule(o, step, decay);
-  bni_opt_loops_select()->apply(&r, param, grad, m1, m2, n, 1);
+  bni_opt_loops_select()->apply(&r, param, grad, m1, m2, n, 1, after);
 }

@@ -34,10 +34,14 @@ typedef struct bni_opt_loops {
   /* One pass over the n values of each array the rule reads. */
   void (*extent)(const float *param, const float *grad, const float *m1, const float *m2,
                  size_t moments, size_t n, bni_opt_extent *out);
-  /* The rule over n elements: commit writes param, m1, m2; !commit only
-   * checks that every new value would be finite (0 when one is not). */
+  /* The gradients' part of an extent alone (grad, grad_finite; the rest 0). */
+  void (*grad_extent)(const float *grad, size_t n, bni_opt_extent *out);
+  /* The rule over n elements: commit writes param, m1, m2 and, when `after`
+   * is not NULL, their new largest magnitudes into after->param, m1, m2 (the
+   * next update's extent without reading them again); !commit only checks
+   * that every new value would be finite (0 when one is not). */
   int (*apply)(const bni_opt_rule *r, float *param, const float *grad, float *m1, float *m2,
-               size_t n, int commit);
+               size_t n, int commit, bni_opt_extent *after);
   const char *name;
 } bni_opt_loops;
 

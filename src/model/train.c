@@ -9,13 +9,17 @@
 #include "../core/checks.h"
 
 /* The gradients the backward left in the layers, all finite, or why not;
- * records each tensor's extent for the update's finiteness bound. */
+ * records each tensor's extent for the update's finiteness bound (from the
+ * gradients alone while the last update's maxima still hold). */
 static bn_status check_grads(bn_mlp *m)
 {
   for (size_t k = 0; k < m->nseg; k++) {
     bni_segment *s = &m->seg[k];
-    bni_optimizer_extent(&m->opt, s->param, s->grad, m->moment1 + s->offset,
-                         m->moment2 + s->offset, s->count, &s->extent);
+    if (m->extent_kept)
+      bni_optimizer_grad_extent(s->grad, s->count, &s->kept, &s->extent);
+    else
+      bni_optimizer_extent(&m->opt, s->param, s->grad, m->moment1 + s->offset,
+                           m->moment2 + s->offset, s->count, &s->extent);
     if (!s->extent.grad_finite)
       return bni_fail(&m->err, BN_ERR_NON_FINITE,
                       "layer %zu: a gradient is not finite (diverged?)", s->layer);
@@ -51,10 +55,11 @@ static bn_status update(bn_mlp *m)
                       "and optimizer state are unchanged", s->layer);
   }
   for (size_t k = 0; k < m->nseg; k++) {
-    const bni_segment *s = &m->seg[k];
+    bni_segment *s = &m->seg[k];
     bni_optimizer_update(&m->opt, t, s->param, s->grad, m->moment1 + s->offset,
-                         m->moment2 + s->offset, s->count, decay_of(m, s));
+                         m->moment2 + s->offset, s->count, decay_of(m, s), &s->kept);
   }
+  m->extent_kept = 1;
   m->opt.step = t;
   return BN_OK;
 }

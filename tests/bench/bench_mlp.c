@@ -7,7 +7,10 @@
  *   - the GEMM floor: the nine cblas_sgemm calls a step of this network
  *     contains (three forward products, three weight gradients and three
  *     input gradients, the first of which only the input BatchNorm needs);
- *   - bn_mlp_train_step's median time and its ratio to the floor;
+ *   - the step's own floor (gemm_floor_step, ratio to the nine): the eight
+ *     of them a step runs, without the first layer's input gradient, which
+ *     the input BatchNorm's gradients do not need (docs/math.md);
+ *   - bn_mlp_train_step's median time and its ratio to the nine-GEMM floor;
  *   - allocations per steady-state step (this program interposes malloc and
  *     friends and counts every call made while a step runs, OpenBLAS's
  *     included);
@@ -92,6 +95,7 @@ typedef struct bench_ctx {
   int32_t *labels;
   /* the GEMM floor's operands */
   float *w[3], *dw[3], *a[4], *da[4];
+  int skip_input_dx; /* the eight GEMMs of the step's own floor */
   int failed;
 } bench_ctx;
 
@@ -120,6 +124,8 @@ static void gemm_floor(void *p)
     /* dW = dZ X^T, stored (out x in) row-major = (in x out) column-major */
     cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, in, out, B, 1.0f, c->a[l], in,
                 c->da[l + 1], out, 0.0f, c->dw[l], in);
+    if (l == 0 && c->skip_input_dx)
+      break;
     /* dX = W^T dZ */
     cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, in, B, out, 1.0f, c->w[l], in,
                 c->da[l + 1], out, 0.0f, c->da[l], in);
@@ -254,6 +260,11 @@ int main(int argc, char **argv)
       double floor = bench_time(gemm_floor, &c, reps, budget, NULL);
       printf("RESULT_MLP,gemm_floor,-,%zu,%zu,%.0f,1.000,%ld\n", threads[t], c.batch,
              floor * 1e9, allocations_per_call(gemm_floor, &c, 5));
+      c.skip_input_dx = 1;
+      double own = bench_time(gemm_floor, &c, reps, budget, NULL);
+      printf("RESULT_MLP,gemm_floor_step,-,%zu,%zu,%.0f,%.3f,%ld\n", threads[t], c.batch,
+             own * 1e9, own / floor, allocations_per_call(gemm_floor, &c, 5));
+      c.skip_input_dx = 0;
       for (int o = 0; o < 2; o++) {
         c.mlp = make_mlp(optimizers[o]);
         double step = bench_time(train_step, &c, reps, budget, NULL);

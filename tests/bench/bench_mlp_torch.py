@@ -6,7 +6,9 @@
 with cross-entropy. One training step is zero_grad, forward, loss, backward,
 optimizer.step (Adam lr 1e-3, or SGD with momentum 0.9 lr 1e-2), on random
 data of the given batch; one-sample latency is eval mode under
-torch.inference_mode(). Thread counts are set with torch.set_num_threads.
+torch.inference_mode(). Thread counts are set with set_threads (torch's and
+OpenBLAS's: this PyTorch's matrix products run in OpenBLAS, whose pool
+torch.set_num_threads leaves at its default of every core).
 Prints lines in bench_mlp's format:
   RESULT_MLP,<what>,<optimizer>,<threads>,<batch>,<ns>,-,-
 Usage: /usr/bin/python3 bench_mlp_torch.py [--batches 32,128,256] [--threads 1,2]
@@ -14,11 +16,21 @@ Usage: /usr/bin/python3 bench_mlp_torch.py [--batches 32,128,256] [--threads 1,2
 (--clock cpu: the calling thread's CPU time, as bench_mlp --clock cpu; one-thread runs only)
 """
 import argparse
+import ctypes
 import time
 
 import torch
 
 from bench_torch import measure  # one timing rule for every PyTorch benchmark
+
+
+def set_threads(n):
+    """Run PyTorch on n threads, its OpenBLAS products included."""
+    torch.set_num_threads(n)
+    try:  # the library torch already loaded: dlopen returns the same instance
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
+    except (OSError, AttributeError):  # not OpenBLAS: torch's own count is all there is
+        pass
 
 
 def network():
@@ -42,7 +54,7 @@ def main():
     torch.manual_seed(0)
     print(f"# bench_mlp_torch: torch {torch.__version__}")
     for threads in (int(t) for t in a.threads.split(",")):
-        torch.set_num_threads(threads)
+        set_threads(threads)
         for batch in (int(b) for b in a.batches.split(",")):
             x = torch.rand(batch, 784)
             y = torch.randint(0, 10, (batch,))

@@ -21,7 +21,7 @@ import time
 import numpy as np
 import torch
 
-from bench_mlp_torch import network  # the same network as bench_mlp's
+from bench_mlp_torch import network, set_threads  # the same network and threads as bench_mlp's
 
 
 def load_idx(path):
@@ -56,7 +56,7 @@ def main():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--data", default=os.environ.get("BN_DATA", "/usr/share/datasets/fashion-mnist"))
     a = p.parse_args()
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     torch.manual_seed(42)
     wall0, cpu0 = time.perf_counter(), time.process_time()
 
