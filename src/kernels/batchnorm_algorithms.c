@@ -83,8 +83,7 @@ static void batch_moments(const bni_bn_exec *ex, size_t F, size_t N, const float
                           double *offset, double *m2, double *origin, float *m)
 {
   bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_MOMENTS, .F = F, .N = N, .x = x, .ldx = ldx,
-                                .s1 = offset, .s2 = m2, .s3 = origin,
-                                .cache = bni_bn_block_cache_bytes()});
+                                .s1 = offset, .s2 = m2, .s3 = origin});
   for (size_t f = 0; f < F; f++) {
     m[f] = (float)(origin[f] + offset[f]);
     origin[f] = (origin[f] - (double)m[f]) + offset[f]; /* the first difference is exact */

@@ -1,6 +1,5 @@
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "batchnorm_loops.h"
 
 /* The widest path not above the BN_ISA cap: 0 generic, 1 avx2, 2 avx512. */
@@ -34,11 +33,4 @@ const bni_bn_loops *bni_bn_loops_select(void)
   (void)cap;
 #endif
   return &bni_bn_loops_generic;
-}
-
-size_t bni_bn_block_cache_bytes(void)
-{
-  /* glibc answers from what it read of the CPU at startup (no system call). */
-  long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-  return l2 > 0 ? (size_t)l2 / 2 : (size_t)256 << 10;
 }

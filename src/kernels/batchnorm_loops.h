@@ -26,10 +26,9 @@ enum bni_relu_mask {
 /* The passes of the algorithms, each one loop over the batch. The
  * reductions come first (bni_bn_pass_reduces). */
 typedef enum bni_bn_pass_kind {
-  BNI_PASS_MOMENTS,       /* the N columns' moments in double, x read from memory
-                             once (see bni_bn_moments_block_columns): mean
-                             s3 + s1, s3 a float value (exact in double) near
-                             the mean, and s2 = M2, the sum of squared deviations */
+  BNI_PASS_MOMENTS,       /* the N columns' moments in double, x read once: mean
+                             s3 + s1, s3 a sample of x (a float, exact in
+                             double), and s2 = M2, the sum of squared deviations */
   BNI_PASS_GRAD_SUMS,     /* with g = dy masked as `flag` says (using m, scale, shift):
                              s1 = sum g, s2 = sum d (skipped when NULL), s3 = sum g*d */
   BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag */
@@ -60,7 +59,6 @@ typedef struct bni_bn_pass {
   float *out;
   size_t ldout;
   double *s1, *s2, *s3;
-  size_t cache; /* moments: bytes of cache a block of columns may fill */
 } bni_bn_pass;
 
 /* One instruction set's loops: loop[kind] runs a pass of that kind. */
@@ -79,18 +77,5 @@ extern const bni_bn_loops bni_bn_loops_avx512;
  * (for testing every path on one machine): BN_ISA=generic forces the
  * portable loops, BN_ISA=avx2 the AVX2 loops (if the CPU has AVX2+FMA). */
 const bni_bn_loops *bni_bn_loops_select(void);
-
-/* Bytes of cache per core that a block of columns may fill while a
- * reduction passes over it twice: half the L2 cache this CPU reports (the
- * other half holds what else runs), 256 KiB when it reports none. */
-size_t bni_bn_block_cache_bytes(void);
-
-/* Columns of F features per block of the moments pass: as many as fit in
- * `cache` bytes, a multiple of 4, at least 4. */
-static inline size_t bni_bn_moments_block_columns(size_t F, size_t cache)
-{
-  size_t cols = cache / (F * sizeof(float)) / 4 * 4;
-  return cols < 4 ? 4 : cols;
-}
 
 #endif

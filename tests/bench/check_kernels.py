@@ -148,8 +148,10 @@ def main():
     rng = np.random.default_rng(7)
     shapes = [(F, N) for F in (1, 3, 7, 8, 15, 16, 17, 33, 64, 100, 256, 1000)
               for N in (2, 3, 4, 5, 7, 8, 13, 64, 257)]
-    # feature blocks (F > 1024) and the prefetching walk (data >= 2 MiB)
-    shapes += [(2000, 5), (1025, 9), (100, 6000), (1000, 700), (1500, 400), (3000, 250)]
+    # feature blocks (F > 1024), and from 16 MiB of input the prefetching walk
+    # (columns of a page or more) and the reductions' one-column sweeps (shorter)
+    shapes += [(2000, 5), (1025, 9), (100, 6000), (1000, 700), (1500, 400), (3000, 250),
+               (1100, 3900), (64, 66000)]
     if a.large:
         shapes += [(256, 70000), (4096, 4500)]
     errors, checked, bitexact = [], 0, 0

@@ -552,21 +552,24 @@ static void large_mean_small_spread(void **state)
  * variance exactly 0, invstd = 1/sqrt(eps), nothing is NaN, and the
  * gradients are finite and match the reference (dx = gamma/sqrt(eps) *
  * (dy - mean dy), dgamma exactly 0). Mixed with a normal feature. */
-/* The training forward's statistics come from blocks of columns that fit in
- * the cache, merged exactly: a batch of many blocks (any L2 up to 8 MiB
- * gives several, the last one partial) with means that dwarf the spread
+/* The training forward's statistics are one pass over x, the deviations
+ * from the first sample summed in double: a long batch with means that
+ * dwarf the spread, and features whose first sample is far out (the worst
+ * case of that shift, sum d^2 up to N+1 times M2 before the subtraction),
  * must match the float64 two-pass reference to 1e-6. */
-static void blocked_statistics(void **state)
+static void one_pass_statistics(void **state)
 {
   (void)state;
-  enum { F = 6, N = 400003 };
-  static const double mu[F] = {1e4, -1e4, 3e3, 0.5, 0.0, 1e4};
-  static const double sd[F] = {1e-2, 1e-2, 1e-3, 1.0, 1e3, 1.0};
+  enum { F = 8, N = 600001 }; /* 18 MiB: the reductions' walk beyond the caches */
+  static const double mu[F] = {1e4, -1e4, 3e3, 0.5, 0.0, 1e4, 1e4, 0.0};
+  static const double sd[F] = {1e-2, 1e-2, 1e-3, 1.0, 1e3, 1.0, 1e-2, 1e-3};
   test_rng rng = {33};
   float *x = test_floats((size_t)F * N), *y = test_floats((size_t)F * N), sm[F], si[F], bv[F];
-  const float gamma[F] = {1.5f, -0.75f, 1.0f, 2.0f, 0.5f, 1.0f};
-  const float beta[F] = {0.25f, -1.0f, 0.0f, 3.0f, -0.5f, 0.0f};
+  const float gamma[F] = {1.5f, -0.75f, 1.0f, 2.0f, 0.5f, 1.0f, 1.0f, 1.0f};
+  const float beta[F] = {0.25f, -1.0f, 0.0f, 3.0f, -0.5f, 0.0f, 0.5f, -0.25f};
   test_fill_rows(&rng, x, F, N, F, mu, sd);
+  x[6] = 1.01e4f; /* first samples 1e4 and 1e6 spreads away from the rest */
+  x[7] = 1e3f;
   assert_ok(bn_batchnorm_forward_training(F, N, x, F, gamma, beta, EPS, 0, y, F, sm, si, bv));
   double *xd = test_to_double(x, F, N, F), *gd = test_to_double(gamma, F, 1, F),
          *bd = test_to_double(beta, F, 1, F);
@@ -1029,7 +1032,7 @@ int main(void)
       cmocka_unit_test(textbook_example),
       cmocka_unit_test(large_mean_small_spread),
       cmocka_unit_test(inference_large_running_mean),
-      cmocka_unit_test(blocked_statistics),
+      cmocka_unit_test(one_pass_statistics),
       cmocka_unit_test(workspace_variants_match),
       cmocka_unit_test(renorm_and_moments_workspace_variants_match),
       cmocka_unit_test(constant_features),
