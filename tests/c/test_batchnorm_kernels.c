@@ -854,6 +854,52 @@ static void inference_large_running_mean(void **state)
   free(y);
 }
 
+/* Outputs of 32 MiB and more are written with streaming stores straight
+ * from the registers (batchnorm_loops.inc, normalize_stream), smaller ones
+ * with ordinary stores: the same per-element expression, so an inference
+ * forward's columns are the same bits either way (they do not depend on the
+ * batch size). F = 257 makes every column start off a vector boundary, so
+ * the head and tail of the streamed columns are exercised too; also against
+ * float64. */
+static void streamed_output_equals_cached_output(void **state)
+{
+  (void)state;
+  enum { F = 257, N = 33000, SMALL = 300 }; /* 8.5 M floats, 34 MB */
+  test_rng rng = {23};
+  float *x = test_floats((size_t)F * N), *y = test_floats((size_t)F * N);
+  float *ys = test_floats((size_t)F * SMALL);
+  float mean[F], var[F], gamma[F], beta[F];
+  for (size_t i = 0; i < (size_t)F * N; i++) /* cheap to make, also under valgrind */
+    x[i] = (float)((uint32_t)(i * 2654435761u) % 4001u) / 1000.0f - 2.0f;
+  for (int f = 0; f < F; f++) {
+    mean[f] = (float)(test_rng_uniform(&rng) - 0.5);
+    var[f] = (float)(0.5 + test_rng_uniform(&rng));
+    gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
+    beta[f] = (float)(test_rng_uniform(&rng) - 0.5);
+  }
+  for (unsigned relu = 0; relu <= 1; relu++) {
+    const unsigned flags = relu ? BN_BATCHNORM_FUSE_RELU : 0u;
+    assert_ok(bn_batchnorm_forward_inference(F, N, x, F, mean, var, gamma, beta, EPS, flags, y, F));
+    assert_ok(bn_batchnorm_forward_inference(F, SMALL, x, F, mean, var, gamma, beta, EPS, flags,
+                                             ys, F));
+    assert_memory_equal(y, ys, (size_t)F * SMALL * sizeof *y);
+    double worst = 0.0;
+    for (size_t j = 0; j < N; j += 97)
+      for (int f = 0; f < F; f++) {
+        double want = (double)gamma[f] * ((double)x[f + j * F] - (double)mean[f]) /
+                          sqrt((double)var[f] + (double)EPS) + (double)beta[f];
+        if (relu && want < 0.0)
+          want = 0.0;
+        const double err = fabs((double)y[f + j * F] - want) / (fabs(want) + 1.0);
+        worst = err > worst ? err : worst;
+      }
+    assert_within(worst, 1e-6);
+  }
+  free(x);
+  free(y);
+  free(ys);
+}
+
 static void constant_features(void **state)
 {
   (void)state;
@@ -1035,6 +1081,7 @@ int main(void)
       cmocka_unit_test(one_pass_statistics),
       cmocka_unit_test(workspace_variants_match),
       cmocka_unit_test(renorm_and_moments_workspace_variants_match),
+      cmocka_unit_test(streamed_output_equals_cached_output),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),
