@@ -855,13 +855,14 @@ static void inference_large_running_mean(void **state)
 }
 
 /* Outputs of 32 MiB and more are written with streaming stores straight
- * from the registers (batchnorm_loops.inc, normalize_stream), smaller ones
- * with ordinary stores: the same per-element expression, so an inference
- * forward's columns are the same bits either way (they do not depend on the
- * batch size). F = 257 makes every column start off a vector boundary, so
+ * from the registers (batchnorm_loops.inc, normalize_stream and
+ * grad_input_stream), smaller ones with ordinary stores: the same
+ * per-element expression, so the columns of an inference forward and of a
+ * constant-statistics backward are the same bits either way (they do not
+ * depend on the batch size). F = 257 makes every column start off a vector boundary, so
  * the head and tail of the streamed columns are exercised too; also against
  * float64. */
-static void streamed_output_equals_cached_output(void **state)
+static void streamed_outputs_equal_cached_outputs(void **state)
 {
   (void)state;
   enum { F = 257, N = 33000, SMALL = 300 }; /* 8.5 M floats, 34 MB */
@@ -894,6 +895,26 @@ static void streamed_output_equals_cached_output(void **state)
         worst = err > worst ? err : worst;
       }
     assert_within(worst, 1e-6);
+    /* the constant-statistics backward, dx = gamma*invstd*dy (masked by the
+     * recomputed y with the ReLU), streams likewise; y serves as dy */
+    float *dx = test_floats((size_t)F * N), *dxs = test_floats((size_t)F * SMALL);
+    float dg[F], db[F];
+    assert_ok(bn_batchnorm_backward_inference(F, N, x, F, y, F, mean, var, gamma, beta, EPS,
+                                              flags, dx, F, dg, db));
+    assert_ok(bn_batchnorm_backward_inference(F, SMALL, x, F, y, F, mean, var, gamma, beta, EPS,
+                                              flags, dxs, F, dg, db));
+    assert_memory_equal(dx, dxs, (size_t)F * SMALL * sizeof *dx);
+    worst = 0.0;
+    for (size_t j = 0; j < N; j += 97)
+      for (int f = 0; f < F; f++) {
+        const double k = (double)gamma[f] / sqrt((double)var[f] + (double)EPS);
+        const double g = relu && !(y[f + j * F] > 0.0f) ? 0.0 : (double)y[f + j * F];
+        const double err = fabs((double)dx[f + j * F] - k * g) / (fabs(k * g) + 1.0);
+        worst = err > worst ? err : worst;
+      }
+    assert_within(worst, 1e-6);
+    free(dx);
+    free(dxs);
   }
   free(x);
   free(y);
@@ -1081,7 +1102,7 @@ int main(void)
       cmocka_unit_test(one_pass_statistics),
       cmocka_unit_test(workspace_variants_match),
       cmocka_unit_test(renorm_and_moments_workspace_variants_match),
-      cmocka_unit_test(streamed_output_equals_cached_output),
+      cmocka_unit_test(streamed_outputs_equal_cached_outputs),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),
