@@ -12,7 +12,8 @@
  *  Formulas (N = batch, per feature f):
  *    mean = sum_j x / N,  var = sum_j (x - mean)^2 / N  (biased),
  *    invstd = 1 / sqrt(var + eps),  y = gamma * (x - mean) * invstd + beta.
- *  Statistics are computed in two passes with double accumulation.
+ *  Statistics are accumulated in double, as deviations from one of the
+ *  batch's samples, which bounds their cancellation (docs/math.md, section 5).
  *
  *  Aliasing: an output may be the same buffer as the input of the same shape
  *  and leading dimension (y == x, dx == dy); otherwise the memory spans of
