@@ -19,24 +19,26 @@ bn_status bni_check_matrix(bni_error *err, const char *name, const void *data,
   return BN_OK;
 }
 
-bn_status bni_check_finite_vector(bni_error *err, const char *name, const float *v, size_t n)
+/* v (n floats, or n doubles when `doubles`): present, every element finite. */
+static bn_status check_finite(bni_error *err, const char *name, const void *v, size_t n,
+                              int doubles)
 {
   if (!v)
     return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
   for (size_t i = 0; i < n; i++)
-    if (!isfinite(v[i]))
+    if (!isfinite(doubles ? ((const double *)v)[i] : (double)((const float *)v)[i]))
       return bni_fail(err, BN_ERR_NON_FINITE, "%s[%zu] is not finite", name, i);
   return BN_OK;
 }
 
+bn_status bni_check_finite_vector(bni_error *err, const char *name, const float *v, size_t n)
+{
+  return check_finite(err, name, v, n, 0);
+}
+
 bn_status bni_check_finite_doubles(bni_error *err, const char *name, const double *v, size_t n)
 {
-  if (!v)
-    return bni_fail(err, BN_ERR_INVALID_ARGUMENT, "%s is NULL", name);
-  for (size_t i = 0; i < n; i++)
-    if (!isfinite(v[i]))
-      return bni_fail(err, BN_ERR_NON_FINITE, "%s[%zu] is not finite", name, i);
-  return BN_OK;
+  return check_finite(err, name, v, n, 1);
 }
 
 bn_status bni_check_eps(bni_error *err, float eps)
