@@ -13,7 +13,7 @@ static int isa_cap(void)
   return 2;
 }
 
-const bni_bn_loops *bni_bn_loops_select(void)
+bni_isa bni_isa_select(void)
 {
   /* Asked on every call rather than cached, so there is no global state to
    * initialize or race on; these questions cost a few nanoseconds. A path
@@ -26,11 +26,22 @@ const bni_bn_loops *bni_bn_loops_select(void)
   if (cap >= 2 && avx2 && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq"))
-    return &bni_bn_loops_avx512;
+    return BNI_ISA_AVX512;
   if (cap >= 1 && avx2)
-    return &bni_bn_loops_avx2;
+    return BNI_ISA_AVX2;
 #else
   (void)cap;
 #endif
-  return &bni_bn_loops_generic;
+  return BNI_ISA_GENERIC;
+}
+
+const bni_bn_loops *bni_bn_loops_select(void)
+{
+  switch (bni_isa_select()) {
+#if defined(__x86_64__) || defined(__i386__)
+  case BNI_ISA_AVX512: return &bni_bn_loops_avx512;
+  case BNI_ISA_AVX2: return &bni_bn_loops_avx2;
+#endif
+  default: return &bni_bn_loops_generic;
+  }
 }

@@ -73,9 +73,17 @@ extern const bni_bn_loops bni_bn_loops_avx2;
 extern const bni_bn_loops bni_bn_loops_avx512;
 #endif
 
-/* The loops for this CPU. The environment variable BN_ISA caps the choice
- * (for testing every path on one machine): BN_ISA=generic forces the
- * portable loops, BN_ISA=avx2 the AVX2 loops (if the CPU has AVX2+FMA). */
+/* The instruction sets libbn's loops are compiled for. */
+typedef enum bni_isa { BNI_ISA_GENERIC, BNI_ISA_AVX2, BNI_ISA_AVX512 } bni_isa;
+
+/* The widest of them this CPU (and OS) runs. The environment variable BN_ISA
+ * caps the choice (for testing every path on one machine): BN_ISA=generic
+ * forces the portable loops, BN_ISA=avx2 the AVX2 loops (if the CPU has
+ * AVX2+FMA). Every family of per-ISA loops (these, the optimizer's, the
+ * input BatchNorm's) selects by it, so one run uses one path throughout. */
+bni_isa bni_isa_select(void);
+
+/* The BatchNorm loops of bni_isa_select(). */
 const bni_bn_loops *bni_bn_loops_select(void);
 
 #endif

@@ -18,14 +18,13 @@
 
 const bni_ibn_loops *bni_ibn_loops_select(void)
 {
+  switch (bni_isa_select()) {
 #if defined(__x86_64__) || defined(__i386__)
-  const bni_bn_loops *kernels = bni_bn_loops_select();
-  if (kernels == &bni_bn_loops_avx512)
-    return &bni_ibn_loops_avx512;
-  if (kernels == &bni_bn_loops_avx2)
-    return &bni_ibn_loops_avx2;
+  case BNI_ISA_AVX512: return &bni_ibn_loops_avx512;
+  case BNI_ISA_AVX2: return &bni_ibn_loops_avx2;
 #endif
-  return &bni_ibn_loops_generic;
+  default: return &bni_ibn_loops_generic;
+  }
 }
 
 bn_status bni_mlp_input_batchnorm_backward(bn_mlp *m, size_t n, const float *x, size_t ldx,

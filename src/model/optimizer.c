@@ -10,14 +10,13 @@
 
 const bni_opt_loops *bni_opt_loops_select(void)
 {
+  switch (bni_isa_select()) {
 #if defined(__x86_64__) || defined(__i386__)
-  const bni_bn_loops *kernels = bni_bn_loops_select();
-  if (kernels == &bni_bn_loops_avx512)
-    return &bni_opt_loops_avx512;
-  if (kernels == &bni_bn_loops_avx2)
-    return &bni_opt_loops_avx2;
+  case BNI_ISA_AVX512: return &bni_opt_loops_avx512;
+  case BNI_ISA_AVX2: return &bni_opt_loops_avx2;
 #endif
-  return &bni_opt_loops_generic;
+  default: return &bni_opt_loops_generic;
+  }
 }
 
 void bni_optimizer_defaults(bni_optimizer *o)

@@ -4,7 +4,7 @@
 /* The optimizer's element loops, compiled once per instruction set like the
  * BatchNorm kernels' (optimizer_loops.inc in optimizer_loops_generic.c,
  * _avx2.c, _avx512.c) and chosen with them: bni_opt_loops_select() takes
- * the path bni_bn_loops_select() takes, so BN_ISA caps both. Arithmetic in
+ * the path bni_isa_select() takes, so BN_ISA caps both. Arithmetic in
  * double, stored in float, no contraction (ISO C mode): every path gives
  * the same bits. */
 
