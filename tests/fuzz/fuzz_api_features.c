@@ -134,11 +134,11 @@ static void op_batchnorm(world *w, uint8_t op)
   case 7: { /* the state alone (no parameters) into the same layer */
     size_t need = 0, written = 0;
     if (bn_batchnorm_state_size(w->bn, &need) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     unsigned char *b = fuzz_buffer(need);
     if (bn_batchnorm_save_state(w->bn, b, need, &written) != BN_OK ||
         bn_batchnorm_load_state(w->bn, b, written) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     free(b);
     break;
   }
@@ -190,10 +190,10 @@ static void op_standardizer(world *w, uint8_t op)
   case 5: { /* its own state with one byte changed (the trailer made right) into the handle */
     size_t need = 0, written = 0;
     if (bn_standardizer_serialized_size(w->std, &need) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     unsigned char *b = fuzz_buffer(need);
     if (bn_standardizer_serialize(w->std, b, need, &written) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     b[fuzz_u8(&w->in) % written] ^= fuzz_u8(&w->in);
     uint8_t *sealed = fuzz_sealed_copy(b, written);
     (void)bn_standardizer_deserialize(w->std, sealed, written - (fuzz_below(&w->in, 8) == 0));
@@ -229,13 +229,13 @@ static void op_record(world *w)
     w->record_size = size;
   }
   if (bn_mlp_training_record_size(w->mlp, &have) != BN_OK || have != w->record_size)
-    abort();
+    FUZZ_BROKEN();
   size_t capacity = have - (have > 0 && fuzz_below(&w->in, 4) == 0);
   bn_status s = bn_mlp_get_training_record(w->mlp, capacity ? w->record_back : NULL, capacity,
                                            &written);
   if (capacity < have ? s != BN_ERR_BAD_SIZE
                      : s != BN_OK || written != have || memcmp(w->record_back, w->record, have))
-    abort();
+    FUZZ_BROKEN();
 }
 
 /* After a model round trip: the record is the one set. */
@@ -246,7 +246,7 @@ static void check_record(world *w)
       bn_mlp_get_training_record(w->mlp, w->record_back, sizeof w->record_back, &written) !=
           BN_OK ||
       written != have || memcmp(w->record_back, w->record, have))
-    abort();
+    FUZZ_BROKEN();
 }
 
 /* The model through a file: serialized into a memfd, loaded by path. */
@@ -263,7 +263,7 @@ static bn_mlp *reloaded_from_file(const bn_mlp *mlp, unsigned flags)
             BN_OK ||
         bn_mlp_load(&other, path, message, sizeof message) != BN_OK) {
       fprintf(stderr, "a model file the library wrote is refused: %s\n", message);
-      abort();
+      FUZZ_BROKEN();
     }
     close(fd);
   }
@@ -390,14 +390,14 @@ static int create_all(world *w)
     /* renorm without running statistics is refused: keep the renorm */
     w->bn_flags &= ~(unsigned)BN_BATCHNORM_NO_RUNNING_STATS;
     if (bn_batchnorm_create(&w->bn, w->bn_f, w->bn_flags) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
   }
   if (bn_rng_seed(&w->rng, fuzz_u32(in)) != BN_OK ||
       bn_standardizer_create(&w->std, w->s_f) != BN_OK ||
       fuzz_mlp_create(&w->mlp, &shape, mflags) != BN_OK)
     return 0;
   if (bn_mlp_init(w->mlp, BN_INIT_HE_NORMAL, &w->rng) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   return 1;
 }
 

@@ -16,18 +16,18 @@ static void try_blob(size_t features, unsigned flags, const uint8_t *blob, size_
   if (bn_batchnorm_deserialize(layer, blob, size) == BN_OK) {
     size_t need = 0, written = 0;
     if (bn_batchnorm_serialized_size(layer, &need) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     unsigned char *copy = malloc(need);
     if (!copy || bn_batchnorm_serialize(layer, copy, need, &written) != BN_OK || written != need)
-      abort();
+      FUZZ_BROKEN();
     bn_batchnorm *again = NULL;
     if (bn_batchnorm_create(&again, features, flags) != BN_OK ||
         bn_batchnorm_deserialize(again, copy, written) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     unsigned char *copy2 = malloc(need);
     if (!copy2 || bn_batchnorm_serialize(again, copy2, need, &written) != BN_OK ||
         written != need || memcmp(copy, copy2, need) != 0)
-      abort();
+      FUZZ_BROKEN();
     float x[16 * 3], y[16 * 3];
     for (size_t i = 0; i < features * 3; i++)
       x[i] = (float)i - 7.0f;

@@ -16,17 +16,17 @@ static void try_blob(size_t inputs, size_t outputs, unsigned flags, const uint8_
   if (bn_dense_deserialize(layer, blob, size) == BN_OK) {
     size_t need = 0, written = 0;
     if (bn_dense_serialized_size(layer, &need) != BN_OK)
-      abort();
+      FUZZ_BROKEN();
     unsigned char *copy = malloc(need), *copy2 = malloc(need);
     if (!copy || !copy2 || bn_dense_serialize(layer, copy, need, &written) != BN_OK ||
         written != need)
-      abort();
+      FUZZ_BROKEN();
     bn_dense *again = NULL;
     if (bn_dense_create(&again, inputs, outputs, flags) != BN_OK ||
         bn_dense_deserialize(again, copy, written) != BN_OK ||
         bn_dense_serialize(again, copy2, need, &written) != BN_OK || written != need ||
         memcmp(copy, copy2, need) != 0)
-      abort();
+      FUZZ_BROKEN();
     float x[8 * 2], y[8 * 2], dy[8 * 2], dx[8 * 2];
     for (size_t i = 0; i < 16; i++) {
       x[i] = (float)i * 0.25f - 2.0f;

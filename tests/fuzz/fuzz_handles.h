@@ -43,14 +43,14 @@ static inline bn_batchnorm *fuzz_batchnorm_reloaded(const bn_batchnorm *layer, s
 {
   size_t need = 0, written = 0;
   if (bn_batchnorm_serialized_size(layer, &need) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   unsigned char *b = fuzz_buffer(need);
   if (bn_batchnorm_serialize(layer, b, need, &written) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   bn_batchnorm *other = NULL;
   if (bn_batchnorm_create(&other, features, flags) != BN_OK ||
       bn_batchnorm_deserialize(other, b, written) != BN_OK)
-    abort(); /* written by the library, refused by it */
+    FUZZ_BROKEN(); /* written by the library, refused by it */
   free(b);
   return other;
 }
@@ -60,14 +60,14 @@ static inline bn_dense *fuzz_dense_reloaded(const bn_dense *dense, size_t in, si
 {
   size_t need = 0, written = 0;
   if (bn_dense_serialized_size(dense, &need) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   unsigned char *b = fuzz_buffer(need);
   if (bn_dense_serialize(dense, b, need, &written) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   bn_dense *other = NULL;
   if (bn_dense_create(&other, in, out, flags) != BN_OK ||
       bn_dense_deserialize(other, b, written) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   free(b);
   return other;
 }
@@ -76,12 +76,12 @@ static inline bn_standardizer *fuzz_standardizer_reloaded(const bn_standardizer 
 {
   size_t need = 0, written = 0;
   if (bn_standardizer_serialized_size(standardizer, &need) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   unsigned char *b = fuzz_buffer(need);
   bn_standardizer *other = NULL;
   if (bn_standardizer_serialize(standardizer, b, need, &written) != BN_OK ||
       bn_standardizer_create_from_bytes(&other, b, written, NULL, 0) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   free(b);
   return other;
 }
@@ -91,10 +91,10 @@ static inline unsigned char *fuzz_mlp_bytes(const bn_mlp *mlp, unsigned flags, s
 {
   size_t need = 0;
   if (bn_mlp_serialized_size(mlp, flags, &need) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   unsigned char *b = fuzz_buffer(need);
   if (bn_mlp_serialize(mlp, flags, b, need, written) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   return b;
 }
 
@@ -106,7 +106,7 @@ static inline bn_mlp *fuzz_mlp_reloaded(const bn_mlp *mlp, unsigned flags)
   bn_mlp *other = NULL;
   if (bn_mlp_deserialize(&other, b, written, message, sizeof message) != BN_OK) {
     fprintf(stderr, "a model the library wrote is refused: %s\n", message);
-    abort();
+    FUZZ_BROKEN();
   }
   free(b);
   return other;

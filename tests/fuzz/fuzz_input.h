@@ -16,6 +16,15 @@
 #include <unistd.h>
 #include "../../src/core/blob.h"
 
+/* A broken promise (the library refusing what it wrote, a call that cannot
+ * fail failing): say where before the abort, which libFuzzer reports only
+ * as a deadly signal. */
+#define FUZZ_BROKEN()                                                                      \
+  do {                                                                                     \
+    fprintf(stderr, "broken promise at %s:%d in %s\n", __FILE__, __LINE__, __func__);      \
+    abort();                                                                               \
+  } while (0)
+
 typedef struct fuzz_input {
   const uint8_t *p;
   size_t n;
@@ -95,7 +104,7 @@ static inline unsigned char *fuzz_buffer(size_t need)
 {
   unsigned char *b = malloc(need ? need : 1);
   if (!b)
-    abort();
+    FUZZ_BROKEN();
   return b;
 }
 
@@ -130,7 +139,7 @@ static inline uint8_t *fuzz_sealed_copy(const uint8_t *data, size_t size)
     return NULL;
   uint8_t *copy = malloc(size);
   if (!copy)
-    abort();
+    FUZZ_BROKEN();
   memcpy(copy, data, size);
   uint32_t crc = bni_crc32(0, copy, size - 4);
   for (int i = 0; i < 4; i++)

@@ -12,14 +12,14 @@ static void exercise(const bn_standardizer *s)
   size_t features = 0, need = 0, written = 0;
   if (bn_standardizer_features(s, &features) != BN_OK || features == 0 ||
       bn_standardizer_serialized_size(s, &need) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   unsigned char *copy = malloc(need), *copy2 = malloc(need);
   bn_standardizer *again = NULL;
   if (!copy || !copy2 || bn_standardizer_serialize(s, copy, need, &written) != BN_OK ||
       written != need || bn_standardizer_create_from_bytes(&again, copy, need, NULL, 0) != BN_OK ||
       bn_standardizer_serialize(again, copy2, need, &written) != BN_OK || written != need ||
       memcmp(copy, copy2, need) != 0)
-    abort();
+    FUZZ_BROKEN();
   if (features <= 64) {
     float x[64 * 2], y[64 * 2];
     for (size_t i = 0; i < features * 2; i++)
@@ -40,7 +40,7 @@ static void try_blob(const uint8_t *data, size_t size)
     bn_standardizer_destroy(s);
   }
   if (bn_standardizer_create(&s, 3) != BN_OK)
-    abort();
+    FUZZ_BROKEN();
   if (bn_standardizer_deserialize(s, data, size) == BN_OK)
     exercise(s);
   bn_standardizer_destroy(s);
