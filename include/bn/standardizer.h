@@ -168,7 +168,10 @@ BN_API bn_status bn_standardizer_fit(bn_standardizer *standardizer, size_t n, co
  *  @param x             F x n data, leading dimension ld; all finite.
  *  @param ld            leading dimension of x, >= F.
  *  @return as bn_standardizer_fit(); BN_ERR_SIZE_OVERFLOW also when the
- *          total count would pass 2^53. On error the statistics are unchanged.
+ *          total count would pass 2^53; BN_ERR_NON_FINITE also when the
+ *          merged statistics would overflow double (possible only after
+ *          loading a state that holds moments near the double range). On
+ *          error the statistics are unchanged.
  *  @par Thread-safety
  *  Distinct handles may be used from distinct threads at once; one thread at a time per handle. */
 BN_API bn_status bn_standardizer_partial_fit(bn_standardizer *standardizer, size_t n,

@@ -706,6 +706,16 @@ static void forged_content_is_rejected(void **state)
   assert_ok(bn_standardizer_deserialize(target, blob, size));
   assert_status(bn_standardizer_partial_fit(target, 1, x, ld), BN_ERR_SIZE_OVERFLOW);
   assert_unchanged(target, blob, size);
+  /* moments near the double range load (they are finite), but adding data
+   * whose mean is far from them would overflow M2: refused, nothing changes
+   * (a fuzzer found the state then failing its own round trip) */
+  memcpy(blob, good, size);
+  blob_put_f64(blob + OFF_MEANS, -1e300);
+  blob_put_f64(blob + OFF_MEANS + 8 * F5, 1e308);
+  blob_reseal(blob, size);
+  assert_ok(bn_standardizer_deserialize(target, blob, size));
+  assert_status(bn_standardizer_partial_fit(target, n, x, ld), BN_ERR_NON_FINITE);
+  assert_unchanged(target, blob, size);
   free(blob), free(good), free(target_before), free(x);
   bn_standardizer_destroy(s);
   bn_standardizer_destroy(target);
