@@ -5,7 +5,8 @@
  * BatchNorm kernels' (optimizer_loops.inc in optimizer_loops_generic.c,
  * _avx2.c, _avx512.c) and chosen with them: bni_opt_loops_select() takes
  * the path bni_isa_select() takes, so BN_ISA caps both. Arithmetic in
- * double, stored in float, no contraction (ISO C mode): every path gives
+ * double, stored in float, no contraction (-ffp-contract=off; the AVX2 and
+ * AVX-512 update loops are intrinsics, one per operation): every path gives
  * the same bits. */
 
 #include <stddef.h>
