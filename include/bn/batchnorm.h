@@ -211,7 +211,7 @@ BN_API bn_status bn_batchnorm_set_batches_tracked(bn_batchnorm *layer, uint64_t 
 
 /** @brief Set the most threads each forward and backward of this layer may use.
  *
- *  A forward over a batch of features*batch >= 2^16 elements (256 KiB of
+ *  A forward over a batch of features*batch >= 2^17 elements (512 KiB of
  *  floats), and a backward over >= 2^18, has each pass split into up to
  *  `threads` contiguous chunks of at least 2 samples each (the environment
  *  variable BN_PARALLEL_MIN_ELEMENTS overrides both thresholds). The

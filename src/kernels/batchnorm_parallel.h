@@ -26,12 +26,13 @@
 #define BNI_BN_PARTIAL_ROWS 3u
 /* Passes over fewer elements (F*N) than these run as one chunk, from where a
  * second thread paid on the layer's persistent pool in the break-even
- * measurement (docs/performance.md, "Threads"): the forward's passes from
- * 2^16 (256 KiB of floats), the backward's, which read two inputs, from
- * 2^18. The environment variable BN_PARALLEL_MIN_ELEMENTS overrides both (a
- * diagnostic knob, like BN_ISA: the tests use it to exercise the split on
- * small batches). */
-#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 16)
+ * measurement (docs/performance.md, "Threads" and issue 12's "Session 5"):
+ * the forward's passes from 2^17 (512 KiB of floats; at 2^16 two threads
+ * were 0.74-0.98x as fast as one), the backward's, which read two inputs,
+ * from 2^18. The environment variable BN_PARALLEL_MIN_ELEMENTS overrides
+ * both (a diagnostic knob, like BN_ISA: the tests use it to exercise the
+ * split on small batches). */
+#define BNI_BN_PARALLEL_MIN_ELEMENTS ((size_t)1 << 17)
 #define BNI_BN_PARALLEL_MIN_ELEMENTS_BACKWARD ((size_t)1 << 18)
 /* Fewest columns of a chunk. */
 #define BNI_BN_MIN_CHUNK_COLUMNS 2u

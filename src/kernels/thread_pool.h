@@ -3,7 +3,7 @@
 
 /* A small pool of persistent worker threads that one owner (a BatchNorm
  * layer) uses for its passes, so that a pass costs a wake-up instead of a
- * thread creation: two threads then pay from about 256 KiB of data instead
+ * thread creation: two threads then pay from about 512 KiB of data instead
  * of 16 MiB (docs/performance.md, "Threads").
  *
  * The owner calls bni_pool_run from one thread at a time and takes part in

@@ -350,7 +350,7 @@ static void hostile_thread_arguments(void **state)
 
 int main(void)
 {
-  /* The library splits passes only from 2^16 elements by default; these
+  /* The library splits passes only from 2^17 elements by default; these
    * tests pin the threshold to 2^18 through the documented knob, so the
    * batches they mean to keep whole stay whole. */
   setenv("BN_PARALLEL_MIN_ELEMENTS", "262144", 1);

@@ -1,5 +1,5 @@
 /* How a layer's passes are split over threads (src/kernels/batchnorm_parallel.h):
- * one chunk below the threshold (2^16 elements for the forward's passes, 2^18
+ * one chunk below the threshold (2^17 elements for the forward's passes, 2^18
  * for the backward's, or BN_PARALLEL_MIN_ELEMENTS for both),
  * never more chunks than threads or than N/2, and chunks that tile [0, N) in
  * contiguous, nearly equal blocks. Linked against the library's objects,
@@ -18,12 +18,12 @@ static void default_thresholds(void **state)
   (void)state;
   unsetenv("BN_PARALLEL_MIN_ELEMENTS");
   const bni_bn_pass_kind E = BNI_PASS_NORMALIZE, R = BNI_PASS_MOMENTS;
-  assert_int_equal(bni_bn_chunks(E, 1024, 63, 2), 1);      /* 2^16 - 1024 elements */
-  assert_int_equal(bni_bn_chunks(E, 1024, 64, 2), 2);      /* exactly 2^16 */
-  assert_int_equal(bni_bn_chunks(R, 1024, 63, 2), 1);
-  assert_int_equal(bni_bn_chunks(R, 1024, 64, 2), 2);
-  assert_int_equal(bni_bn_chunks(E, 3, 21846, 4), 4);      /* ceil(2^16 / 3) columns */
-  assert_int_equal(bni_bn_chunks(E, 3, 21845, 4), 1);
+  assert_int_equal(bni_bn_chunks(E, 1024, 127, 2), 1);     /* 2^17 - 1024 elements */
+  assert_int_equal(bni_bn_chunks(E, 1024, 128, 2), 2);     /* exactly 2^17 */
+  assert_int_equal(bni_bn_chunks(R, 1024, 127, 2), 1);
+  assert_int_equal(bni_bn_chunks(R, 1024, 128, 2), 2);
+  assert_int_equal(bni_bn_chunks(E, 3, 43691, 4), 4);      /* ceil(2^17 / 3) columns */
+  assert_int_equal(bni_bn_chunks(E, 3, 43690, 4), 1);
   const bni_bn_pass_kind backward[] = {BNI_PASS_GRAD_SUMS, BNI_PASS_GRAD_INPUT};
   for (int k = 0; k < 2; k++) {
     assert_int_equal(bni_bn_chunks(backward[k], 1024, 255, 2), 1); /* 2^18 - 1024 */
@@ -47,9 +47,9 @@ static void override_and_its_bad_values(void **state)
   static const char *bad[] = {"", "0", "-5", "12abc", "99999999999999999999999"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     setenv("BN_PARALLEL_MIN_ELEMENTS", bad[i], 1);
-    assert_int_equal(bni_bn_chunks(BNI_PASS_NORMALIZE, 1024, 63, 2), 1); /* default thresholds */
-    assert_int_equal(bni_bn_chunks(BNI_PASS_NORMALIZE, 1024, 64, 2), 2);
-    assert_int_equal(bni_bn_chunks(BNI_PASS_GRAD_SUMS, 1024, 64, 2), 1);
+    assert_int_equal(bni_bn_chunks(BNI_PASS_NORMALIZE, 1024, 127, 2), 1); /* default thresholds */
+    assert_int_equal(bni_bn_chunks(BNI_PASS_NORMALIZE, 1024, 128, 2), 2);
+    assert_int_equal(bni_bn_chunks(BNI_PASS_GRAD_SUMS, 1024, 128, 2), 1);
   }
   unsetenv("BN_PARALLEL_MIN_ELEMENTS");
 }
