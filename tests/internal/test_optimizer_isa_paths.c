@@ -20,6 +20,7 @@
 #include <bn/bn.h>
 #include "../../src/model/mlp_internal.h"
 #include "../../src/model/optimizer_loops.h"
+#include "isa_caps.h"
 
 enum { MAXN = 1000, SHIFTS = 4 };
 
@@ -151,23 +152,13 @@ static void every_rule_on_every_path_matches_the_reference(void **state)
 {
   (void)state;
   static const int rules[4] = {BN_MLP_SGD, BN_MLP_MOMENTUM, BN_MLP_NESTEROV, BN_MLP_ADAM};
-  static const char *caps[3] = {"generic", "avx2", NULL}; /* NULL: the widest */
-  const char *const kept = getenv("BN_ISA");
-  char *saved = kept ? strdup(kept) : NULL;
-  const char *seen[3] = {NULL, NULL, NULL};
-  for (size_t c = 0; c < 3; c++) {
-    if (caps[c])
-      setenv("BN_ISA", caps[c], 1);
-    else
-      unsetenv("BN_ISA");
-    const char *name = bni_opt_loops_select()->name;
-    int repeat = 0;
-    for (size_t s = 0; s < c; s++)
-      repeat |= seen[s] == name;
-    seen[c] = name;
-    if (repeat)
+  isa_caps caps;
+  isa_caps_begin(&caps);
+  while (isa_caps_next(&caps)) {
+    const bni_opt_loops *loops = bni_opt_loops_select();
+    if (!isa_caps_is_new(&caps, loops))
       continue;
-    printf("# optimizer path %s\n", name);
+    printf("# optimizer path %s\n", loops->name);
     uint64_t seed = 1;
     for (size_t r = 0; r < 4; r++)
       for (size_t d = 0; d < 2; d++)
@@ -175,11 +166,6 @@ static void every_rule_on_every_path_matches_the_reference(void **state)
           for (size_t shift = 0; shift < SHIFTS; shift++)
             one_case(rules[r], d ? 0.05 : 0.0, n, shift, seed++);
   }
-  if (saved)
-    setenv("BN_ISA", saved, 1);
-  else
-    unsetenv("BN_ISA");
-  free(saved);
 }
 
 int main(void)
