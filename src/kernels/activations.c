@@ -5,6 +5,7 @@
 #include <string.h>
 #include <bn/activations.h>
 #include "../core/checks.h"
+#include "activation_grad.h"
 
 static bn_status check_act(bn_activation act, float alpha)
 {
@@ -133,27 +134,21 @@ bn_status bn_activation_backward(bn_activation act, float alpha, size_t features
       if (dxj != dyj)
         memcpy(dxj, dyj, F * sizeof *dxj);
       break;
-    case BN_ACT_RELU: /* both loaded first: a select, not a branch, so it vectorizes */
-      for (size_t f = 0; f < F; f++) {
-        const float yv = yj[f], dyv = dyj[f];
-        dxj[f] = yv > 0.0f ? dyv : yv != yv ? yv : 0.0f;
-      }
-      break;
-    case BN_ACT_ELU: /* d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha */
+    case BN_ACT_RELU:
       for (size_t f = 0; f < F; f++)
-        dxj[f] = yj[f] > 0.0f ? dyj[f] : (float)((double)dyj[f] * ((double)yj[f] + a));
+        dxj[f] = bni_relu_grad(yj[f], dyj[f]);
+      break;
+    case BN_ACT_ELU:
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = bni_elu_grad(yj[f], dyj[f], a);
       break;
     case BN_ACT_SIGMOID:
-      for (size_t f = 0; f < F; f++) {
-        double s = (double)yj[f];
-        dxj[f] = (float)((double)dyj[f] * (s * (1.0 - s)));
-      }
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = bni_sigmoid_grad(yj[f], dyj[f]);
       break;
     case BN_ACT_TANH:
-      for (size_t f = 0; f < F; f++) {
-        double t = (double)yj[f];
-        dxj[f] = (float)((double)dyj[f] * (1.0 - t * t));
-      }
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = bni_tanh_grad(yj[f], dyj[f]);
       break;
     case BN_ACT_SOFTMAX: {
       double dot = 0.0;

@@ -181,6 +181,18 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
                                 .flag = relu, .out = y, .ldout = ldy});
 }
 
+/* The pass p with an activation's backward folded in (act not NULL). */
+static const bni_bn_pass *with_act(bni_bn_pass *p, const bni_bn_act *act)
+{
+  if (act) {
+    p->flag = act->mask;
+    p->y = act->y;
+    p->ldy = act->ldy;
+    p->alpha = act->alpha;
+  }
+  return p;
+}
+
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                       const float *x, size_t ldx, const float *dy, size_t lddy,
                                       const float *saved_mean, const float *saved_invstd,
@@ -189,8 +201,8 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                       float *dgamma, float *dbeta, double *work)
 {
   return bni_bn_backward_training_renorm(ex, F, N, x, ldx, dy, lddy, saved_mean, saved_invstd,
-                                         residual, gamma, beta, NULL, NULL, relu, dx, lddx,
-                                         dgamma, dbeta, work);
+                                         residual, gamma, beta, NULL, NULL, relu, NULL, dx,
+                                         lddx, dgamma, dbeta, work);
 }
 
 bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
@@ -199,9 +211,8 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
                                           const float *saved_invstd, const double *residual,
                                           const float *gamma, const float *beta,
                                           const float *rn_r, const float *rn_d, int relu,
-                                          float *dx,
-                                          size_t lddx, float *dgamma, float *dbeta,
-                                          double *work)
+                                          const bni_bn_act *act, float *dx, size_t lddx,
+                                          float *dgamma, float *dbeta, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sd = s.d1, *sgd = s.d2;
@@ -224,10 +235,11 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
 
   /* One reduction pass: sum g, sum d, sum g*d with d = x - m, in double.
    * sum d is only needed when the residual is not known yet. */
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
-                                .flag = mask, .scale = s.scale, .shift = s.shift, .s1 = sg,
-                                .s2 = residual ? NULL : sd, .s3 = sgd});
+  bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
+                                         .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
+                                         .flag = mask, .scale = s.scale, .shift = s.shift,
+                                         .s1 = sg, .s2 = residual ? NULL : sd, .s3 = sgd},
+                           act));
 
   for (size_t f = 0; f < F; f++) {
     double r = residual ? residual[f] : sd[f] / n;
@@ -241,10 +253,12 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
     sgd[f] = rn_r ? bni_bn_renorm_dgamma(dg, db, (double)rn_r[f], (double)rn_d[f]) : dg;
   }
   if (dx)
-    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
-                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
-                                  .flag = mask, .scale = s.scale, .shift = s.shift, .a = s.a,
-                                  .nk = s.nk, .c0 = s.c0, .out = dx, .ldout = lddx});
+    bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N,
+                                           .x = x, .ldx = ldx, .dy = dy, .lddy = lddy,
+                                           .m = saved_mean, .flag = mask, .scale = s.scale,
+                                           .shift = s.shift, .a = s.a, .nk = s.nk, .c0 = s.c0,
+                                           .out = dx, .ldout = lddx},
+                             act));
   for (size_t f = 0; f < F; f++) {
     if (dbeta)
       dbeta[f] = (float)sg[f];
@@ -257,8 +271,8 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
 void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                   size_t ldx, const float *dy, size_t lddy, const float *mean,
                                   const float *var, const float *gamma, const float *beta,
-                                  float eps, int relu, float *dx, size_t lddx, float *dgamma,
-                                  float *dbeta, double *work)
+                                  float eps, int relu, const bni_bn_act *act, float *dx,
+                                  size_t lddx, float *dgamma, float *dbeta, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sgd = s.d2;
@@ -266,9 +280,11 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 
   inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
   if (dgamma || dbeta) {
-    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
-                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,
-                                  .scale = s.scale, .shift = s.shift, .s1 = sg, .s3 = sgd});
+    bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N,
+                                           .x = x, .ldx = ldx, .dy = dy, .lddy = lddy,
+                                           .m = mean, .flag = mask, .scale = s.scale,
+                                           .shift = s.shift, .s1 = sg, .s3 = sgd},
+                             act));
     for (size_t f = 0; f < F; f++) {
       double is = bni_bn_invstd((double)var[f], (double)eps);
       if (dbeta)
@@ -279,10 +295,12 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
   }
   /* dx = g * scale: the a row is scale, and no centered term (nk = NULL). */
   if (dx)
-    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
-                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,
-                                  .scale = s.scale, .shift = s.shift, .a = s.scale,
-                                  .out = dx, .ldout = lddx});
+    bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N,
+                                           .x = x, .ldx = ldx, .dy = dy, .lddy = lddy,
+                                           .m = mean, .flag = mask, .scale = s.scale,
+                                           .shift = s.shift, .a = s.scale, .out = dx,
+                                           .ldout = lddx},
+                             act));
 }
 
 /* ---- sharded training ------------------------------------------------------ */

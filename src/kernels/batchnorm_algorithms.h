@@ -64,6 +64,19 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
                               const float *gamma, const float *beta, float eps, int relu,
                               float *y, size_t ldy, double *work);
 
+/* An activation after the BatchNorm whose backward a BatchNorm backward folds
+ * into its passes: dy is then the gradient of the activation's output y (ldy
+ * apart) and the BatchNorm's own is g = act'(y)*dy, bit for bit what
+ * bn_activation_backward writes (activation_grad.h). mask is one of the
+ * BNI_MASK_*_OUT of batchnorm_loops.h, alpha ELU's. The backwards below take
+ * one (or NULL) when relu is 0. */
+typedef struct bni_bn_act {
+  int mask;
+  const float *y;
+  size_t ldy;
+  float alpha;
+} bni_bn_act;
+
 /* Full backward of the training forward. residual may be NULL (it is then
  * measured from x). dgamma/dbeta may be NULL. dx may be NULL: then only the
  * reductions run (dgamma, dbeta) and the element pass is skipped. Returns
@@ -85,16 +98,16 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
                                           size_t lddy, const float *saved_mean,
                                           const float *saved_invstd, const double *residual,
                                           const float *gamma, const float *beta,
-                                          const float *r, const float *d, int relu, float *dx,
-                                          size_t lddx, float *dgamma, float *dbeta,
-                                          double *work);
+                                          const float *r, const float *d, int relu,
+                                          const bni_bn_act *act, float *dx, size_t lddx,
+                                          float *dgamma, float *dbeta, double *work);
 
 /* Backward with constant statistics. dgamma/dbeta may be NULL. */
 void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                size_t ldx, const float *dy, size_t lddy, const float *mean,
                                const float *var, const float *gamma, const float *beta,
-                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
-                               float *dbeta, double *work);
+                               float eps, int relu, const bni_bn_act *act, float *dx,
+                               size_t lddx, float *dgamma, float *dbeta, double *work);
 
 /* ---- sharded training (statistics of a batch spread over shards) ---------- */
 

@@ -299,8 +299,8 @@ static bn_status run_backward_training(size_t features, size_t batch, const floa
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   return bni_bn_backward_training_renorm(&serial, features, batch, x, ldx, dy, lddy, saved_mean,
                                          saved_invstd, residual, gamma, beta, r, d,
-                                         (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
-                                         work);
+                                         (flags & FUSE_RELU_BITS) != 0, NULL, dx, lddx, dgamma,
+                                         dbeta, work);
 }
 
 static bn_status backward_training(size_t features, size_t batch, const float *x, size_t ldx,
@@ -390,7 +390,8 @@ static void run_backward_inference(size_t features, size_t batch, const float *x
 {
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   bni_bn_backward_inference(&serial, features, batch, x, ldx, dy, lddy, mean, var, gamma, beta,
-                            eps, (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta, work);
+                            eps, (flags & FUSE_RELU_BITS) != 0, NULL, dx, lddx, dgamma, dbeta,
+                            work);
 }
 
 bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const float *x,

@@ -552,12 +552,12 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   return BN_OK;
 }
 
-bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *x, size_t ldx,
-                                const float *dy, size_t lddy, float *dx, size_t lddx)
+/* The backward of the pending forward, with an activation's backward folded
+ * in when act is given (dy is then the gradient of its output). */
+static bn_status backward(bn_batchnorm *l, size_t batch, const float *x, size_t ldx,
+                          const bni_bn_act *act, const float *dy, size_t lddy, float *dx,
+                          size_t lddx)
 {
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  bn_batchnorm *l = layer;
   if (l->pending == PENDING_NONE)
     return bni_fail(&l->err, BN_ERR_WRONG_STATE, "backward without a forward to follow");
   if (l->pending == PENDING_GLOBAL_STATS)
@@ -570,6 +570,8 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   if (st == BN_OK)
     st = dx ? check_io(l, batch, "dy", dy, lddy, "dx", dx, lddx)
             : bni_check_matrix(&l->err, "dy", dy, l->features, batch, lddy);
+  if (st == BN_OK && act)
+    st = bni_check_matrix(&l->err, "post", act->y, l->features, batch, act->ldy);
   if (st != BN_OK)
     return st;
   const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
@@ -578,18 +580,51 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   const bni_bn_exec ex = exec_of(l);
   if (l->pending == PENDING_CONST_STATS) {
     bni_bn_backward_inference(&ex, l->features, batch, x, ldx, dy, lddy, l->running_mean,
-                                 l->running_var, gamma, beta, l->eps, relu, dx, lddx,
-                                 l->dgamma, l->dbeta, l->work);
+                              l->running_var, gamma, beta, l->eps, relu, act, dx, lddx,
+                              l->dgamma, l->dbeta, l->work);
   } else {
     st = bni_bn_backward_training_renorm(&ex, l->features, batch, x, ldx, dy, lddy,
                                          l->saved_mean, l->saved_invstd, l->residual, gamma,
-                                         beta, pending_r(l), pending_d(l), relu, dx, lddx,
+                                         beta, pending_r(l), pending_d(l), relu, act, dx, lddx,
                                          l->dgamma, l->dbeta, l->work);
     if (st != BN_OK)
       return bni_fail(&l->err, st, "the reduced gradients are not finite (dy or x holds NaN or infinity)");
   }
   l->have_grads = 1;
   return BN_OK;
+}
+
+bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *x, size_t ldx,
+                                const float *dy, size_t lddy, float *dx, size_t lddx)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  return backward(layer, batch, x, ldx, NULL, dy, lddy, dx, lddx);
+}
+
+int bni_batchnorm_folds_activation(const bn_batchnorm *layer, bn_activation act)
+{
+  return !has(layer, BN_BATCHNORM_FUSE_RELU) &&
+         (act == BN_ACT_IDENTITY || act == BN_ACT_RELU || act == BN_ACT_ELU ||
+          act == BN_ACT_SIGMOID || act == BN_ACT_TANH);
+}
+
+bn_status bni_batchnorm_backward_activation(bn_batchnorm *layer, size_t batch, const float *x,
+                                            size_t ldx, bn_activation act, float alpha,
+                                            const float *post, size_t ldpost, const float *da,
+                                            size_t ldda, float *dx, size_t lddx)
+{
+  bn_batchnorm *l = layer;
+  if (!bni_batchnorm_folds_activation(l, act) || (act == BN_ACT_ELU && !(isfinite(alpha) && alpha > 0.0f)))
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT,
+                    "activation %d cannot be folded into this BatchNorm's backward", (int)act);
+  int mask = act == BN_ACT_RELU      ? BNI_MASK_RELU_OUT
+             : act == BN_ACT_ELU     ? BNI_MASK_ELU_OUT
+             : act == BN_ACT_SIGMOID ? BNI_MASK_SIGMOID_OUT
+                                     : BNI_MASK_TANH_OUT;
+  const bni_bn_act folded = {mask, post, ldpost, alpha};
+  return backward(l, batch, x, ldx, act == BN_ACT_IDENTITY ? NULL : &folded, da, ldda, dx,
+                  lddx);
 }
 
 /* ---- state blob ---------------------------------------------------------- */

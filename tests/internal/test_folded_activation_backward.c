@@ -1,0 +1,194 @@
+/* bni_batchnorm_backward_activation (src/layers/batchnorm_rows.h): the
+ * BatchNorm backward with an activation's backward folded into its passes
+ * gives bit for bit what bn_activation_backward followed by
+ * bn_batchnorm_backward gives (dx, dgamma, dbeta and the status), for ReLU,
+ * ELU, sigmoid, tanh and identity, after a training and an inference
+ * forward, with NaN and infinities in the activation's output and in its
+ * gradient, columns ld > F apart, on one thread and split over two, on every
+ * instruction-set path this CPU runs (BN_ISA is read on every call). dbeta
+ * is also checked against a float64 sum of act'(post)*da written here. */
+#define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <bn/activations.h>
+#include <bn/batchnorm.h>
+#include "../../src/layers/batchnorm_rows.h"
+#include "../c/support/testing.h"
+
+enum { F = 37, LD = 42, N = 50 };
+
+static const float ALPHA = 0.7f;
+
+/* act'(post)*da in float64, from the activation's definition. */
+static double reference_grad(bn_activation act, double post, double da)
+{
+  switch (act) {
+  case BN_ACT_RELU:
+    return post > 0.0 ? da : 0.0;
+  case BN_ACT_ELU:
+    return post > 0.0 ? da : da * (post + (double)ALPHA);
+  case BN_ACT_SIGMOID:
+    return da * post * (1.0 - post);
+  case BN_ACT_TANH:
+    return da * (1.0 - post * post);
+  default:
+    return da;
+  }
+}
+
+/* Non-finite values: 1 where ReLU masks them out (da beside post <= 0,
+ * post = -inf), so the result stays finite; 2 anywhere. */
+static void spoil(int hostile, bn_activation act, float *post, float *da)
+{
+  static const float bad[3] = {NAN, INFINITY, -INFINITY};
+  for (size_t k = 0; k < 12; k++) {
+    size_t i = (k * 7 + 3) % F + ((k * 13 + 5) % N) * LD;
+    if (hostile == 2) {
+      (k % 2 ? post : da)[i] = bad[k % 3];
+    } else if (act == BN_ACT_RELU) {
+      if (post[i] <= 0.0f)
+        da[i] = bad[k % 3];
+      else if (k % 4 == 0)
+        post[i] = -INFINITY;
+    }
+  }
+}
+
+static void run_case(bn_activation act, bn_mode mode, int hostile, unsigned threads)
+{
+  test_rng rng = {11u + (unsigned)act * 5u + (unsigned)hostile};
+  const size_t size = (size_t)LD * N;
+  float *x = malloc(sizeof(float) * size), *post = malloc(sizeof(float) * size);
+  float *da = malloc(sizeof(float) * size), *g1 = malloc(sizeof(float) * size);
+  float *g2 = malloc(sizeof(float) * size);
+  float dg1[F], db1[F], dg2[F], db2[F];
+  assert_non_null(x);
+  assert_non_null(post);
+  assert_non_null(da);
+  assert_non_null(g1);
+  assert_non_null(g2);
+  test_fill(&rng, x, F, N, LD, 3.0, 2.0); /* rows F..LD-1 are NaN: never read */
+  test_fill(&rng, da, F, N, LD, 0.0, 1.0);
+  bn_batchnorm *bn = NULL;
+  assert_int_equal(bn_batchnorm_create(&bn, F, 0), BN_OK);
+  assert_int_equal(bn_batchnorm_set_threads(bn, threads), BN_OK);
+  float gamma[F], beta[F];
+  for (size_t f = 0; f < F; f++) {
+    gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
+    beta[f] = (float)(test_rng_uniform(&rng) - 0.5);
+  }
+  assert_int_equal(bn_batchnorm_set(bn, BN_BATCHNORM_GAMMA, gamma, F), BN_OK);
+  assert_int_equal(bn_batchnorm_set(bn, BN_BATCHNORM_BETA, beta, F), BN_OK);
+  /* the training forward first, so that an inference forward has running statistics */
+  assert_int_equal(bn_batchnorm_forward(bn, BN_MODE_TRAINING, N, x, LD, post, LD), BN_OK);
+  if (mode == BN_MODE_INFERENCE)
+    assert_int_equal(bn_batchnorm_forward(bn, mode, N, x, LD, post, LD), BN_OK);
+  assert_int_equal(bn_activation_forward(act, ALPHA, F, N, post, LD, post, LD), BN_OK);
+  spoil(hostile, act, post, da);
+
+  /* unfused, in place as the MLP ran it */
+  memcpy(g1, da, sizeof(float) * size);
+  assert_int_equal(bn_activation_backward(act, ALPHA, F, N, post, LD, g1, LD, g1, LD), BN_OK);
+  bn_status st1 = bn_batchnorm_backward(bn, N, x, LD, g1, LD, g1, LD);
+  if (st1 == BN_OK) {
+    assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DGAMMA, dg1, F), BN_OK);
+    assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DBETA, db1, F), BN_OK);
+  }
+  /* folded, in place */
+  memcpy(g2, da, sizeof(float) * size);
+  bn_status st2 = bni_batchnorm_backward_activation(bn, N, x, LD, act, ALPHA, post, LD, g2, LD,
+                                                    g2, LD);
+  assert_int_equal(st2, st1);
+  if (hostile == 2 && mode == BN_MODE_TRAINING) /* the inference backward has no check */
+    assert_int_equal(st1, BN_ERR_NON_FINITE);
+  else
+    assert_int_equal(st1, BN_OK);
+  if (st1 == BN_OK) {
+    assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DGAMMA, dg2, F), BN_OK);
+    assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DBETA, db2, F), BN_OK);
+    assert_memory_equal(g1, g2, sizeof(float) * size); /* padding rows included */
+    assert_memory_equal(dg1, dg2, sizeof dg1);
+    assert_memory_equal(db1, db2, sizeof db1);
+    for (size_t f = 0; hostile < 2 && f < F; f++) {
+      double ref = 0.0, mag = 0.0;
+      for (size_t j = 0; j < N; j++) {
+        double t = reference_grad(act, (double)post[f + j * LD], (double)da[f + j * LD]);
+        ref += t;
+        mag += fabs(t);
+      }
+      assert_true(fabs((double)db2[f] - ref) <= 1e-5 * (mag + 1.0));
+    }
+  }
+  bn_batchnorm_destroy(bn);
+  free(x);
+  free(post);
+  free(da);
+  free(g1);
+  free(g2);
+}
+
+static void run_all(unsigned threads)
+{
+  static const bn_activation acts[] = {BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID, BN_ACT_TANH,
+                                       BN_ACT_IDENTITY};
+  static const char *const isas[] = {"generic", "avx2", NULL};
+  for (size_t i = 0; i < sizeof isas / sizeof *isas; i++) {
+    if (isas[i])
+      setenv("BN_ISA", isas[i], 1);
+    else
+      unsetenv("BN_ISA");
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+      for (int hostile = 0; hostile <= 2; hostile++) {
+        run_case(acts[a], BN_MODE_TRAINING, hostile, threads);
+        run_case(acts[a], BN_MODE_INFERENCE, hostile, threads);
+      }
+  }
+  unsetenv("BN_ISA");
+}
+
+static void test_one_thread(void **state)
+{
+  (void)state;
+  run_all(1);
+}
+
+static void test_two_threads(void **state)
+{
+  (void)state;
+  setenv("BN_PARALLEL_MIN_ELEMENTS", "1", 1); /* split this small batch */
+  run_all(2);
+  unsetenv("BN_PARALLEL_MIN_ELEMENTS");
+}
+
+static void test_refuses_softmax(void **state)
+{
+  (void)state;
+  bn_batchnorm *bn = NULL;
+  assert_int_equal(bn_batchnorm_create(&bn, F, 0), BN_OK);
+  assert_false(bni_batchnorm_folds_activation(bn, BN_ACT_SOFTMAX));
+  assert_true(bni_batchnorm_folds_activation(bn, BN_ACT_TANH));
+  float v[F * 2] = {0};
+  assert_int_equal(bni_batchnorm_backward_activation(bn, 2, v, F, BN_ACT_SOFTMAX, 0.0f, v, F,
+                                                     v, F, v, F),
+                   BN_ERR_INVALID_ARGUMENT);
+  bn_batchnorm_destroy(bn);
+  assert_int_equal(bn_batchnorm_create(&bn, F, BN_BATCHNORM_FUSE_RELU), BN_OK);
+  assert_false(bni_batchnorm_folds_activation(bn, BN_ACT_RELU));
+  bn_batchnorm_destroy(bn);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_one_thread),
+    cmocka_unit_test(test_two_threads),
+    cmocka_unit_test(test_refuses_softmax),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
