@@ -15,6 +15,7 @@
 #include "mlp_internal.h"
 #include "../kernels/losses_internal.h"
 #include "../core/checks.h"
+#include "../layers/batchnorm_rows.h"
 
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n)
 {
@@ -190,8 +191,14 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
       return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
     if (i < m->layers) { /* g is d(loss)/d(post): undo the activation and the BatchNorm */
       if (m->placement == BN_MLP_BN_BEFORE) {
-        st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
-        if (st == BN_OK && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        /* the activation's backward inside the BatchNorm's passes when it
+         * folds (one pass over g fewer), else on its own before them */
+        const int folded = bni_mlp_folds_activation(m, s->bn);
+        st = folded ? BN_OK : bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
+        if (st == BN_OK &&
+            (st = folded ? bni_batchnorm_backward_activation(s->bn, n, s->pre, F, m->act,
+                                                             m->elu_alpha, s->post, F, g, F, g, F)
+                         : bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
           return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
       } else {
         if (s->bn && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "../core/checks.h"
 #include "../core/moments.h"
+#include "../layers/batchnorm_rows.h"
 #include "mlp_internal.h"
 
 /* The architecture's numbers every rank must share, and the reduce slots
@@ -200,6 +201,12 @@ bn_status bni_mlp_batchnorm_backward(bn_mlp *m, bn_batchnorm *bn, size_t n, cons
   if (rs != BN_OK)
     return rs;
   return bn_batchnorm_backward_with_sums(bn, n, x, ldx, dy, lddy, dx, lddx, b, b + F);
+}
+
+int bni_mlp_folds_activation(const bn_mlp *m, const bn_batchnorm *bn)
+{
+  /* a sharded step's backward goes through the reducer (sums, then dx) */
+  return !m->red.stepping && bni_batchnorm_folds_activation(bn, m->act);
 }
 
 bn_status bni_mlp_reduce_step(bn_mlp *m, bn_status st, double *loss_sum, double *correct)
