@@ -76,6 +76,19 @@ static void grad_input_constants(scratch *s, size_t f, double is, const float *g
   s->c0[f] = (float)(k * residual - a * sum_dy / count);
 }
 
+/* The pass p with an activation folded in (act not NULL): its forward after
+ * the normalize pass's values, its backward where the gradient passes read dy. */
+static const bni_bn_pass *with_act(bni_bn_pass *p, const bni_bn_act *act)
+{
+  if (act) {
+    p->flag = act->mask;
+    p->y = act->y;
+    p->ldy = act->ldy;
+    p->alpha = act->alpha;
+  }
+  return p;
+}
+
 /* The batch's moments in double (the moments pass): M2 into m2, and its
  * mean split into the float-rounded mean m and the rounding residual
  * (written over `origin`, which the pass fills first). */
@@ -96,7 +109,7 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      float *saved_mean, float *saved_invstd, double *mean,
                                      double *var, double *residual, double *work)
 {
-  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, y, ldy,
+  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, NULL, y, ldy,
                                         saved_mean, saved_invstd, mean, var, residual, work);
 }
 
@@ -108,8 +121,8 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
 static bn_status normalize_with_statistics(const bni_bn_exec *ex, size_t F, size_t N,
                                            const float *x, size_t ldx, const float *gamma,
                                            const float *beta, float eps, int relu,
-                                           const bni_bn_renorm *renorm, float *y, size_t ldy,
-                                           scratch *s, const double *res, const double *var,
+                                           const bni_bn_act *act, const bni_bn_renorm *renorm,
+                                           float *y, size_t ldy, scratch *s, const double *res, const double *var,
                                            float *saved_mean, float *saved_invstd,
                                            double *mean_out, double *var_out,
                                            double *residual_out)
@@ -143,18 +156,21 @@ static bn_status normalize_with_statistics(const bni_bn_exec *ex, size_t F, size
     }
   training_affine(F, s->invstd, res, gamma, beta, renorm ? renorm->r : NULL,
                   renorm ? renorm->d : NULL, s->scale, s->shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = s->m, .scale = s->scale, .shift = s->shift,
-                                .flag = relu, .out = y, .ldout = ldy});
+  bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                         .ldx = ldx, .m = s->m, .scale = s->scale,
+                                         .shift = s->shift, .flag = relu, .out = y,
+                                         .ldout = ldy},
+                           act));
   return BN_OK;
 }
 
 bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
                                          const float *x, size_t ldx, const float *gamma,
                                          const float *beta, float eps, int relu,
-                                         const bni_bn_renorm *renorm, float *y, size_t ldy,
-                                         float *saved_mean, float *saved_invstd, double *mean,
-                                         double *var, double *residual, double *work)
+                                         const bni_bn_act *act, const bni_bn_renorm *renorm,
+                                         float *y, size_t ldy, float *saved_mean,
+                                         float *saved_invstd, double *mean, double *var,
+                                         double *residual, double *work)
 {
   scratch s = carve(work, F);
   double *sq = s.d1, *res = s.d2;
@@ -165,32 +181,22 @@ bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t
   for (size_t f = 0; f < F; f++) {
     sq[f] /= (double)N; /* the biased variance; checked with the rest */
   }
-  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
-                                   &s, res, sq, saved_mean, saved_invstd, mean, var, residual);
+  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, act, renorm, y,
+                                   ldy, &s, res, sq, saved_mean, saved_invstd, mean, var, residual);
 }
 
 void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                  size_t ldx, const float *mean, const float *var,
                                  const float *gamma, const float *beta, float eps, int relu,
-                                 float *y, size_t ldy, double *work)
+                                 const bni_bn_act *act, float *y, size_t ldy, double *work)
 {
   scratch s = carve(work, F);
   inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = mean, .scale = s.scale, .shift = s.shift,
-                                .flag = relu, .out = y, .ldout = ldy});
-}
-
-/* The pass p with an activation's backward folded in (act not NULL). */
-static const bni_bn_pass *with_act(bni_bn_pass *p, const bni_bn_act *act)
-{
-  if (act) {
-    p->flag = act->mask;
-    p->y = act->y;
-    p->ldy = act->ldy;
-    p->alpha = act->alpha;
-  }
-  return p;
+  bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                         .ldx = ldx, .m = mean, .scale = s.scale,
+                                         .shift = s.shift, .flag = relu, .out = y,
+                                         .ldout = ldy},
+                           act));
 }
 
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
@@ -320,8 +326,8 @@ bn_status bni_bn_forward_given_moments(const bni_bn_exec *ex, size_t F, size_t N
     res[f] = mean[f] - (double)s.m[f];
     v[f] = m2[f] > 0.0 ? m2[f] / count : 0.0;
   }
-  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
-                                   &s, res, v, saved_mean, saved_invstd, NULL, var, residual);
+  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, renorm, y,
+                                   ldy, &s, res, v, saved_mean, saved_invstd, NULL, var, residual);
 }
 
 /* The ReLU mask of a training forward rebuilt from its saved constants (r

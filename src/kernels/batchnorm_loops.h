@@ -21,7 +21,7 @@
  * recomputed output y <= 0); or the backward of an activation that follows
  * the BatchNorm, from that activation's output (the pass's y, ldy; alpha
  * for ELU), g = act'(y)*dy exactly as bn_activation_backward computes it
- * (activation_grad.h). */
+ * (activation_math.h). */
 enum bni_grad_mask {
   BNI_MASK_NONE = 0,
   BNI_MASK_CENTERED = 1, /* y = fma(x - m, scale, shift): both forwards */
@@ -45,7 +45,9 @@ typedef enum bni_bn_pass_kind {
                              double), and s2 = M2, the sum of squared deviations */
   BNI_PASS_GRAD_SUMS,     /* with g = dy masked as `flag` says (using m, scale, shift, or y):
                              s1 = sum g, s2 = sum d (skipped when NULL), s3 = sum g*d */
-  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag */
+  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag is
+                             BNI_MASK_CENTERED, or the forward of the activation
+                             a BNI_MASK_*_OUT flag names (alpha: ELU's) */
   BNI_PASS_GRAD_INPUT,    /* out = fma(a, g, fma(nk, x - m, c0)) with g = dy masked as
                              `flag` says; with nk == NULL (constant statistics),
                              out = a*g and c0 is not read */

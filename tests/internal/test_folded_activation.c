@@ -1,6 +1,8 @@
-/* bni_batchnorm_backward_activation (src/layers/batchnorm_rows.h): the
- * BatchNorm backward with an activation's backward folded into its passes
- * gives bit for bit what bn_activation_backward followed by
+/* bni_batchnorm_forward_activation and bni_batchnorm_backward_activation
+ * (src/layers/batchnorm_rows.h): the BatchNorm forward with an activation
+ * inside its normalize pass gives bit for bit bn_batchnorm_forward then
+ * bn_activation_forward; the backward with the activation's backward folded
+ * into its passes gives bit for bit what bn_activation_backward followed by
  * bn_batchnorm_backward gives (dx, dgamma, dbeta and the status), for ReLU,
  * ELU, sigmoid, tanh and identity, after a training and an inference
  * forward, with NaN and infinities in the activation's output and in its
@@ -133,6 +135,61 @@ static void run_case(bn_activation act, bn_mode mode, int hostile, unsigned thre
   free(g2);
 }
 
+/* The forward: bni_batchnorm_forward_activation against bn_batchnorm_forward
+ * then bn_activation_forward, on two layers alike; NaN and infinities in x
+ * for an inference forward (a training forward refuses them: both must). */
+static void forward_case(bn_activation act, bn_mode mode, int hostile, unsigned threads)
+{
+  test_rng rng = {23u + (unsigned)act * 3u + (unsigned)hostile};
+  const size_t size = (size_t)LD * N;
+  float *x = malloc(sizeof(float) * size), *y1 = malloc(sizeof(float) * size);
+  float *y2 = malloc(sizeof(float) * size);
+  assert_non_null(x);
+  assert_non_null(y1);
+  assert_non_null(y2);
+  test_fill(&rng, x, F, N, LD, -0.5, 3.0);
+  bn_batchnorm *a = NULL, *b = NULL;
+  assert_int_equal(bn_batchnorm_create(&a, F, 0), BN_OK);
+  assert_int_equal(bn_batchnorm_create(&b, F, 0), BN_OK);
+  float gamma[F], beta[F];
+  for (size_t f = 0; f < F; f++) {
+    gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
+    beta[f] = (float)(test_rng_uniform(&rng) - 0.5);
+  }
+  bn_batchnorm *both[2] = {a, b};
+  for (int k = 0; k < 2; k++) {
+    assert_int_equal(bn_batchnorm_set_threads(both[k], threads), BN_OK);
+    assert_int_equal(bn_batchnorm_set(both[k], BN_BATCHNORM_GAMMA, gamma, F), BN_OK);
+    assert_int_equal(bn_batchnorm_set(both[k], BN_BATCHNORM_BETA, beta, F), BN_OK);
+    if (mode == BN_MODE_INFERENCE) /* running statistics from a clean batch */
+      assert_int_equal(bn_batchnorm_forward(both[k], BN_MODE_TRAINING, N, x, LD, y1, LD), BN_OK);
+  }
+  static const float bad[3] = {NAN, INFINITY, -INFINITY};
+  for (size_t k = 0; hostile && k < 9; k++)
+    x[(k * 7 + 2) % F + ((k * 11 + 1) % N) * LD] = bad[k % 3];
+  memset(y1, 0x5a, sizeof(float) * size);
+  memset(y2, 0x5a, sizeof(float) * size);
+  bn_status st1 = bn_batchnorm_forward(a, mode, N, x, LD, y1, LD);
+  if (st1 == BN_OK)
+    assert_int_equal(bn_activation_forward(act, ALPHA, F, N, y1, LD, y1, LD), BN_OK);
+  bn_status st2 = bni_batchnorm_forward_activation(b, mode, N, x, LD, act, ALPHA, y2, LD);
+  assert_int_equal(st2, st1);
+  assert_int_equal(st1, hostile && mode == BN_MODE_TRAINING ? BN_ERR_NON_FINITE : BN_OK);
+  if (st1 == BN_OK) {
+    assert_memory_equal(y1, y2, sizeof(float) * size); /* padding rows untouched by both */
+    for (size_t k = 0; hostile && k < 9; k++) { /* NaN in, NaN out: never ReLU's 0 */
+      size_t i = (k * 7 + 2) % F + ((k * 11 + 1) % N) * LD;
+      if (k % 3 == 0)
+        assert_true(isnan(y2[i]));
+    }
+  }
+  bn_batchnorm_destroy(a);
+  bn_batchnorm_destroy(b);
+  free(x);
+  free(y1);
+  free(y2);
+}
+
 static void run_all(unsigned threads)
 {
   static const bn_activation acts[] = {BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID, BN_ACT_TANH,
@@ -147,6 +204,8 @@ static void run_all(unsigned threads)
       for (int hostile = 0; hostile <= 2; hostile++) {
         run_case(acts[a], BN_MODE_TRAINING, hostile, threads);
         run_case(acts[a], BN_MODE_INFERENCE, hostile, threads);
+        forward_case(acts[a], BN_MODE_TRAINING, hostile > 0, threads);
+        forward_case(acts[a], BN_MODE_INFERENCE, hostile > 0, threads);
       }
   }
   unsetenv("BN_ISA");
