@@ -140,16 +140,22 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "activation", "forward");
     }
+    /* BatchNorm then activation: the activation inside the normalize pass
+     * when it folds (one pass over post fewer), else on its own after it */
+    const int folded =
+      m->placement == BN_MLP_BN_BEFORE && s->bn && bni_mlp_folds_activation(m, s->bn);
     if (s->bn) {
       if (stop_bn == (long)(i + 1)) {
         *stop_in = s->pre, *stop_ld = F;
         return BN_OK;
       }
-      st = bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, F, s->post, F);
+      st = folded ? bni_batchnorm_forward_activation(s->bn, mode, n, s->pre, F, m->act,
+                                                     m->elu_alpha, s->post, F)
+                  : bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, F, s->post, F);
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
     }
-    if (m->placement == BN_MLP_BN_BEFORE) {
+    if (m->placement == BN_MLP_BN_BEFORE && !folded) {
       st = bn_activation_forward(m->act, m->elu_alpha, F, n, s->post, F, s->post, F);
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "activation", "forward");

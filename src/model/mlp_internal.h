@@ -210,10 +210,10 @@ bn_status bni_mlp_batchnorm_forward(bn_mlp *m, bn_batchnorm *bn, bn_mode mode, s
 bn_status bni_mlp_batchnorm_backward(bn_mlp *m, bn_batchnorm *bn, size_t n, const float *x,
                                      size_t ldx, const float *dy, size_t lddy, float *dx,
                                      size_t lddx);
-/* Whether the backward of a hidden layer whose BatchNorm feeds the activation
- * runs the activation's backward inside the BatchNorm's passes
- * (bni_batchnorm_backward_activation): not inside a sharded step, whose
- * BatchNorm backward goes through the reducer. */
+/* Whether a hidden layer whose BatchNorm feeds the activation runs the
+ * activation inside the BatchNorm's passes (bni_batchnorm_forward_activation,
+ * bni_batchnorm_backward_activation): not inside a sharded step, whose
+ * BatchNorm goes through the reducer. */
 int bni_mlp_folds_activation(const bn_mlp *m, const bn_batchnorm *bn);
 /* Sum the gradients, the loss sum and the correct count over every rank
  * (one reduce); st is this rank's status, and every rank returns an error

@@ -205,7 +205,7 @@ bn_status bni_mlp_batchnorm_backward(bn_mlp *m, bn_batchnorm *bn, size_t n, cons
 
 int bni_mlp_folds_activation(const bn_mlp *m, const bn_batchnorm *bn)
 {
-  /* a sharded step's backward goes through the reducer (sums, then dx) */
+  /* a sharded step's BatchNorm goes through the reducer (moments; sums, then dx) */
   return !m->red.stepping && bni_batchnorm_folds_activation(bn, m->act);
 }
 
