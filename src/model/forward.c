@@ -7,7 +7,8 @@
  * Buffers per stage: `pre` (dense output) and `post` (the stage output).
  * Activations run in place, because their backward needs only their output:
  *   NONE:   pre = dense(x); pre = act(pre); post = pre
- *   BEFORE: pre = dense(x); post = BN(pre); post = act(post)
+ *   BEFORE: pre = dense(x); post = act(BN(pre)), the activation inside the
+ *           BatchNorm's passes (forward and backward) when it folds
  *   AFTER:  pre = dense(x); pre = act(pre); post = BN(pre)
  * The backward goes through two gradient buffers in turn. */
 #include <stdlib.h>
