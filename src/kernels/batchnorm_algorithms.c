@@ -109,8 +109,8 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      float *saved_mean, float *saved_invstd, double *mean,
                                      double *var, double *residual, double *work)
 {
-  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, NULL, y, ldy,
-                                        saved_mean, saved_invstd, mean, var, residual, work);
+  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, NULL, y,
+                                        ldy, saved_mean, saved_invstd, mean, var, residual, work);
 }
 
 /* The part of a training forward after the statistics, shared by the
@@ -122,7 +122,8 @@ static bn_status normalize_with_statistics(const bni_bn_exec *ex, size_t F, size
                                            const float *x, size_t ldx, const float *gamma,
                                            const float *beta, float eps, int relu,
                                            const bni_bn_act *act, const bni_bn_renorm *renorm,
-                                           float *y, size_t ldy, scratch *s, const double *res, const double *var,
+                                           float *y, size_t ldy, scratch *s, const double *res,
+                                           const double *var,
                                            float *saved_mean, float *saved_invstd,
                                            double *mean_out, double *var_out,
                                            double *residual_out)

@@ -201,7 +201,8 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
         /* the activation's backward inside the BatchNorm's passes when it
          * folds (one pass over g fewer), else on its own before them */
         const int folded = bni_mlp_folds_activation(m, s->bn);
-        st = folded ? BN_OK : bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
+        st = folded ? BN_OK
+                    : bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
         if (st == BN_OK &&
             (st = folded ? bni_batchnorm_backward_activation(s->bn, n, s->pre, F, m->act,
                                                              m->elu_alpha, s->post, F, g, F, g, F)
