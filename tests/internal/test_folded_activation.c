@@ -23,7 +23,28 @@
 #include "../../src/layers/batchnorm_rows.h"
 #include "../c/support/testing.h"
 
-enum { F = 37, LD = 42, N = 50 };
+/* The shape of the cases: small (tails of every vector width, columns
+ * split over two threads), or beyond the loops' prefetch and
+ * streaming-store thresholds (test_large). */
+static size_t F = 37, LD = 42, N = 50;
+
+/* The layer's gamma and beta: 0.5..1.5 and -0.5..0.5. */
+static void set_affine(test_rng *rng, bn_batchnorm *const *layers, size_t count)
+{
+  float *gamma = malloc(sizeof(float) * F), *beta = malloc(sizeof(float) * F);
+  assert_non_null(gamma);
+  assert_non_null(beta);
+  for (size_t f = 0; f < F; f++) {
+    gamma[f] = (float)(0.5 + test_rng_uniform(rng));
+    beta[f] = (float)(test_rng_uniform(rng) - 0.5);
+  }
+  for (size_t k = 0; k < count; k++) {
+    assert_int_equal(bn_batchnorm_set(layers[k], BN_BATCHNORM_GAMMA, gamma, F), BN_OK);
+    assert_int_equal(bn_batchnorm_set(layers[k], BN_BATCHNORM_BETA, beta, F), BN_OK);
+  }
+  free(gamma);
+  free(beta);
+}
 
 static const float ALPHA = 0.7f;
 
@@ -69,7 +90,9 @@ static void run_case(bn_activation act, bn_mode mode, int hostile, unsigned thre
   float *x = malloc(sizeof(float) * size), *post = malloc(sizeof(float) * size);
   float *da = malloc(sizeof(float) * size), *g1 = malloc(sizeof(float) * size);
   float *g2 = malloc(sizeof(float) * size);
-  float dg1[F], db1[F], dg2[F], db2[F];
+  float *dg1 = malloc(sizeof(float) * F), *db1 = malloc(sizeof(float) * F);
+  float *dg2 = malloc(sizeof(float) * F), *db2 = malloc(sizeof(float) * F);
+  assert_true(dg1 && db1 && dg2 && db2);
   assert_non_null(x);
   assert_non_null(post);
   assert_non_null(da);
@@ -80,13 +103,7 @@ static void run_case(bn_activation act, bn_mode mode, int hostile, unsigned thre
   bn_batchnorm *bn = NULL;
   assert_int_equal(bn_batchnorm_create(&bn, F, 0), BN_OK);
   assert_int_equal(bn_batchnorm_set_threads(bn, threads), BN_OK);
-  float gamma[F], beta[F];
-  for (size_t f = 0; f < F; f++) {
-    gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
-    beta[f] = (float)(test_rng_uniform(&rng) - 0.5);
-  }
-  assert_int_equal(bn_batchnorm_set(bn, BN_BATCHNORM_GAMMA, gamma, F), BN_OK);
-  assert_int_equal(bn_batchnorm_set(bn, BN_BATCHNORM_BETA, beta, F), BN_OK);
+  set_affine(&rng, &bn, 1);
   /* the training forward first, so that an inference forward has running statistics */
   assert_int_equal(bn_batchnorm_forward(bn, BN_MODE_TRAINING, N, x, LD, post, LD), BN_OK);
   if (mode == BN_MODE_INFERENCE)
@@ -115,8 +132,8 @@ static void run_case(bn_activation act, bn_mode mode, int hostile, unsigned thre
     assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DGAMMA, dg2, F), BN_OK);
     assert_int_equal(bn_batchnorm_get(bn, BN_BATCHNORM_DBETA, db2, F), BN_OK);
     assert_memory_equal(g1, g2, sizeof(float) * size); /* padding rows included */
-    assert_memory_equal(dg1, dg2, sizeof dg1);
-    assert_memory_equal(db1, db2, sizeof db1);
+    assert_memory_equal(dg1, dg2, sizeof(float) * F);
+    assert_memory_equal(db1, db2, sizeof(float) * F);
     for (size_t f = 0; hostile < 2 && f < F; f++) {
       double ref = 0.0, mag = 0.0;
       for (size_t j = 0; j < N; j++) {
@@ -133,6 +150,10 @@ static void run_case(bn_activation act, bn_mode mode, int hostile, unsigned thre
   free(da);
   free(g1);
   free(g2);
+  free(dg1);
+  free(db1);
+  free(dg2);
+  free(db2);
 }
 
 /* The forward: bni_batchnorm_forward_activation against bn_batchnorm_forward
@@ -151,16 +172,10 @@ static void forward_case(bn_activation act, bn_mode mode, int hostile, unsigned 
   bn_batchnorm *a = NULL, *b = NULL;
   assert_int_equal(bn_batchnorm_create(&a, F, 0), BN_OK);
   assert_int_equal(bn_batchnorm_create(&b, F, 0), BN_OK);
-  float gamma[F], beta[F];
-  for (size_t f = 0; f < F; f++) {
-    gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
-    beta[f] = (float)(test_rng_uniform(&rng) - 0.5);
-  }
   bn_batchnorm *both[2] = {a, b};
+  set_affine(&rng, both, 2);
   for (int k = 0; k < 2; k++) {
     assert_int_equal(bn_batchnorm_set_threads(both[k], threads), BN_OK);
-    assert_int_equal(bn_batchnorm_set(both[k], BN_BATCHNORM_GAMMA, gamma, F), BN_OK);
-    assert_int_equal(bn_batchnorm_set(both[k], BN_BATCHNORM_BETA, beta, F), BN_OK);
     if (mode == BN_MODE_INFERENCE) /* running statistics from a clean batch */
       assert_int_equal(bn_batchnorm_forward(both[k], BN_MODE_TRAINING, N, x, LD, y1, LD), BN_OK);
   }
@@ -190,16 +205,24 @@ static void forward_case(bn_activation act, bn_mode mode, int hostile, unsigned 
   free(y2);
 }
 
+/* The BN_ISA caps, each path the CPU has: generic, AVX2, the widest. */
+enum { ISAS = 3 };
+
+static void cap_isa(size_t i)
+{
+  static const char *const isas[ISAS] = {"generic", "avx2", NULL};
+  if (i < ISAS && isas[i])
+    setenv("BN_ISA", isas[i], 1);
+  else
+    unsetenv("BN_ISA");
+}
+
 static void run_all(unsigned threads)
 {
   static const bn_activation acts[] = {BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID, BN_ACT_TANH,
                                        BN_ACT_IDENTITY};
-  static const char *const isas[] = {"generic", "avx2", NULL};
-  for (size_t i = 0; i < sizeof isas / sizeof *isas; i++) {
-    if (isas[i])
-      setenv("BN_ISA", isas[i], 1);
-    else
-      unsetenv("BN_ISA");
+  for (size_t i = 0; i < ISAS; i++) {
+    cap_isa(i);
     for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
       for (int hostile = 0; hostile <= 2; hostile++) {
         run_case(acts[a], BN_MODE_TRAINING, hostile, threads);
@@ -208,7 +231,7 @@ static void run_all(unsigned threads)
         forward_case(acts[a], BN_MODE_INFERENCE, hostile > 0, threads);
       }
   }
-  unsetenv("BN_ISA");
+  cap_isa(ISAS);
 }
 
 static void test_one_thread(void **state)
@@ -225,6 +248,24 @@ static void test_two_threads(void **state)
   unsetenv("BN_PARALLEL_MIN_ELEMENTS");
 }
 
+/* One thread, F x N beyond the prefetch (16 MiB) and streaming-store
+ * (32 MiB) thresholds of batchnorm_loops.inc, so the folded activations
+ * also take the chunked, prefetching and streaming walks. */
+static void test_large(void **state)
+{
+  (void)state;
+  F = 1024, LD = 1040, N = 8200;
+  for (size_t i = 0; i < ISAS; i++) {
+    cap_isa(i);
+    run_case(BN_ACT_RELU, BN_MODE_TRAINING, 1, 1);
+    run_case(BN_ACT_TANH, BN_MODE_TRAINING, 0, 1);
+    forward_case(BN_ACT_RELU, BN_MODE_INFERENCE, 1, 1);
+    forward_case(BN_ACT_SIGMOID, BN_MODE_TRAINING, 0, 1);
+  }
+  cap_isa(ISAS);
+  F = 37, LD = 42, N = 50;
+}
+
 static void test_refuses_softmax(void **state)
 {
   (void)state;
@@ -232,7 +273,7 @@ static void test_refuses_softmax(void **state)
   assert_int_equal(bn_batchnorm_create(&bn, F, 0), BN_OK);
   assert_false(bni_batchnorm_folds_activation(bn, BN_ACT_SOFTMAX));
   assert_true(bni_batchnorm_folds_activation(bn, BN_ACT_TANH));
-  float v[F * 2] = {0};
+  float v[37 * 2] = {0};
   assert_int_equal(bni_batchnorm_backward_activation(bn, 2, v, F, BN_ACT_SOFTMAX, 0.0f, v, F,
                                                      v, F, v, F),
                    BN_ERR_INVALID_ARGUMENT);
@@ -247,6 +288,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_one_thread),
     cmocka_unit_test(test_two_threads),
+    cmocka_unit_test(test_large),
     cmocka_unit_test(test_refuses_softmax),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
