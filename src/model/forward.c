@@ -144,7 +144,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
     /* BatchNorm then activation: the activation inside the normalize pass
      * when it folds (one pass over post fewer), else on its own after it */
     const int folded =
-      m->placement == BN_MLP_BN_BEFORE && s->bn && bni_mlp_folds_activation(m, s->bn);
+      m->placement == BN_MLP_BN_BEFORE && s->bn && bni_mlp_folds_activation(m, s->bn, 0);
     if (s->bn) {
       if (stop_bn == (long)(i + 1)) {
         *stop_in = s->pre, *stop_ld = F;
@@ -200,7 +200,7 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
       if (m->placement == BN_MLP_BN_BEFORE) {
         /* the activation's backward inside the BatchNorm's passes when it
          * folds (one pass over g fewer), else on its own before them */
-        const int folded = bni_mlp_folds_activation(m, s->bn);
+        const int folded = bni_mlp_folds_activation(m, s->bn, 1);
         st = folded ? BN_OK
                     : bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
         if (st == BN_OK &&
