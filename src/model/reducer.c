@@ -211,10 +211,10 @@ int bni_mlp_folds_activation(const bn_mlp *m, const bn_batchnorm *bn, int backwa
     return 0;
   /* Where it pays (docs/performance.md, "The activation inside the
    * BatchNorm's passes"): ReLU on every path, both ways. The forwards of
-   * ELU, sigmoid and tanh ran 9-19% slower inside the normalize loop than
-   * in a pass of their own; their derivatives inside the backward's double
-   * reduction pay on the AVX-512 path only. The bits are the same either
-   * way. */
+   * ELU, sigmoid and tanh ran up to a quarter slower inside the normalize
+   * loop than in a pass of their own; their derivatives inside the
+   * backward's double reduction pay on the AVX-512 path only. The bits are
+   * the same either way. */
   return m->act == BN_ACT_RELU || m->act == BN_ACT_IDENTITY ||
          (backward && bni_isa_select() == BNI_ISA_AVX512);
 }
