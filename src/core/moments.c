@@ -29,9 +29,9 @@ void bni_moments_merge(size_t features, double count_a, double *mean_a, double *
     merge_feature(wb, cross, mean_a[f], m2_a[f], mean_b[f], m2_b[f], &mean_a[f], &m2_a[f]);
 }
 
-int bni_moments_merge_is_finite(size_t features, double count_a, const double *mean_a,
-                                const double *m2_a, double count_b, const double *mean_b,
-                                const double *m2_b)
+static int merge_is_finite(size_t features, double count_a, const double *mean_a,
+                           const double *m2_a, double count_b, const double *mean_b,
+                           const double *m2_b)
 {
   if (!isfinite(count_a + count_b))
     return 0;
@@ -44,6 +44,15 @@ int bni_moments_merge_is_finite(size_t features, double count_a, const double *m
     if (!isfinite(mean) || !isfinite(m2))
       return 0;
   }
+  return 1;
+}
+
+int bni_moments_merge_finite(size_t features, double count_a, double *mean_a, double *m2_a,
+                             double count_b, const double *mean_b, const double *m2_b)
+{
+  if (!merge_is_finite(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b))
+    return 0;
+  bni_moments_merge(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b);
   return 1;
 }
 

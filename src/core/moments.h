@@ -18,12 +18,11 @@
 void bni_moments_merge(size_t features, double count_a, double *mean_a, double *m2_a,
                        double count_b, const double *mean_b, const double *m2_b);
 
-/* Whether bni_moments_merge() of these finite sets gives finite moments (a
- * union can overflow: delta^2 of far-apart means), computed without writing,
- * so a caller can refuse before changing anything. */
-int bni_moments_merge_is_finite(size_t features, double count_a, const double *mean_a,
-                                const double *m2_a, double count_b, const double *mean_b,
-                                const double *m2_b);
+/* bni_moments_merge() of these finite sets when the union's moments are
+ * finite too (a union can overflow: delta^2 of far-apart means), checked
+ * before anything is written: returns 1 when merged, 0 with a unchanged. */
+int bni_moments_merge_finite(size_t features, double count_a, double *mean_a, double *m2_a,
+                             double count_b, const double *mean_b, const double *m2_b);
 
 /* Moments of the columns of a (features x n) float matrix with leading
  * dimension ld, n >= 1: two passes in double (mean, then centered squares),

@@ -576,9 +576,7 @@ bn_status bn_moments_merge(size_t features, double count_a, double *mean_a, doub
     st = bni_check_moments(NULL, features, count_b, 0.0, mean_b, m2_b);
   if (st != BN_OK)
     return st;
-  /* checked first, so that on error a is unchanged without a scratch copy */
-  if (!bni_moments_merge_is_finite(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b))
-    return BN_ERR_NON_FINITE;
-  bni_moments_merge(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b);
-  return BN_OK;
+  return bni_moments_merge_finite(features, count_a, mean_a, m2_a, count_b, mean_b, m2_b)
+           ? BN_OK
+           : BN_ERR_NON_FINITE;
 }

@@ -168,13 +168,11 @@ bn_status bn_standardizer_partial_fit(bn_standardizer *standardizer, size_t n, c
                     (unsigned long long)s->count, n);
   /* A state read from bytes may hold moments near the double range, so the
    * union can overflow even though this chunk's moments are finite. */
-  if (!bni_moments_merge_is_finite(s->features, (double)s->count, s->mean, s->m2, (double)n,
-                                   s->chunk_mean, s->chunk_m2))
+  if (!bni_moments_merge_finite(s->features, (double)s->count, s->mean, s->m2, (double)n,
+                                s->chunk_mean, s->chunk_m2))
     return bni_fail(&s->err, BN_ERR_NON_FINITE,
                     "the statistics with these %zu samples overflow double (they are unchanged)",
                     n);
-  bni_moments_merge(s->features, (double)s->count, s->mean, s->m2, (double)n, s->chunk_mean,
-                    s->chunk_m2);
   s->count += (uint64_t)n;
   refresh(s);
   return BN_OK;
