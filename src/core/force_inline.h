@@ -1,0 +1,13 @@
+#ifndef BNI_FORCE_INLINE_H
+#define BNI_FORCE_INLINE_H
+
+/* For the small helpers of the per-ISA element loops: each must dissolve
+ * into its loop (a call would spill the vector registers the loop keeps),
+ * which gcc and clang only promise with always_inline. */
+#if defined(__GNUC__)
+#define BNI_INLINE static inline __attribute__((always_inline))
+#else
+#define BNI_INLINE static inline
+#endif
+
+#endif
