@@ -5,6 +5,7 @@
 #include <string.h>
 #include <bn/activations.h>
 #include "../core/checks.h"
+#include "activation_math.h"
 
 static bn_status check_act(bn_activation act, float alpha)
 {
@@ -19,26 +20,6 @@ static bn_status check_act(bn_activation act, float alpha)
     return isfinite(alpha) && alpha > 0.0f ? BN_OK : BN_ERR_INVALID_ARGUMENT;
   }
   return BN_ERR_INVALID_ARGUMENT;
-}
-
-static float relu(float x)
-{
-  return x > 0.0f || x != x ? x : 0.0f; /* NaN propagates */
-}
-
-static float elu(float x, double alpha)
-{
-  return x > 0.0f || x != x ? x : (float)(alpha * expm1((double)x));
-}
-
-static float sigmoid(float x)
-{
-  /* exp of a non-positive argument only: never overflows. */
-  double z = (double)x;
-  if (z >= 0.0)
-    return (float)(1.0 / (1.0 + exp(-z)));
-  double e = exp(z);
-  return (float)(e / (1.0 + e));
 }
 
 static void softmax_column(size_t F, const float *x, float *y)
@@ -83,19 +64,19 @@ bn_status bn_activation_forward(bn_activation act, float alpha, size_t features,
       break;
     case BN_ACT_RELU:
       for (size_t f = 0; f < F; f++)
-        yj[f] = relu(xj[f]);
+        yj[f] = bni_relu(xj[f]);
       break;
     case BN_ACT_ELU:
       for (size_t f = 0; f < F; f++)
-        yj[f] = elu(xj[f], (double)alpha);
+        yj[f] = bni_elu(xj[f], (double)alpha);
       break;
     case BN_ACT_SIGMOID:
       for (size_t f = 0; f < F; f++)
-        yj[f] = sigmoid(xj[f]);
+        yj[f] = bni_sigmoid(xj[f]);
       break;
     case BN_ACT_TANH:
       for (size_t f = 0; f < F; f++)
-        yj[f] = (float)tanh((double)xj[f]);
+        yj[f] = bni_tanh(xj[f]);
       break;
     case BN_ACT_SOFTMAX:
       softmax_column(F, xj, yj);
@@ -133,27 +114,21 @@ bn_status bn_activation_backward(bn_activation act, float alpha, size_t features
       if (dxj != dyj)
         memcpy(dxj, dyj, F * sizeof *dxj);
       break;
-    case BN_ACT_RELU: /* both loaded first: a select, not a branch, so it vectorizes */
-      for (size_t f = 0; f < F; f++) {
-        const float yv = yj[f], dyv = dyj[f];
-        dxj[f] = yv > 0.0f ? dyv : yv != yv ? yv : 0.0f;
-      }
-      break;
-    case BN_ACT_ELU: /* d/dx alpha*(e^x - 1) = alpha*e^x = y + alpha */
+    case BN_ACT_RELU:
       for (size_t f = 0; f < F; f++)
-        dxj[f] = yj[f] > 0.0f ? dyj[f] : (float)((double)dyj[f] * ((double)yj[f] + a));
+        dxj[f] = bni_relu_grad(yj[f], dyj[f]);
+      break;
+    case BN_ACT_ELU:
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = bni_elu_grad(yj[f], dyj[f], a);
       break;
     case BN_ACT_SIGMOID:
-      for (size_t f = 0; f < F; f++) {
-        double s = (double)yj[f];
-        dxj[f] = (float)((double)dyj[f] * (s * (1.0 - s)));
-      }
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = bni_sigmoid_grad(yj[f], dyj[f]);
       break;
     case BN_ACT_TANH:
-      for (size_t f = 0; f < F; f++) {
-        double t = (double)yj[f];
-        dxj[f] = (float)((double)dyj[f] * (1.0 - t * t));
-      }
+      for (size_t f = 0; f < F; f++)
+        dxj[f] = bni_tanh_grad(yj[f], dyj[f]);
       break;
     case BN_ACT_SOFTMAX: {
       double dot = 0.0;

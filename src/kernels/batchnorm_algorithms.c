@@ -76,6 +76,19 @@ static void grad_input_constants(scratch *s, size_t f, double is, const float *g
   s->c0[f] = (float)(k * residual - a * sum_dy / count);
 }
 
+/* The pass p with an activation folded in (act not NULL): its forward after
+ * the normalize pass's values, its backward where the gradient passes read dy. */
+static const bni_bn_pass *with_act(bni_bn_pass *p, const bni_bn_act *act)
+{
+  if (act) {
+    p->flag = act->mask;
+    p->y = act->y;
+    p->ldy = act->ldy;
+    p->alpha = act->alpha;
+  }
+  return p;
+}
+
 /* The batch's moments in double (the moments pass): M2 into m2, and its
  * mean split into the float-rounded mean m and the rounding residual
  * (written over `origin`, which the pass fills first). */
@@ -96,8 +109,8 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                      float *saved_mean, float *saved_invstd, double *mean,
                                      double *var, double *residual, double *work)
 {
-  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, y, ldy,
-                                        saved_mean, saved_invstd, mean, var, residual, work);
+  return bni_bn_forward_training_renorm(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, NULL, y,
+                                        ldy, saved_mean, saved_invstd, mean, var, residual, work);
 }
 
 /* The part of a training forward after the statistics, shared by the
@@ -108,8 +121,9 @@ bn_status bni_bn_forward_training(const bni_bn_exec *ex, size_t F, size_t N,
 static bn_status normalize_with_statistics(const bni_bn_exec *ex, size_t F, size_t N,
                                            const float *x, size_t ldx, const float *gamma,
                                            const float *beta, float eps, int relu,
-                                           const bni_bn_renorm *renorm, float *y, size_t ldy,
-                                           scratch *s, const double *res, const double *var,
+                                           const bni_bn_act *act, const bni_bn_renorm *renorm,
+                                           float *y, size_t ldy, scratch *s, const double *res,
+                                           const double *var,
                                            float *saved_mean, float *saved_invstd,
                                            double *mean_out, double *var_out,
                                            double *residual_out)
@@ -143,18 +157,21 @@ static bn_status normalize_with_statistics(const bni_bn_exec *ex, size_t F, size
     }
   training_affine(F, s->invstd, res, gamma, beta, renorm ? renorm->r : NULL,
                   renorm ? renorm->d : NULL, s->scale, s->shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = s->m, .scale = s->scale, .shift = s->shift,
-                                .flag = relu, .out = y, .ldout = ldy});
+  bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                         .ldx = ldx, .m = s->m, .scale = s->scale,
+                                         .shift = s->shift, .flag = relu, .out = y,
+                                         .ldout = ldy},
+                           act));
   return BN_OK;
 }
 
 bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
                                          const float *x, size_t ldx, const float *gamma,
                                          const float *beta, float eps, int relu,
-                                         const bni_bn_renorm *renorm, float *y, size_t ldy,
-                                         float *saved_mean, float *saved_invstd, double *mean,
-                                         double *var, double *residual, double *work)
+                                         const bni_bn_act *act, const bni_bn_renorm *renorm,
+                                         float *y, size_t ldy, float *saved_mean,
+                                         float *saved_invstd, double *mean, double *var,
+                                         double *residual, double *work)
 {
   scratch s = carve(work, F);
   double *sq = s.d1, *res = s.d2;
@@ -165,20 +182,22 @@ bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t
   for (size_t f = 0; f < F; f++) {
     sq[f] /= (double)N; /* the biased variance; checked with the rest */
   }
-  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
-                                   &s, res, sq, saved_mean, saved_invstd, mean, var, residual);
+  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, act, renorm, y,
+                                   ldy, &s, res, sq, saved_mean, saved_invstd, mean, var, residual);
 }
 
 void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                  size_t ldx, const float *mean, const float *var,
                                  const float *gamma, const float *beta, float eps, int relu,
-                                 float *y, size_t ldy, double *work)
+                                 const bni_bn_act *act, float *y, size_t ldy, double *work)
 {
   scratch s = carve(work, F);
   inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .m = mean, .scale = s.scale, .shift = s.shift,
-                                .flag = relu, .out = y, .ldout = ldy});
+  bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
+                                         .ldx = ldx, .m = mean, .scale = s.scale,
+                                         .shift = s.shift, .flag = relu, .out = y,
+                                         .ldout = ldy},
+                           act));
 }
 
 bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
@@ -189,8 +208,8 @@ bn_status bni_bn_backward_training(const bni_bn_exec *ex, size_t F, size_t N,
                                       float *dgamma, float *dbeta, double *work)
 {
   return bni_bn_backward_training_renorm(ex, F, N, x, ldx, dy, lddy, saved_mean, saved_invstd,
-                                         residual, gamma, beta, NULL, NULL, relu, dx, lddx,
-                                         dgamma, dbeta, work);
+                                         residual, gamma, beta, NULL, NULL, relu, NULL, dx,
+                                         lddx, dgamma, dbeta, work);
 }
 
 bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
@@ -199,9 +218,8 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
                                           const float *saved_invstd, const double *residual,
                                           const float *gamma, const float *beta,
                                           const float *rn_r, const float *rn_d, int relu,
-                                          float *dx,
-                                          size_t lddx, float *dgamma, float *dbeta,
-                                          double *work)
+                                          const bni_bn_act *act, float *dx, size_t lddx,
+                                          float *dgamma, float *dbeta, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sd = s.d1, *sgd = s.d2;
@@ -224,10 +242,11 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
 
   /* One reduction pass: sum g, sum d, sum g*d with d = x - m, in double.
    * sum d is only needed when the residual is not known yet. */
-  bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
-                                .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
-                                .flag = mask, .scale = s.scale, .shift = s.shift, .s1 = sg,
-                                .s2 = residual ? NULL : sd, .s3 = sgd});
+  bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
+                                         .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
+                                         .flag = mask, .scale = s.scale, .shift = s.shift,
+                                         .s1 = sg, .s2 = residual ? NULL : sd, .s3 = sgd},
+                           act));
 
   for (size_t f = 0; f < F; f++) {
     double r = residual ? residual[f] : sd[f] / n;
@@ -241,10 +260,12 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
     sgd[f] = rn_r ? bni_bn_renorm_dgamma(dg, db, (double)rn_r[f], (double)rn_d[f]) : dg;
   }
   if (dx)
-    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
-                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = saved_mean,
-                                  .flag = mask, .scale = s.scale, .shift = s.shift, .a = s.a,
-                                  .nk = s.nk, .c0 = s.c0, .out = dx, .ldout = lddx});
+    bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N,
+                                           .x = x, .ldx = ldx, .dy = dy, .lddy = lddy,
+                                           .m = saved_mean, .flag = mask, .scale = s.scale,
+                                           .shift = s.shift, .a = s.a, .nk = s.nk, .c0 = s.c0,
+                                           .out = dx, .ldout = lddx},
+                             act));
   for (size_t f = 0; f < F; f++) {
     if (dbeta)
       dbeta[f] = (float)sg[f];
@@ -257,8 +278,8 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
 void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                   size_t ldx, const float *dy, size_t lddy, const float *mean,
                                   const float *var, const float *gamma, const float *beta,
-                                  float eps, int relu, float *dx, size_t lddx, float *dgamma,
-                                  float *dbeta, double *work)
+                                  float eps, int relu, const bni_bn_act *act, float *dx,
+                                  size_t lddx, float *dgamma, float *dbeta, double *work)
 {
   scratch s = carve(work, F);
   double *sg = s.d0, *sgd = s.d2;
@@ -266,9 +287,11 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
 
   inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
   if (dgamma || dbeta) {
-    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N, .x = x,
-                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,
-                                  .scale = s.scale, .shift = s.shift, .s1 = sg, .s3 = sgd});
+    bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_SUMS, .F = F, .N = N,
+                                           .x = x, .ldx = ldx, .dy = dy, .lddy = lddy,
+                                           .m = mean, .flag = mask, .scale = s.scale,
+                                           .shift = s.shift, .s1 = sg, .s3 = sgd},
+                             act));
     for (size_t f = 0; f < F; f++) {
       double is = bni_bn_invstd((double)var[f], (double)eps);
       if (dbeta)
@@ -279,10 +302,12 @@ void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const 
   }
   /* dx = g * scale: the a row is scale, and no centered term (nk = NULL). */
   if (dx)
-    bni_bn_run(ex, &(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N, .x = x,
-                                  .ldx = ldx, .dy = dy, .lddy = lddy, .m = mean, .flag = mask,
-                                  .scale = s.scale, .shift = s.shift, .a = s.scale,
-                                  .out = dx, .ldout = lddx});
+    bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_GRAD_INPUT, .F = F, .N = N,
+                                           .x = x, .ldx = ldx, .dy = dy, .lddy = lddy,
+                                           .m = mean, .flag = mask, .scale = s.scale,
+                                           .shift = s.shift, .a = s.scale, .out = dx,
+                                           .ldout = lddx},
+                             act));
 }
 
 /* ---- sharded training ------------------------------------------------------ */
@@ -302,8 +327,8 @@ bn_status bni_bn_forward_given_moments(const bni_bn_exec *ex, size_t F, size_t N
     res[f] = mean[f] - (double)s.m[f];
     v[f] = m2[f] > 0.0 ? m2[f] / count : 0.0;
   }
-  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, renorm, y, ldy,
-                                   &s, res, v, saved_mean, saved_invstd, NULL, var, residual);
+  return normalize_with_statistics(ex, F, N, x, ldx, gamma, beta, eps, relu, NULL, renorm, y,
+                                   ldy, &s, res, v, saved_mean, saved_invstd, NULL, var, residual);
 }
 
 /* The ReLU mask of a training forward rebuilt from its saved constants (r

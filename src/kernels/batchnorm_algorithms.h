@@ -27,6 +27,20 @@ static inline bni_bn_exec bni_bn_exec_serial(const bni_bn_loops *loops)
   return ex;
 }
 
+/* An activation after the BatchNorm that an algorithm folds into its
+ * passes. A forward applies it to its output (y = act(BatchNorm(x)), bit for
+ * bit bn_activation_forward's values); a backward takes dy as the gradient
+ * of the activation's output y (ldy apart) and uses g = act'(y)*dy, bit for
+ * bit what bn_activation_backward writes (activation_math.h). mask is one of
+ * the BNI_MASK_*_OUT of batchnorm_loops.h, alpha ELU's; a forward ignores y.
+ * The algorithms below take one (or NULL) when relu is 0. */
+typedef struct bni_bn_act {
+  int mask;
+  const float *y;
+  size_t ldy;
+  float alpha;
+} bni_bn_act;
+
 /* Training forward. Writes y; any of saved_mean, saved_invstd, mean, var,
  * residual may be NULL. mean/var are the exact batch statistics in double;
  * residual is mean - saved_mean (what a fused-ReLU backward needs to
@@ -53,16 +67,17 @@ typedef struct bni_bn_renorm {
 bn_status bni_bn_forward_training_renorm(const bni_bn_exec *ex, size_t F, size_t N,
                                          const float *x, size_t ldx, const float *gamma,
                                          const float *beta, float eps, int relu,
-                                         const bni_bn_renorm *renorm, float *y, size_t ldy,
-                                         float *saved_mean, float *saved_invstd, double *mean,
-                                         double *var, double *residual, double *work);
+                                         const bni_bn_act *act, const bni_bn_renorm *renorm,
+                                         float *y, size_t ldy, float *saved_mean,
+                                         float *saved_invstd, double *mean, double *var,
+                                         double *residual, double *work);
 
 /* Inference forward: y = fma(x - mean, scale, shift) with per-feature
  * constants (the centered value, so a large mean does not cancel). */
 void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                               size_t ldx, const float *mean, const float *var,
                               const float *gamma, const float *beta, float eps, int relu,
-                              float *y, size_t ldy, double *work);
+                              const bni_bn_act *act, float *y, size_t ldy, double *work);
 
 /* Full backward of the training forward. residual may be NULL (it is then
  * measured from x). dgamma/dbeta may be NULL. dx may be NULL: then only the
@@ -85,16 +100,16 @@ bn_status bni_bn_backward_training_renorm(const bni_bn_exec *ex, size_t F, size_
                                           size_t lddy, const float *saved_mean,
                                           const float *saved_invstd, const double *residual,
                                           const float *gamma, const float *beta,
-                                          const float *r, const float *d, int relu, float *dx,
-                                          size_t lddx, float *dgamma, float *dbeta,
-                                          double *work);
+                                          const float *r, const float *d, int relu,
+                                          const bni_bn_act *act, float *dx, size_t lddx,
+                                          float *dgamma, float *dbeta, double *work);
 
 /* Backward with constant statistics. dgamma/dbeta may be NULL. */
 void bni_bn_backward_inference(const bni_bn_exec *ex, size_t F, size_t N, const float *x,
                                size_t ldx, const float *dy, size_t lddy, const float *mean,
                                const float *var, const float *gamma, const float *beta,
-                               float eps, int relu, float *dx, size_t lddx, float *dgamma,
-                               float *dbeta, double *work);
+                               float eps, int relu, const bni_bn_act *act, float *dx,
+                               size_t lddx, float *dgamma, float *dbeta, double *work);
 
 /* ---- sharded training (statistics of a batch spread over shards) ---------- */
 

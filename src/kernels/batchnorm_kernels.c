@@ -97,8 +97,8 @@ static bn_status run_forward_training(size_t features, size_t batch, const float
   double *var = work + BNI_BN_WORK_PER_FEATURE * features;
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   bn_status st = bni_bn_forward_training_renorm(
-      &serial, features, batch, x, ldx, gamma, beta, eps, (flags & FUSE_RELU_BITS) != 0, renorm,
-      y, ldy, saved_mean, saved_invstd, NULL, batch_var ? var : NULL, residual, work);
+      &serial, features, batch, x, ldx, gamma, beta, eps, (flags & FUSE_RELU_BITS) != 0, NULL,
+      renorm, y, ldy, saved_mean, saved_invstd, NULL, batch_var ? var : NULL, residual, work);
   if (st == BN_OK && batch_var)
     for (size_t f = 0; f < features; f++)
       batch_var[f] = (float)var[f];
@@ -214,7 +214,7 @@ static void run_forward_inference(size_t features, size_t batch, const float *x,
 {
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   bni_bn_forward_inference(&serial, features, batch, x, ldx, mean, var, gamma, beta, eps,
-                           (flags & FUSE_RELU_BITS) != 0, y, ldy, work);
+                           (flags & FUSE_RELU_BITS) != 0, NULL, y, ldy, work);
 }
 
 bn_status bn_batchnorm_forward_inference(size_t features, size_t batch, const float *x,
@@ -299,8 +299,8 @@ static bn_status run_backward_training(size_t features, size_t batch, const floa
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   return bni_bn_backward_training_renorm(&serial, features, batch, x, ldx, dy, lddy, saved_mean,
                                          saved_invstd, residual, gamma, beta, r, d,
-                                         (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta,
-                                         work);
+                                         (flags & FUSE_RELU_BITS) != 0, NULL, dx, lddx, dgamma,
+                                         dbeta, work);
 }
 
 static bn_status backward_training(size_t features, size_t batch, const float *x, size_t ldx,
@@ -390,7 +390,8 @@ static void run_backward_inference(size_t features, size_t batch, const float *x
 {
   const bni_bn_exec serial = bni_bn_exec_serial(bni_bn_loops_select());
   bni_bn_backward_inference(&serial, features, batch, x, ldx, dy, lddy, mean, var, gamma, beta,
-                            eps, (flags & FUSE_RELU_BITS) != 0, dx, lddx, dgamma, dbeta, work);
+                            eps, (flags & FUSE_RELU_BITS) != 0, NULL, dx, lddx, dgamma, dbeta,
+                            work);
 }
 
 bn_status bn_batchnorm_backward_inference(size_t features, size_t batch, const float *x,

@@ -16,12 +16,26 @@
 
 #include <stddef.h>
 
-/* How a backward loop recomputes the forward output to apply a fused ReLU
- * mask (dy is zeroed where y <= 0). */
-enum bni_relu_mask {
+/* What a backward loop does to dy before using it as the gradient g of the
+ * BatchNorm's output: nothing; the fused ReLU's mask (dy zeroed where the
+ * recomputed output y <= 0); or the backward of an activation that follows
+ * the BatchNorm, from that activation's output (the pass's y, ldy; alpha
+ * for ELU), g = act'(y)*dy exactly as bn_activation_backward computes it
+ * (activation_math.h). */
+enum bni_grad_mask {
   BNI_MASK_NONE = 0,
-  BNI_MASK_CENTERED = 1 /* y = fma(x - m, scale, shift): both forwards */
+  BNI_MASK_CENTERED = 1, /* y = fma(x - m, scale, shift): both forwards */
+  BNI_MASK_RELU_OUT,
+  BNI_MASK_ELU_OUT,
+  BNI_MASK_SIGMOID_OUT,
+  BNI_MASK_TANH_OUT
 };
+
+/* Does this mask read an activation's output (the pass's y)? */
+static inline int bni_mask_reads_y(int mask)
+{
+  return mask >= BNI_MASK_RELU_OUT;
+}
 
 /* The passes of the algorithms, each one loop over the batch. The
  * reductions come first (bni_bn_pass_reduces). */
@@ -29,9 +43,11 @@ typedef enum bni_bn_pass_kind {
   BNI_PASS_MOMENTS,       /* the N columns' moments in double, x read once: mean
                              s3 + s1, s3 a sample of x (a float, exact in
                              double), and s2 = M2, the sum of squared deviations */
-  BNI_PASS_GRAD_SUMS,     /* with g = dy masked as `flag` says (using m, scale, shift):
+  BNI_PASS_GRAD_SUMS,     /* with g = dy masked as `flag` says (using m, scale, shift, or y):
                              s1 = sum g, s2 = sum d (skipped when NULL), s3 = sum g*d */
-  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag */
+  BNI_PASS_NORMALIZE,     /* out = fma(x - m, scale, shift), then max(0, .) if flag is
+                             BNI_MASK_CENTERED, or the forward of the activation
+                             a BNI_MASK_*_OUT flag names (alpha: ELU's) */
   BNI_PASS_GRAD_INPUT,    /* out = fma(a, g, fma(nk, x - m, c0)) with g = dy masked as
                              `flag` says; with nk == NULL (constant statistics),
                              out = a*g and c0 is not read */
@@ -46,7 +62,7 @@ static inline int bni_bn_pass_reduces(bni_bn_pass_kind kind)
 
 /* One loop call over F features and N sample columns: its kind and its
  * arguments; members its kind does not use are ignored. flag is the ReLU
- * switch of normalize and the bni_relu_mask of the gradients. */
+ * switch of normalize and the bni_grad_mask of the gradients. */
 typedef struct bni_bn_pass {
   bni_bn_pass_kind kind;
   size_t F, N;
@@ -56,6 +72,9 @@ typedef struct bni_bn_pass {
   size_t lddy;
   const float *m, *scale, *shift, *a, *nk, *c0;
   int flag;
+  const float *y; /* an activation's output (bni_mask_reads_y), ldy apart */
+  size_t ldy;
+  float alpha; /* ELU's */
   float *out;
   size_t ldout;
   double *s1, *s2, *s3;

@@ -58,6 +58,7 @@ static void run_columns(const bni_bn_loops *L, const bni_bn_pass *p, unsigned C,
   part.N = j1 - j0;
   part.x = p->x + j0 * p->ldx;
   part.dy = p->dy ? p->dy + j0 * p->lddy : NULL;
+  part.y = p->y ? p->y + j0 * p->ldy : NULL;
   part.out = p->out ? p->out + j0 * p->ldout : NULL;
   part.s1 = s1;
   part.s2 = s2;

@@ -509,12 +509,10 @@ static const bni_bn_renorm *renorm_of(bn_batchnorm *l, bni_bn_renorm *rn)
   return rn;
 }
 
-bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, const float *x,
-                               size_t ldx, float *y, size_t ldy)
+/* The forward, with an activation folded in when act is given. */
+static bn_status forward(bn_batchnorm *l, bn_mode mode, size_t batch, const float *x, size_t ldx,
+                         const bni_bn_act *act, float *y, size_t ldy)
 {
-  if (!layer)
-    return BN_ERR_INVALID_ARGUMENT;
-  bn_batchnorm *l = layer;
   if (mode != BN_MODE_TRAINING && mode != BN_MODE_INFERENCE)
     return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT, "unknown mode %d", (int)mode);
   bn_status st = check_io(l, batch, "x", x, ldx, "y", y, ldy);
@@ -527,8 +525,8 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   const bni_bn_exec ex = exec_of(l);
 
   if (!batch_stats) {
-    bni_bn_forward_inference(&ex, l->features, batch, x, ldx, l->running_mean,
-                                l->running_var, gamma, beta, l->eps, relu, y, ldy, l->work);
+    bni_bn_forward_inference(&ex, l->features, batch, x, ldx, l->running_mean, l->running_var,
+                             gamma, beta, l->eps, relu, act, y, ldy, l->work);
     l->pending = PENDING_CONST_STATS;
     l->pending_batch = batch;
     return BN_OK;
@@ -539,7 +537,7 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   bni_bn_renorm rn;
   const bni_bn_renorm *renorm = mode == BN_MODE_TRAINING ? renorm_of(l, &rn) : NULL;
   st = bni_bn_forward_training_renorm(&ex, l->features, batch, x, ldx, gamma, beta, l->eps,
-                                      relu, renorm, y, ldy, l->saved_mean,
+                                      relu, act, renorm, y, ldy, l->saved_mean,
                                       l->saved_invstd, l->batch_mean, l->batch_var,
                                       l->residual, l->work);
   if (st != BN_OK)
@@ -552,12 +550,20 @@ bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, 
   return BN_OK;
 }
 
-bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *x, size_t ldx,
-                                const float *dy, size_t lddy, float *dx, size_t lddx)
+bn_status bn_batchnorm_forward(bn_batchnorm *layer, bn_mode mode, size_t batch, const float *x,
+                               size_t ldx, float *y, size_t ldy)
 {
   if (!layer)
     return BN_ERR_INVALID_ARGUMENT;
-  bn_batchnorm *l = layer;
+  return forward(layer, mode, batch, x, ldx, NULL, y, ldy);
+}
+
+/* The backward of the pending forward, with an activation's backward folded
+ * in when act is given (dy is then the gradient of its output). */
+static bn_status backward(bn_batchnorm *l, size_t batch, const float *x, size_t ldx,
+                          const bni_bn_act *act, const float *dy, size_t lddy, float *dx,
+                          size_t lddx)
+{
   if (l->pending == PENDING_NONE)
     return bni_fail(&l->err, BN_ERR_WRONG_STATE, "backward without a forward to follow");
   if (l->pending == PENDING_GLOBAL_STATS)
@@ -570,6 +576,8 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   if (st == BN_OK)
     st = dx ? check_io(l, batch, "dy", dy, lddy, "dx", dx, lddx)
             : bni_check_matrix(&l->err, "dy", dy, l->features, batch, lddy);
+  if (st == BN_OK && act)
+    st = bni_check_matrix(&l->err, "post", act->y, l->features, batch, act->ldy);
   if (st != BN_OK)
     return st;
   const float *gamma = has(l, BN_BATCHNORM_NO_SCALE) ? NULL : l->gamma;
@@ -578,18 +586,73 @@ bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *
   const bni_bn_exec ex = exec_of(l);
   if (l->pending == PENDING_CONST_STATS) {
     bni_bn_backward_inference(&ex, l->features, batch, x, ldx, dy, lddy, l->running_mean,
-                                 l->running_var, gamma, beta, l->eps, relu, dx, lddx,
-                                 l->dgamma, l->dbeta, l->work);
+                              l->running_var, gamma, beta, l->eps, relu, act, dx, lddx,
+                              l->dgamma, l->dbeta, l->work);
   } else {
     st = bni_bn_backward_training_renorm(&ex, l->features, batch, x, ldx, dy, lddy,
                                          l->saved_mean, l->saved_invstd, l->residual, gamma,
-                                         beta, pending_r(l), pending_d(l), relu, dx, lddx,
+                                         beta, pending_r(l), pending_d(l), relu, act, dx, lddx,
                                          l->dgamma, l->dbeta, l->work);
     if (st != BN_OK)
       return bni_fail(&l->err, st, "the reduced gradients are not finite (dy or x holds NaN or infinity)");
   }
   l->have_grads = 1;
   return BN_OK;
+}
+
+bn_status bn_batchnorm_backward(bn_batchnorm *layer, size_t batch, const float *x, size_t ldx,
+                                const float *dy, size_t lddy, float *dx, size_t lddx)
+{
+  if (!layer)
+    return BN_ERR_INVALID_ARGUMENT;
+  return backward(layer, batch, x, ldx, NULL, dy, lddy, dx, lddx);
+}
+
+int bni_batchnorm_folds_activation(const bn_batchnorm *layer, bn_activation act)
+{
+  return !has(layer, BN_BATCHNORM_FUSE_RELU) &&
+         (act == BN_ACT_IDENTITY || act == BN_ACT_RELU || act == BN_ACT_ELU ||
+          act == BN_ACT_SIGMOID || act == BN_ACT_TANH);
+}
+
+/* act (alpha: ELU's; y, ldy: its output, for a backward) as the algorithms'
+ * folded activation in *folded; *use is folded, or NULL for the identity.
+ * BN_ERR_INVALID_ARGUMENT when it does not fold. */
+static bn_status fold(bn_batchnorm *l, bn_activation act, float alpha, const float *y,
+                      size_t ldy, bni_bn_act *folded, const bni_bn_act **use)
+{
+  if (!bni_batchnorm_folds_activation(l, act) ||
+      (act == BN_ACT_ELU && !(isfinite(alpha) && alpha > 0.0f)))
+    return bni_fail(&l->err, BN_ERR_INVALID_ARGUMENT,
+                    "activation %d cannot be folded into this BatchNorm's passes", (int)act);
+  int mask = act == BN_ACT_RELU      ? BNI_MASK_RELU_OUT
+             : act == BN_ACT_ELU     ? BNI_MASK_ELU_OUT
+             : act == BN_ACT_SIGMOID ? BNI_MASK_SIGMOID_OUT
+                                     : BNI_MASK_TANH_OUT;
+  *folded = (bni_bn_act){mask, y, ldy, alpha};
+  *use = act == BN_ACT_IDENTITY ? NULL : folded;
+  return BN_OK;
+}
+
+bn_status bni_batchnorm_forward_activation(bn_batchnorm *layer, bn_mode mode, size_t batch,
+                                           const float *x, size_t ldx, bn_activation act,
+                                           float alpha, float *y, size_t ldy)
+{
+  bni_bn_act folded;
+  const bni_bn_act *use = NULL;
+  bn_status st = fold(layer, act, alpha, NULL, 0, &folded, &use);
+  return st == BN_OK ? forward(layer, mode, batch, x, ldx, use, y, ldy) : st;
+}
+
+bn_status bni_batchnorm_backward_activation(bn_batchnorm *layer, size_t batch, const float *x,
+                                            size_t ldx, bn_activation act, float alpha,
+                                            const float *post, size_t ldpost, const float *da,
+                                            size_t ldda, float *dx, size_t lddx)
+{
+  bni_bn_act folded;
+  const bni_bn_act *use = NULL;
+  bn_status st = fold(layer, act, alpha, post, ldpost, &folded, &use);
+  return st == BN_OK ? backward(layer, batch, x, ldx, use, da, ldda, dx, lddx) : st;
 }
 
 /* ---- state blob ---------------------------------------------------------- */

@@ -7,7 +7,8 @@
  * Buffers per stage: `pre` (dense output) and `post` (the stage output).
  * Activations run in place, because their backward needs only their output:
  *   NONE:   pre = dense(x); pre = act(pre); post = pre
- *   BEFORE: pre = dense(x); post = BN(pre); post = act(post)
+ *   BEFORE: pre = dense(x); post = act(BN(pre)), the activation inside the
+ *           BatchNorm's passes (forward and backward) when it folds
  *   AFTER:  pre = dense(x); pre = act(pre); post = BN(pre)
  * The backward goes through two gradient buffers in turn. */
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "mlp_internal.h"
 #include "../kernels/losses_internal.h"
 #include "../core/checks.h"
+#include "../layers/batchnorm_rows.h"
 
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n)
 {
@@ -139,16 +141,22 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "activation", "forward");
     }
+    /* BatchNorm then activation: the activation inside the normalize pass
+     * when it folds (one pass over post fewer), else on its own after it */
+    const int folded =
+      m->placement == BN_MLP_BN_BEFORE && s->bn && bni_mlp_folds_activation(m, s->bn, 0);
     if (s->bn) {
       if (stop_bn == (long)(i + 1)) {
         *stop_in = s->pre, *stop_ld = F;
         return BN_OK;
       }
-      st = bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, F, s->post, F);
+      st = folded ? bni_batchnorm_forward_activation(s->bn, mode, n, s->pre, F, m->act,
+                                                     m->elu_alpha, s->post, F)
+                  : bni_mlp_batchnorm_forward(m, s->bn, mode, n, s->pre, F, s->post, F);
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "BatchNorm", bn_batchnorm_last_error(s->bn));
     }
-    if (m->placement == BN_MLP_BN_BEFORE) {
+    if (m->placement == BN_MLP_BN_BEFORE && !folded) {
       st = bn_activation_forward(m->act, m->elu_alpha, F, n, s->post, F, s->post, F);
       if (st != BN_OK)
         return layer_fail(m, st, i + 1, "activation", "forward");
@@ -190,8 +198,15 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
       return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
     if (i < m->layers) { /* g is d(loss)/d(post): undo the activation and the BatchNorm */
       if (m->placement == BN_MLP_BN_BEFORE) {
-        st = bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
-        if (st == BN_OK && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
+        /* the activation's backward inside the BatchNorm's passes when it
+         * folds (one pass over g fewer), else on its own before them */
+        const int folded = bni_mlp_folds_activation(m, s->bn, 1);
+        st = folded ? BN_OK
+                    : bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
+        if (st == BN_OK &&
+            (st = folded ? bni_batchnorm_backward_activation(s->bn, n, s->pre, F, m->act,
+                                                             m->elu_alpha, s->post, F, g, F, g, F)
+                         : bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
           return layer_fail(m, st, i + 1, "BatchNorm backward", bn_batchnorm_last_error(s->bn));
       } else {
         if (s->bn && (st = bni_mlp_batchnorm_backward(m, s->bn, n, s->pre, F, g, F, g, F)) != BN_OK)
