@@ -6,9 +6,10 @@
  * bn_batchnorm_backward gives (dx, dgamma, dbeta and the status), for ReLU,
  * ELU, sigmoid, tanh and identity, after a training and an inference
  * forward, with NaN and infinities in the activation's output and in its
- * gradient, columns ld > F apart, on one thread and split over two, on every
- * instruction-set path this CPU runs (BN_ISA is read on every call). dbeta
- * is also checked against a float64 sum of act'(post)*da written here. */
+ * gradient, columns ld > F apart, on one thread and split over two, once on
+ * each instruction-set path this CPU runs (isa_caps.h; BN_ISA is read on
+ * every call). dbeta is also checked against a float64 sum of act'(post)*da
+ * written here. */
 #define _POSIX_C_SOURCE 200809L /* setenv, unsetenv */
 #include <math.h>
 #include <stdarg.h>
@@ -20,8 +21,10 @@
 #include <cmocka.h>
 #include <bn/activations.h>
 #include <bn/batchnorm.h>
+#include "../../src/kernels/batchnorm_loops.h"
 #include "../../src/layers/batchnorm_rows.h"
 #include "../c/support/testing.h"
+#include "isa_caps.h"
 
 /* The shape of the cases: small (tails of every vector width, columns
  * split over two threads), or beyond the loops' prefetch and
@@ -205,24 +208,15 @@ static void forward_case(bn_activation act, bn_mode mode, int hostile, unsigned 
   free(y2);
 }
 
-/* The BN_ISA caps, each path the CPU has: generic, AVX2, the widest. */
-enum { ISAS = 3 };
-
-static void cap_isa(size_t i)
-{
-  static const char *const isas[ISAS] = {"generic", "avx2", NULL};
-  if (i < ISAS && isas[i])
-    setenv("BN_ISA", isas[i], 1);
-  else
-    unsetenv("BN_ISA");
-}
-
 static void run_all(unsigned threads)
 {
   static const bn_activation acts[] = {BN_ACT_RELU, BN_ACT_ELU, BN_ACT_SIGMOID, BN_ACT_TANH,
                                        BN_ACT_IDENTITY};
-  for (size_t i = 0; i < ISAS; i++) {
-    cap_isa(i);
+  isa_caps caps;
+  isa_caps_begin(&caps);
+  while (isa_caps_next(&caps)) {
+    if (!isa_caps_is_new(&caps, bni_bn_loops_select()))
+      continue;
     for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
       for (int hostile = 0; hostile <= 2; hostile++) {
         run_case(acts[a], BN_MODE_TRAINING, hostile, threads);
@@ -231,7 +225,6 @@ static void run_all(unsigned threads)
         forward_case(acts[a], BN_MODE_INFERENCE, hostile > 0, threads);
       }
   }
-  cap_isa(ISAS);
 }
 
 static void test_one_thread(void **state)
@@ -255,14 +248,16 @@ static void test_large(void **state)
 {
   (void)state;
   F = 1024, LD = 1040, N = 8200;
-  for (size_t i = 0; i < ISAS; i++) {
-    cap_isa(i);
+  isa_caps caps;
+  isa_caps_begin(&caps);
+  while (isa_caps_next(&caps)) {
+    if (!isa_caps_is_new(&caps, bni_bn_loops_select()))
+      continue;
     run_case(BN_ACT_RELU, BN_MODE_TRAINING, 1, 1);
     run_case(BN_ACT_TANH, BN_MODE_TRAINING, 0, 1);
     forward_case(BN_ACT_RELU, BN_MODE_INFERENCE, 1, 1);
     forward_case(BN_ACT_SIGMOID, BN_MODE_TRAINING, 0, 1);
   }
-  cap_isa(ISAS);
   F = 37, LD = 42, N = 50;
 }
 
