@@ -9,9 +9,9 @@
  * Usage: bench_ab OLD.so NEW.so [--shapes 256x65536,1024x1024,300x128]
  *                 [--samples 31] [--threads 1]
  * (a shape is FxN: F features, N samples). */
-#include <dlfcn.h>
 #include <bn/bn.h>
 #include "bench_common.h"
+#include "bench_dl.h"
 
 typedef struct api {
   bn_status (*fwd_train)(size_t, size_t, const float *, size_t, const float *, const float *,
@@ -29,32 +29,18 @@ typedef struct api {
                         float *, size_t);
 } api;
 
-static void *must(void *lib, const char *name)
-{
-  void *p = dlsym(lib, name);
-  if (!p) {
-    fprintf(stderr, "bench_ab: %s missing\n", name);
-    exit(2);
-  }
-  return p;
-}
-
 static api load(const char *path)
 {
-  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    fprintf(stderr, "bench_ab: %s\n", dlerror());
-    exit(2);
-  }
+  void *lib = bench_dl_open("bench_ab", path);
   api a;
-  *(void **)&a.fwd_train = must(lib, "bn_batchnorm_forward_training");
-  *(void **)&a.fwd_inf = must(lib, "bn_batchnorm_forward_inference");
-  *(void **)&a.bwd_train = must(lib, "bn_batchnorm_backward_training");
-  *(void **)&a.create = must(lib, "bn_batchnorm_create");
-  *(void **)&a.destroy = must(lib, "bn_batchnorm_destroy");
-  *(void **)&a.set_threads = must(lib, "bn_batchnorm_set_threads");
-  *(void **)&a.forward = must(lib, "bn_batchnorm_forward");
-  *(void **)&a.backward = must(lib, "bn_batchnorm_backward");
+  *(void **)&a.fwd_train = bench_dl_sym("bench_ab", lib, "bn_batchnorm_forward_training");
+  *(void **)&a.fwd_inf = bench_dl_sym("bench_ab", lib, "bn_batchnorm_forward_inference");
+  *(void **)&a.bwd_train = bench_dl_sym("bench_ab", lib, "bn_batchnorm_backward_training");
+  *(void **)&a.create = bench_dl_sym("bench_ab", lib, "bn_batchnorm_create");
+  *(void **)&a.destroy = bench_dl_sym("bench_ab", lib, "bn_batchnorm_destroy");
+  *(void **)&a.set_threads = bench_dl_sym("bench_ab", lib, "bn_batchnorm_set_threads");
+  *(void **)&a.forward = bench_dl_sym("bench_ab", lib, "bn_batchnorm_forward");
+  *(void **)&a.backward = bench_dl_sym("bench_ab", lib, "bn_batchnorm_backward");
   return a;
 }
 

@@ -20,9 +20,9 @@
  * Lines: RESULT_MLP_AB,<net>,<op>,<batch>,<ns A>,<ns B>,<ratio q1>,<median>,<q3>
  * One OpenBLAS thread is the intended setting (OPENBLAS_NUM_THREADS=1).
  * Measurements, never a pass/fail test. */
-#include <dlfcn.h>
 #include <bn/bn.h>
 #include "bench_common.h"
+#include "bench_dl.h"
 
 typedef struct api {
   bn_status (*create)(bn_mlp **, size_t, const size_t *, size_t, size_t, bn_activation,
@@ -38,32 +38,18 @@ typedef struct api {
   bn_status (*fold)(const bn_mlp *, bn_mlp **);
 } api;
 
-static void *must_sym(void *lib, const char *name)
-{
-  void *p = dlsym(lib, name);
-  if (!p) {
-    fprintf(stderr, "bench_mlp_ab: %s missing\n", name);
-    exit(2);
-  }
-  return p;
-}
-
 static api load(const char *path)
 {
-  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!lib) {
-    fprintf(stderr, "bench_mlp_ab: %s\n", dlerror());
-    exit(2);
-  }
+  void *lib = bench_dl_open("bench_mlp_ab", path);
   api a;
-  *(void **)&a.create = must_sym(lib, "bn_mlp_create");
-  *(void **)&a.destroy = must_sym(lib, "bn_mlp_destroy");
-  *(void **)&a.init = must_sym(lib, "bn_mlp_init");
-  *(void **)&a.seed = must_sym(lib, "bn_rng_seed");
-  *(void **)&a.set = must_sym(lib, "bn_mlp_set_parameter");
-  *(void **)&a.step = must_sym(lib, "bn_mlp_train_step");
-  *(void **)&a.predict = must_sym(lib, "bn_mlp_predict");
-  *(void **)&a.fold = must_sym(lib, "bn_mlp_fold_batchnorm");
+  *(void **)&a.create = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_create");
+  *(void **)&a.destroy = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_destroy");
+  *(void **)&a.init = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_init");
+  *(void **)&a.seed = bench_dl_sym("bench_mlp_ab", lib, "bn_rng_seed");
+  *(void **)&a.set = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_set_parameter");
+  *(void **)&a.step = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_train_step");
+  *(void **)&a.predict = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_predict");
+  *(void **)&a.fold = bench_dl_sym("bench_mlp_ab", lib, "bn_mlp_fold_batchnorm");
   return a;
 }
 
