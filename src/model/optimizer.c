@@ -1,9 +1,9 @@
 /* Update rules over flat parameter arrays: SGD, momentum, Nesterov, Adam,
  * each with decoupled weight decay, with PyTorch's conventions and
  * arithmetic (float elements, coefficients in double rounded to float; so a
- * run can be compared with torch.optim). optimizer_loops.h states the
- * arithmetic; the element loops are in optimizer_loops.inc, one copy per
- * instruction set; this file holds the coefficients and the finiteness
+ * run can be compared with torch.optim). docs/math.md, section 9, states
+ * the arithmetic; the element loops are in optimizer_loops.inc, one copy
+ * per instruction set; this file holds the coefficients and the finiteness
  * bound. */
 #include <float.h>
 #include <math.h>
@@ -49,7 +49,7 @@ size_t bni_optimizer_moments(int kind)
 }
 
 /* The coefficients of update `step` (1-based), computed in double and each
- * rounded to float once (optimizer_loops.h). */
+ * rounded to float once (docs/math.md, section 9). */
 static bni_opt_rule make_rule(const bni_optimizer *o, uint64_t step, double decay)
 {
   bni_opt_rule r = {o->kind, bni_optimizer_moments(o->kind), (float)(1.0 - o->lr * decay),
