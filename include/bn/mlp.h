@@ -79,7 +79,9 @@ enum bn_mlp_flags {
 };
 
 /** Optimizers, for BN_MLP_OPTIMIZER. Decoupled weight decay (AdamW-style
- *  p -= lr*wd*p) applies to every one of them. */
+ *  p -= lr*wd*p) applies to every one of them. Each update is computed in
+ *  float, as torch.optim does for float32 tensors (coefficients in double,
+ *  rounded to float; docs/math.md, section 9, states the arithmetic). */
 typedef enum bn_mlp_optimizer {
   BN_MLP_SGD = 1,      /**< p -= lr*g. */
   BN_MLP_MOMENTUM = 2, /**< v = mu*v + g; p -= lr*v (PyTorch's SGD with momentum). */

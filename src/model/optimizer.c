@@ -1,8 +1,11 @@
 /* Update rules over flat parameter arrays: SGD, momentum, Nesterov, Adam,
- * each with decoupled weight decay. Arithmetic in double, stored in float,
- * with PyTorch's conventions (so a run can be compared with torch.optim).
- * The element loops are in optimizer_loops.inc, one copy per instruction
- * set; this file holds the coefficients and the finiteness bound. */
+ * each with decoupled weight decay, with PyTorch's conventions and
+ * arithmetic (float elements, coefficients in double rounded to float; so a
+ * run can be compared with torch.optim). docs/math.md, section 9, states
+ * the arithmetic; the element loops are in optimizer_loops.inc, one copy
+ * per instruction set; this file holds the coefficients and the finiteness
+ * bound. */
+#include <float.h>
 #include <math.h>
 #include "mlp_internal.h"
 #include "optimizer_loops.h"
@@ -45,40 +48,51 @@ size_t bni_optimizer_moments(int kind)
   }
 }
 
+/* The coefficients of update `step` (1-based), computed in double and each
+ * rounded to float once (docs/math.md, section 9). */
 static bni_opt_rule make_rule(const bni_optimizer *o, uint64_t step, double decay)
 {
-  bni_opt_rule r = {o->kind, bni_optimizer_moments(o->kind), o->lr, 1.0 - o->lr * decay,
-                    o->momentum, o->beta1, o->beta2, 0.0, o->eps, 0.0, 0.0};
+  bni_opt_rule r = {o->kind, bni_optimizer_moments(o->kind), (float)(1.0 - o->lr * decay),
+                    (float)o->lr, (float)o->momentum, (float)o->beta1, (float)(1.0 - o->beta1),
+                    (float)o->beta2, (float)(1.0 - o->beta2), 0.0f, 1.0f};
   if (o->kind == BN_MLP_ADAM) {
-    const double t = (double)step;
-    r.step_size = o->lr / (1.0 - pow(o->beta1, t));
-    const double root_c2 = sqrt(1.0 - pow(o->beta2, t));
-    r.scaled_step = r.step_size * root_c2;
-    r.scaled_eps = o->eps * root_c2;
+    const double t = (double)step, root_c2 = sqrt(1.0 - pow(o->beta2, t));
+    r.step = (float)(o->lr / (1.0 - pow(o->beta1, t)) * root_c2);
+    const float eps = (float)(o->eps * root_c2);
+    r.eps = eps > 0.0f ? eps : FLT_TRUE_MIN; /* a denominator is never 0 */
   }
   return r;
 }
 
 /* Whether bounds from the largest magnitudes already prove every new value
- * finite (the usual case: no element pass before the update). */
+ * finite (the usual case: no element pass before the update). Each bound is
+ * the rule's expression in double on the magnitudes, with the float
+ * coefficients the loops use: every term is then at least the magnitude of
+ * the float value it bounds before rounding, each float operation rounds by
+ * a factor of at most 1 + 2^-24 (a handful of them per value), and Adam's
+ * denominator is at least eps > 0 (a root is >= 0 and rounding is
+ * monotone), so a bound below 1e38 keeps every intermediate and result
+ * below FLT_MAX. A bound that fails proves nothing: the caller then
+ * computes the values (apply, !commit). */
 static int bounded(const bni_opt_rule *r, const bni_opt_extent *e)
 {
   const double P = e->param, G = e->grad, M1 = e->m1, M2 = e->m2;
-  const double kept = P * fabs(r->shrink), limit = 1e38; /* below FLT_MAX after rounding */
+  const double kept = P * fabs((double)r->shrink), limit = 1e38;
+  const double lr = r->lr, mu = r->mu;
   double p, a = 0.0, b = 0.0;
   switch (r->kind) {
   case BN_MLP_SGD:
-    p = kept + r->lr * G;
+    p = kept + lr * G;
     break;
   case BN_MLP_MOMENTUM:
   case BN_MLP_NESTEROV:
-    a = r->mu * M1 + G;
-    p = kept + r->lr * (G + a);
+    a = mu * M1 + G;
+    p = kept + lr * (G + a); /* Nesterov's g + mu*v <= G + a (mu <= 1) */
     break;
   case BN_MLP_ADAM:
-    a = r->b1 * M1 + (1.0 - r->b1) * G;
-    b = r->b2 * M2 + (1.0 - r->b2) * G * G;
-    p = kept + r->step_size * a / r->eps; /* denom >= eps */
+    a = (double)r->b1 * M1 + (double)r->c1 * G;
+    b = (double)r->b2 * M2 + (double)r->c2 * G * G;
+    p = kept + (double)r->step * a / (double)r->eps; /* step*m1 <= that too: eps <= 1 */
     break;
   default:
     p = P;

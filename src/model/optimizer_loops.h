@@ -4,23 +4,24 @@
 /* The optimizer's element loops, compiled once per instruction set like the
  * BatchNorm kernels' (optimizer_loops.inc in optimizer_loops_generic.c,
  * _avx2.c, _avx512.c) and chosen with them: bni_opt_loops_select() takes
- * the path bni_isa_select() takes, so BN_ISA caps both. Arithmetic in
- * double, stored in float, no contraction (-ffp-contract=off; the AVX2 and
- * AVX-512 update loops are intrinsics, one per operation): every path gives
- * the same bits. */
+ * the path bni_isa_select() takes, so BN_ISA caps both.
+ *
+ * The arithmetic is PyTorch's and is stated in docs/math.md, section 9:
+ * float elements, coefficients computed once per update in double and
+ * rounded to float, one float operation at a time in a fixed order, never
+ * fused (-ffp-contract=off; the AVX2 and AVX-512 loops are intrinsics, one
+ * per operation; IEEE square root and division are correctly rounded in
+ * scalar and vector form): every path gives the same bits. */
 
 #include <stddef.h>
 
-/* The coefficients of one update, shared by every element. */
+/* The coefficients of one update, shared by every element (docs/math.md,
+ * section 9): shrink = 1 - lr*decay, c1 = 1 - b1, c2 = 1 - b2, and Adam's
+ * step and eps already multiplied by sqrt(1 - b2^t). */
 typedef struct bni_opt_rule {
   int kind; /* bn_mlp_optimizer */
   size_t moments;
-  double lr, shrink, mu, b1, b2, step_size, eps;
-  /* Adam's step as lr/(1-b1^t) * m1 / (sqrt(m2)/sqrt(1-b2^t) + eps), both
-   * sides multiplied by sqrt(1-b2^t): one square root and one division an
-   * element, the root in float (m2 is a float; correctly rounded on every
-   * path). */
-  double scaled_step, scaled_eps;
+  float shrink, lr, mu, b1, c1, b2, c2, step, eps;
 } bni_opt_rule;
 
 /* The largest magnitudes of one tensor's parameters, gradients and moments

@@ -8,6 +8,9 @@
  * Lines: RESULT,optimizer,<isa>,1,<rule>_<pass>,<tensors>,<values>,<bytes>,<ns>,<GB/s>
  * where bytes counts each array the pass reads or writes once (Adam's update:
  * param, grad, m1, m2 read, param, m1, m2 written: 7 x 4 bytes a value).
+ * <rule>_rw is the reference: a plain read and write of the same arrays (each
+ * array the rule writes gets the gradient added, one pass, AVX-512 when the
+ * CPU has it), the memory limit the update is held against.
  * Usage: bench_optimizer [--reps 21] [--budget seconds] [--clock wall|cpu]
  * Internal functions, hence linked with the library's objects. A measurement,
  * never a pass/fail test. */
@@ -35,6 +38,52 @@ static void update(void *ctx)
   for (size_t k = 0; k < TENSORS; k++)
     bni_optimizer_update(&t->opt, t->step, t->p[k], t->g[k], t->m1[k], t->m2[k], SIZES[k],
                          k == 0 ? 1e-4 : 0.0, &t->kept[k]);
+}
+
+/* The reference pass of the arrays of tensor k: read param, grad and the
+ * rule's moments, write param and the moments, no other arithmetic. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static size_t rw_avx512(float *restrict p,
+                                                           const float *restrict g,
+                                                           float *restrict m1,
+                                                           float *restrict m2, size_t moments,
+                                                           size_t n)
+{
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(g + i);
+    _mm512_storeu_ps(p + i, _mm512_add_ps(_mm512_loadu_ps(p + i), x));
+    if (moments > 0)
+      _mm512_storeu_ps(m1 + i, _mm512_add_ps(_mm512_loadu_ps(m1 + i), x));
+    if (moments > 1)
+      _mm512_storeu_ps(m2 + i, _mm512_add_ps(_mm512_loadu_ps(m2 + i), x));
+  }
+  return i;
+}
+#endif
+
+static size_t rw_moments;
+
+static void read_write(void *ctx)
+{
+  tensors *t = ctx;
+  for (size_t k = 0; k < TENSORS; k++) {
+    float *restrict p = t->p[k], *restrict m1 = t->m1[k], *restrict m2 = t->m2[k];
+    const float *restrict g = t->g[k];
+    size_t i = 0;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    if (__builtin_cpu_supports("avx512f"))
+      i = rw_avx512(p, g, m1, m2, rw_moments, SIZES[k]);
+#endif
+    for (; i < SIZES[k]; i++) {
+      p[i] += g[i];
+      if (rw_moments > 0)
+        m1[i] += g[i];
+      if (rw_moments > 1)
+        m2[i] += g[i];
+    }
+  }
 }
 
 static void check(void *ctx)
@@ -94,6 +143,10 @@ int main(int argc, char **argv)
     snprintf(op, sizeof op, "%s_update", names[r]);
     bench_result("optimizer", isa, 1, op, TENSORS, values, arrays * 4.0 * (double)values,
                  bench_time(update, &t, reps, budget, NULL));
+    rw_moments = moments;
+    snprintf(op, sizeof op, "%s_rw", names[r]);
+    bench_result("optimizer", isa, 1, op, TENSORS, values, arrays * 4.0 * (double)values,
+                 bench_time(read_write, &t, reps, budget, NULL));
     snprintf(op, sizeof op, "%s_check", names[r]);
     bench_result("optimizer", isa, 1, op, TENSORS, values, 4.0 * (double)values,
                  bench_time(check, &t, reps, budget, NULL));
