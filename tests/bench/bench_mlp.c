@@ -203,7 +203,17 @@ int main(int argc, char **argv)
   size_t batches[8] = {32, 128, 256}, nb = 3, threads[4] = {1, 2}, nt = 2;
   int reps = 21;
   double budget = 2.0;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  static const char usage[] = "usage: bench_mlp [--batches 32,128,256] [--threads 1,2] "
+                               "[--reps N] [--budget s] [--clock wall|cpu]\n";
+  for (int i = 1; i < argc; i += 2) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (i + 1 == argc) { /* every option takes a value */
+      fprintf(stderr, "bench_mlp: %s needs a value\n%s", argv[i], usage);
+      return 2;
+    }
     if (!strcmp(argv[i], "--batches"))
       nb = parse_list(argv[i + 1], batches, 8);
     else if (!strcmp(argv[i], "--threads"))
@@ -217,8 +227,7 @@ int main(int argc, char **argv)
     else if (!strcmp(argv[i], "--clock") && !strcmp(argv[i + 1], "wall"))
       bench_clock = CLOCK_MONOTONIC;
     else {
-      fprintf(stderr, "usage: bench_mlp [--batches 32,128,256] [--threads 1,2] [--reps N] "
-                      "[--budget s] [--clock wall|cpu]\n");
+      fputs(usage, stderr);
       return 2;
     }
   }
