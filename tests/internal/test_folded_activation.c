@@ -247,6 +247,8 @@ static void test_two_threads(void **state)
 static void test_large(void **state)
 {
   (void)state;
+  if (getenv("BN_TEST_UNDER_MEMCHECK")) /* for time: tests/valgrind.cmake */
+    skip();
   F = 1024, LD = 1040, N = 8200;
   isa_caps caps;
   isa_caps_begin(&caps);
