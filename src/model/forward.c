@@ -16,6 +16,7 @@
 #include "mlp_internal.h"
 #include "../kernels/losses_internal.h"
 #include "../core/checks.h"
+#include "../kernels/batchnorm_loops.h"
 #include "../layers/batchnorm_rows.h"
 
 size_t bni_mlp_chunk(const bn_mlp *m, size_t n)
@@ -105,6 +106,26 @@ static bn_status head_batchnorm(bn_mlp *m, bn_mode mode, size_t n, bni_stage *s,
   return BN_OK;
 }
 
+/* Whether a hidden layer whose BatchNorm feeds the activation runs the
+ * activation inside the BatchNorm's passes, forward
+ * (bni_batchnorm_forward_activation) or backward
+ * (bni_batchnorm_backward_activation): where it was measured to pay, and
+ * not inside a sharded step, whose BatchNorm goes through the reducer. */
+static int folds_activation(const bn_mlp *m, const bn_batchnorm *bn, int backward)
+{
+  /* a sharded step's BatchNorm goes through the reducer (moments; sums, then dx) */
+  if (m->red.stepping || !bni_batchnorm_folds_activation(bn, m->act))
+    return 0;
+  /* Where it pays (docs/performance.md, "The activation inside the
+   * BatchNorm's passes"): ReLU on every path, both ways. The forwards of
+   * ELU, sigmoid and tanh ran up to a quarter slower inside the normalize
+   * loop than in a pass of their own; their derivatives inside the
+   * backward's double reduction pay on the AVX-512 path only. The bits are
+   * the same either way. */
+  return m->act == BN_ACT_RELU || m->act == BN_ACT_IDENTITY ||
+         (backward && bni_isa_select() == BNI_ISA_AVX512);
+}
+
 bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, size_t ldx,
                           long stop_bn, const float **stop_in, size_t *stop_ld)
 {
@@ -144,7 +165,7 @@ bn_status bni_mlp_forward(bn_mlp *m, bn_mode mode, size_t n, const float *x, siz
     /* BatchNorm then activation: the activation inside the normalize pass
      * when it folds (one pass over post fewer), else on its own after it */
     const int folded =
-      m->placement == BN_MLP_BN_BEFORE && s->bn && bni_mlp_folds_activation(m, s->bn, 0);
+      m->placement == BN_MLP_BN_BEFORE && s->bn && folds_activation(m, s->bn, 0);
     if (s->bn) {
       if (stop_bn == (long)(i + 1)) {
         *stop_in = s->pre, *stop_ld = F;
@@ -200,7 +221,7 @@ bn_status bni_mlp_backward(bn_mlp *m, size_t n, const float *x, size_t ldx, cons
       if (m->placement == BN_MLP_BN_BEFORE) {
         /* the activation's backward inside the BatchNorm's passes when it
          * folds (one pass over g fewer), else on its own before them */
-        const int folded = bni_mlp_folds_activation(m, s->bn, 1);
+        const int folded = folds_activation(m, s->bn, 1);
         st = folded ? BN_OK
                     : bn_activation_backward(m->act, m->elu_alpha, F, n, s->post, F, g, F, g, F);
         if (st == BN_OK &&

@@ -210,12 +210,6 @@ bn_status bni_mlp_batchnorm_forward(bn_mlp *m, bn_batchnorm *bn, bn_mode mode, s
 bn_status bni_mlp_batchnorm_backward(bn_mlp *m, bn_batchnorm *bn, size_t n, const float *x,
                                      size_t ldx, const float *dy, size_t lddy, float *dx,
                                      size_t lddx);
-/* Whether a hidden layer whose BatchNorm feeds the activation runs the
- * activation inside the BatchNorm's passes, forward
- * (bni_batchnorm_forward_activation) or backward
- * (bni_batchnorm_backward_activation): where it was measured to pay, and
- * not inside a sharded step, whose BatchNorm goes through the reducer. */
-int bni_mlp_folds_activation(const bn_mlp *m, const bn_batchnorm *bn, int backward);
 /* Sum the gradients, the loss sum and the correct count over every rank
  * (one reduce); st is this rank's status, and every rank returns an error
  * if any rank's is one. */

@@ -9,8 +9,6 @@
 #include <string.h>
 #include "../core/checks.h"
 #include "../core/moments.h"
-#include "../kernels/batchnorm_loops.h"
-#include "../layers/batchnorm_rows.h"
 #include "mlp_internal.h"
 
 /* The architecture's numbers every rank must share, and the reduce slots
@@ -202,21 +200,6 @@ bn_status bni_mlp_batchnorm_backward(bn_mlp *m, bn_batchnorm *bn, size_t n, cons
   if (rs != BN_OK)
     return rs;
   return bn_batchnorm_backward_with_sums(bn, n, x, ldx, dy, lddy, dx, lddx, b, b + F);
-}
-
-int bni_mlp_folds_activation(const bn_mlp *m, const bn_batchnorm *bn, int backward)
-{
-  /* a sharded step's BatchNorm goes through the reducer (moments; sums, then dx) */
-  if (m->red.stepping || !bni_batchnorm_folds_activation(bn, m->act))
-    return 0;
-  /* Where it pays (docs/performance.md, "The activation inside the
-   * BatchNorm's passes"): ReLU on every path, both ways. The forwards of
-   * ELU, sigmoid and tanh ran up to a quarter slower inside the normalize
-   * loop than in a pass of their own; their derivatives inside the
-   * backward's double reduction pay on the AVX-512 path only. The bits are
-   * the same either way. */
-  return m->act == BN_ACT_RELU || m->act == BN_ACT_IDENTITY ||
-         (backward && bni_isa_select() == BNI_ISA_AVX512);
 }
 
 bn_status bni_mlp_reduce_step(bn_mlp *m, bn_status st, double *loss_sum, double *correct)
