@@ -17,9 +17,20 @@ Usage: /usr/bin/python3 bench_mlp_torch.py [--batches 32,128,256] [--threads 1,2
 """
 import argparse
 import ctypes
+import os
 import time
 
-import torch
+# PyTorch's OpenMP workers spin while they wait for work (libgomp's default
+# policy); this PyTorch runs its matrix products in OpenBLAS, whose workers
+# spin too, and on this 2-core machine the two pools spin against each other:
+# a two-thread run of bench_train_torch.py took 34-39 s against 14-15 s on
+# one thread; PASSIVE makes OpenMP's workers sleep instead (13.7-14.4 s,
+# 2026-12-03). libgomp reads it when torch loads, hence before
+# `import torch`; a value the caller set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+WAIT_POLICY = os.environ["OMP_WAIT_POLICY"]
+
+import torch  # noqa: E402  (after the wait policy above)
 
 from bench_torch import measure  # one timing rule for every PyTorch benchmark
 
@@ -52,7 +63,7 @@ def main():
     a = p.parse_args()
     clock = time.thread_time if a.clock == "cpu" else time.perf_counter
     torch.manual_seed(0)
-    print(f"# bench_mlp_torch: torch {torch.__version__}")
+    print(f"# bench_mlp_torch: torch {torch.__version__}, OMP_WAIT_POLICY={WAIT_POLICY}")
     for threads in (int(t) for t in a.threads.split(",")):
         set_threads(threads)
         for batch in (int(b) for b in a.batches.split(",")):

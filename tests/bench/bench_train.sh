@@ -5,7 +5,10 @@
 # time (user + system, all threads) of each; on a loaded machine the CPU
 # time of the one-thread runs is the figure to compare.
 # Usage: tests/bench/bench_train.sh BN_BINARY [EPOCHS] [REPEATS]
-# (TORCH_THREADS="1 2" by default: PyTorch's thread counts)
+# (TORCH_THREADS="1 2" by default: PyTorch's thread counts. PyTorch's runs
+# get OMP_WAIT_POLICY=PASSIVE unless the caller set it: its OpenMP workers
+# otherwise spin against OpenBLAS's on this 2-core machine, 2.5x slower on
+# two threads than on one; bench_train_torch.py prints the policy.)
 # Lines: RESULT_TRAIN,<who>,<threads>,<batch>,<epochs>,<wall s>,<cpu s>,<test accuracy>
 set -eu
 bn=$1
@@ -14,7 +17,9 @@ repeats=${3:-1}
 here=$(dirname "$0")
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export OMP_WAIT_POLICY
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg); PyTorch's OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 i=0
 while [ "$i" -lt "$repeats" ]; do
   for threads in 1 default; do

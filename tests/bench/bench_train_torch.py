@@ -7,7 +7,9 @@ ReLU (bench_mlp_torch.network), Adam lr 0.002 on a half cosine to 0 updated
 every step, batch 256, 10 epochs, the training set reshuffled each epoch, the
 test set evaluated (eval mode, loss and accuracy) after every epoch. The
 timed span is data loading + training + evaluation (not `import torch`).
-Prints one line:
+Prints a comment line with the thread count and OpenMP's wait policy
+(PASSIVE unless the caller set OMP_WAIT_POLICY; bench_mlp_torch.py says why)
+and one line:
   RESULT_TRAIN,torch,<threads>,<batch>,<epochs>,<wall s>,<process cpu s>,<test accuracy>
 Usage: /usr/bin/python3 bench_train_torch.py [--threads N] [--epochs 10] [--batch-size 256]
                                              [--data DIR]
@@ -19,9 +21,12 @@ import os
 import time
 
 import numpy as np
-import torch
 
-from bench_mlp_torch import network, set_threads  # the same network and threads as bench_mlp's
+# the same network and threads as bench_mlp's; first, since it sets PyTorch's
+# OpenMP wait policy (PASSIVE unless the caller chose one), which must come
+# before `import torch`
+from bench_mlp_torch import WAIT_POLICY, network, set_threads
+import torch  # noqa: E402
 
 
 def load_idx(path):
@@ -90,6 +95,7 @@ def main():
                 hits += int((z.argmax(1) == yt[start:start + 1024]).sum())
             accuracy = hits / len(xt)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(f"# bench_train_torch: {a.threads} threads, OMP_WAIT_POLICY={WAIT_POLICY}")
     print(f"RESULT_TRAIN,torch,{a.threads},{a.batch_size},{a.epochs},{wall:.2f},{cpu:.2f},"
           f"{accuracy:.4f}", flush=True)
 
