@@ -94,7 +94,7 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
     return BN_ERR_SIZE_OVERFLOW;
   bytes = nd + nf;
   bn_batchnorm *l = calloc(1, sizeof *l);
-  double *block = malloc(bytes);
+  double *block = bni_bn_alloc_rows(bytes);
   if (!l || !block) {
     free(l);
     free(block);
