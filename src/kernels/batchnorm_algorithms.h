@@ -21,9 +21,9 @@
  * loops read three of them (m, scale, shift) beside every column, and rows
  * that straddle cache lines made the in-cache inference forward ~1.5x slower
  * (1024 x 1024: ~100 against ~150 us on a Zen 5, docs/performance.md, issue
- * 12, "Row alignment"). Rows lie F floats or doubles apart, so all of them
- * are aligned when F is a multiple of 16. NULL on overflow or failure;
- * free() releases it. */
+ * 12, "Row alignment"). The layer pads its rows to whole lines, and the
+ * algorithms' scratch carves its rows on lines when it has room (carve in
+ * batchnorm_algorithms.c). NULL on overflow or failure; free() releases it. */
 #define BNI_BN_ROW_ALIGN 64
 static inline void *bni_bn_alloc_rows(size_t bytes)
 {
