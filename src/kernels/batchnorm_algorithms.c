@@ -1,4 +1,5 @@
 #include <math.h>
+#include <string.h>
 #include "batchnorm_algorithms.h"
 #include "batchnorm_constants.h"
 
@@ -208,8 +209,18 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
 {
   scratch s = carve(work, F);
   inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
+  /* A caller's mean row that straddles cache lines costs the normalize loop
+   * a split load per vector (~1.5x in cache, docs/performance.md, "Row
+   * alignment"); when the scratch's m row starts on a line, the loop reads
+   * a copy there (the same values; one row copied for N >= 8 columns). */
+  const float *m = mean;
+  if (N >= 8 && (uintptr_t)mean % BNI_BN_ROW_ALIGN != 0 &&
+      (uintptr_t)s.m % BNI_BN_ROW_ALIGN == 0) {
+    memcpy(s.m, mean, F * sizeof *mean);
+    m = s.m;
+  }
   bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                         .ldx = ldx, .m = mean, .scale = s.scale,
+                                         .ldx = ldx, .m = m, .scale = s.scale,
                                          .shift = s.shift, .flag = relu, .out = y,
                                          .ldout = ldy},
                            act));
