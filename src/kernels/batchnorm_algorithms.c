@@ -1,10 +1,17 @@
 #include <math.h>
+#include <string.h>
 #include "batchnorm_algorithms.h"
 #include "batchnorm_constants.h"
 
 /* ---- the algorithms --------------------------------------------------------- */
 
-/* Scratch: three rows of F doubles, then seven rows of F floats. */
+/* Scratch: three rows of F doubles, then seven rows of F floats, within the
+ * BNI_BN_WORK_PER_FEATURE*F doubles the caller gives. When that has room
+ * for the padding (F >= 161; or F a multiple of 16, the scratch 64-byte
+ * aligned, where no padding is needed), every row starts on a 64-byte line,
+ * so that the element loops' m, scale and shift rows do not straddle lines
+ * (see bni_bn_alloc_rows); otherwise the rows follow each other. Where the
+ * rows lie changes no value. */
 typedef struct scratch {
   double *d0, *d1, *d2;
   float *m, *invstd, *scale, *shift, *a, *nk, *c0;
@@ -12,17 +19,26 @@ typedef struct scratch {
 
 static scratch carve(double *work, size_t F)
 {
+  const size_t line = BNI_BN_ROW_ALIGN;
+  const size_t head = (line - (size_t)((uintptr_t)work % line)) % line;
+  const size_t dline = (F * sizeof(double) + line - 1) / line * line;
+  const size_t fline = (F * sizeof(float) + line - 1) / line * line;
+  const int lines = head + 3 * dline + 7 * fline <= BNI_BN_WORK_PER_FEATURE * F * sizeof(double);
+  const size_t dstep = lines ? dline : F * sizeof(double);
+  const size_t fstep = lines ? fline : F * sizeof(float);
+  char *p = (char *)(void *)work + (lines ? head : 0);
   scratch s;
-  s.d0 = work;
-  s.d1 = work + F;
-  s.d2 = work + 2 * F;
-  s.m = (float *)(void *)(work + 3 * F);
-  s.invstd = s.m + F;
-  s.scale = s.invstd + F;
-  s.shift = s.scale + F;
-  s.a = s.shift + F;
-  s.nk = s.a + F;
-  s.c0 = s.nk + F;
+  s.d0 = (double *)(void *)p;
+  s.d1 = (double *)(void *)(p + dstep);
+  s.d2 = (double *)(void *)(p + 2 * dstep);
+  p += 3 * dstep;
+  s.m = (float *)(void *)p;
+  s.invstd = (float *)(void *)(p + fstep);
+  s.scale = (float *)(void *)(p + 2 * fstep);
+  s.shift = (float *)(void *)(p + 3 * fstep);
+  s.a = (float *)(void *)(p + 4 * fstep);
+  s.nk = (float *)(void *)(p + 5 * fstep);
+  s.c0 = (float *)(void *)(p + 6 * fstep);
   return s;
 }
 
@@ -193,8 +209,18 @@ void bni_bn_forward_inference(const bni_bn_exec *ex, size_t F, size_t N, const f
 {
   scratch s = carve(work, F);
   inference_affine(F, var, gamma, beta, eps, s.scale, s.shift);
+  /* A caller's mean row that straddles cache lines costs the normalize loop
+   * a split load per vector (~1.5x in cache, docs/performance.md, "Row
+   * alignment"); when the scratch's m row starts on a line, the loop reads
+   * a copy there (the same values; one row copied for N >= 8 columns). */
+  const float *m = mean;
+  if (N >= 8 && (uintptr_t)mean % BNI_BN_ROW_ALIGN != 0 &&
+      (uintptr_t)s.m % BNI_BN_ROW_ALIGN == 0) {
+    memcpy(s.m, mean, F * sizeof *mean);
+    m = s.m;
+  }
   bni_bn_run(ex, with_act(&(bni_bn_pass){.kind = BNI_PASS_NORMALIZE, .F = F, .N = N, .x = x,
-                                         .ldx = ldx, .m = mean, .scale = s.scale,
+                                         .ldx = ldx, .m = m, .scale = s.scale,
                                          .shift = s.shift, .flag = relu, .out = y,
                                          .ldout = ldy},
                            act));

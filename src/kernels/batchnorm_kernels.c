@@ -49,7 +49,7 @@ static int work_bytes(size_t F, size_t *bytes)
 static double *alloc_work(size_t F)
 {
   size_t n;
-  return work_bytes(F, &n) ? malloc(n) : NULL;
+  return work_bytes(F, &n) ? bni_bn_alloc_rows(n) : NULL;
 }
 
 bn_status bn_batchnorm_workspace_size(size_t features, size_t *bytes)

@@ -46,7 +46,7 @@ struct bn_batchnorm {
   int pending_renorm; /* the pending batch-statistics forward used r and d */
   double pending_count; /* the whole batch's samples after PENDING_GLOBAL_STATS */
   int have_grads;
-  /* F floats each, one allocation */
+  /* F floats each, one 64-byte aligned allocation, rows F rounded up to 16 apart */
   float *gamma, *beta, *running_mean, *running_var, *dgamma, *dbeta, *saved_mean, *saved_invstd;
   float *renorm_r, *renorm_d;
   double *residual, *batch_mean, *batch_var; /* F doubles each */
@@ -88,13 +88,18 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
     return BN_ERR_INVALID_ARGUMENT;
   if (!flags_consistent(flags))
     return BN_ERR_INVALID_ARGUMENT;
-  size_t nd, nf, bytes;
-  if (!bni_mul_size(features, DOUBLE_ROWS * sizeof(double), &nd) ||
-      !bni_mul_size(features, FLOAT_ROWS * sizeof(float), &nf) || nd > SIZE_MAX - nf)
+  /* Rows lie `stride` elements apart, F rounded up to 16, so that each
+   * starts on a 64-byte line of the aligned block (bni_bn_alloc_rows). */
+  size_t nd, nf, bytes, stride;
+  if (features > SIZE_MAX - 15)
+    return BN_ERR_SIZE_OVERFLOW;
+  stride = (features + 15) / 16 * 16;
+  if (!bni_mul_size(stride, DOUBLE_ROWS * sizeof(double), &nd) ||
+      !bni_mul_size(stride, FLOAT_ROWS * sizeof(float), &nf) || nd > SIZE_MAX - nf)
     return BN_ERR_SIZE_OVERFLOW;
   bytes = nd + nf;
   bn_batchnorm *l = calloc(1, sizeof *l);
-  double *block = malloc(bytes);
+  double *block = bni_bn_alloc_rows(bytes);
   if (!l || !block) {
     free(l);
     free(block);
@@ -108,15 +113,15 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
   l->dmax = DEFAULT_DMAX;
   l->threads = 1;
   l->residual = block;
-  l->batch_mean = block + features;
-  l->batch_var = block + 2 * features;
-  l->work = block + 3 * features;
-  float *fl = (float *)(void *)(block + DOUBLE_ROWS * features);
+  l->batch_mean = block + stride;
+  l->batch_var = block + 2 * stride;
+  l->work = block + 3 * stride;
+  float *fl = (float *)(void *)(block + DOUBLE_ROWS * stride);
   float **rows[FLOAT_ROWS] = {&l->gamma, &l->beta, &l->running_mean, &l->running_var,
                               &l->dgamma, &l->dbeta, &l->saved_mean, &l->saved_invstd,
                               &l->renorm_r, &l->renorm_d};
   for (size_t r = 0; r < FLOAT_ROWS; r++)
-    *rows[r] = fl + r * features;
+    *rows[r] = fl + r * stride;
   for (size_t f = 0; f < features; f++) {
     l->gamma[f] = 1.0f;
     l->beta[f] = 0.0f;

@@ -7,8 +7,9 @@
  * fastest samples (the least disturbed ones on a loaded machine).
  *
  * Usage: bench_ab OLD.so NEW.so [--shapes 256x65536,1024x1024,300x128]
- *                 [--samples 31] [--threads 1]
- * (a shape is FxN: F features, N samples). */
+ *                 [--samples 31] [--threads 1] [--ops fwd_inf,layer_fwd_inf,...]
+ * (a shape is FxN: F features, N samples; --ops limits the run to the named
+ * ops, all by default). */
 #include <bn/bn.h>
 #include "bench_common.h"
 #include "bench_dl.h"
@@ -51,10 +52,11 @@ typedef struct ctx {
   bn_batchnorm *layer;
 } ctx;
 
-enum { OP_FWD_TRAIN, OP_FWD_INF, OP_BWD_TRAIN, OP_BWD_TRAIN_RELU, OP_LAYER_FWD, OP_LAYER_BWD,
-       OP_LAYER_BWD_RELU, N_OPS };
-static const char *op_names[N_OPS] = {"fwd_train", "fwd_inf", "bwd_train", "bwd_train_relu",
-                                      "layer_fwd_train", "layer_bwd", "layer_bwd_relu"};
+enum { OP_FWD_TRAIN, OP_FWD_INF, OP_BWD_TRAIN, OP_BWD_TRAIN_RELU, OP_LAYER_FWD, OP_LAYER_FWD_INF,
+       OP_LAYER_BWD, OP_LAYER_BWD_RELU, N_OPS };
+static const char *op_names[N_OPS] = {"fwd_train",       "fwd_inf",       "bwd_train",
+                                      "bwd_train_relu",  "layer_fwd_train", "layer_fwd_inf",
+                                      "layer_bwd",       "layer_bwd_relu"};
 
 static void run(const ctx *c, int op)
 {
@@ -77,6 +79,9 @@ static void run(const ctx *c, int op)
     break;
   case OP_LAYER_FWD:
     st = L->forward(c->layer, BN_MODE_TRAINING, c->N, c->x, c->F, c->y, c->F);
+    break;
+  case OP_LAYER_FWD_INF:
+    st = L->forward(c->layer, BN_MODE_INFERENCE, c->N, c->x, c->F, c->y, c->F);
     break;
   default:
     st = L->backward(c->layer, c->N, c->x, c->F, c->dy, c->F, c->y, c->F);
@@ -115,10 +120,10 @@ int main(int argc, char **argv)
 {
   if (argc < 3) {
     fprintf(stderr, "usage: bench_ab OLD.so NEW.so [--shapes FxN,...] [--samples n] "
-                    "[--threads t]\n");
+                    "[--threads t] [--ops name,...]\n");
     return 2;
   }
-  char shapes[512] = "256x65536,1024x1024,300x128";
+  char shapes[512] = "256x65536,1024x1024,300x128", ops[512] = "";
   int samples = 31;
   unsigned threads = 1;
   for (int i = 3; i + 1 < argc; i += 2) {
@@ -128,6 +133,8 @@ int main(int argc, char **argv)
       samples = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--threads"))
       threads = (unsigned)atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--ops"))
+      snprintf(ops, sizeof ops, ",%s,", argv[i + 1]);
   }
   if (samples < 1 || samples > 256)
     samples = 15;
@@ -155,6 +162,10 @@ int main(int argc, char **argv)
                    vec + (6 + 2 * (size_t)k) * F, vec + (7 + 2 * (size_t)k) * F, vec + 4 * F,
                    vec + 5 * F, NULL};
     for (int op = 0; op < N_OPS; op++) {
+      char name[64];
+      snprintf(name, sizeof name, ",%s,", op_names[op]);
+      if (ops[0] && !strstr(ops, name))
+        continue;
       for (int k = 0; k < 2; k++)
         prepare(&c[k], op, threads);
       double one = time_calls(&c[0], op, 1);
