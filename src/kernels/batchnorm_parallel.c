@@ -86,15 +86,16 @@ static void *run_chunk(void *arg)
 static void plan_chunk(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C, unsigned t,
                        chunk *c)
 {
-  double *rows = ex->partials + (size_t)t * BNI_BN_PARTIAL_ROWS * p->F;
+  const size_t R = bni_bn_partial_row_stride(p->F);
+  double *rows = ex->partials + (size_t)t * BNI_BN_PARTIAL_ROWS * R;
   c->loops = ex->loops;
   c->pass = p;
   c->chunks = C;
   c->j0 = bni_bn_chunk_begin(p->N, C, t);
   c->j1 = bni_bn_chunk_begin(p->N, C, t + 1);
   c->s1 = rows;
-  c->s2 = p->s2 ? rows + p->F : NULL;
-  c->s3 = rows + 2 * p->F;
+  c->s2 = p->s2 ? rows + R : NULL;
+  c->s3 = rows + 2 * R;
 }
 
 /* out = row of chunk 0 + row of chunk 1 + ... in that order. */
@@ -102,8 +103,8 @@ static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, d
 {
   if (!out)
     return;
-  const size_t stride = BNI_BN_PARTIAL_ROWS * F;
-  const double *part = ex->partials + row * F;
+  const size_t R = bni_bn_partial_row_stride(F), stride = BNI_BN_PARTIAL_ROWS * R;
+  const double *part = ex->partials + row * R;
   memcpy(out, part, F * sizeof *out);
   for (unsigned t = 1; t < C; t++)
     for (size_t f = 0; f < F; f++)
@@ -115,17 +116,17 @@ static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, d
  * first moved to chunk 0's origin (the origins' difference is exact). */
 static void merge_moments(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C)
 {
-  const size_t F = p->F, stride = BNI_BN_PARTIAL_ROWS * F;
+  const size_t F = p->F, R = bni_bn_partial_row_stride(F), stride = BNI_BN_PARTIAL_ROWS * R;
   double *part = ex->partials;
   memcpy(p->s1, part, F * sizeof *p->s1);
-  memcpy(p->s2, part + F, F * sizeof *p->s2);
-  memcpy(p->s3, part + 2 * F, F * sizeof *p->s3);
+  memcpy(p->s2, part + R, F * sizeof *p->s2);
+  memcpy(p->s3, part + 2 * R, F * sizeof *p->s3);
   for (unsigned t = 1; t < C; t++) {
-    double *offset = part + t * stride, *origin = offset + 2 * F;
+    double *offset = part + t * stride, *origin = offset + 2 * R;
     for (size_t f = 0; f < F; f++)
       offset[f] += origin[f] - p->s3[f];
     const size_t j0 = bni_bn_chunk_begin(p->N, C, t), j1 = bni_bn_chunk_begin(p->N, C, t + 1);
-    bni_moments_merge(F, (double)j0, p->s1, p->s2, (double)(j1 - j0), offset, offset + F);
+    bni_moments_merge(F, (double)j0, p->s1, p->s2, (double)(j1 - j0), offset, offset + R);
   }
 }
 

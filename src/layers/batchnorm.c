@@ -52,7 +52,7 @@ struct bn_batchnorm {
   double *residual, *batch_mean, *batch_var; /* F doubles each */
   double *work;                              /* kernel scratch */
   unsigned threads;                          /* most threads per pass, >= 1 */
-  double *partials; /* threads*BNI_BN_PARTIAL_ROWS*F doubles when threads > 1, else NULL */
+  double *partials; /* threads > 1: one block for bni_bn_exec (batchnorm_parallel.h), else NULL */
   bni_pool *pool;   /* threads - 1 workers when threads > 1 and they started, else NULL */
   bni_error err;
 };
@@ -193,11 +193,12 @@ static bn_status set_threads(bn_batchnorm *layer, unsigned threads)
   bni_pool *pool = NULL;
   if (threads > 1) {
     size_t bytes;
-    if (!bni_mul_size(layer->features, (size_t)threads * BNI_BN_PARTIAL_ROWS * sizeof(double),
-                      &bytes))
+    if (layer->features > SIZE_MAX - BNI_BN_PARTIAL_LINE_DOUBLES ||
+        !bni_mul_size(bni_bn_partial_row_stride(layer->features),
+                      (size_t)threads * BNI_BN_PARTIAL_ROWS * sizeof(double), &bytes))
       return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY, "scratch for %u threads overflows",
                       threads);
-    partials = malloc(bytes);
+    partials = bni_bn_alloc_rows(bytes);
     if (!partials || bni_pool_create(threads - 1, &pool) != BN_OK) {
       free(partials);
       return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY,

@@ -44,7 +44,8 @@ static void run_case(int relu, unsigned threads)
   float *y = malloc(sizeof(float) * F * N), *dx = malloc(sizeof(float) * F * N);
   float gamma[F], beta[F], sm[F], si[F], dg1[F], db1[F], dg2[F], db2[F];
   double residual[F], ref_dg[F], ref_db[F], work[BNI_BN_WORK_PER_FEATURE * F];
-  double *partials = malloc(sizeof(double) * BNI_BN_PARTIAL_ROWS * F * threads);
+  double *partials =
+      malloc(sizeof(double) * BNI_BN_PARTIAL_ROWS * bni_bn_partial_row_stride(F) * threads);
   assert_non_null(x);
   assert_non_null(dy);
   assert_non_null(y);
