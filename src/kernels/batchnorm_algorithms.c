@@ -10,7 +10,7 @@
  * for the padding (F >= 161; or F a multiple of 16, the scratch 64-byte
  * aligned, where no padding is needed), every row starts on a 64-byte line,
  * so that the element loops' m, scale and shift rows do not straddle lines
- * (see bni_bn_alloc_rows); otherwise the rows follow each other. Where the
+ * (row_lines.h); otherwise the rows follow each other. Where the
  * rows lie changes no value. */
 typedef struct scratch {
   double *d0, *d1, *d2;
@@ -21,8 +21,8 @@ static scratch carve(double *work, size_t F)
 {
   const size_t line = BNI_BN_ROW_ALIGN;
   const size_t head = (line - (size_t)((uintptr_t)work % line)) % line;
-  const size_t dline = (F * sizeof(double) + line - 1) / line * line;
-  const size_t fline = (F * sizeof(float) + line - 1) / line * line;
+  const size_t dline = bni_bn_line_elements(F, sizeof(double)) * sizeof(double);
+  const size_t fline = bni_bn_line_elements(F, sizeof(float)) * sizeof(float);
   const int lines = head + 3 * dline + 7 * fline <= BNI_BN_WORK_PER_FEATURE * F * sizeof(double);
   const size_t dstep = lines ? dline : F * sizeof(double);
   const size_t fstep = lines ? fline : F * sizeof(float);

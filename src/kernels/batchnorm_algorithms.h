@@ -7,31 +7,13 @@
  * its scratch and may run its passes over threads (see batchnorm_parallel.h). */
 
 #include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <bn/status.h>
 #include "batchnorm_loops.h"
 #include "batchnorm_parallel.h"
+#include "row_lines.h"
 
 /* Scratch every algorithm below needs, in doubles (7 per feature). */
 #define BNI_BN_WORK_PER_FEATURE 7
-
-/* Where libbn allocates the per-feature rows itself (a kernel's scratch, a
- * layer's rows), they start on a 64-byte cache-line boundary: the element
- * loops read three of them (m, scale, shift) beside every column, and rows
- * that straddle cache lines made the in-cache inference forward ~1.5x slower
- * (1024 x 1024: ~100 against ~150 us on a Zen 5, docs/performance.md, issue
- * 12, "Row alignment"). The layer pads its rows to whole lines, and the
- * algorithms' scratch carves its rows on lines when it has room (carve in
- * batchnorm_algorithms.c). NULL on overflow or failure; free() releases it. */
-#define BNI_BN_ROW_ALIGN 64
-static inline void *bni_bn_alloc_rows(size_t bytes)
-{
-  if (bytes == 0 || bytes > SIZE_MAX - (BNI_BN_ROW_ALIGN - 1))
-    return NULL;
-  return aligned_alloc(BNI_BN_ROW_ALIGN,
-                       (bytes + BNI_BN_ROW_ALIGN - 1) / BNI_BN_ROW_ALIGN * BNI_BN_ROW_ALIGN);
-}
 
 /* The four algorithms below run each pass as ex says (loops, threads and
  * partial-sum rows; a one-thread exec runs every pass on the calling thread).

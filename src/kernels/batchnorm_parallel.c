@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "batchnorm_parallel.h"
+#include "row_lines.h"
 #include "../core/moments.h"
 
 /* The split threshold of a pass kind: BN_PARALLEL_MIN_ELEMENTS if it holds
@@ -86,7 +87,7 @@ static void *run_chunk(void *arg)
 static void plan_chunk(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C, unsigned t,
                        chunk *c)
 {
-  const size_t R = bni_bn_partial_row_stride(p->F);
+  const size_t R = bni_bn_line_elements(p->F, sizeof(double));
   double *rows = ex->partials + (size_t)t * BNI_BN_PARTIAL_ROWS * R;
   c->loops = ex->loops;
   c->pass = p;
@@ -103,7 +104,7 @@ static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, d
 {
   if (!out)
     return;
-  const size_t R = bni_bn_partial_row_stride(F), stride = BNI_BN_PARTIAL_ROWS * R;
+  const size_t R = bni_bn_line_elements(F, sizeof(double)), stride = BNI_BN_PARTIAL_ROWS * R;
   const double *part = ex->partials + row * R;
   memcpy(out, part, F * sizeof *out);
   for (unsigned t = 1; t < C; t++)
@@ -116,7 +117,7 @@ static void merge_row(const bni_bn_exec *ex, size_t F, unsigned C, size_t row, d
  * first moved to chunk 0's origin (the origins' difference is exact). */
 static void merge_moments(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C)
 {
-  const size_t F = p->F, R = bni_bn_partial_row_stride(F), stride = BNI_BN_PARTIAL_ROWS * R;
+  const size_t F = p->F, R = bni_bn_line_elements(F, sizeof(double)), stride = BNI_BN_PARTIAL_ROWS * R;
   double *part = ex->partials;
   memcpy(p->s1, part, F * sizeof *p->s1);
   memcpy(p->s2, part + R, F * sizeof *p->s2);

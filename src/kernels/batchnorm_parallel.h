@@ -24,17 +24,6 @@
 #define BNI_BN_MAX_THREADS 64u
 /* Rows of F doubles of partial sums per chunk (grad_sums has three outputs). */
 #define BNI_BN_PARTIAL_ROWS 3u
-/* Doubles from one partial-sum row to the next: F rounded up to a 64-byte
- * line, so that in a line-aligned block (bni_bn_alloc_rows) no two chunks'
- * rows share a line. Rows that did, where malloc left the block, made the
- * two threads' accumulator stores of every sweep fight over that line
- * (docs/performance.md, issue 12, "False sharing"). */
-#define BNI_BN_PARTIAL_LINE_DOUBLES 8u
-static inline size_t bni_bn_partial_row_stride(size_t F)
-{
-  return (F + BNI_BN_PARTIAL_LINE_DOUBLES - 1) / BNI_BN_PARTIAL_LINE_DOUBLES *
-         BNI_BN_PARTIAL_LINE_DOUBLES;
-}
 /* Passes over fewer elements (F*N) than these run as one chunk, from where a
  * second thread paid on the layer's persistent pool in the break-even
  * measurement (docs/performance.md, "Threads" and issue 12's "Session 5"):
@@ -49,8 +38,9 @@ static inline size_t bni_bn_partial_row_stride(size_t F)
 #define BNI_BN_MIN_CHUNK_COLUMNS 2u
 
 /* How the passes of one call run: the loops, the most chunks to use and, when
- * threads > 1, threads*BNI_BN_PARTIAL_ROWS*bni_bn_partial_row_stride(F)
- * doubles of partial sums (64-byte aligned) and
+ * threads > 1, threads*BNI_BN_PARTIAL_ROWS rows of partial sums, each
+ * bni_bn_line_elements(F, sizeof(double)) doubles apart (row_lines.h: no two
+ * chunks share a line) in a block from bni_bn_alloc_rows, and
  * optionally a pool of at least threads - 1 workers that runs chunks
  * 1..C-1 (without one, each pass creates and joins its threads). */
 typedef struct bni_bn_exec {

@@ -88,13 +88,12 @@ bn_status bn_batchnorm_create(bn_batchnorm **out, size_t features, unsigned flag
     return BN_ERR_INVALID_ARGUMENT;
   if (!flags_consistent(flags))
     return BN_ERR_INVALID_ARGUMENT;
-  /* Rows lie `stride` elements apart, F rounded up to 16, so that each
-   * starts on a 64-byte line of the aligned block (bni_bn_alloc_rows). */
-  size_t nd, nf, bytes, stride;
-  if (features > SIZE_MAX - 15)
-    return BN_ERR_SIZE_OVERFLOW;
-  stride = (features + 15) / 16 * 16;
-  if (!bni_mul_size(stride, DOUBLE_ROWS * sizeof(double), &nd) ||
+  /* Rows lie `stride` elements apart, F rounded up to whole lines, so that
+   * each starts on a line of the aligned block (row_lines.h). Double rows
+   * of the same stride are whole lines too. */
+  size_t nd, nf, bytes;
+  const size_t stride = bni_bn_line_elements(features, sizeof(float));
+  if (!stride || !bni_mul_size(stride, DOUBLE_ROWS * sizeof(double), &nd) ||
       !bni_mul_size(stride, FLOAT_ROWS * sizeof(float), &nf) || nd > SIZE_MAX - nf)
     return BN_ERR_SIZE_OVERFLOW;
   bytes = nd + nf;
@@ -193,8 +192,8 @@ static bn_status set_threads(bn_batchnorm *layer, unsigned threads)
   bni_pool *pool = NULL;
   if (threads > 1) {
     size_t bytes;
-    if (layer->features > SIZE_MAX - BNI_BN_PARTIAL_LINE_DOUBLES ||
-        !bni_mul_size(bni_bn_partial_row_stride(layer->features),
+    const size_t row = bni_bn_line_elements(layer->features, sizeof(double));
+    if (!row || !bni_mul_size(row,
                       (size_t)threads * BNI_BN_PARTIAL_ROWS * sizeof(double), &bytes))
       return bni_fail(&layer->err, BN_ERR_OUT_OF_MEMORY, "scratch for %u threads overflows",
                       threads);

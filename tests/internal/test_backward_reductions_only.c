@@ -45,7 +45,7 @@ static void run_case(int relu, unsigned threads)
   float gamma[F], beta[F], sm[F], si[F], dg1[F], db1[F], dg2[F], db2[F];
   double residual[F], ref_dg[F], ref_db[F], work[BNI_BN_WORK_PER_FEATURE * F];
   double *partials =
-      malloc(sizeof(double) * BNI_BN_PARTIAL_ROWS * bni_bn_partial_row_stride(F) * threads);
+      malloc(sizeof(double) * BNI_BN_PARTIAL_ROWS * bni_bn_line_elements(F, sizeof(double)) * threads);
   assert_non_null(x);
   assert_non_null(dy);
   assert_non_null(y);
