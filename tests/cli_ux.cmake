@@ -26,11 +26,12 @@ add_test(NAME cli_ux
           $<IF:$<BOOL:${CAIRO_FOUND}>,1,0>)
 set_tests_properties(cli_ux PROPERTIES LABELS cli TIMEOUT 300)
 
-# The man page (written from bn --help at build time) and the bash
-# completion, against the program.
+# The man page (written from bn --help at build time), the bash completion
+# and docs/cli.md, against the program.
 add_test(NAME cli_man_completion
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/man_completion_test.sh $<TARGET_FILE:bn_cli>
-          ${PROJECT_BINARY_DIR}/docs/man/bn.1 ${PROJECT_SOURCE_DIR}/src/cli/bn-completion.bash)
+          ${PROJECT_BINARY_DIR}/docs/man/bn.1 ${PROJECT_SOURCE_DIR}/src/cli/bn-completion.bash
+          ${PROJECT_SOURCE_DIR}/docs/cli.md)
 set_tests_properties(cli_man_completion PROPERTIES LABELS cli)
 set_tests_properties(cli_ux PROPERTIES
   ENVIRONMENT "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/cli/lsan.supp")

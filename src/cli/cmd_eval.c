@@ -30,6 +30,9 @@ static const char *const PREDICT_USAGE =
     "index,class and, with --probabilities, one column per output; index is the\n"
     "sample's position in INPUT, from 0.\n"
     "\n"
+    "  --output FILE         write the CSV to FILE instead of standard output\n"
+    "  --probabilities       add the columns p0,p1,... (one per output)\n"
+    "  --limit N             classify only the first N samples (default: all)\n"
     "  --label NAME|INDEX    a CSV column to skip (the labels; default: none)\n"
     CLI_HELP_HEADER;
 

@@ -155,7 +155,7 @@ static int on_batch(void *user, size_t epoch, size_t done, size_t total, float l
 {
   train_ctx *c = user;
   if (stop_signal(c)) {
-    c->stopped_in_epoch = 1;
+    c->stopped_in_epoch = done < total; /* after the last step the epoch is whole */
     return 1;
   }
   epoch += c->first_epoch;
@@ -172,6 +172,10 @@ static int on_batch(void *user, size_t epoch, size_t done, size_t total, float l
 static int on_epoch(void *user, size_t epoch, float loss, float accuracy, double seconds)
 {
   train_ctx *c = user;
+  /* An epoch cut short by a signal (bn_mlp_fit still calls this) is not
+   * done: the record keeps the position of its start. */
+  if (c->stopped_in_epoch)
+    return 1;
   epoch += c->first_epoch;
   /* The run's position: the weights and the shuffling generator as of this
    * epoch's end are exactly where the next epoch starts. */

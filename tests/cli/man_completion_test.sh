@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # bn(1) and the bash completion against the program: every command and
 # option of every --help is in the man page (which is written from those
-# texts) and offered by the completion, the page renders without warnings,
-# and the choices the completion lists are exactly those bn accepts.
-#   man_completion_test.sh BN MAN_PAGE COMPLETION
+# texts), offered by the completion and named in docs/cli.md, the page
+# renders without warnings, and the choices the completion lists are exactly
+# those bn accepts.
+#   man_completion_test.sh BN MAN_PAGE COMPLETION CLI_MD
 set -u
-bn=$1 page=$2 completion=$3
+bn=$1 page=$2 completion=$3 doc=$4
 passed=0 failed=0
 check() { if eval "$2"; then passed=$((passed + 1)); echo "ok: $1"; else failed=$((failed + 1)); echo "FAIL: $1"; fi; }
 
@@ -25,6 +26,7 @@ for c in $commands; do
   for o in $("$bn" "$c" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u); do
     check "bn $c $o: in the man page" "grep -qF -- '${o//-/\\-}' '$page'"
     check "bn $c $o: completed" "[[ ' $(complete_line "$c" "${o:0:4}") ' == *' $o '* ]]"
+    check "bn $c $o: in docs/cli.md" "grep -qE -- '(^|[^a-z-])$o([^a-z-]|\$)' '$doc'"
   done
 done
 # Choices: the completion's list is the one bn prints for an unknown value.

@@ -1,5 +1,5 @@
 /* libFuzzer: the standardizer's state blob, through both entry points
- * (create_from_state, and load_state into an existing 3-feature handle), as
+ * (create_from_bytes, and deserialize into an existing 3-feature handle), as
  * given and with its checksum made right. A
  * state that loads must round-trip bit for bit and transform both ways. */
 #include <bn/bn.h>

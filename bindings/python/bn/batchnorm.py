@@ -352,10 +352,12 @@ class BatchNorm(Handle):
     def threads(self) -> int:
         """Most threads each forward and backward may use, in [1, 64] (default 1).
 
-        Only batches of at least 2**16 elements in the forward and 2**18 in
-        the backward are split (into chunks of at least 2 samples). With more than one thread the results may differ
-        from the one-thread results in the last bits, but are deterministic
-        for a given thread count. Not part of the saved state."""
+        Only batches of at least 2**17 elements in the forward and 2**18 in
+        the backward are split (into chunks of at least 2 samples; the
+        environment variable BN_PARALLEL_MIN_ELEMENTS overrides both). With
+        more than one thread the results may differ from the one-thread
+        results in the last bits, but are deterministic for a given thread
+        count. Not part of the saved state."""
         value = ctypes.c_uint()
         self._call(lib.bn_batchnorm_get_threads, ctypes.byref(value))
         return value.value
