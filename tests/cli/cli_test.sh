@@ -116,7 +116,9 @@ expect 2 'needs a MODEL' "eval without a model" -- "$bn" eval
 expect 2 'needs a MODEL and an INPUT' "predict without input" -- "$bn" predict "$model"
 expect 2 'needs a MODEL and an OUT' "fold without output" -- "$bn" fold "$model"
 
-expect 1 'apt-get install dataset-fashion-mnist' "missing default dataset names the package" -- \
+expect 1 'is missing: BN_DATA=.*no-default-dataset should hold' "a stale BN_DATA is named" -- \
+  "$bn" train --epochs 1
+expect 1 'unset BN_DATA .*apt-get install dataset-fashion-mnist' "... beside the package's directory" -- \
   "$bn" train --epochs 1
 expect 1 'nowhere/train-images-idx3-ubyte.gz is missing' "missing --data dir" -- \
   "$bn" train --data "$work/nowhere"
