@@ -327,6 +327,8 @@ int cmd_plot(int argc, char **argv);
 int cli_load_model(const char *path, bn_mlp **out);
 const char *cli_activation_name(bn_activation a);
 const char *cli_optimizer_name(int kind);
+/* "s" unless n is 1: "%zu epoch%s" reads "1 epoch", "2 epochs". */
+const char *cli_plural(size_t n);
 const char *cli_placement_name(bn_mlp_placement p);
 /* "784 -> [BN] -> 256 -> 128 -> 10 softmax" */
 void cli_describe(const bn_mlp *m, char *out, size_t cap);

@@ -14,7 +14,8 @@ static const char *const FOLD_USAGE =
 /* The recipe of a bn train run and how far it got. */
 static void print_recipe(const train_record *r)
 {
-  printf("recipe: %zu epochs (%zu done%s), batch %zu, seed %llu", r->epochs, r->epochs_done,
+  printf("recipe: %zu epoch%s (%zu done%s), batch %zu, seed %llu", r->epochs,
+         cli_plural(r->epochs), r->epochs_done,
          r->partial_epoch ? " and part of the next" : "", r->batch_size,
          (unsigned long long)r->seed);
   if (r->text[TR_INIT])

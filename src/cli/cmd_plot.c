@@ -60,7 +60,7 @@ int cmd_plot(int argc, char **argv)
     return CLI_FAIL;
   rc = plot_history(&hist, output, w, h);
   if (rc == CLI_OK)
-    printf("%zu epochs plotted to %s (%dx%d)\n", hist.n, output, w, h);
+    printf("%zu epoch%s plotted to %s (%dx%d)\n", hist.n, cli_plural(hist.n), output, w, h);
   history_free(&hist);
   return rc;
 }

@@ -610,9 +610,9 @@ built:
     printf("\n");
     double kind = 0;
     bn_mlp_get_parameter(m, BN_MLP_OPTIMIZER, &kind);
-    printf("training: %s lr %g (%s), batch %zu, %zu epochs, seed %llu, %d OpenBLAS threads",
-           cli_optimizer_name((int)kind), lr, schedules[sched], batch, epochs,
-           (unsigned long long)seed, threads_of.steps);
+    printf("training: %s lr %g (%s), batch %zu, %zu epoch%s, seed %llu, %d OpenBLAS thread%s",
+           cli_optimizer_name((int)kind), lr, schedules[sched], batch, epochs, cli_plural(epochs),
+           (unsigned long long)seed, threads_of.steps, cli_plural((size_t)threads_of.steps));
     if (threads_of.evaluation != threads_of.steps)
       printf(" (%d evaluating)", threads_of.evaluation);
     printf("\n");
@@ -660,8 +660,9 @@ built:
     int failed = dist.rank == 0 && checkpoint_save(m, rec, o.output) != CLI_OK;
     failed = cli_dist_max(&dist, failed);
     if (!failed && dist.rank == 0)
-      fprintf(stderr, "bn: interrupted by signal %d after %zu complete epochs; model and "
-              "optimizer state saved to %s\n", signo, rec->epochs_done, o.output);
+      fprintf(stderr, "bn: interrupted by signal %d after %zu complete epoch%s; model and "
+              "optimizer state saved to %s\n", signo, rec->epochs_done,
+              cli_plural(rec->epochs_done), o.output);
     rc = failed ? CLI_FAIL : 128 + signo;
     everyone_knows = 1;
     goto out;
@@ -716,9 +717,9 @@ built:
   }
   if (dist.rank == 0) {
     const char *judged = have_test ? held_label : "training";
-    printf("%s accuracy %.4f  %s loss %.4f  (%zu epochs in %.1f s; model saved to %s)\n",
-           judged, (double)ctx.test_acc, judged,
-           (double)ctx.test_loss, epochs - first_epoch, seconds, o.output);
+    printf("%s accuracy %.4f  %s loss %.4f  (%zu epoch%s in %.1f s; model saved to %s)\n",
+           judged, (double)ctx.test_acc, judged, (double)ctx.test_loss, epochs - first_epoch,
+           cli_plural(epochs - first_epoch), seconds, o.output);
   }
   rc = CLI_OK;
 out:

@@ -24,6 +24,11 @@ const char *cli_activation_name(bn_activation a)
   }
 }
 
+const char *cli_plural(size_t n)
+{
+  return n == 1 ? "" : "s";
+}
+
 const char *cli_optimizer_name(int kind)
 {
   switch (kind) {

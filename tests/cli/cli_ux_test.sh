@@ -59,7 +59,7 @@ interrupt_run() {  # interrupt_run SIGNAL CODE
   local rc=$?
   check "SIG$sig: exit $rc (expected $code)" "[ $rc -eq $code ]"
   check "SIG$sig: says it saved" \
-    "grep -Eq 'interrupted by signal [0-9]+ after [0-9]+ complete epochs; model and optimizer state saved to' '$work/int_$sig.txt'"
+    "grep -Eq 'interrupted by signal [0-9]+ after [0-9]+ complete epochs?; model and optimizer state saved to' '$work/int_$sig.txt'"
   check "SIG$sig: the saved model loads, with its optimizer state" \
     "'$bn' info '$out' | grep -q 'optimizer state: saved'"
   check "SIG$sig: no temporary file left" "[ -z \"\$(ls -A '$work' | grep -i tmp)\" ]"
