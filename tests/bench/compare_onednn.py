@@ -9,9 +9,15 @@ the median of the rounds' medians is reported. Prints one Markdown table:
 time per call of each implementation and oneDNN's time over libbn's
 (> 1: libbn is faster).
 
+--hugepages sets BENCH_HUGEPAGES=1 for bench_bn and bench_dnnl alike, so
+that both programs' buffers get transparent huge pages (bench_common.h; the
+way numpy allocates large arrays). PyTorch 1.13's allocator has no such
+switch: its runs are unchanged (compare the two libraries with --no-torch).
+
 Usage: /usr/bin/python3 tests/bench/compare_onednn.py --bench-dir build-bench/tests/bench
            [--before-lib /path/to/old/src] [--shapes 256x65536,1024x1024,300x128]
            [--threads 1,2] [--rounds 3] [--reps 9] [--budget 0.3] [--no-torch]
+           [--hugepages]
 """
 import argparse
 import os
@@ -41,6 +47,7 @@ def main():
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--budget", type=float, default=0.3)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--hugepages", action="store_true")
     a = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     times = {}  # (impl, threads, op, F, N) -> [round medians]
@@ -55,6 +62,7 @@ def main():
                 # core from the layer's two threads; bench_dnnl has no such
                 # thread. One OpenBLAS thread starts none.
                 env["OPENBLAS_NUM_THREADS"] = "1"
+                env["BENCH_HUGEPAGES"] = "1" if a.hugepages else "0"
                 bn = [os.path.join(a.bench_dir, "bench_bn"), "--isa", "default", "--shapes", shape,
                       "--threads", str(t), "--ops", ",".join(OPS)] + common
                 runs = [("libbn", bn, env)]
