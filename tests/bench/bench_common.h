@@ -154,6 +154,51 @@ static inline double bench_time(void (*op)(void *), void *ctx, int reps, double 
   return bench_median(samples, (size_t)n);
 }
 
+/* Two ops timed in alternation, for comparisons that the machine's changing
+ * speed must hit alike: sample k times `inner` calls of a then of b (b first
+ * on odd k), so that both see the same moments. Returns the median seconds
+ * per call of each (*ta, *tb) and writes the samples' ratios b/a, sorted,
+ * to ratio[0..n-1]; returns n. Same warm-up, inner count (from the slower
+ * op) and sample rules as bench_time. */
+static inline int bench_time_pair(void (*a)(void *), void *ca, void (*b)(void *), void *cb,
+                                  int reps, double budget, double *ta, double *tb,
+                                  double *ratio)
+{
+  const double min_sample = 2e-3;
+  double t0 = bench_now();
+  a(ca);
+  double one = bench_now() - t0;
+  t0 = bench_now();
+  b(cb);
+  double other = bench_now() - t0;
+  one = one > other ? one : other;
+  long inner = 1;
+  if (one < min_sample)
+    inner = (long)(min_sample / (one > 1e-8 ? one : 1e-8)) + 1;
+  double sa[256], sb[256];
+  int n = 0;
+  double start = bench_now();
+  if (reps > 256)
+    reps = 256;
+  while (n < reps && (n < 3 || bench_now() - start < budget)) {
+    for (int turn = 0; turn < 2; turn++) {
+      int first_a = (n % 2 == 0) == (turn == 0);
+      void (*op)(void *) = first_a ? a : b;
+      void *ctx = first_a ? ca : cb;
+      double t = bench_now();
+      for (long i = 0; i < inner; i++)
+        op(ctx);
+      (first_a ? sa : sb)[n] = (bench_now() - t) / (double)inner;
+    }
+    ratio[n] = sb[n] / sa[n];
+    n++;
+  }
+  bench_median(ratio, (size_t)n);
+  *ta = bench_median(sa, (size_t)n);
+  *tb = bench_median(sb, (size_t)n);
+  return n;
+}
+
 static inline void bench_result(const char *bench, const char *impl, int threads,
                                 const char *op, size_t F, size_t N, double bytes, double sec)
 {
