@@ -17,6 +17,9 @@
  * (bench_time_pair), so that the shared machine's changing speed hits both
  * alike: RESULT lines for both (libbn's as "libbn,layer") and a "# paired"
  * line with the median and quartiles of the per-sample ratio oneDNN / libbn.
+ * Meant for one thread: on two, each library's idle workers (OpenMP's
+ * spin-wait, libbn's pool's) take cores from the other's next sample
+ * (docs/performance.md, "Process to process").
  *
  * Usage: OMP_NUM_THREADS=1 bench_dnnl [--features 64,...] [--mib 1,8,256]
  *                                     [--ops ...] [--reps 11] [--budget s]

@@ -17,7 +17,9 @@ switch: its runs are unchanged (compare the two libraries with --no-torch).
 --paired times libbn and oneDNN in one process (bench_dnnl --paired 1:
 alternating samples on the same buffers) instead of one process each, so
 that the machine's changing speed (docs/performance.md, "Process to
-process") hits both alike; not with --before-lib.
+process") hits both alike; not with --before-lib. One thread only: on two,
+each library's idle workers (OpenMP's spin-wait, the pool's) take cores from
+the other's next sample, so two-thread rows still run one process each.
 
 Usage: /usr/bin/python3 tests/bench/compare_onednn.py --bench-dir build-bench/tests/bench
            [--before-lib /path/to/old/src] [--shapes 256x65536,1024x1024,300x128]
@@ -73,12 +75,13 @@ def main():
                 env["BENCH_HUGEPAGES"] = "1" if a.hugepages else "0"
                 bn = [os.path.join(a.bench_dir, "bench_bn"), "--isa", "default", "--shapes", shape,
                       "--threads", str(t), "--ops", ",".join(OPS)] + common
-                runs = [] if a.paired else [("libbn", bn, env)]
+                paired = a.paired and t == 1
+                runs = [] if paired else [("libbn", bn, env)]
                 if a.before_lib:
                     runs.append(("libbn before", bn, dict(env, LD_LIBRARY_PATH=a.before_lib)))
                 runs.append(("oneDNN", [os.path.join(a.bench_dir, "bench_dnnl"), "--shapes", shape,
                                         "--ops", ",".join(OPS.values())] + common +
-                             (["--paired", "1"] if a.paired else []),
+                             (["--paired", "1"] if paired else []),
                              dict(env, OMP_NUM_THREADS=str(t))))
                 if not a.no_torch:
                     runs.append(("PyTorch", [sys.executable, os.path.join(here, "bench_torch.py"),
