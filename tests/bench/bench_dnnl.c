@@ -12,9 +12,20 @@
  * the thread count is OMP_NUM_THREADS, read when the program starts; the
  * RESULT lines carry that value. Minimal bytes as in bench_bn.
  *
+ * --paired 1 also runs libbn's layer (bn_batchnorm on as many threads, the
+ * same flags, the same buffers) and times the two in alternating samples
+ * (bench_time_pair), so that the shared machine's changing speed hits both
+ * alike: RESULT lines for both (libbn's as "libbn,layer") and a "# paired"
+ * line with the median and quartiles of the per-sample ratio oneDNN / libbn.
+ * Meant for one thread: on two, each library's idle workers (OpenMP's
+ * spin-wait, libbn's pool's) take cores from the other's next sample
+ * (docs/performance.md, "Process to process").
+ *
  * Usage: OMP_NUM_THREADS=1 bench_dnnl [--features 64,...] [--mib 1,8,256]
  *                                     [--ops ...] [--reps 11] [--budget s]
- *                                     [--shapes FxN,...] (as in bench_bn) */
+ *                                     [--shapes FxN,...] (as in bench_bn)
+ *                                     [--paired 1] */
+#include <bn/bn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include "bench_common.h"
 
@@ -56,6 +67,30 @@ static void run(void *p)
   CHECK(dnnl_stream_wait(c->stream));
 }
 
+/* libbn's layer doing what a oneDNN op does, for --paired. */
+typedef struct bn_ctx {
+  bn_batchnorm *layer;
+  int kind;
+  size_t F, N;
+  const float *x, *dy;
+  float *y;
+} bn_ctx;
+
+static void run_bn(void *p)
+{
+  bn_ctx *c = p;
+  bn_status st = c->kind == OP_BWD
+                     ? bn_batchnorm_backward(c->layer, c->N, c->x, c->F, c->dy, c->F, c->y, c->F)
+                     : bn_batchnorm_forward(c->layer,
+                                            c->kind == OP_FWD_INF ? BN_MODE_INFERENCE
+                                                                  : BN_MODE_TRAINING,
+                                            c->N, c->x, c->F, c->y, c->F);
+  if (st != BN_OK) {
+    fprintf(stderr, "bench_dnnl: libbn call failed: %s\n", bn_status_string(st));
+    exit(2);
+  }
+}
+
 static dnnl_memory_t wrap(const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *ptr)
 {
   dnnl_memory_t m;
@@ -75,7 +110,7 @@ int main(int argc, char **argv)
 {
   char f_buf[256] = "64,256,1024,4096", mib_buf[256] = "1,8,256", ops_buf[256] = "";
   char shape_buf[256] = "";
-  int reps = 11;
+  int reps = 11, paired = 0;
   double budget = 1.0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--features"))
@@ -90,6 +125,8 @@ int main(int argc, char **argv)
       reps = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--budget"))
       budget = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "--paired"))
+      paired = atoi(argv[i + 1]);
     else {
       fprintf(stderr, "bench_dnnl: unknown option %s\n", argv[i]);
       return 2;
@@ -209,10 +246,34 @@ int main(int argc, char **argv)
           memcpy(c.args, bargs, sizeof bargs);
         }
         CHECK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
-        double t = bench_time(run, &c, reps, budget, NULL);
+        double t;
         char label[64];
         snprintf(label, sizeof label, "%s", impl);
         printf("# %s F=%zu N=%zu impl=%s\n", op->name, F, N, label);
+        if (paired) {
+          bn_ctx b = {NULL, op->kind, F, N, x, dy, y};
+          unsigned bn_threads = threads > 0 ? (unsigned)threads : 1;
+          if (bn_batchnorm_create(&b.layer, F, op->relu ? BN_BATCHNORM_FUSE_RELU : 0) != BN_OK ||
+              bn_batchnorm_set_threads(b.layer, bn_threads) != BN_OK ||
+              bn_batchnorm_set(b.layer, BN_BATCHNORM_GAMMA, scale, F) != BN_OK ||
+              bn_batchnorm_set(b.layer, BN_BATCHNORM_BETA, shift, F) != BN_OK) {
+            fprintf(stderr, "bench_dnnl: libbn layer setup failed\n");
+            return 2;
+          }
+          b.kind = OP_FWD_TRAIN;
+          run_bn(&b); /* statistics and residual for the inference and the backward */
+          b.kind = op->kind;
+          double ratio[256], tb;
+          int n = bench_time_pair(run_bn, &b, run, &c, reps, budget, &tb, &t, ratio);
+          printf("# paired %s F=%zu N=%zu: oneDNN / libbn per sample median %.3f, quartiles "
+                 "%.3f-%.3f, %d samples\n", op->name, F, N, bench_median(ratio, (size_t)n),
+                 ratio[n / 4], ratio[(3 * n) / 4], n);
+          bench_result("libbn", "layer", (int)bn_threads, op->name, F, N,
+                       op->bytes_per_element * (double)(F * N), tb);
+          bn_batchnorm_destroy(b.layer);
+        } else {
+          t = bench_time(run, &c, reps, budget, NULL);
+        }
         bench_result("onednn", "nhwc", threads, op->name, F, N,
                      op->bytes_per_element * (double)(F * N), t);
         CHECK(dnnl_primitive_destroy(c.prim));
