@@ -238,15 +238,15 @@ int dataset_load(const char *dir, const char *prefix, size_t limit, dataset *out
   int have_labels = find(dir, name, labels, sizeof labels);
   if (!have_images || !have_labels) {
     const char *missing = !have_images ? images : labels;
-    const char *env = getenv("BN_DATA");
-    if (env && *env && strcmp(dir, env) == 0) /* a stale BN_DATA is not a missing package */
+    const int is_default = strcmp(dir, cli_default_data()) == 0;
+    if (is_default && strcmp(dir, CLI_DEFAULT_DATA) != 0) /* a stale BN_DATA, not a missing package */
       return cli_error(CLI_FAIL,
                        "%s is missing: BN_DATA=%s should hold %s-images-idx3-ubyte[.gz] and "
                        "%s-labels-idx1-ubyte[.gz].\n"
                        "  Point BN_DATA or --data at such a directory, or unset BN_DATA to use "
                        "Fashion-MNIST in " CLI_DEFAULT_DATA " (apt-get install %s).",
                        missing, dir, prefix, prefix, CLI_DATA_PACKAGE);
-    if (strcmp(dir, CLI_DEFAULT_DATA) == 0)
+    if (is_default)
       return cli_error(CLI_FAIL,
                        "Fashion-MNIST is not installed here: %s is missing.\n"
                        "  Install the Debian package: apt-get install %s\n"

@@ -197,14 +197,15 @@ int main(int argc, char **argv)
       double one = time_calls(&c[0], op, 1);
       long inner = one < 5e-4 ? (long)(5e-4 / (one > 1e-8 ? one : 1e-8)) + 1 : 1;
       double ta[256], tb[256], r[256];
+      const int settled = settle && threads > 1;
       for (int s = 0; s < samples; s++) {
         /* alternate which build goes first */
         if (s % 2) {
-          tb[s] = time_settled(&c[1], op, inner, settle && threads > 1);
-          ta[s] = time_settled(&c[0], op, inner, settle && threads > 1);
+          tb[s] = time_settled(&c[1], op, inner, settled);
+          ta[s] = time_settled(&c[0], op, inner, settled);
         } else {
-          ta[s] = time_settled(&c[0], op, inner, settle && threads > 1);
-          tb[s] = time_settled(&c[1], op, inner, settle && threads > 1);
+          ta[s] = time_settled(&c[0], op, inner, settled);
+          tb[s] = time_settled(&c[1], op, inner, settled);
         }
         r[s] = tb[s] / ta[s];
       }

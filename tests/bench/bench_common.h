@@ -42,7 +42,7 @@ static inline double bench_median(double *v, size_t n)
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* What the environment asks of bench_alloc, read once:
+/* What the environment asks of bench_alloc, read at every call:
  *   BENCH_HUGEPAGES=1     madvise(MADV_HUGEPAGE) each buffer before its pages
  *                         are touched (transparent huge pages in "madvise"
  *                         mode give anonymous memory 4 KiB pages otherwise;
@@ -119,22 +119,25 @@ static inline void bench_fill(float *v, size_t n, uint64_t seed, float lo, float
   }
 }
 
+/* Calls per sample when one call takes `one` seconds: enough for a sample to
+ * last 2 ms, which keeps the clock's resolution out of the way for in-cache
+ * sizes. */
+static inline long bench_inner_calls(double one)
+{
+  const double min_sample = 2e-3;
+  return one < min_sample ? (long)(min_sample / (one > 1e-8 ? one : 1e-8)) + 1 : 1;
+}
+
 /* Measures op(ctx) and returns the median seconds per call.
  *
- * One sample is `inner` back-to-back calls (chosen so that a sample lasts at
- * least min_sample seconds, which keeps the clock's resolution out of the way
- * for in-cache sizes); samples are repeated until `reps` were taken or
+ * One sample is bench_inner_calls back-to-back calls; samples are repeated until `reps` were taken or
  * `budget` seconds passed, with at least 3. The first call is a warm-up. */
 static inline double bench_time(void (*op)(void *), void *ctx, int reps, double budget,
                                 double *best)
 {
-  const double min_sample = 2e-3;
   double t0 = bench_now();
   op(ctx); /* warm-up: caches, branch predictors, lazily bound symbols */
-  double one = bench_now() - t0;
-  long inner = 1;
-  if (one < min_sample)
-    inner = (long)(min_sample / (one > 1e-8 ? one : 1e-8)) + 1;
+  const long inner = bench_inner_calls(bench_now() - t0);
   double samples[256];
   int n = 0;
   double start = bench_now();
@@ -164,17 +167,13 @@ static inline int bench_time_pair(void (*a)(void *), void *ca, void (*b)(void *)
                                   int reps, double budget, double *ta, double *tb,
                                   double *ratio)
 {
-  const double min_sample = 2e-3;
   double t0 = bench_now();
   a(ca);
   double one = bench_now() - t0;
   t0 = bench_now();
   b(cb);
   double other = bench_now() - t0;
-  one = one > other ? one : other;
-  long inner = 1;
-  if (one < min_sample)
-    inner = (long)(min_sample / (one > 1e-8 ? one : 1e-8)) + 1;
+  const long inner = bench_inner_calls(one > other ? one : other);
   double sa[256], sb[256];
   int n = 0;
   double start = bench_now();
