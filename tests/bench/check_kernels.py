@@ -141,7 +141,8 @@ def main():
     ap.add_argument("--ref-lib")
     ap.add_argument("--isa", default="generic,default")
     ap.add_argument("--large", action="store_true",
-                    help="also a case above the streaming-store threshold (64 MiB)")
+                    help="also cases above the streaming-store threshold (32 MiB of output), "
+                         "whole-column streaming of F > 1024 included")
     a = ap.parse_args()
     lib = load(a.lib)
     ref_lib = load(a.ref_lib) if a.ref_lib else None
@@ -153,7 +154,7 @@ def main():
     shapes += [(2000, 5), (1025, 9), (100, 6000), (1000, 700), (1500, 400), (3000, 250),
                (1100, 3900), (64, 66000)]
     if a.large:
-        shapes += [(256, 70000), (4096, 4500)]
+        shapes += [(256, 70000), (4096, 4500), (3001, 2900)]
     errors, checked, bitexact = [], 0, 0
     for isa in a.isa.split(","):
         if isa == "default":
