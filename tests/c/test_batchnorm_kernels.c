@@ -854,25 +854,31 @@ static void inference_large_running_mean(void **state)
   free(y);
 }
 
+/* Every 97th column and the last one (a remainder of the loops' sweeps). */
+static size_t next_checked_column(size_t j, size_t N)
+{
+  return j + 97 < N ? j + 97 : (j + 1 < N ? N - 1 : N);
+}
+
 /* Outputs of 32 MiB and more are written with streaming stores straight
  * from the registers (batchnorm_loops.inc, normalize_stream and
  * grad_input_stream), smaller ones with ordinary stores: the same
  * per-element expression, so the columns of an inference forward and of a
  * constant-statistics backward are the same bits either way (they do not
- * depend on the batch size). F = 257 makes every column start off a vector boundary, so
- * the head and tail of the streamed columns are exercised too; also against
- * float64. */
-static void streamed_outputs_equal_cached_outputs(void **state)
+ * depend on the batch size); also against float64. An F x N batch against
+ * its first 300 columns. */
+static void check_streamed_against_cached(size_t F, size_t N)
 {
-  (void)state;
-  enum { F = 257, N = 33000, SMALL = 300 }; /* 8.5 M floats, 34 MB */
+  enum { SMALL = 300 };
   test_rng rng = {23};
-  float *x = test_floats((size_t)F * N), *y = test_floats((size_t)F * N);
-  float *ys = test_floats((size_t)F * SMALL);
-  float mean[F], var[F], gamma[F], beta[F];
-  for (size_t i = 0; i < (size_t)F * N; i++) /* cheap to make, also under valgrind */
+  float *x = test_floats(F * N), *y = test_floats(F * N), *ys = test_floats(F * SMALL);
+  float *dx = test_floats(F * N), *dxs = test_floats(F * SMALL);
+  float *rows = test_floats(6 * F);
+  float *mean = rows, *var = rows + F, *gamma = rows + 2 * F, *beta = rows + 3 * F,
+        *dg = rows + 4 * F, *db = rows + 5 * F;
+  for (size_t i = 0; i < F * N; i++) /* cheap to make, also under valgrind */
     x[i] = (float)((uint32_t)(i * 2654435761u) % 4001u) / 1000.0f - 2.0f;
-  for (int f = 0; f < F; f++) {
+  for (size_t f = 0; f < F; f++) {
     mean[f] = (float)(test_rng_uniform(&rng) - 0.5);
     var[f] = (float)(0.5 + test_rng_uniform(&rng));
     gamma[f] = (float)(0.5 + test_rng_uniform(&rng));
@@ -883,10 +889,10 @@ static void streamed_outputs_equal_cached_outputs(void **state)
     assert_ok(bn_batchnorm_forward_inference(F, N, x, F, mean, var, gamma, beta, EPS, flags, y, F));
     assert_ok(bn_batchnorm_forward_inference(F, SMALL, x, F, mean, var, gamma, beta, EPS, flags,
                                              ys, F));
-    assert_memory_equal(y, ys, (size_t)F * SMALL * sizeof *y);
+    assert_memory_equal(y, ys, F * SMALL * sizeof *y);
     double worst = 0.0;
-    for (size_t j = 0; j < N; j += 97)
-      for (int f = 0; f < F; f++) {
+    for (size_t j = 0; j < N; j = next_checked_column(j, N))
+      for (size_t f = 0; f < F; f++) {
         double want = (double)gamma[f] * ((double)x[f + j * F] - (double)mean[f]) /
                           sqrt((double)var[f] + (double)EPS) + (double)beta[f];
         if (relu && want < 0.0)
@@ -897,28 +903,51 @@ static void streamed_outputs_equal_cached_outputs(void **state)
     assert_within(worst, 1e-6);
     /* the constant-statistics backward, dx = gamma*invstd*dy (masked by the
      * recomputed y with the ReLU), streams likewise; y serves as dy */
-    float *dx = test_floats((size_t)F * N), *dxs = test_floats((size_t)F * SMALL);
-    float dg[F], db[F];
     assert_ok(bn_batchnorm_backward_inference(F, N, x, F, y, F, mean, var, gamma, beta, EPS,
                                               flags, dx, F, dg, db));
     assert_ok(bn_batchnorm_backward_inference(F, SMALL, x, F, y, F, mean, var, gamma, beta, EPS,
                                               flags, dxs, F, dg, db));
-    assert_memory_equal(dx, dxs, (size_t)F * SMALL * sizeof *dx);
+    assert_memory_equal(dx, dxs, F * SMALL * sizeof *dx);
     worst = 0.0;
-    for (size_t j = 0; j < N; j += 97)
-      for (int f = 0; f < F; f++) {
+    for (size_t j = 0; j < N; j = next_checked_column(j, N))
+      for (size_t f = 0; f < F; f++) {
         const double k = (double)gamma[f] / sqrt((double)var[f] + (double)EPS);
         const double g = relu && !(y[f + j * F] > 0.0f) ? 0.0 : (double)y[f + j * F];
         const double err = fabs((double)dx[f + j * F] - k * g) / (fabs(k * g) + 1.0);
         worst = err > worst ? err : worst;
       }
     assert_within(worst, 1e-6);
-    free(dx);
-    free(dxs);
   }
   free(x);
   free(y);
   free(ys);
+  free(dx);
+  free(dxs);
+  free(rows);
+}
+
+/* F = 257 makes every column start off a vector boundary, so the head and
+ * tail of the streamed columns are exercised too (8.5 M floats, 34 MB). */
+static void streamed_outputs_equal_cached_outputs(void **state)
+{
+  (void)state;
+  check_streamed_against_cached(257, 33000);
+}
+
+/* Beyond 1024 features the streamed passes walk whole columns, and beyond
+ * 2048 four columns per sweep when the outputs are equally aligned (F a
+ * multiple of 16; N = 4071 leaves three single columns); 2049 features take
+ * whole single columns with heads; 1500 features the unstreamed whole-column
+ * walk of the normalize pass. Arrays of 34 MB: skipped under valgrind for time
+ * (tests/valgrind.cmake), run in every other build. */
+static void streamed_wide_outputs_equal_cached_outputs(void **state)
+{
+  (void)state;
+  if (getenv("BN_TEST_UNDER_MEMCHECK"))
+    skip();
+  check_streamed_against_cached(2064, 4071);
+  check_streamed_against_cached(2049, 4100);
+  check_streamed_against_cached(1500, 3000);
 }
 
 static void constant_features(void **state)
@@ -1103,6 +1132,7 @@ int main(void)
       cmocka_unit_test(workspace_variants_match),
       cmocka_unit_test(renorm_and_moments_workspace_variants_match),
       cmocka_unit_test(streamed_outputs_equal_cached_outputs),
+    cmocka_unit_test(streamed_wide_outputs_equal_cached_outputs),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),
