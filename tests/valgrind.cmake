@@ -8,8 +8,9 @@
 # same reason the memcheck runs set BN_TEST_UNDER_MEMCHECK, with which a test
 # may skip a case on arrays of tens of MiB: test_folded_activation's
 # test_large (the loops' chunked, prefetching and streaming walks), 190 of
-# that test's 193 s under valgrind. It still runs in every other build, the
-# AddressSanitizer one included.
+# that test's 193 s under valgrind, and test_batchnorm_kernels' wide
+# streamed walks. They still run in every other build, the AddressSanitizer
+# one included.
 option(BN_VALGRIND "Register the valgrind memcheck tests (label memcheck)" OFF)
 if(NOT BN_VALGRIND)
   return()
