@@ -150,9 +150,10 @@ def main():
     shapes = [(F, N) for F in (1, 3, 7, 8, 15, 16, 17, 33, 64, 100, 256, 1000)
               for N in (2, 3, 4, 5, 7, 8, 13, 64, 257)]
     # feature blocks (F > 1024), and from 16 MiB of input the prefetching walk
-    # (columns of a page or more) and the reductions' one-column sweeps (shorter)
+    # (columns of a page or more) and the reductions' one-column sweeps (shorter);
+    # beyond 2048 features from 8 MiB, four columns per sweep of the normalize pass
     shapes += [(2000, 5), (1025, 9), (100, 6000), (1000, 700), (1500, 400), (3000, 250),
-               (1100, 3900), (64, 66000)]
+               (1100, 3900), (64, 66000), (3000, 800), (2100, 1100)]
     if a.large:
         shapes += [(256, 70000), (4096, 4503), (3001, 2900)]
     errors, checked, bitexact = [], 0, 0

@@ -938,7 +938,8 @@ static void streamed_outputs_equal_cached_outputs(void **state)
  * 2048 four columns per sweep when the outputs are equally aligned (F a
  * multiple of 16; N = 4071 leaves three single columns); 2049 features take
  * whole single columns with heads; 1500 features the unstreamed whole-column
- * walk of the normalize pass. Arrays of 34 MB: skipped under valgrind for time
+ * walk of the normalize pass, and 3000 x 1000 (12 MB) its unstreamed four
+ * columns per sweep. Arrays of 34 MB: skipped under valgrind for time
  * (tests/valgrind.cmake), run in every other build. */
 static void streamed_wide_outputs_equal_cached_outputs(void **state)
 {
@@ -948,6 +949,7 @@ static void streamed_wide_outputs_equal_cached_outputs(void **state)
   check_streamed_against_cached(2064, 4071);
   check_streamed_against_cached(2049, 4100);
   check_streamed_against_cached(1500, 3000);
+  check_streamed_against_cached(3000, 1000);
 }
 
 static void constant_features(void **state)
