@@ -130,8 +130,9 @@ static inline long bench_inner_calls(double one)
 
 /* Measures op(ctx) and returns the median seconds per call.
  *
- * One sample is bench_inner_calls back-to-back calls; samples are repeated until `reps` were taken or
- * `budget` seconds passed, with at least 3. The first call is a warm-up. */
+ * One sample is bench_inner_calls back-to-back calls; samples are repeated
+ * until `reps` were taken or `budget` seconds passed, with at least 3. The
+ * first call is a warm-up. */
 static inline double bench_time(void (*op)(void *), void *ctx, int reps, double budget,
                                 double *best)
 {
