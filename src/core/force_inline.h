@@ -10,4 +10,12 @@
 #define BNI_INLINE static inline
 #endif
 
+/* The opposite, for a hot loop that compiles better alone than inlined into
+ * a large caller (see its use). */
+#if defined(__GNUC__)
+#define BNI_NOINLINE static __attribute__((noinline))
+#else
+#define BNI_NOINLINE static
+#endif
+
 #endif
