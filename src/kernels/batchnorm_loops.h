@@ -78,7 +78,6 @@ typedef struct bni_bn_pass {
   float *out;
   size_t ldout;
   double *s1, *s2, *s3;
-  unsigned chunks; /* chunks the pass is split into, set by bni_bn_run (0 means 1) */
 } bni_bn_pass;
 
 /* One instruction set's loops: loop[kind] runs a pass of that kind. */

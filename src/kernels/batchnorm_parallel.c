@@ -51,11 +51,10 @@ size_t bni_bn_chunk_begin(size_t N, unsigned C, unsigned c)
 }
 
 /* Run the pass's loop over columns [j0, j1), writing reductions to s1..s3. */
-static void run_columns(const bni_bn_loops *L, const bni_bn_pass *p, unsigned C, size_t j0,
-                        size_t j1, double *s1, double *s2, double *s3)
+static void run_columns(const bni_bn_loops *L, const bni_bn_pass *p, size_t j0, size_t j1,
+                        double *s1, double *s2, double *s3)
 {
   bni_bn_pass part = *p;
-  part.chunks = C;
   part.N = j1 - j0;
   part.x = p->x + j0 * p->ldx;
   part.dy = p->dy ? p->dy + j0 * p->lddy : NULL;
@@ -72,7 +71,6 @@ static void run_columns(const bni_bn_loops *L, const bni_bn_pass *p, unsigned C,
 typedef struct chunk {
   const bni_bn_loops *loops;
   const bni_bn_pass *pass;
-  unsigned chunks; /* of the pass */
   size_t j0, j1;
   double *s1, *s2, *s3;
 } chunk;
@@ -80,7 +78,7 @@ typedef struct chunk {
 static void *run_chunk(void *arg)
 {
   const chunk *c = arg;
-  run_columns(c->loops, c->pass, c->chunks, c->j0, c->j1, c->s1, c->s2, c->s3);
+  run_columns(c->loops, c->pass, c->j0, c->j1, c->s1, c->s2, c->s3);
   return NULL;
 }
 
@@ -91,7 +89,6 @@ static void plan_chunk(const bni_bn_exec *ex, const bni_bn_pass *p, unsigned C, 
   double *rows = ex->partials + (size_t)t * BNI_BN_PARTIAL_ROWS * R;
   c->loops = ex->loops;
   c->pass = p;
-  c->chunks = C;
   c->j0 = bni_bn_chunk_begin(p->N, C, t);
   c->j1 = bni_bn_chunk_begin(p->N, C, t + 1);
   c->s1 = rows;
@@ -157,7 +154,7 @@ void bni_bn_run(const bni_bn_exec *ex, const bni_bn_pass *p)
 {
   unsigned C = ex->partials ? bni_bn_chunks(p->kind, p->F, p->N, ex->threads) : 1;
   if (C <= 1) {
-    run_columns(ex->loops, p, 1, 0, p->N, p->s1, p->s2, p->s3);
+    run_columns(ex->loops, p, 0, p->N, p->s1, p->s2, p->s3);
     return;
   }
   chunk chunks[BNI_BN_MAX_THREADS];
