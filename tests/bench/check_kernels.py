@@ -10,9 +10,14 @@ not a ctest test).
 3. With --ref-lib OLD.so, checks that the outputs are bit-identical to those
    of another build of the library (e.g. before a loop change that must not
    change results) for the same ISA path.
+4. With --threads 1,2, runs the layer (bn_batchnorm_forward / _backward)
+   with each thread count: its outputs against float64 and, with --ref-lib,
+   bit for bit against the other build's at the same count (the stateless
+   kernels run on one thread).
 
 Usage: /usr/bin/python3 tests/bench/check_kernels.py --lib build/src/libbn.so
            [--ref-lib /path/to/old/libbn.so] [--large] [--isa generic,default]
+           [--threads 1,2]
 """
 import argparse
 import ctypes as C
@@ -38,6 +43,7 @@ def load(path):
     lib.bn_batchnorm_create.argtypes = [C.POINTER(C.c_void_p), SZ, C.c_uint]
     lib.bn_batchnorm_destroy.argtypes = [C.c_void_p]
     lib.bn_batchnorm_set_eps.argtypes = [C.c_void_p, C.c_float]
+    lib.bn_batchnorm_set_threads.argtypes = [C.c_void_p, C.c_uint]
     lib.bn_batchnorm_set.argtypes = [C.c_void_p, C.c_int, P, SZ]
     lib.bn_batchnorm_get.argtypes = [C.c_void_p, C.c_int, P, SZ]
     lib.bn_batchnorm_forward.argtypes = [C.c_void_p, C.c_int, SZ, P, SZ, P, SZ]
@@ -49,8 +55,14 @@ def ptr(a):
     return None if a is None else a.ctypes.data_as(P)
 
 
-def run_all(lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in, inplace):
-    """Every kernel once; returns a dict of output arrays."""
+def layer_key(name, threads):
+    """The output key of the layer's `name` run on `threads` threads."""
+    return name if threads == 1 else f"{name}/t{threads}"
+
+
+def run_all(lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in, inplace, threads=(1,)):
+    """Every kernel once, the layer once per thread count; returns a dict of
+    output arrays."""
     eps = np.float32(1e-3)
     flags = 1 if relu else 0
     out = {}
@@ -86,22 +98,26 @@ def run_all(lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in, inplace):
 
     # The layer keeps the forward's residual: its fused-ReLU backward takes
     # the two-pass path (grad_sums without the sum of d).
-    h = C.c_void_p()
-    assert lib.bn_batchnorm_create(C.byref(h), F, (1 << 5) if relu else 0) == 0
-    try:
-        assert lib.bn_batchnorm_set_eps(h, eps) == 0
-        lib.bn_batchnorm_set(h, 1, ptr(gamma), F)
-        lib.bn_batchnorm_set(h, 2, ptr(beta), F)
-        ly = np.full((N, ld), np.nan, np.float32)
-        assert lib.bn_batchnorm_forward(h, 1, N, ptr(x), ld, ptr(ly), ld) == 0
-        ldx = np.full((N, ld), np.nan, np.float32)
-        assert lib.bn_batchnorm_backward(h, N, ptr(x), ld, ptr(dy), ld, ptr(ldx), ld) == 0
-        ldg, ldb = np.zeros(F, np.float32), np.zeros(F, np.float32)
-        lib.bn_batchnorm_get(h, 5, ptr(ldg), F)
-        lib.bn_batchnorm_get(h, 6, ptr(ldb), F)
-        out.update(layer_y=ly, layer_dx=ldx, layer_dgamma=ldg, layer_dbeta=ldb)
-    finally:
-        lib.bn_batchnorm_destroy(h)
+    for t in threads:
+        h = C.c_void_p()
+        assert lib.bn_batchnorm_create(C.byref(h), F, (1 << 5) if relu else 0) == 0
+        try:
+            assert lib.bn_batchnorm_set_eps(h, eps) == 0
+            assert lib.bn_batchnorm_set_threads(h, t) == 0
+            lib.bn_batchnorm_set(h, 1, ptr(gamma), F)
+            lib.bn_batchnorm_set(h, 2, ptr(beta), F)
+            ly = np.full((N, ld), np.nan, np.float32)
+            assert lib.bn_batchnorm_forward(h, 1, N, ptr(x), ld, ptr(ly), ld) == 0
+            ldx = np.full((N, ld), np.nan, np.float32)
+            assert lib.bn_batchnorm_backward(h, N, ptr(x), ld, ptr(dy), ld, ptr(ldx), ld) == 0
+            ldg, ldb = np.zeros(F, np.float32), np.zeros(F, np.float32)
+            lib.bn_batchnorm_get(h, 5, ptr(ldg), F)
+            lib.bn_batchnorm_get(h, 6, ptr(ldb), F)
+            for name, value in (("layer_y", ly), ("layer_dx", ldx), ("layer_dgamma", ldg),
+                                ("layer_dbeta", ldb)):
+                out[layer_key(name, t)] = value
+        finally:
+            lib.bn_batchnorm_destroy(h)
     return out
 
 
@@ -143,7 +159,10 @@ def main():
     ap.add_argument("--large", action="store_true",
                     help="also cases above the streaming-store threshold (32 MiB of output), "
                          "whole-column streaming of F > 1024 included")
+    ap.add_argument("--threads", default="1",
+                    help="thread counts for the layer's runs, e.g. 1,2 (default 1)")
     a = ap.parse_args()
+    threads = tuple(int(t) for t in a.threads.split(","))
     lib = load(a.lib)
     ref_lib = load(a.ref_lib) if a.ref_lib else None
     rng = np.random.default_rng(7)
@@ -174,17 +193,22 @@ def main():
                     beta = rng.uniform(-0.5, 0.5, F).astype(np.float32)
                     mean_in = (shift + rng.uniform(-0.1, 0.1, F)).astype(np.float32)
                     var_in = rng.uniform(0.5, 2, F).astype(np.float32)
-                    out = run_all(lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in, inplace)
+                    out = run_all(lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in, inplace,
+                                  threads)
                     r = reference(F, N, relu, x, dy, gamma, beta, mean_in, var_in, out["y"])
                     ys = np.abs(r["y"]).max() + 1
                     close("y", out["y"][:, :F], r["y"], ys, 1e-5, errors, ctx)
-                    close("y (layer)", out["layer_y"][:, :F], r["y"], ys, 1e-5, errors, ctx)
+                    for t in threads:
+                        close(layer_key("y (layer)", t), out[layer_key("layer_y", t)][:, :F], r["y"],
+                              ys, 1e-5, errors, ctx)
                     close("batch_var", out["batch_var"], r["batch_var"], r["batch_var"] + 1e-30, 1e-5, errors, ctx)
                     close("y_inf", out["y_inf"][:, :F], r["y_inf"], np.abs(r["y_inf"]).max() + 1, 1e-5, errors, ctx)
                     if N > 2:  # N == 2 makes xhat = +-1 and dx ~ 0: only absolute error makes sense
                         dxs = np.abs(dy[:, :F]).max() * np.abs(gamma).max() * np.max(out["saved_invstd"]) + 1e-6
                         close("dx", out["dx"][:, :F], r["dx"], dxs, 2e-4, errors, ctx)
-                        close("dx (layer)", out["layer_dx"][:, :F], r["dx"], dxs, 2e-4, errors, ctx)
+                        for t in threads:
+                            close(layer_key("dx (layer)", t), out[layer_key("layer_dx", t)][:, :F],
+                                  r["dx"], dxs, 2e-4, errors, ctx)
                     gs = np.abs(dy[:, :F]).sum(0).max() + 1e-6
                     close("dgamma", out["dgamma"], r["dgamma"], gs, 2e-5, errors, ctx)
                     close("dbeta", out["dbeta"], r["dbeta"], gs, 2e-5, errors, ctx)
@@ -192,16 +216,17 @@ def main():
                         m = (out["y"][:, :F] == 0) & (out["dx"][:, :F] != out["dx"][:, :F])
                         if np.any(m):
                             errors.append(f"{ctx}: NaN in dx")
-                        if not np.array_equal(out["layer_y"][:, :F], out["y"][:, :F]):
+                        if 1 in threads and not np.array_equal(out["layer_y"][:, :F], out["y"][:, :F]):
                             errors.append(f"{ctx}: layer and kernel forward differ")
-                        if not np.array_equal(out["layer_dx"][:, :F], out["dx"][:, :F]):
+                        if 1 in threads and not np.array_equal(out["layer_dx"][:, :F], out["dx"][:, :F]):
                             errors.append(f"{ctx}: layer (kept residual) and kernel (measured residual) backward differ")
                     # padding columns of outputs must be untouched
                     if ld > F and not np.all(np.isnan(out["y_inf"][:, F:])):
                         errors.append(f"{ctx}: wrote outside F x N")
                     checked += 1
                     if ref_lib is not None:
-                        o2 = run_all(ref_lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in, inplace)
+                        o2 = run_all(ref_lib, F, N, ld, relu, x, dy, gamma, beta, mean_in, var_in,
+                                     inplace, threads)
                         for k in out:
                             if not np.array_equal(out[k], o2[k], equal_nan=True):
                                 d = np.nanmax(np.abs(out[k].astype(np.float64) - o2[k]))
