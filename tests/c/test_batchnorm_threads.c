@@ -130,6 +130,27 @@ static void threaded_layer_matches_reference(void **state)
       }
 }
 
+/* From 16 MiB of input with columns shorter than a 4 KiB page, each chunk
+ * of a threaded reduction sweeps its columns one at a time (the kernels'
+ * walk rules, batchnorm_loops.inc): 256 x 16401 floats (16.8 MB; an odd
+ * number of columns, so chunks of unequal length) on 2 and 3 threads
+ * against the reference, with and without gamma and beta. Arrays of 17 MB:
+ * skipped under valgrind for time (tests/valgrind.cmake). */
+static void large_threaded_layer_matches_reference(void **state)
+{
+  (void)state;
+  if (getenv("BN_TEST_UNDER_MEMCHECK"))
+    skip();
+  test_rng rng = {79};
+  for (int gb = 0; gb < 4; gb += 3) {
+    test_problem p;
+    test_problem_make(&p, &rng, 256, 16401, 256, 256, gb & 1, gb & 2);
+    for (unsigned threads = 2; threads <= 3; threads++)
+      check_training(&p, threads, 0, BN_MODE_TRAINING);
+    test_problem_free(&p);
+  }
+}
+
 /* Outputs of one training step and one inference step of a layer. */
 typedef struct outputs {
   float *y, *dx, *dgamma, *dbeta, *mean, *var, *yi, *dxi;
@@ -356,6 +377,7 @@ int main(void)
   setenv("BN_PARALLEL_MIN_ELEMENTS", "262144", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(threaded_layer_matches_reference),
+      cmocka_unit_test(large_threaded_layer_matches_reference),
       cmocka_unit_test(results_are_deterministic),
       cmocka_unit_test(fused_relu_matches_separate_relu),
       cmocka_unit_test(running_stats_follow_closed_form),
