@@ -1134,7 +1134,7 @@ int main(void)
       cmocka_unit_test(workspace_variants_match),
       cmocka_unit_test(renorm_and_moments_workspace_variants_match),
       cmocka_unit_test(streamed_outputs_equal_cached_outputs),
-    cmocka_unit_test(streamed_wide_outputs_equal_cached_outputs),
+      cmocka_unit_test(streamed_wide_outputs_equal_cached_outputs),
       cmocka_unit_test(constant_features),
       cmocka_unit_test(million_samples),
       cmocka_unit_test(fused_relu_equals_separate_relu),

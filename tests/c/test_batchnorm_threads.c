@@ -134,13 +134,10 @@ static void threaded_layer_matches_reference(void **state)
  * of a threaded reduction sweeps its columns one at a time (the kernels'
  * walk rules, batchnorm_loops.inc): 256 x 16401 floats (16.8 MB; an odd
  * number of columns, so chunks of unequal length) on 2 and 3 threads
- * against the reference. Arrays of 17 MB: skipped under valgrind for time
- * (tests/valgrind.cmake). */
+ * against the reference. */
 static void large_threaded_layer_matches_reference(void **state)
 {
   (void)state;
-  if (getenv("BN_TEST_UNDER_MEMCHECK"))
-    skip();
   test_rng rng = {79};
   test_problem p;
   test_problem_make(&p, &rng, 256, 16401, 256, 256, 1, 1);
